@@ -1,0 +1,5 @@
+import sys
+
+from kdbound.cli.main import main
+
+sys.exit(main())

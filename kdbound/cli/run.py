@@ -1,0 +1,174 @@
+"""What every bound command does once its options are parsed.
+
+One path for all three commands: a ``dict`` of parameter values goes to the
+model (evaluate, solve, sweep or batch), the results go to a renderer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..engine.models import Model, sigma_route
+from ..engine.solve import solve
+from ..errors import InputError
+from ..render import FORMATS, Environment, Report, non_finite_notes, render_report, render_rows
+
+
+@dataclass(frozen=True)
+class Common:
+    fmt: str | None = None
+    quiet: bool = False
+    input: str | None = None
+    input_format: str | None = None
+    output: str | None = None
+    on_error: str = "stop"
+    solve: str | None = None
+    target: float | None = None
+    sweep: str | None = None
+    plot: str | None = None
+
+
+def environment(env: Environment | None, common: Common) -> Environment:
+    env = env if isinstance(env, Environment) else Environment()
+    return replace(env, quiet=env.quiet or common.quiet)
+
+
+def output_format(common: Common, env: Environment, extra: tuple[str, ...] = ()) -> str:
+    if common.fmt is None:
+        return env.default_format()
+    fmt = common.fmt.lower()
+    if fmt not in FORMATS + extra:
+        raise InputError(f"--format: must be one of {', '.join(FORMATS + extra)} (got {common.fmt!r})")
+    return fmt
+
+
+def check_combination(common: Common) -> None:
+    if (common.solve is None) != (common.target is None):
+        raise InputError("--solve and --target: give both (solve PARAM so that the bound equals the target)"
+                         if common.solve is None else "--target: required with --solve")
+    if common.on_error not in ("stop", "skip", "null"):
+        raise InputError(f"--on-error: must be stop, skip or null (got {common.on_error!r})")
+    if common.input is None:
+        if common.on_error != "stop":
+            raise InputError("--on-error: only applies to a batch (--input)")
+        if common.input_format is not None:
+            raise InputError("--input-format: only applies with --input")
+    if common.input is not None and common.sweep is not None:
+        raise InputError("--sweep conflicts with --input: sweep a parameter or read rows, not both")
+    if common.output is not None and common.input is None and common.sweep is None:
+        raise InputError("--output: only with --input or --sweep (a single evaluation prints to stdout)")
+
+
+_SWEEP = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*=\s*(log:)?([^:]+):([^:]+):([^:]+)\s*$")
+
+
+def parse_sweep(text: str, model: Model) -> tuple[str, np.ndarray]:
+    """``PARAM=START:STOP:NUM`` (linear) or ``PARAM=log:START:STOP:NUM`` (geometric)."""
+    m = _SWEEP.match(text)
+    if not m:
+        raise InputError(f"--sweep: must look like PARAM=START:STOP:NUM or PARAM=log:START:STOP:NUM (got {text!r})")
+    name, log, start, stop, num = m.groups()
+    name = name.replace("-", "_")
+    if name not in model.param_names:
+        raise InputError(f"--sweep: PARAM must be one of {', '.join(model.param_names)} (got {name!r})")
+    try:
+        a, b = float(start), float(stop)
+        k = int(num)
+    except ValueError:
+        raise InputError(f"--sweep: START and STOP must be numbers and NUM an integer (got {text!r})") from None
+    if not (np.isfinite(a) and np.isfinite(b)):
+        raise InputError(f"--sweep: START and STOP must be finite (got {text!r})")
+    if k < 2:
+        raise InputError(f"--sweep: NUM must be >= 2 (got {k})")
+    if log:
+        if a <= 0 or b <= 0:
+            raise InputError(f"--sweep: a log grid needs START > 0 and STOP > 0 (got {text!r})")
+        return name, np.geomspace(a, b, k)
+    return name, np.linspace(a, b, k)
+
+
+def _evaluate(model: Model, values: dict, common: Common) -> dict:
+    """Results (contract keys first), solving for the unknown when asked."""
+    if common.solve is not None:
+        unknown = common.solve.replace("-", "_")
+        sol = solve(model, values, unknown, common.target)
+        return {unknown: sol.value, **sol.results}
+    model.check_required(values)
+    return model.evaluate(values)
+
+
+def _extra(model: Model, values: dict) -> dict:
+    if "sigma" not in model.param_names or values.get("c") is not None:
+        return {}
+    try:
+        return {"sigma_route": sigma_route(values)}
+    except InputError:
+        return {}
+
+
+def run_bound(model: Model, values: dict, common: Common, env: Environment | None = None) -> int:
+    env = environment(env, common)
+    check_combination(common)
+    if common.input is not None:
+        from .batch import run_batch  # pyarrow lives there
+
+        return run_batch(model, values, common, env)
+    if common.sweep is not None or common.plot is not None:
+        return _run_sweep(model, values, common, env)
+    fmt = output_format(common, env)
+    results = _evaluate(model, values, common)
+    inputs = {k: v for k, v in values.items() if v is not None}
+    if common.solve is not None:
+        inputs["target"] = common.target
+        inputs[common.solve.replace("-", "_")] = "solve"
+    full = {**values, **({common.solve.replace("-", "_"): results[common.solve.replace("-", "_")]}
+                         if common.solve else {})}
+    notes = model.notes(full, results)
+    notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
+    report = Report(command=model.name, theorem=model.theorem, formula=model.formula, inputs=inputs,
+                    results=results, checks=model.checks(full, results), notes=notes, extra=_extra(model, values))
+    render_report(report, fmt, env)
+    return 0
+
+
+def default_grid(model: Model, values: dict) -> tuple[str, np.ndarray]:
+    """The curve drawn by ``--plot`` without ``--sweep``: bounds against K, or B_sh and B_std against rho."""
+    if model.name == "sharpness":
+        r = model.evaluate({**values, "rho": None})
+        top = max(float(r["rho0"]), float(r["rho_min"]))
+        top = 2.0 * top if np.isfinite(top) and top > 0 else 1.0
+        return "rho", np.linspace(0.0, top, 201)
+    kl = values.get("kl")
+    top = 4.0 * float(kl) if kl else 1.0
+    return "kl", np.linspace(0.0, top, 201)
+
+
+def _run_sweep(model: Model, values: dict, common: Common, env: Environment) -> int:
+    fmt = output_format(common, env, extra=("parquet",) if common.output else ())
+    if common.sweep is not None:
+        name, grid = parse_sweep(common.sweep, model)
+    else:
+        name, grid = default_grid(model, {k: v for k, v in values.items()})
+    if values.get(name) is not None and common.sweep is not None:
+        raise InputError(f"--sweep {name}: conflicts with --{name.replace('_', '-')}; leave the swept parameter out")
+    swept = {**values, name: grid}
+    results = _evaluate(model, swept, common)
+    columns = {name: grid}
+    columns.update({k: np.broadcast_to(np.asarray(v), grid.shape) for k, v in results.items() if k != name})
+    if common.plot is not None:
+        from ..plot import plot_bound
+
+        plot_bound(model, name, columns, common.plot, extra=model.evaluate({**values, name: None})
+                   if model.name == "sharpness" and name == "rho" else None)
+        env.warn(f"wrote {common.plot}")
+    if common.sweep is not None or common.plot is None:
+        if common.output is not None:
+            from ..fileio import write_table_file
+
+            write_table_file(columns, common.output, fmt if common.fmt else None)
+        else:
+            render_rows(columns, fmt, env, title=f"kdbound {model.name}: sweep of {name}")
+    return 0

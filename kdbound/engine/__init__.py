@@ -1,0 +1,1 @@
+"""The engine: pure functions over floats and numpy arrays, no I/O."""

@@ -1,0 +1,105 @@
+"""Up-front validation of engine inputs, element by element.
+
+Every engine function converts its inputs with :func:`as_float` and states
+its rules with :func:`require`.  By default the first violation raises a
+:class:`~kdbound.errors.ParameterError` naming the parameter, the rule and the
+value (and its flat index for arrays), as ``scipy.stats`` does.
+
+Batch evaluation wants every bad row at once instead: inside
+``with collect_violations() as found`` the rules record a mask per rule and
+the computation goes on (bad rows then hold meaningless numbers, which the
+caller discards).  This is the one mechanism behind both behaviours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import ParameterError
+
+
+@dataclass(frozen=True)
+class Violation:
+    """Rows (a boolean mask) where ``param`` breaks ``rule``; ``values`` are the inputs."""
+
+    param: str
+    rule: str
+    mask: np.ndarray
+    values: np.ndarray
+
+
+_found: ContextVar[list[Violation] | None] = ContextVar("kdbound_violations", default=None)
+
+
+@contextlib.contextmanager
+def collect_violations() -> Iterator[list[Violation]]:
+    """Record rule violations instead of raising, and silence numpy's warnings."""
+    found: list[Violation] = []
+    token = _found.set(found)
+    try:
+        with np.errstate(all="ignore"):
+            yield found
+    finally:
+        _found.reset(token)
+
+
+def as_float(name: str, x: object) -> np.ndarray:
+    """``x`` as a float64 array (0-d for scalars); non-numbers are a ParameterError."""
+    if x is None:
+        raise ParameterError(name, "is required", None)
+    if isinstance(x, (bool, np.bool_)):
+        raise ParameterError(name, "must be a number", x)
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(name, "must be a number", x) from None
+    return arr
+
+
+def require(name: str, values: np.ndarray, bad: np.ndarray | bool, rule: str) -> None:
+    """State that ``bad`` is false everywhere; ``values`` are the inputs it was computed from."""
+    bad = np.asarray(bad, dtype=bool)
+    if not bad.any():
+        return
+    found = _found.get()
+    if found is not None:
+        found.append(Violation(name, rule, bad, np.asarray(values)))
+        return
+    index = int(np.flatnonzero(bad)[0])
+    vals = np.broadcast_to(np.asarray(values), bad.shape) if bad.ndim else np.asarray(values)
+    value = float(vals.flat[index]) if vals.ndim else float(vals)
+    raise ParameterError(name, rule, value, index if bad.ndim else None)
+
+
+def finite(name: str, x: object) -> np.ndarray:
+    arr = as_float(name, x)
+    require(name, arr, ~np.isfinite(arr), "must be finite")
+    return arr
+
+
+def nonneg(name: str, x: object) -> np.ndarray:
+    arr = finite(name, x)
+    require(name, arr, arr < 0, "must be >= 0")
+    return arr
+
+
+def positive(name: str, x: object) -> np.ndarray:
+    arr = finite(name, x)
+    require(name, arr, arr <= 0, "must be > 0")
+    return arr
+
+
+def at_least(name: str, x: object, low: float) -> np.ndarray:
+    arr = finite(name, x)
+    require(name, arr, arr < low, f"must be >= {low:g}")
+    return arr
+
+
+def scalar_or_array(x: np.ndarray):
+    """0-d arrays become numpy scalars (as ufuncs return), others stay arrays."""
+    return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
