@@ -24,7 +24,6 @@ from .engine.bounds import (  # noqa: E402
     upper_bound,
 )
 from .engine.models import MODELS  # noqa: E402
-from .engine.solve import Solution, solve  # noqa: E402
 from .errors import InputError, KdboundError, NoSolutionError, ParameterError  # noqa: E402
 
 __all__ = [
@@ -33,3 +32,11 @@ __all__ = [
     "UpperBound", "LowerBound", "SharpnessBound", "SigmaEstimate",
     "KdboundError", "ParameterError", "InputError", "NoSolutionError",
 ]
+
+
+def __getattr__(name):  # the solver loads on first use, off the start-up path
+    if name in ("solve", "Solution"):
+        from .engine import solve as _solve
+
+        return getattr(_solve, name)
+    raise AttributeError(f"module 'kdbound' has no attribute {name!r}")

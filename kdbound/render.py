@@ -14,7 +14,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Mapping, NamedTuple, Sequence, TextIO
 
 import numpy as np
 
@@ -26,12 +26,20 @@ FORMATS = ("table",) + MACHINE_FORMATS
 class Environment:
     """Where output goes and how it should look; tests swap it (cf. httpie)."""
 
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    stdout_isatty: bool | None = None
+    out: TextIO | None = None          # None: whatever sys.stdout is when output is written
+    err: TextIO | None = None
+    stdout_isatty: bool | None = None  # None: ask the stream
     stderr_isatty: bool | None = None
     no_color: bool = field(default_factory=lambda: "NO_COLOR" in os.environ)
     quiet: bool = False
+
+    @property
+    def stdout(self) -> TextIO:
+        return self.out if self.out is not None else sys.stdout
+
+    @property
+    def stderr(self) -> TextIO:
+        return self.err if self.err is not None else sys.stderr
 
     def __post_init__(self):
         if self.stdout_isatty is None:
@@ -116,8 +124,7 @@ def non_finite_notes(results: dict) -> list[str]:
 
 # --------------------------------------------------------------------------- one evaluation
 
-@dataclass
-class Report:
+class Report(NamedTuple):
     """What a command hands to the renderer for one evaluation."""
 
     command: str
@@ -125,10 +132,10 @@ class Report:
     formula: str
     inputs: dict
     results: dict
-    checks: list = field(default_factory=list)    # objects with ok, condition, reason
-    notes: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)     # more top-level JSON keys (mode, sizes, ...)
-    sections: list = field(default_factory=list)  # [(title, {column: values})] extra tables
+    checks: Sequence = ()     # objects with ok, condition, reason
+    notes: Sequence = ()
+    extra: Mapping = {}       # more top-level JSON keys (mode, sizes, ...)
+    sections: Sequence = ()   # [(title, {column: values})] extra tables
 
     def as_json(self) -> dict:
         out = {"command": self.command, "theorem": self.theorem, "formula": self.formula}

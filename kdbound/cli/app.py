@@ -1,6 +1,5 @@
 """The Typer commands: parse options, call the engine, hand the result to a renderer."""
 
-from __future__ import annotations
 
 from typing import Annotated, Optional
 

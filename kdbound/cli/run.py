@@ -7,18 +7,17 @@ model (evaluate, solve, sweep or batch), the results go to a renderer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
 from ..engine.models import Model, sigma_route
-from ..engine.solve import solve
 from ..errors import InputError
 from ..render import FORMATS, Environment, Report, non_finite_notes, render_report, render_rows
 
 
-@dataclass(frozen=True)
-class Common:
+class Common(NamedTuple):
     fmt: str | None = None
     quiet: bool = False
     input: str | None = None
@@ -62,12 +61,12 @@ def check_combination(common: Common) -> None:
         raise InputError("--output: only with --input or --sweep (a single evaluation prints to stdout)")
 
 
-_SWEEP = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*=\s*(log:)?([^:]+):([^:]+):([^:]+)\s*$")
+_SWEEP = r"^\s*([A-Za-z_][\w-]*)\s*=\s*(log:)?([^:]+):([^:]+):([^:]+)\s*$"
 
 
 def parse_sweep(text: str, model: Model) -> tuple[str, np.ndarray]:
     """``PARAM=START:STOP:NUM`` (linear) or ``PARAM=log:START:STOP:NUM`` (geometric)."""
-    m = _SWEEP.match(text)
+    m = re.match(_SWEEP, text)
     if not m:
         raise InputError(f"--sweep: must look like PARAM=START:STOP:NUM or PARAM=log:START:STOP:NUM (got {text!r})")
     name, log, start, stop, num = m.groups()
@@ -93,6 +92,8 @@ def parse_sweep(text: str, model: Model) -> tuple[str, np.ndarray]:
 def _evaluate(model: Model, values: dict, common: Common) -> dict:
     """Results (contract keys first), solving for the unknown when asked."""
     if common.solve is not None:
+        from ..engine.solve import solve
+
         unknown = common.solve.replace("-", "_")
         sol = solve(model, values, unknown, common.target)
         return {unknown: sol.value, **sol.results}

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import contextlib
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
 from ..errors import ParameterError
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     """Rows (a boolean mask) where ``param`` breaks ``rule``; ``values`` are the inputs."""
 
     param: str

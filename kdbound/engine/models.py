@@ -9,8 +9,7 @@ arrays) and calls :meth:`Model.evaluate`.  Still pure: no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -18,26 +17,19 @@ from ..errors import InputError
 from . import bounds as B
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     name: str        # engine name, e.g. "gen_t"; the option is --gen-t
     help: str
     integer: bool = False
 
-    @property
-    def option(self) -> str:
-        return "--" + self.name.replace("_", "-")
 
-
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     ok: bool
     condition: str
     reason: str
 
 
-@dataclass(frozen=True)
-class Model:
+class Model(NamedTuple):
     name: str
     theorem: str
     formula: str
@@ -47,7 +39,7 @@ class Model:
     checks: Callable[[dict, dict], list]       # scalar inputs, results -> [Check]
     notes: Callable[[dict, dict], list]        # scalar inputs, results -> [str]
     required: tuple[str, ...] = ()             # always needed (other needs depend on the route)
-    closed_forms: dict = field(default_factory=dict)   # unknown -> f(values, target) -> array
+    closed_forms: dict = {}                    # unknown -> f(values, target) -> array (read-only)
     # how the bound moves when the target is to be met: "at_most" (upper bounds) or "at_least"
     target_sense: str = "at_most"
 
