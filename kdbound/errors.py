@@ -30,6 +30,8 @@ class ParameterError(KdboundError, ValueError):
 
     def describe(self, name: str) -> str:
         """The message with ``name`` standing for the parameter (an option or a column)."""
+        if self.value is None:
+            return f"{name}: {self.rule}"
         return f"{name}: {self.rule} (got {format_value(self.value)})"
 
 
@@ -43,7 +45,7 @@ class NoSolutionError(KdboundError):
 
 def format_value(value: object) -> str:
     """Show an offending value the way the user typed it, as far as possible."""
-    if isinstance(value, float):
+    if isinstance(value, str):
         return repr(value)
     try:
         return repr(float(value))  # numpy scalars print as plain floats

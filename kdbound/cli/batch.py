@@ -1,0 +1,200 @@
+"""Batch evaluation: one evaluation per input row, vectorised a block of rows at a time.
+
+Memory stays bounded by the block size whatever the input length.  Bad rows
+stop the run (``row N, column X: rule (got V)``, exit 2) or, with
+``--on-error skip|null``, are dropped or nulled with the reason in an
+``error`` column (exit 3 when any row failed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine._checks import collect_violations
+from ..engine.models import Model
+from ..errors import InputError, ParameterError, format_value
+from ..fileio import TableWriter, arrow_column, format_from_extension, input_format, read_batches, to_float
+from ..render import FORMATS, Environment
+from .main import EXIT_ROWS_FAILED, option_name
+from .run import Common
+
+
+def _output_format(common: Common, env: Environment) -> str:
+    allowed = FORMATS + ("parquet",)
+    if common.fmt is not None:
+        fmt = common.fmt.lower()
+        if fmt not in allowed:
+            raise InputError(f"--format: must be one of {', '.join(allowed)} (got {common.fmt!r})")
+        if fmt == "table" and common.output is not None:
+            raise InputError("--format table: not for --output files; use csv, tsv, jsonl, json or parquet")
+        return fmt
+    if common.output is not None:
+        return format_from_extension(common.output, "--output", ("csv", "tsv", "jsonl", "parquet")) or "csv"
+    return env.default_format()
+
+
+def _row_message(row: int, column: str, rule: str, value) -> str:
+    return f"row {row}, column {column}: {rule} (got {format_value(value)})"
+
+
+class RowErrors:
+    """The failed rows of one block and why (first rule broken wins)."""
+
+    def __init__(self, n: int, offset: int, on_error: str):
+        self.n, self.offset, self.on_error = n, offset, on_error
+        self.bad = np.zeros(n, dtype=bool)
+        self.reasons = np.full(n, None, dtype=object)
+
+    def flag(self, mask, column: str, rule: str, values) -> None:
+        mask = np.broadcast_to(mask, (self.n,)) & ~self.bad
+        if not mask.any():
+            return
+        idx = np.flatnonzero(mask)
+        values = np.asarray(values)
+        values = np.broadcast_to(values if values.dtype == object else values.astype(float), (self.n,))
+        for i in idx:
+            self.reasons[i] = _row_message(self.offset + i + 1, column, rule, values[i])
+        self.bad[idx] = True
+
+    @property
+    def first(self) -> str | None:
+        """The reason of the earliest failed row."""
+        return self.reasons[int(np.argmax(self.bad))] if self.bad.any() else None
+
+
+class _Table:
+    """Rich-table output of a batch, one table per block (terminals only)."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def write(self, table):
+        from ..render import render_rows
+
+        render_rows({n: table.column(n).to_pylist() for n in table.column_names}, "table", self.env)
+
+    def close(self):
+        pass
+
+    def abort(self):
+        pass
+
+
+def run_batch(model: Model, values: dict, common: Common, env: Environment) -> int:
+    import pyarrow as pa
+
+    fmt_in = input_format(common.input, common.input_format)
+    fmt_out = _output_format(common, env)
+    unknown = common.solve.replace("-", "_") if common.solve else None
+    numeric = set(model.param_names) | ({"target"} if unknown else set())
+    constants = {k: v for k, v in values.items() if v is not None}
+    writer = _Table(env) if fmt_out == "table" else TableWriter(common.output, fmt_out, env.stdout)
+    failed, first_error, offset = 0, None, 0
+    block = getattr(env, "chunk_bytes", None) or (4 << 20)
+    try:
+        for batch in read_batches(common.input, fmt_in, numeric, block):
+            if offset == 0:
+                columns = _check_columns(batch.schema.names, model, constants, unknown, common, env)
+            n = batch.num_rows
+            chunk = {name: None for name in model.param_names}
+            chunk.update(constants)
+            errors = RowErrors(n, offset, common.on_error)
+            flag = errors.flag
+
+            target = common.target
+            parsed = {}
+            for original, name in columns.items():
+                floats, empty, not_number, raw = to_float(batch.column(original))
+                parsed[original] = floats
+                flag(empty, original, "must not be empty", np.full(n, "", dtype=object))
+                flag(not_number, original, "must be a number", raw if raw is not None else floats)
+                if name == "target":
+                    target = floats
+                else:
+                    chunk[name] = floats
+            results = _evaluate(model, chunk, unknown, target, columns, errors)
+            if common.on_error == "stop" and errors.bad.any():
+                raise InputError(errors.first)
+            bad_rows = errors.bad
+            out = {}
+            for original in batch.schema.names:
+                # CSV/TSV echo parameter cells as given (no reformatting); typed formats get numbers
+                keep_text = original not in parsed or fmt_out in ("csv", "tsv")
+                out[original] = batch.column(original) if keep_text else arrow_column(parsed[original])
+            for key, vals in results.items():
+                if key in columns.values() or key in out:
+                    continue  # the input column already holds the value used
+                arr = np.broadcast_to(np.asarray(vals), (n,))
+                if common.on_error == "null":
+                    arr = np.where(bad_rows, np.nan, arr) if arr.dtype != bool else arr
+                col = arrow_column(arr)
+                if common.on_error == "null" and arr.dtype == bool:
+                    col = pa.array(arr, mask=bad_rows)
+                out[key] = col
+            if common.on_error == "null":
+                out["error"] = pa.array(list(errors.reasons), type=pa.string())
+            table = pa.table(out)
+            if common.on_error == "skip" and bad_rows.any():
+                table = table.filter(pa.array(~bad_rows))
+            writer.write(table)
+            failed += int(bad_rows.sum())
+            first_error = first_error or errors.first
+            offset += n
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    if failed:
+        what = "skipped" if common.on_error == "skip" else "given null results"
+        print(f"kdbound: {failed} of {offset} rows failed and were {what}; first: {first_error}", file=env.stderr)
+        return EXIT_ROWS_FAILED
+    return 0
+
+
+def _check_columns(names, model: Model, constants: dict, unknown, common: Common, env: Environment) -> dict:
+    """Map input column names (gen-t or gen_t) to parameters; complain about clashes."""
+    columns = {}
+    ignored = []
+    for original in names:
+        name = original.strip().replace("-", "_")
+        if name in model.param_names or (name == "target" and unknown):
+            if name in columns.values():
+                raise InputError(f"--input: two columns name the parameter {name!r}")
+            if name in constants:
+                raise InputError(f"{option_name(name)}: conflicts with the input column {original!r}; "
+                                 "give a value once")
+            if name == unknown:
+                raise InputError(f"--solve {unknown}: the input has a column {original!r}; leave the unknown out")
+            if name == "target" and common.target is not None:
+                raise InputError(f"--target: conflicts with the input column {original!r}")
+            columns[original] = name
+        else:
+            ignored.append(original)
+    if ignored:
+        env.warn(f"kdbound: note: column(s) {', '.join(map(repr, ignored))} are not parameters of "
+                 f"{model.name}; passed through unchanged")
+    if unknown and common.target is None and "target" not in columns.values():
+        raise InputError("--target: required with --solve (as an option or a 'target' column)")
+    return columns
+
+
+def _evaluate(model: Model, chunk: dict, unknown, target, columns, errors: RowErrors) -> dict:
+    """Evaluate (or solve) a block; rule violations become row errors through ``flag``."""
+    param_column = {name: original for original, name in columns.items()}
+
+    def call():
+        if unknown is not None:
+            from ..engine.solve import solve
+
+            sol = solve(model, chunk, unknown, target)
+            return {unknown: sol.value, **sol.results}
+        model.check_required(chunk)
+        return model.evaluate(chunk)
+
+    with collect_violations() as found:
+        results = call()
+    for v in found:
+        if np.ndim(v.mask) == 0:
+            raise ParameterError(v.param, v.rule, float(np.asarray(v.values).reshape(-1)[0]))
+        errors.flag(v.mask, param_column.get(v.param, v.param), v.rule, v.values)
+    return results

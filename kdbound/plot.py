@@ -1,0 +1,106 @@
+"""Curves for ``--plot``: matplotlib is an optional extra (``pip install kdbound[plot]``)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .errors import InputError
+
+PLOT_FORMATS = (".png", ".svg")
+
+
+def check_plot_path(path: str) -> None:
+    ext = os.path.splitext(path.lower())[1]
+    if ext not in PLOT_FORMATS:
+        raise InputError(f"--plot: must end in .png or .svg (got {path!r})")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"--plot: folder {folder!r} does not exist")
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError("--plot: needs matplotlib, which is not installed; "
+                         "install it with: pip install 'kdbound[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+LABELS = {"kl": "distillation divergence K (nats)", "rho": "perturbation radius rho", "rank": "student rank r"}
+
+
+def _save(fig, path: str) -> None:
+    """Save atomically: a failed save leaves nothing behind."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    ext = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=".plot.", suffix=ext, dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=ext[1:], dpi=150, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = None) -> None:
+    """Bounds against the swept parameter.
+
+    upper: the bound and the two-sided lower value; lower: the bound;
+    sharpness: B_sh and B_std, with rho0 and rho_min marked.
+    """
+    check_plot_path(path)
+    plt = _pyplot()
+    x = np.asarray(columns[name], dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    series = {"upper": [("bound", "upper bound (Thm 1)"), ("lower_two_sided", "two-sided lower")],
+              "lower": [("bound", "lower bound (Thm 10)")],
+              "sharpness": [("bound", "B_sh (Thm 12)"), ("standard_bound", "B_std")]}[model.name]
+    for key, label in series:
+        ax.plot(x, np.asarray(columns[key], dtype=float), label=label)
+    if model.name == "sharpness":
+        src = extra if extra is not None else columns
+        rho0 = float(np.asarray(src["rho0"]).reshape(-1)[0])
+        rho_min = float(np.asarray(src["rho_min"]).reshape(-1)[0])
+        if name == "rho":
+            if np.isfinite(rho0) and rho0 > 0:
+                ax.axvline(rho0, color="0.4", ls="--", lw=1, label=f"rho0 = {rho0:.3g}")
+            ax.axvline(rho_min, color="0.6", ls=":", lw=1, label=f"rho_min = kappa/n = {rho_min:.3g}")
+            if np.isfinite(rho0) and rho_min < rho0:
+                ax.axvspan(rho_min, rho0, color="tab:green", alpha=0.08, label="admissible, tighter")
+    ax.set_xlabel(LABELS.get(name, name))
+    ax.set_ylabel("generalization gap bound")
+    ax.set_title(f"kdbound {model.name}: {model.formula}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_rank_sweep(columns: dict, path: str) -> None:
+    """linear-gaussian: kl_bound and its terms against the student rank."""
+    check_plot_path(path)
+    plt = _pyplot()
+    r = np.asarray(columns["rank"], dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for key in ("kl_bound", "apx", "dataset_shift_bound", "cov", "spread"):
+        if key in columns:
+            y = np.array([np.nan if v is None else v for v in columns[key]], dtype=float)
+            if np.isfinite(y).any():
+                ax.plot(r, y, marker="o", lw=2 if key == "kl_bound" else 1, label=key)
+    ax.set_xlabel(LABELS["rank"])
+    ax.set_ylabel("nats")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_title("kdbound linear-gaussian: K bound and its terms", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    plt.close(fig)
