@@ -32,6 +32,7 @@ class Environment:
     stderr_isatty: bool | None = None
     no_color: bool = field(default_factory=lambda: "NO_COLOR" in os.environ)
     quiet: bool = False
+    chunk_bytes: int = 4 << 20         # batch block size (tests make it tiny to cross blocks)
 
     @property
     def stdout(self) -> TextIO:

@@ -90,9 +90,8 @@ def run_batch(model: Model, values: dict, common: Common, env: Environment) -> i
     constants = {k: v for k, v in values.items() if v is not None}
     writer = _Table(env) if fmt_out == "table" else TableWriter(common.output, fmt_out, env.stdout)
     failed, first_error, offset = 0, None, 0
-    block = getattr(env, "chunk_bytes", None) or (4 << 20)
     try:
-        for batch in read_batches(common.input, fmt_in, numeric, block):
+        for batch in read_batches(common.input, fmt_in, numeric, env.chunk_bytes):
             if offset == 0:
                 columns = _check_columns(batch.schema.names, model, constants, unknown, common, env)
             n = batch.num_rows

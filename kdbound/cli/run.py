@@ -45,9 +45,10 @@ def output_format(common: Common, env: Environment, extra: tuple[str, ...] = ())
 
 
 def check_combination(common: Common) -> None:
-    if (common.solve is None) != (common.target is None):
-        raise InputError("--solve and --target: give both (solve PARAM so that the bound equals the target)"
-                         if common.solve is None else "--target: required with --solve")
+    if common.solve is None and common.target is not None:
+        raise InputError("--target: only with --solve PARAM (solve PARAM so that the bound equals the target)")
+    if common.solve is not None and common.target is None and common.input is None:
+        raise InputError("--target: required with --solve (or a 'target' column with --input)")
     if common.on_error not in ("stop", "skip", "null"):
         raise InputError(f"--on-error: must be stop, skip or null (got {common.on_error!r})")
     if common.input is None:
@@ -117,7 +118,11 @@ def run_bound(model: Model, values: dict, common: Common, env: Environment | Non
         from .batch import run_batch  # pyarrow lives there
 
         return run_batch(model, values, common, env)
-    if common.sweep is not None or common.plot is not None:
+    if common.plot is not None:
+        from ..plot import check_plot_path
+
+        check_plot_path(common.plot)
+    if common.sweep is not None:
         return _run_sweep(model, values, common, env)
     fmt = output_format(common, env)
     results = _evaluate(model, values, common)
@@ -132,6 +137,9 @@ def run_bound(model: Model, values: dict, common: Common, env: Environment | Non
     report = Report(command=model.name, theorem=model.theorem, formula=model.formula, inputs=inputs,
                     results=results, checks=model.checks(full, results), notes=notes, extra=_extra(model, values))
     render_report(report, fmt, env)
+    if common.plot is not None:
+        name, grid = default_grid(model, values)
+        _plot(model, values, common, env, name, grid)
     return 0
 
 
@@ -147,29 +155,36 @@ def default_grid(model: Model, values: dict) -> tuple[str, np.ndarray]:
     return "kl", np.linspace(0.0, top, 201)
 
 
-def _run_sweep(model: Model, values: dict, common: Common, env: Environment) -> int:
-    fmt = output_format(common, env, extra=("parquet",) if common.output else ())
-    if common.sweep is not None:
-        name, grid = parse_sweep(common.sweep, model)
-    else:
-        name, grid = default_grid(model, {k: v for k, v in values.items()})
-    if values.get(name) is not None and common.sweep is not None:
-        raise InputError(f"--sweep {name}: conflicts with --{name.replace('_', '-')}; leave the swept parameter out")
-    swept = {**values, name: grid}
-    results = _evaluate(model, swept, common)
+def _grid_columns(model: Model, values: dict, common: Common, name: str, grid: np.ndarray) -> dict:
+    results = _evaluate(model, {**values, name: grid}, common)
     columns = {name: grid}
     columns.update({k: np.broadcast_to(np.asarray(v), grid.shape) for k, v in results.items() if k != name})
+    return columns
+
+
+def _plot(model: Model, values: dict, common: Common, env: Environment, name: str, grid: np.ndarray,
+          columns: dict | None = None) -> None:
+    from ..plot import plot_bound
+
+    if columns is None:
+        columns = _grid_columns(model, values, common, name, grid)
+    marks = model.evaluate({**values, name: None}) if model.name == "sharpness" and name == "rho" else None
+    plot_bound(model, name, columns, common.plot, extra=marks)
+    env.warn(f"wrote {common.plot}")
+
+
+def _run_sweep(model: Model, values: dict, common: Common, env: Environment) -> int:
+    fmt = output_format(common, env, extra=("parquet",) if common.output else ())
+    name, grid = parse_sweep(common.sweep, model)
+    if values.get(name) is not None:
+        raise InputError(f"--sweep {name}: conflicts with --{name.replace('_', '-')}; leave the swept parameter out")
+    columns = _grid_columns(model, values, common, name, grid)
+    if common.output is not None:
+        from ..fileio import write_table_file
+
+        write_table_file(columns, common.output, common.fmt)
+    else:
+        render_rows(columns, fmt, env, title=f"kdbound {model.name}: sweep of {name}")
     if common.plot is not None:
-        from ..plot import plot_bound
-
-        plot_bound(model, name, columns, common.plot, extra=model.evaluate({**values, name: None})
-                   if model.name == "sharpness" and name == "rho" else None)
-        env.warn(f"wrote {common.plot}")
-    if common.sweep is not None or common.plot is None:
-        if common.output is not None:
-            from ..fileio import write_table_file
-
-            write_table_file(columns, common.output, fmt if common.fmt else None)
-        else:
-            render_rows(columns, fmt, env, title=f"kdbound {model.name}: sweep of {name}")
+        _plot(model, values, common, env, name, grid, columns)
     return 0

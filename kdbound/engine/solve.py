@@ -72,10 +72,10 @@ def _bisect(model: Model, values: dict, unknown: str, target: np.ndarray, shape)
     m_hi = _meets(model, values, unknown, _unkey(hi), target)
     found = m_lo != m_hi
     for _ in range(70):
-        live = found & (hi - lo > 1)
+        live = found & (lo + 1 < hi)
         if not live.any():
             break
-        mid = lo + (hi - lo) // 2
+        mid = lo // 2 + hi // 2 + (lo % 2 + hi % 2) // 2  # no int64 overflow across zero
         m_mid = _meets(model, values, unknown, _unkey(mid), target)
         go_hi = live & (m_mid == m_lo)   # boundary lies above mid
         go_lo = live & ~go_hi

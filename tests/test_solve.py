@@ -1,0 +1,107 @@
+"""--solve: closed forms, the bracketing solver, round trips and failures."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from kdbound import MODELS, solve
+from kdbound.engine.solve import _bisect
+from kdbound.errors import ParameterError
+
+UPPER, LOWER, SHARP = MODELS["upper"], MODELS["lower"], MODELS["sharpness"]
+SH = dict(gen_t=0.05, kl=0.5, n=10000.0, loss_min=0.0, loss_max=1.0, kappa=2.0, lipschitz=5.0, g0=0.5,
+          alpha=10.0, tau=2.0)
+
+
+def full(model, **values):
+    return {p: values.get(p) for p in model.param_names}
+
+
+CASES = [
+    (UPPER, full(UPPER, gen_t=0.05, sigma=0.1), "kl", 0.1),
+    (UPPER, full(UPPER, gen_t=0.05, kl=0.2), "sigma", 0.2),
+    (UPPER, full(UPPER, kl=0.2, sigma=0.1), "gen_t", 0.3),
+    (LOWER, full(LOWER, gen_t=0.05, sigma=0.1), "kl", 0.01),    # interior eta*
+    (LOWER, full(LOWER, gen_t=0.05, sigma=0.1), "kl", -0.2),    # boundary regime
+    (LOWER, full(LOWER, gen_t=0.05, eta=2.0, c=0.5), "kl", 0.0),
+    (SHARP, full(SHARP, **{**SH, "kl": None}, rho=0.01), "kl", 0.2),
+    (SHARP, full(SHARP, **SH), "rho", 0.07),
+]
+
+
+@pytest.mark.parametrize("model, values, unknown, target", CASES)
+def test_closed_form_round_trips_and_matches_bisection(model, values, unknown, target):
+    sol = solve(model, values, unknown, target)
+    assert sol.method == "closed form"
+    assert float(sol.results["bound"]) == pytest.approx(target, rel=1e-12, abs=1e-14)
+    again = model.evaluate({**values, unknown: sol.value})["bound"]
+    assert float(again) == pytest.approx(target, rel=1e-12, abs=1e-14)
+    x = _bisect(model, values, unknown, np.float64(target), ())
+    assert float(x) == pytest.approx(float(sol.value), rel=1e-9)
+
+
+@pytest.mark.parametrize("model, values, unknown, target", [
+    (LOWER, full(LOWER, kl=0.01, sigma=0.1), "gen_t", 0.02),
+    (LOWER, full(LOWER, gen_t=0.05, kl=0.01), "sigma", 0.03),
+    (LOWER, full(LOWER, gen_t=0.05, sigma=0.1, eta=1.0), "kl", 0.03),
+    (SHARP, full(SHARP, **{**SH, "tau": None}, rho=0.01), "tau", 0.07),
+])
+def test_bisection_round_trips(model, values, unknown, target):
+    sol = solve(model, values, unknown, target)
+    assert sol.method == "bisection"
+    assert float(sol.results["bound"]) == pytest.approx(target, rel=1e-12, abs=1e-15)
+
+
+def test_solve_n_is_the_smallest_integer():
+    for route in (dict(loss_min=0.0, loss_max=1.0, beta=1e-4), dict(loss_min=0.0, loss_max=1.0, kappa=2.0,
+                                                                    lipschitz=0.5)):
+        values = full(UPPER, gen_t=0.05, kl=0.2, **route)
+        sol = solve(UPPER, values, "n", 0.1)
+        n = float(sol.value)
+        assert n == int(n) and n >= 1
+        assert UPPER.evaluate({**values, "n": n})["bound"] <= 0.1
+        assert UPPER.evaluate({**values, "n": n - 1})["bound"] > 0.1
+
+
+def test_solve_vectorised_targets():
+    values = full(UPPER, gen_t=0.05, sigma=0.1)
+    targets = np.array([0.06, 0.1, 0.5])
+    sol = solve(UPPER, values, "kl", targets)
+    np.testing.assert_allclose(sol.results["bound"], targets, rtol=1e-12)
+
+
+@pytest.mark.parametrize("model, values, unknown, target", [
+    (UPPER, full(UPPER, gen_t=0.05, sigma=0.1), "kl", 0.01),       # target below gen_T
+    (LOWER, full(LOWER, gen_t=0.05, sigma=0.1), "kl", 0.06),       # above gen_T
+    (UPPER, full(UPPER, gen_t=0.05, kl=0.2, loss_min=0.0, loss_max=1.0, beta=0.1), "n", 0.06),  # stability too weak
+    (UPPER, full(UPPER, gen_t=0.05, kl=0.0), "sigma", 0.1),        # K = 0: any sigma, no finite answer
+])
+def test_no_solution_is_an_error(model, values, unknown, target):
+    with pytest.raises(ParameterError, match="target: no finite"):
+        solve(model, values, unknown, target)
+
+
+def test_cli_solve(run_json, run):
+    out = run_json("upper", "--gen-t", "0.05", "--sigma", "0.1", "--solve", "kl", "--target", "0.1")
+    assert out["results"]["kl"] == pytest.approx(0.125) and out["results"]["bound"] == pytest.approx(0.1)
+    r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--solve", "kl", "--target", "0.01")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "--target: no finite kl puts the upper bound at or below this target (got 0.01)" in r.stderr
+    r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--kl", "0.1", "--solve", "kl", "--target", "0.1")
+    assert r.exit_code == 2 and "conflicts" in r.stderr
+    r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--solve", "kl")
+    assert r.exit_code == 2 and "--target: required" in r.stderr
+    r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--solve", "zeta", "--target", "1")
+    assert r.exit_code == 2 and "--solve: must be one of" in r.stderr
+
+
+def test_batch_solve(run):
+    text = "gen_t,target\n0.05,0.1\n0.05,0.2\n0.3,0.1\n"
+    r = run("upper", "--input", "-", "--sigma", "0.1", "--solve", "kl", "--on-error", "null", "--format", "jsonl",
+            input=text)
+    assert r.exit_code == 3
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rows[0]["kl"] == pytest.approx(0.125) and rows[1]["kl"] == pytest.approx(1.125)
+    assert rows[2]["kl"] is None and "no finite kl" in rows[2]["error"]

@@ -1,0 +1,85 @@
+"""--sweep grids and --plot files."""
+
+import builtins
+import json
+
+import numpy as np
+import pytest
+
+from kdbound import upper_bound
+
+UP = ["upper", "--gen-t", "0.05", "--sigma", "0.1"]
+SHARP = ["sharpness", "--gen-t", "0.05", "--kl", "0.5", "--n", "10000", "--loss-min", "0", "--loss-max", "1",
+         "--kappa", "2", "--lipschitz", "5", "--g0", "0.5", "--alpha", "10", "--tau", "2"]
+
+
+def test_linear_and_log_grids(run):
+    r = run(*UP, "--sweep", "kl=0:2:5", "--format", "json")
+    rows = json.loads(r.stdout)
+    assert [row["kl"] for row in rows] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert rows[3]["bound"] == float(upper_bound(0.05, 1.5, 0.1).bound)
+    r = run(*UP, "--sweep", "kl=log:0.001:10:5", "--format", "csv")
+    lines = r.stdout.splitlines()
+    assert lines[0].split(",")[:2] == ["kl", "bound"]
+    np.testing.assert_allclose([float(line.split(",")[0]) for line in lines[1:]], [1e-3, 1e-2, 1e-1, 1, 10],
+                               rtol=1e-12)
+
+
+def test_sweep_table_and_tsv(run):
+    r = run(*UP, "--sweep", "kl=0:1:3", tty=True)
+    assert r.exit_code == 0 and "sweep of kl" in r.stdout
+    r = run(*UP, "--sweep", "kl=0:1:3")
+    assert r.stdout.splitlines()[0].split("\t")[0] == "kl" and len(r.stdout.splitlines()) == 4
+
+
+def test_sweep_with_solve(run):
+    r = run("upper", "--sigma", "0.1", "--sweep", "gen_t=0:0.05:3", "--solve", "kl", "--target", "0.1",
+            "--format", "jsonl")
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [round(row["kl"], 12) for row in rows] == [0.5, round(0.5 * 0.75 ** 2, 12), 0.125]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("kl", "must look like"), ("zeta=0:1:3", "PARAM must be one of"), ("kl=0:1:1", "NUM must be >= 2"),
+    ("kl=log:0:1:3", "log grid needs START > 0"), ("kl=a:1:3", "must be numbers"),
+])
+def test_bad_sweeps(run, spec, message):
+    r = run(*UP, "--sweep", spec)
+    assert r.exit_code == 2 and message in r.stderr and r.stdout == ""
+
+
+def test_plots_are_written(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    for args, name in ((UP + ["--kl", "0.2"], "up.png"), (SHARP, "sh.svg"), (UP + ["--sweep", "kl=0:1:9"], "s.png"),
+                       (["lower", "--gen-t", "0.05", "--sigma", "0.1", "--kl", "0.1"], "lo.png")):
+        path = tmp_path / name
+        r = run(*args, "--plot", path)
+        assert r.exit_code == 0, r.stderr
+        assert path.stat().st_size > 1000
+    assert (tmp_path / "sh.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_plot_without_matplotlib(run, tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kw):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("no matplotlib")
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    r = run(*UP, "--kl", "0.2", "--plot", tmp_path / "x.png")
+    assert r.exit_code == 2
+    assert "pip install 'kdbound[plot]'" in r.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_plot_bad_extension(run, tmp_path):
+    r = run(*UP, "--kl", "0.2", "--plot", tmp_path / "x.pdf")
+    assert r.exit_code == 2 and "--plot: must end in .png or .svg" in r.stderr
+
+
+def test_quiet_silences_notes(run):
+    r = run("upper", "--gen-t", "0.1", "--kl", "0", "--sigma", "1")
+    assert "note:" in r.stderr
+    r = run("upper", "--gen-t", "0.1", "--kl", "0", "--sigma", "1", "--quiet")
+    assert r.stderr == ""
