@@ -351,3 +351,87 @@ def write_table_file(columns: dict, path: str, fmt: str | None) -> None:
     except BaseException:
         writer.abort()
         raise
+
+
+# --------------------------------------------------------------------------- arrays
+
+ARRAY_FORMATS = ".npy, .npz (file.npz:name), .csv, .tsv"
+
+
+def load_array(spec: str, option: str, mmap: bool = False) -> np.ndarray:
+    """A numeric array from ``.npy``, ``.npz`` (``file.npz:name``), ``.csv`` or ``.tsv``.
+
+    Never unpickles (``allow_pickle=False``).  ``mmap`` memory-maps ``.npy``
+    files so that a large X is read once, in place.  Delimited text may have
+    a header row.
+    """
+    path, name = spec, None
+    if ".npz:" in spec.lower():
+        cut = spec.lower().rindex(".npz:") + 4
+        path, name = spec[:cut], spec[cut + 1:]
+    ext = os.path.splitext(path.lower())[1]
+    if not os.path.exists(path):
+        raise InputError(f"{option}: no such file {path!r}")
+    if os.path.isdir(path):
+        raise InputError(f"{option}: {path!r} is a folder, not a file")
+    try:
+        if ext == ".npy":
+            arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        elif ext == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                names = list(archive.files)
+                if name is None:
+                    if len(names) != 1:
+                        raise InputError(f"{option}: {path!r} holds {len(names)} arrays ({', '.join(names)}); "
+                                         f"pick one with {path}:NAME")
+                    name = names[0]
+                if name not in names:
+                    raise InputError(f"{option}: {path!r} has no array {name!r} (it has {', '.join(names)})")
+                arr = archive[name]
+        elif ext in (".csv", ".tsv", ".txt"):
+            arr = _load_text(path, "," if ext == ".csv" else None)
+        else:
+            raise InputError(f"{option}: unsupported file type {ext or '(none)'!r}; use {ARRAY_FORMATS}")
+    except InputError:
+        raise
+    except ValueError as exc:
+        text = str(exc).lower()
+        if "pickle" in text or "python objects" in text:
+            raise InputError(f"{option}: {path!r} holds pickled Python objects; kdbound never unpickles files "
+                             "(save a plain numeric array)") from None
+        raise InputError(f"{option}: cannot read {path!r}: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{option}: cannot read {path!r}: {exc}") from None
+    if arr.dtype == bool:
+        arr = arr.astype(np.float64)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise InputError(f"{option}: {path!r} must hold real numbers (got dtype {arr.dtype})")
+    return arr
+
+
+def _load_text(path: str, delimiter: str | None) -> np.ndarray:
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    if not first.strip():
+        raise ValueError("the file is empty")
+    if delimiter is None:
+        delimiter = "\t" if "\t" in first else ("," if "," in first else None)
+    cells = first.strip().split(delimiter)
+    try:
+        [float(c) for c in cells]
+        skip = 0
+    except ValueError:
+        skip = 1  # a header row
+    return np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
+
+
+def first_nonfinite(arr: np.ndarray, block_rows: int = 16384):
+    """(row, column, value) of the first NaN or infinity, scanning a block of rows at a time; or None."""
+    arr2 = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
+    for start in range(0, arr2.shape[0], block_rows):
+        block = np.asarray(arr2[start:start + block_rows], dtype=np.float64)
+        bad = ~np.isfinite(block)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            return start + int(i), int(j), float(block[i, j])
+    return None

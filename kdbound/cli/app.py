@@ -184,3 +184,47 @@ def demo(ctx: typer.Context, fmt: Format = None, quiet: Quiet = False) -> int:
         run_bound(models[name], full, _common(fmt, quiet, None, None, None, "stop", None, None, None, None),
                   ctx.obj)
     return 0
+
+
+@app.command("linear-gaussian", help="""The distillation divergence K of the linear-Gaussian case study (Lemma 11, eq. 28-39).
+
+K <= E[(Bias + k Var)/(2 noise^2) + Apx + Cov + Spread]: the teacher's bias and variance (dataset
+shift), the student's rank bottleneck (Apx, by Monte Carlo), the kernel covariance cost (Cov) and
+the posterior spread, plus the exact dataset shift KL(Y^|X || Y|X) and how loose the bound is.
+Teacher: Gibbs posterior with prior MN(0, I, 1/lam I) at inverse temperature beta_t; student: rank-r.
+
+Files: --x is n x d (rows are samples), --y n x k, --w-star k x d (scikit-learn's coef_), as .npy,
+.npz (file.npz:name), .csv or .tsv. With Y the terms are conditional on the dataset; without Y but
+with W* they are averaged over Y. With no files an embedded synthetic problem is used.
+
+Example:  kdbound linear-gaussian --d 50 --n 1000 --k 5 --rank 2 --rank-sweep 1:5""")
+def linear_gaussian_cmd(
+    ctx: typer.Context,
+    x: Annotated[Optional[str], _o("--x", help="Features X, n x d (rows are samples).", panel="Data")] = None,
+    y: Annotated[Optional[str], _o("--y", help="Labels Y, n x k (optional).", panel="Data")] = None,
+    w_star: Annotated[Optional[str], _o("--w-star", help="Ground truth W*, k x d (optional).", panel="Data")] = None,
+    d: Annotated[Optional[int], _o("--d", help="Synthetic problem: features (default 20).", panel="Data")] = None,
+    n: Annotated[Optional[int], _o("--n", help="Synthetic problem: samples (default 500).", panel="Data")] = None,
+    k: Annotated[Optional[int], _o("--k", help="Outputs (synthetic default 3; needed without --y/--w-star).",
+                                   panel="Data")] = None,
+    lam: Annotated[float, _o("--lam", help="Prior precision lam > 0.")] = 1.0,
+    beta_t: Annotated[float, _o("--beta-t", help="Teacher inverse temperature beta_t > 0.")] = 1.0,
+    noise: Annotated[float, _o("--noise", help="Label noise standard deviation > 0.")] = 1.0,
+    rank: Annotated[int, _o("--rank", help="Student rank r in 1..min(k, d, n).")] = 1,
+    sigma_s: Annotated[str, _o("--sigma-s", help="Student kernel covariance: a number s (s I), 'teacher' "
+                                                 "(Sigma_T) or a d x d file.")] = "teacher",
+    samples: Annotated[int, _o("--samples", help="Monte Carlo draws for Apx.", panel="Monte Carlo")] = 256,
+    seed: Annotated[int, _o("--seed", help="Random seed (same seed, same numbers).", panel="Monte Carlo")] = 0,
+    rank_sweep: Annotated[Optional[str], _o("--rank-sweep", help="Tabulate apx and kl_bound for ranks START:STOP "
+                                            "or a comma list.", panel="Monte Carlo")] = None,
+    gen_t: Annotated[F, _o("--gen-t", help="Teacher gap: also print Theorem 1 and 10 bounds at K = kl_bound.",
+                           panel="Plug into the bounds")] = None,
+    sigma: Annotated[F, _o("--sigma", help="Sub-Gaussian proxy for the plugged-in bounds.",
+                           panel="Plug into the bounds")] = None,
+    fmt: Format = None, quiet: Quiet = False, plot: Plot = None,
+) -> int:
+    from .lingauss import run_linear_gaussian
+
+    opts = dict(x=x, y=y, w_star=w_star, d=d, n=n, k=k, lam=lam, beta_t=beta_t, noise=noise, rank=rank,
+                sigma_s=sigma_s, samples=samples, seed=seed, rank_sweep=rank_sweep, gen_t=gen_t, sigma=sigma)
+    return run_linear_gaussian(opts, Common(fmt=fmt, quiet=quiet, plot=plot), ctx.obj)
