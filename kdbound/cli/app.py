@@ -10,14 +10,33 @@ from ..engine.models import LOWER, SHARPNESS, UPPER
 from .main import KdboundGroup
 from .run import Common, run_bound
 
-app = typer.Typer(
+SETTINGS = dict(
     cls=KdboundGroup,
     name="kdbound",
     help="Generalization bounds for knowledge distillation (Li and He, ISIT 2026).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is mathematics: brackets are not markup
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app = typer.Typer(**SETTINGS)
+
+
+def app_for(argv: list[str]) -> typer.Typer:
+    """The app with only the command that ``argv`` runs, when it names one.
+
+    Typer builds a click command for every registered command up front, about
+    a millisecond per option; the console script needs only one of them.
+    Anything else (help, completion, an unknown name) gets the full app.
+    """
+    name = argv[0] if argv else None
+    chosen = [c for c in app.registered_commands if (c.name or c.callback.__name__) == name]
+    if not chosen:
+        return app
+    sub = typer.Typer(**SETTINGS)
+    sub.registered_callback = app.registered_callback
+    sub.registered_commands = chosen
+    return sub
 
 
 def _version(value: bool) -> None:
@@ -38,6 +57,11 @@ def _root(
 
 
 # ----------------------------------------------------------------------------- shared options
+
+def _doc(text: str) -> str:
+    """Help text: each paragraph on one line, so the help formatter can wrap it to the terminal."""
+    return "\n\n".join(" ".join(line.strip() for line in para.splitlines()) for para in text.split("\n\n"))
+
 
 def _o(*names: str, help: str, panel: str = "Parameters", **kw):
     return typer.Option(*names, help=help, rich_help_panel=panel, **kw)
@@ -83,7 +107,7 @@ def _common(fmt, quiet, input, input_format, output, on_error, solve, target, sw
 
 # ----------------------------------------------------------------------------- commands
 
-@app.command(help=f"""Upper bound of Theorem 1:  {UPPER.formula}.
+@app.command(help=_doc(f"""Upper bound of Theorem 1:  {UPPER.formula}.
 
 Also the slack sigma*sqrt(2K), the optimal Donsker-Varadhan lambda* = sqrt(2K)/sigma and the
 two-sided lower value gen_T - sigma*sqrt(2K). sigma is given (--sigma), or comes from algorithmic
@@ -91,7 +115,7 @@ stability (--loss-min --loss-max --beta --n; Proposition 9: sqrt(n) beta + (b-a)
 from parameter stability (--loss-min --loss-max --kappa --lipschitz --n; Lemma 13:
 (kappa L + (b-a)/2)/sqrt(n)).
 
-Example:  kdbound upper --gen-t 0.05 --kl 0.2 --sigma 0.1""")
+Example:  kdbound upper --gen-t 0.05 --kl 0.2 --sigma 0.1"""))
 def upper(ctx: typer.Context, gen_t: GenT = None, kl: KL = None, sigma: Sigma = None, loss_min: LossMin = None,
           loss_max: LossMax = None, beta: Beta = None, kappa: Kappa = None, lipschitz: Lipschitz = None,
           n: N = None, fmt: Format = None, quiet: Quiet = False, input: Input = None,
@@ -103,14 +127,14 @@ def upper(ctx: typer.Context, gen_t: GenT = None, kl: KL = None, sigma: Sigma = 
                                             sweep, plot), ctx.obj)
 
 
-@app.command(help=f"""Lower bound of Theorem 10:  {LOWER.formula}.
+@app.command(help=_doc(f"""Lower bound of Theorem 10:  {LOWER.formula}.
 
 Under the (eta, c)-central condition of the teacher gap (--eta, --c with 0 < c <= 1). With sigma
 instead of --c (Remark 2): c = 1 - eta sigma^2/(2 gen_T) for 0 < eta < 2 gen_T/sigma^2, needs
 gen_T > 0; without --eta, eta is optimal: eta* = sqrt(2K)/sigma (bound gen_T - sigma sqrt(2K)),
 or at the interval's end when eta* lies beyond it (bound -K sigma^2/(2 gen_T), trivial).
 
-Example:  kdbound lower --gen-t 0.05 --kl 0.01 --sigma 0.1""")
+Example:  kdbound lower --gen-t 0.05 --kl 0.01 --sigma 0.1"""))
 def lower(ctx: typer.Context, gen_t: GenT = None, kl: KL = None,
           eta: Annotated[F, _o("--eta", help="Central-condition eta > 0 (optional with sigma).")] = None,
           c: Annotated[F, _o("--c", help="Central-condition constant c in (0, 1].")] = None,
@@ -125,7 +149,7 @@ def lower(ctx: typer.Context, gen_t: GenT = None, kl: KL = None,
                                             sweep, plot), ctx.obj)
 
 
-@app.command(help=f"""Sharpness-aware bound of Theorem 12:  {SHARPNESS.formula}.
+@app.command(help=_doc(f"""Sharpness-aware bound of Theorem 12:  {SHARPNESS.formula}.
 
 sigma_u (Lemma 14) = (kappa (g0 + alpha rho) + (b-a)/2)/sqrt(n);
 nu (Lemma 15) = (alpha kappa rho/2 + g0 rho + alpha rho^2/2)/sqrt(n);
@@ -135,7 +159,7 @@ Compared with the standard bound B_std = gen_T + sigma0 sqrt(2K), sigma0 = (kapp
 rho >= kappa/n. Without --rho the best admissible radius kappa/n is used.
 
 Example:  kdbound sharpness --gen-t 0.05 --kl 0.5 --n 10000 --loss-min 0 --loss-max 1 --kappa 2
---lipschitz 5 --g0 0.5 --alpha 10 --tau 2""")
+--lipschitz 5 --g0 0.5 --alpha 10 --tau 2"""))
 def sharpness(ctx: typer.Context, gen_t: GenT = None, kl: KL = None,
               n: Annotated[F, _o("--n", help="Number of training samples n >= 1.")] = None,
               loss_min: Annotated[F, _o("--loss-min", help="Lower end a of the loss range.")] = None,
@@ -172,7 +196,7 @@ DEMO = {
 
 @app.command()
 def demo(ctx: typer.Context, fmt: Format = None, quiet: Quiet = False) -> int:
-    """Run upper, lower and sharpness on one embedded example scenario and print their tables.
+    """Run upper, lower and sharpness on one embedded example scenario and print their tables (or --format).
 
     The scenario: a teacher with gap gen_T = 0.05 distilled at K = 0.2 nats with sigma = 0.1 (upper),
     K = 0.01 (lower, Remark 2), and a sharpness scenario with n = 10,000 samples, loss in [0, 1],
@@ -181,12 +205,12 @@ def demo(ctx: typer.Context, fmt: Format = None, quiet: Quiet = False) -> int:
     models = {"upper": UPPER, "lower": LOWER, "sharpness": SHARPNESS}
     for name, values in DEMO.items():
         full = {p: values.get(p) for p in models[name].param_names}
-        run_bound(models[name], full, _common(fmt, quiet, None, None, None, "stop", None, None, None, None),
+        run_bound(models[name], full, _common(fmt or "table", quiet, None, None, None, "stop", None, None, None, None),
                   ctx.obj)
     return 0
 
 
-@app.command("linear-gaussian", help="""The distillation divergence K of the linear-Gaussian case study (Lemma 11, eq. 28-39).
+@app.command("linear-gaussian", help=_doc("""The distillation divergence K of the linear-Gaussian case study (Lemma 11, eq. 28-39).
 
 K <= E[(Bias + k Var)/(2 noise^2) + Apx + Cov + Spread]: the teacher's bias and variance (dataset
 shift), the student's rank bottleneck (Apx, by Monte Carlo), the kernel covariance cost (Cov) and
@@ -197,7 +221,7 @@ Files: --x is n x d (rows are samples), --y n x k, --w-star k x d (scikit-learn'
 .npz (file.npz:name), .csv or .tsv. With Y the terms are conditional on the dataset; without Y but
 with W* they are averaged over Y. With no files an embedded synthetic problem is used.
 
-Example:  kdbound linear-gaussian --d 50 --n 1000 --k 5 --rank 2 --rank-sweep 1:5""")
+Example:  kdbound linear-gaussian --d 50 --n 1000 --k 5 --rank 2 --rank-sweep 1:5"""))
 def linear_gaussian_cmd(
     ctx: typer.Context,
     x: Annotated[Optional[str], _o("--x", help="Features X, n x d (rows are samples).", panel="Data")] = None,

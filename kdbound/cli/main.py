@@ -74,8 +74,10 @@ def _say(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kdbound`` console script."""
-    from .app import app
+    from .app import app, app_for
     from typer.main import get_command
 
-    command = get_command(app)
-    return command.main(argv, prog_name="kdbound", standalone_mode=True)
+    args = sys.argv[1:] if argv is None else list(argv)
+    completing = any(key.startswith("_KDBOUND_COMPLETE") for key in os.environ)
+    command = get_command(app if completing else app_for(args))
+    return command.main(args, prog_name="kdbound", standalone_mode=True)
