@@ -264,3 +264,38 @@ def test_bad_input_is_one_line_exit_2(run, arrays):
         assert r.exit_code == 2, (args, r.stdout, r.stderr)
         assert r.stdout == "" and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
         assert message in r.stderr, (args, r.stderr)
+
+
+def test_progress_bar_only_for_long_runs_on_a_terminal():
+    import io
+
+    from kdbound.cli.lingauss import _Progress
+    from kdbound.render import Environment
+
+    err = io.StringIO()
+    now = [0.0]
+    p = _Progress(Environment(err=err, stderr_isatty=True, no_color=True), "Monte Carlo")
+    p.clock = lambda: now[0]
+    p(0, 100)              # the run starts
+    now[0] = 0.001
+    p(10, 100)             # on pace for 0.01 s: no bar
+    assert p.bar is None
+    now[0] = 0.5
+    p(20, 100)             # on pace for 2.5 s: a bar
+    assert p.bar is not None
+    p(100, 100)
+    p.close()
+    quiet = _Progress(Environment(err=io.StringIO(), stderr_isatty=False), "x")
+    quiet.clock = lambda: 100.0
+    quiet(0, 100)
+    quiet(1, 100)
+    assert quiet.bar is None  # never on a pipe
+
+
+def test_table_output(run, arrays):
+    folder, *_ = arrays
+    r = run("linear-gaussian", "--x", folder / "x.npy", "--y", folder / "y.npy", "--w-star", folder / "w.npy",
+            "--samples", "16", "--rank-sweep", "1:2", tty=True)
+    assert r.exit_code == 0
+    for word in ("kl_bound", "rank X = 4 of d = 4", "rank_sweep", "Lemma 11", "guidance"):
+        assert word in r.stdout, word

@@ -135,12 +135,15 @@ class _Progress:
         import time
 
         self.env, self.label, self.clock = env, label, time.perf_counter
-        self.start = self.clock()
+        self.start = None
         self.bar = None
         self.task = None
 
     def __call__(self, done: int, total: int) -> None:
         if self.env.quiet or not self.env.stderr_isatty:
+            return
+        if self.start is None or done == 0:
+            self.start = self.clock()
             return
         if self.bar is None:
             elapsed = self.clock() - self.start
@@ -253,4 +256,20 @@ def build_report(res, opts: dict, source: str, sigma_s) -> Report:
     if "guidance" in extra:
         notes.insert(0, f"guidance: {extra['guidance']}.")
     return Report(command="linear-gaussian", theorem=THEOREM, formula=FORMULA, inputs=inputs, results=results,
-                  checks=[], notes=notes, extra=extra, sections=sections)
+                  checks=_checks(res), notes=notes, extra=extra, sections=sections)
+
+
+def _checks(res) -> list:
+    from ..engine.models import Check
+
+    full = res.x_rank == res.d
+    return [
+        Check(True, f"mode: {res.mode}", "terms conditional on the given Y" if res.mode == "conditional"
+              else "terms averaged over Y ~ MN(W* X, I, noise^2 I)"),
+        Check(full, f"rank X = {res.x_rank} of d = {res.d}", "M* = P_r X^+ is unique" if full
+              else "M* is not unique: canonical X V_r V_r^T X^+"),
+        Check(res.cond <= COND_WARN, f"cond(X X^T) = {res.cond:.3g}", "well conditioned" if res.cond <= COND_WARN
+              else "ill-conditioned: apx may lose digits"),
+        Check(res.samples >= 2, f"{res.samples} Monte Carlo draws", "apx is a Monte Carlo mean with its standard "
+              "error" if res.samples >= 2 else "one draw gives no standard error"),
+    ]

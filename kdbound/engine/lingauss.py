@@ -263,6 +263,8 @@ def apx_monte_carlo(spec: GramSpectrum, h: Hyper, k: int, ranks, samples: int, r
     total = np.zeros(len(ranks))
     total_sq = np.zeros(len(ranks))
     done = 0
+    if progress is not None:
+        progress(0, samples)
     while done < samples:
         m = min(block, samples - done)
         draws = rng.standard_normal((m, k, rho)) * post_sd
