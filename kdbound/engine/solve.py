@@ -41,16 +41,19 @@ class Solution:
     method: str  # "closed form" or "bisection"
 
 
+_MAG = np.int64(0x7FFFFFFFFFFFFFFF)
+_SIGN = np.int64(-(2**63))
+
+
 def _key(x: np.ndarray) -> np.ndarray:
-    """float64 -> int64 preserving order (negative floats reversed)."""
+    """float64 -> int64 preserving order: negative floats map to ~magnitude (no overflow)."""
     bits = np.asarray(x, dtype=np.float64).view(np.int64)
-    return np.where(bits < 0, np.int64(-(2**63)) - bits - 1, bits)  # -0.0 -> -1, 0.0 -> 0
+    return np.where(bits < 0, ~(bits & _MAG), bits)  # -0.0 -> -1, 0.0 -> 0
 
 
 def _unkey(k: np.ndarray) -> np.ndarray:
     k = np.asarray(k, dtype=np.int64)
-    bits = np.where(k < 0, np.int64(-(2**63)) - k - 1, k)
-    return bits.view(np.float64)
+    return np.where(k < 0, (~k) | _SIGN, k).view(np.float64)
 
 
 def _meets(model: Model, values: dict, unknown: str, x: np.ndarray, target: np.ndarray) -> np.ndarray:
