@@ -205,7 +205,9 @@ def demo(ctx: typer.Context, fmt: Format = None, quiet: Quiet = False) -> int:
     models = {"upper": UPPER, "lower": LOWER, "sharpness": SHARPNESS}
     for name, values in DEMO.items():
         full = {p: values.get(p) for p in models[name].param_names}
-        run_bound(models[name], full, _common(fmt or "table", quiet, None, None, None, "stop", None, None, None, None),
+        # one JSON document per line: three reports are not one JSON object
+        demo_fmt = "jsonl" if fmt == "json" else (fmt or "table")
+        run_bound(models[name], full, _common(demo_fmt, quiet, None, None, None, "stop", None, None, None, None),
                   ctx.obj)
     return 0
 

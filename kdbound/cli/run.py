@@ -58,6 +58,8 @@ def check_combination(common: Common) -> None:
             raise InputError("--input-format: only applies with --input")
     if common.input is not None and common.sweep is not None:
         raise InputError("--sweep conflicts with --input: sweep a parameter or read rows, not both")
+    if common.input is not None and common.plot is not None:
+        raise InputError("--plot: not with --input; plot a --sweep instead")
     if common.output is not None and common.input is None and common.sweep is None:
         raise InputError("--output: only with --input or --sweep (a single evaluation prints to stdout)")
 
@@ -182,7 +184,9 @@ def _run_sweep(model: Model, values: dict, common: Common, env: Environment) -> 
     if common.output is not None:
         from ..fileio import write_table_file
 
-        write_table_file(columns, common.output, common.fmt)
+        if fmt == "table":
+            raise InputError("--format table: not for --output files; use csv, tsv, jsonl, json or parquet")
+        write_table_file(columns, common.output, common.fmt and fmt)
     else:
         render_rows(columns, fmt, env, title=f"kdbound {model.name}: sweep of {name}")
     if common.plot is not None:

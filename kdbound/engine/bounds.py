@@ -11,7 +11,12 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ._checks import finite, nonneg, positive, at_least, require, as_float, scalar_or_array as _out
+from ._checks import at_least, finite, nonneg, positive, require, scalar_or_array as _out
+
+
+def _same_shape(*arrays):
+    """Broadcast results to one shape (fields of one result agree), scalars as numpy scalars."""
+    return [_out(np.array(a)) for a in np.broadcast_arrays(*arrays)]
 
 
 class _Result:
@@ -126,8 +131,7 @@ def lower_bound(gen_t, kl, eta, c) -> LowerBound:
     c = positive("c", c)
     require("c", c, c > 1, "must be in (0, 1]")
     bound = c * gen_t - kl / eta
-    return LowerBound(_out(bound), _out(eta + 0 * bound), _out(c + 0 * bound), _out(gen_t + 0 * bound),
-                      _out(kl + 0 * bound), _out(np.zeros(np.shape(bound), dtype=bool)))
+    return LowerBound(*_same_shape(bound, eta, c, gen_t, kl, np.zeros((), dtype=bool)))
 
 
 def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
@@ -162,9 +166,7 @@ def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
             bound = mu - eta_used * sigma * sigma / 2.0 - kl / eta_used
         c = np.where(boundary, 0.0, 1.0 - eta_used * sigma * sigma / (2.0 * mu))
         c = np.where(np.isinf(eta_used) & (sigma == 0), 1.0, c)
-    shape = np.broadcast(mu, kl, sigma, eta_used, bound).shape
-    b = lambda x: _out(np.broadcast_to(x, shape).copy())  # noqa: E731
-    return LowerBound(b(bound), b(eta_used), b(c), b(mu), b(kl), b(boundary))
+    return LowerBound(*_same_shape(bound, eta_used, c, mu, kl, boundary))
 
 
 # --------------------------------------------------------------------------- Theorem 12
@@ -247,17 +249,12 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     b_std = gen_t + sigma0 * root_k
     rho0, a0, a1, a2 = tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff)
     improvement = b_std - b_sh
-    shape = np.broadcast(b_sh, b_std, rho0, rho, rho_min).shape
-    bc = lambda x: _out(np.broadcast_to(x, shape).copy())  # noqa: E731
-    return SharpnessBound(
-        bound=bc(b_sh), standard_bound=bc(b_std), sigma0=bc(sigma0), sigma_u=bc(su), nu=bc(nu_),
-        sharpness_term=bc(sp), a0=bc(a0), a1=bc(a1), a2=bc(a2), rho0=bc(rho0), rho_min=bc(rho_min),
-        improvement=bc(improvement), rho=bc(rho), admissible=bc(rho_min < rho0), tightens=bc(improvement > 0),
-    )
+    return SharpnessBound(*_same_shape(b_sh, b_std, sigma0, su, nu_, sp, a0, a1, a2, rho0, rho_min, improvement,
+                                       rho, rho_min < rho0, improvement > 0))
 
 
 __all__ = [
     "SigmaEstimate", "sigma_stability", "sigma_parameter_stability",
     "UpperBound", "upper_bound", "LowerBound", "lower_bound", "lower_bound_subgaussian",
-    "SharpnessBound", "sharpness_bound", "tightness_radius", "as_float",
+    "SharpnessBound", "sharpness_bound", "tightness_radius",
 ]
