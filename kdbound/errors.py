@@ -47,6 +47,8 @@ def format_value(value: object) -> str:
     """Show an offending value the way the user typed it, as far as possible."""
     if isinstance(value, str):
         return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     try:
         return repr(float(value))  # numpy scalars print as plain floats
     except (TypeError, ValueError):

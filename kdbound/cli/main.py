@@ -13,6 +13,7 @@ import os
 import sys
 
 import click
+import numpy as np
 from typer.core import TyperGroup
 
 from ..errors import KdboundError, ParameterError
@@ -43,7 +44,9 @@ class KdboundGroup(TyperGroup):
 
     def run(self, args=None, prog_name=None, complete_var=None, **extra) -> int:
         try:
-            rv = super().main(args, prog_name or "kdbound", complete_var, standalone_mode=False, **extra)
+            # overflow to inf or an undefined 0/0 is reported as null with a note, not a numpy warning
+            with np.errstate(all="ignore"):
+                rv = super().main(args, prog_name or "kdbound", complete_var, standalone_mode=False, **extra)
             return rv if isinstance(rv, int) else EXIT_OK
         except (KdboundError, click.UsageError) as exc:
             _say(f"kdbound: error: {error_line(exc)}")
