@@ -25,7 +25,7 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".jso
                ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def format_from_extension(path: str, option: str, allowed=INPUT_FORMATS) -> str | None:
+def format_from_extension(path: str, allowed=INPUT_FORMATS) -> str | None:
     ext = os.path.splitext(path.lower())[1]
     fmt = _EXTENSIONS.get(ext)
     return fmt if fmt in allowed else None
@@ -39,7 +39,7 @@ def input_format(path: str, given: str | None) -> str:
         return fmt
     if path == "-":
         return "csv"
-    fmt = format_from_extension(path, "--input")
+    fmt = format_from_extension(path)
     if fmt is None:
         raise InputError(f"--input: cannot tell the format from the extension of {path!r}; "
                          f"give --input-format {'|'.join(INPUT_FORMATS)}")
@@ -342,7 +342,7 @@ def write_table_file(columns: dict, path: str, fmt: str | None) -> None:
     """Write equal-length columns (a sweep) to ``path`` atomically; format from ``fmt`` or the extension."""
     import pyarrow as pa
 
-    fmt = fmt or format_from_extension(path, "--output") or "csv"
+    fmt = fmt or format_from_extension(path) or "csv"
     table = pa.table({k: arrow_column(v) for k, v in columns.items()})
     writer = TableWriter(path, fmt)
     try:

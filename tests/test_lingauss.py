@@ -1,8 +1,6 @@
 """The linear-Gaussian case study against brute force in the paper's own layout."""
 
-import json
 import math
-import pickle
 
 import numpy as np
 import pytest

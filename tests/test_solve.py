@@ -1,7 +1,6 @@
 """--solve: closed forms, the bracketing solver, round trips and failures."""
 
 import json
-import math
 
 import numpy as np
 import pytest

@@ -29,7 +29,7 @@ def _output_format(common: Common, env: Environment) -> str:
             raise InputError("--format table: not for --output files; use csv, tsv, jsonl, json or parquet")
         return fmt
     if common.output is not None:
-        return format_from_extension(common.output, "--output", ("csv", "tsv", "jsonl", "parquet")) or "csv"
+        return format_from_extension(common.output, ("csv", "tsv", "jsonl", "parquet")) or "csv"
     return env.default_format()
 
 
@@ -40,8 +40,8 @@ def _row_message(row: int, column: str, rule: str, value) -> str:
 class RowErrors:
     """The failed rows of one block and why (first rule broken wins)."""
 
-    def __init__(self, n: int, offset: int, on_error: str):
-        self.n, self.offset, self.on_error = n, offset, on_error
+    def __init__(self, n: int, offset: int):
+        self.n, self.offset = n, offset
         self.bad = np.zeros(n, dtype=bool)
         self.reasons = np.full(n, None, dtype=object)
 
@@ -97,7 +97,7 @@ def run_batch(model: Model, values: dict, common: Common, env: Environment) -> i
             n = batch.num_rows
             chunk = {name: None for name in model.param_names}
             chunk.update(constants)
-            errors = RowErrors(n, offset, common.on_error)
+            errors = RowErrors(n, offset)
             flag = errors.flag
 
             target = common.target
@@ -124,12 +124,9 @@ def run_batch(model: Model, values: dict, common: Common, env: Environment) -> i
                 if key in columns.values() or key in out:
                     continue  # the input column already holds the value used
                 arr = np.broadcast_to(np.asarray(vals), (n,))
-                if common.on_error == "null":
-                    arr = np.where(bad_rows, np.nan, arr) if arr.dtype != bool else arr
-                col = arrow_column(arr)
-                if common.on_error == "null" and arr.dtype == bool:
-                    col = pa.array(arr, mask=bad_rows)
-                out[key] = col
+                # failed rows: null results (skip drops those rows below)
+                out[key] = pa.array(arr, mask=bad_rows) if arr.dtype == bool else \
+                    arrow_column(np.where(bad_rows, np.nan, arr))
             if common.on_error == "null":
                 out["error"] = pa.array(list(errors.reasons), type=pa.string())
             table = pa.table(out)

@@ -10,7 +10,7 @@ import numpy as np
 from ..engine import bounds as B
 from ..engine.lingauss import COND_WARN, TERMS, gram_products, linear_gaussian
 from ..errors import InputError
-from ..render import Environment, Report, render_report, render_rows
+from ..render import Environment, Report, render_report
 
 THEOREM = "Lemma 11 and eq. 28-39 (Li and He, ISIT 2026): the linear-Gaussian case study"
 FORMULA = "K <= E[(Bias + k Var) / (2 noise^2) + Apx + Cov + Spread]"
@@ -231,7 +231,6 @@ def build_report(res, opts: dict, source: str, sigma_s) -> Report:
     if res.mode == "conditional" and math.isfinite(res.dataset_shift_exact):
         notes.append("dataset_shift_exact integrates Y out; the bound is for this dataset, so their difference "
                      "(looseness) is not the convexity gap, which is the average looseness.")
-    plug = {}
     gen_t, sigma = opts.get("gen_t"), opts.get("sigma")
     if (gen_t is None) != (sigma is None):
         raise InputError("--gen-t and --sigma: give both to plug kl_bound into Theorems 1 and 10")
@@ -247,7 +246,7 @@ def build_report(res, opts: dict, source: str, sigma_s) -> Report:
         notes.append("upper_bound needs kl_bound, which is unavailable here.")
     inputs = {"source": source, "lam": opts["lam"], "beta_t": opts["beta_t"], "noise": opts["noise"],
               "rank": res.rank, "sigma_s": sigma_s if isinstance(sigma_s, (str, float)) else "matrix",
-              "samples": res.samples, "seed": opts["seed"], **plug}
+              "samples": res.samples, "seed": opts["seed"]}
     if gen_t is not None:
         inputs.update(gen_t=gen_t, sigma=sigma)
     sections = []

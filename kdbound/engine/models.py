@@ -239,7 +239,7 @@ def _lower_eval(v: dict) -> dict:
 def _lower_checks(v: dict, r: dict) -> list:
     if _lower_mode(v) == "central":
         return [Check(True, "0 < c <= 1, eta > 0", "(eta, c)-central condition of the teacher gap (assumed)")]
-    mu, sigma, eta = _f(v["gen_t"]), _f(r["sigma"]), _f(r["eta"])
+    sigma, eta = _f(r["sigma"]), _f(r["eta"])
     out = [Check(True, "gen_T > 0", "Remark 2 derives the central condition from sub-Gaussianity"),
            Check(True, f"sigma = {sigma:.6g}", "sub-Gaussian teacher gap, " + ROUTE_TEXT[sigma_route(v)])]
     if bool(np.asarray(r["boundary"]).reshape(-1)[0]):
