@@ -35,8 +35,9 @@ def test_closed_form_round_trips_and_matches_bisection(model, values, unknown, t
     sol = solve(model, values, unknown, target)
     assert sol.method == "closed form"
     assert float(sol.results["bound"]) == pytest.approx(target, rel=1e-12, abs=1e-14)
-    again = model.evaluate({**values, unknown: sol.value})["bound"]
-    assert float(again) == pytest.approx(target, rel=1e-12, abs=1e-14)
+    again = float(model.evaluate({**values, unknown: sol.value})["bound"])
+    assert again == pytest.approx(target, rel=1e-12, abs=1e-14)
+    assert again <= target if model.target_sense == "at_most" else again >= target  # on the right side, exactly
     x = _bisect(model, values, unknown, np.float64(target), ())
     assert float(x) == pytest.approx(float(sol.value), rel=1e-9)
 
@@ -104,3 +105,15 @@ def test_batch_solve(run):
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert rows[0]["kl"] == pytest.approx(0.125) and rows[1]["kl"] == pytest.approx(1.125)
     assert rows[2]["kl"] is None and "no finite kl" in rows[2]["error"]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(gen_t=st.floats(-1, 1), sigma=st.floats(1e-3, 10), excess=st.floats(1e-6, 10))
+def test_upper_kl_solution_meets_the_target_exactly(gen_t, sigma, excess):
+    target = gen_t + excess
+    sol = solve(UPPER, full(UPPER, gen_t=gen_t, sigma=sigma), "kl", target)
+    assert float(sol.results["bound"]) <= target
+    assert float(UPPER.evaluate(full(UPPER, gen_t=gen_t, sigma=sigma, kl=np.nextafter(sol.value, np.inf) * (1 + 1e-9)))["bound"]) >= target - 1e-12 * abs(target)

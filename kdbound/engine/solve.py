@@ -102,6 +102,21 @@ def _round_integer(model, values, unknown, x, target):
     return np.where(np.isfinite(x) & ok, out, np.nan)
 
 
+def _polish(model, values, unknown, x, target):
+    """The nearest float (within 4 ulps) that meets the target, where rounding left a closed form outside."""
+    ok = ~np.isfinite(x) | _meets(model, values, unknown, x, target)
+    down, up = x.copy(), x.copy()
+    for _ in range(4):
+        if ok.all():
+            break
+        down, up = np.nextafter(down, -np.inf), np.nextafter(up, np.inf)
+        for cand in (down, up):
+            better = ~ok & _meets(model, values, unknown, cand, target)
+            x = np.where(better, cand, x)
+            ok = ok | better
+    return x
+
+
 def solve(model: Model, values: dict, unknown: str, target) -> Solution:
     """The value of ``unknown`` at which ``model``'s bound equals ``target``.
 
@@ -124,9 +139,8 @@ def solve(model: Model, values: dict, unknown: str, target) -> Solution:
     x = np.broadcast_to(np.asarray(x, dtype=float), shape).copy()
     if model.param(unknown).integer:
         x = _round_integer(model, values, unknown, x, target)
-    else:
-        # a closed form is exact up to rounding; keep it only where it meets the target
-        x = np.where(np.isfinite(x), x, np.nan)
+    elif method == "closed form":
+        x = _polish(model, values, unknown, np.where(np.isfinite(x), x, np.nan), target)
     sense = "at or below" if model.target_sense == "at_most" else "at or above"
     require("target", target, ~np.isfinite(x),
             f"no finite {unknown} puts the {model.name} bound {sense} this target")
