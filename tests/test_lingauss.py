@@ -297,3 +297,19 @@ def test_table_output(run, arrays):
     assert r.exit_code == 0
     for word in ("kl_bound", "rank X = 4 of d = 4", "rank_sweep", "Lemma 11", "guidance"):
         assert word in r.stdout, word
+
+
+def test_other_dtypes_and_file_kinds(run_json, tmp_path):
+    x, w, y = problem(n=40, d=5, k=2)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    np.savetxt(tmp_path / "w.csv", w, delimiter=",", header="a,b,c,d,e", comments="")
+    np.save(tmp_path / "x32.npy", x.astype(np.float32))
+    np.save(tmp_path / "sigma_s.npy", 0.5 * np.eye(5))
+    ref = run_json("linear-gaussian", "--x", f"{tmp_path}/data.npz:x", "--y", f"{tmp_path}/data.npz:y",
+                   "--w-star", tmp_path / "w.csv", "--sigma-s", tmp_path / "sigma_s.npy", "--samples", "32")
+    scalar = run_json("linear-gaussian", "--x", f"{tmp_path}/data.npz:x", "--y", f"{tmp_path}/data.npz:y",
+                      "--w-star", tmp_path / "w.csv", "--sigma-s", "0.5", "--samples", "32")
+    assert ref["results"]["cov"] == pytest.approx(scalar["results"]["cov"], rel=1e-12)
+    f32 = run_json("linear-gaussian", "--x", tmp_path / "x32.npy", "--y", f"{tmp_path}/data.npz:y",
+                   "--w-star", tmp_path / "w.csv", "--sigma-s", "0.5", "--samples", "32")
+    assert f32["results"]["var"] == pytest.approx(scalar["results"]["var"], rel=1e-5)
