@@ -246,6 +246,15 @@ def bad_cases(folder):
     ]
 
 
+def write_pickled_npy(path):
+    """An .npy holding a pickled object array, written by hand the way numpy lays it out."""
+    import pickle
+
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+        pickle.dump(np.array([{"a": 1}], dtype=object), f, protocol=3)
+
+
 def test_bad_input_is_one_line_exit_2(run, arrays):
     folder, x, w, y = arrays
     np.save(folder / "x1d.npy", x[:, 0])
@@ -255,7 +264,7 @@ def test_bad_input_is_one_line_exit_2(run, arrays):
     xn[2, 1] = np.nan
     np.save(folder / "xnan.npy", xn)
     np.save(folder / "notpd.npy", -np.eye(4))
-    np.save(folder / "pickled.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    write_pickled_npy(folder / "pickled.npy")
     (folder / "text.csv").write_text("a,b\n1,x\n")
     for args, message in bad_cases(folder):
         r = run("linear-gaussian", *args)
