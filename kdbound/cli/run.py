@@ -129,12 +129,13 @@ def run_bound(model: Model, values: dict, common: Common, env: Environment | Non
     fmt = output_format(common, env)
     results = _evaluate(model, values, common)
     inputs = {k: v for k, v in values.items() if v is not None}
+    full = values
     if common.solve is not None:
-        inputs["target"] = common.target
-        inputs[common.solve.replace("-", "_")] = "solve"
-    full = {**values, **({common.solve.replace("-", "_"): results[common.solve.replace("-", "_")]}
-                         if common.solve else {})}
+        unknown = common.solve.replace("-", "_")
+        inputs.update({unknown: "solve", "target": common.target})
+        full = {**values, unknown: results[unknown]}
     notes = model.notes(full, results)
+    # a generic note for each non-finite result that no specific note already names
     notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
     report = Report(command=model.name, theorem=model.theorem, formula=model.formula, inputs=inputs,
                     results=results, checks=model.checks(full, results), notes=notes, extra=_extra(model, values))
