@@ -189,3 +189,12 @@ def test_batch_option_errors(args, message):
 def test_column_and_option_conflict():
     r = invoke("upper", "--input", "-", "--kl", "1", input="gen_t,sigma,kl\n0.1,0.1,0.1\n")
     assert r.exit_code == 2 and "--kl: conflicts with the input column 'kl'" in r.stderr
+
+
+def test_rerun_on_own_output_replaces_stale_results(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("gen_t,sigma,bound,error\n0.05,0.1,999,old\n")
+    r = invoke("upper", "--input", path, "--kl", "0.2", "--format", "jsonl")
+    row = json.loads(r.stdout)
+    assert row["bound"] == float(upper_bound(0.05, 0.2, 0.1).bound)
+    assert "error" not in row and "replaced by freshly computed results" in r.stderr

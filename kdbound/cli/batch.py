@@ -89,11 +89,12 @@ def run_batch(model: Model, values: dict, common: Common, env: Environment) -> i
     numeric = set(model.param_names) | ({"target"} if unknown else set())
     constants = {k: v for k, v in values.items() if v is not None}
     writer = _Table(env) if fmt_out == "table" else TableWriter(common.output, fmt_out, env.stdout)
-    failed, first_error, offset = 0, None, 0
+    failed, first_error, offset, columns = 0, None, 0, None
     try:
         for batch in read_batches(common.input, fmt_in, numeric, env.chunk_bytes):
-            if offset == 0:
-                columns = _check_columns(batch.schema.names, model, constants, unknown, common, env)
+            first_block = columns is None
+            if first_block:
+                columns = _check_columns(batch.schema.names, model, constants, unknown, common)
             n = batch.num_rows
             chunk = {name: None for name in model.param_names}
             chunk.update(constants)
@@ -112,6 +113,8 @@ def run_batch(model: Model, values: dict, common: Common, env: Environment) -> i
                 else:
                     chunk[name] = floats
             results = _evaluate(model, chunk, unknown, target, columns, errors)
+            if first_block:
+                _note_other_columns(batch.schema.names, columns, results, model, env)
             if common.on_error == "stop" and errors.bad.any():
                 raise InputError(errors.first)
             bad_rows = errors.bad
@@ -121,12 +124,13 @@ def run_batch(model: Model, values: dict, common: Common, env: Environment) -> i
                 keep_text = original not in parsed or fmt_out in ("csv", "tsv")
                 out[original] = batch.column(original) if keep_text else arrow_column(parsed[original])
             for key, vals in results.items():
-                if key in columns.values() or key in out:
-                    continue  # the input column already holds the value used
+                if key in columns.values():
+                    continue  # the parameter column already holds the value used
                 arr = np.broadcast_to(np.asarray(vals), (n,))
                 # failed rows: null results (skip drops those rows below)
                 out[key] = pa.array(arr, mask=bad_rows) if arr.dtype == bool else \
                     arrow_column(np.where(bad_rows, np.nan, arr))
+            out.pop("error", None)
             if common.on_error == "null":
                 out["error"] = pa.array(list(errors.reasons), type=pa.string())
             table = pa.table(out)
@@ -147,10 +151,21 @@ def run_batch(model: Model, values: dict, common: Common, env: Environment) -> i
     return 0
 
 
-def _check_columns(names, model: Model, constants: dict, unknown, common: Common, env: Environment) -> dict:
+def _note_other_columns(names, columns: dict, results: dict, model: Model, env: Environment) -> None:
+    others = [name for name in names if name not in columns]
+    replaced = [name for name in others if name in results or name == "error"]
+    passed = [name for name in others if name not in replaced]
+    if passed:
+        env.warn(f"kdbound: note: column(s) {', '.join(map(repr, passed))} are not parameters of "
+                 f"{model.name}; passed through unchanged")
+    if replaced:
+        env.warn(f"kdbound: note: input column(s) {', '.join(map(repr, replaced))} are replaced by freshly "
+                 "computed results")
+
+
+def _check_columns(names, model: Model, constants: dict, unknown, common: Common) -> dict:
     """Map input column names (gen-t or gen_t) to parameters; complain about clashes."""
     columns = {}
-    ignored = []
     for original in names:
         name = original.strip().replace("-", "_")
         if name in model.param_names or (name == "target" and unknown):
@@ -164,11 +179,6 @@ def _check_columns(names, model: Model, constants: dict, unknown, common: Common
             if name == "target" and common.target is not None:
                 raise InputError(f"--target: conflicts with the input column {original!r}")
             columns[original] = name
-        else:
-            ignored.append(original)
-    if ignored:
-        env.warn(f"kdbound: note: column(s) {', '.join(map(repr, ignored))} are not parameters of "
-                 f"{model.name}; passed through unchanged")
     if unknown and common.target is None and "target" not in columns.values():
         raise InputError("--target: required with --solve (as an option or a 'target' column)")
     return columns
