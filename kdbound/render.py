@@ -178,12 +178,15 @@ def _report_table(report: Report, env: Environment) -> None:
     table.add_column("name")
     table.add_column("value", justify="right")
     first = True
-    for k, v in {**report.extra, **report.inputs}.items():
+    shown = {k: v for k, v in report.extra.items() if k != "guidance"}  # guidance is printed as a note
+    for k, v in {**shown, **report.inputs}.items():
         table.add_row("inputs" if first else "", k, table_text(v))
         first = False
     table.add_section()
     first = True
     for k, v in report.results.items():
+        if k in shown:
+            continue  # already listed above (sizes)
         table.add_row("results" if first else "", f"[bold]{k}[/]" if k == "bound" else k, table_text(v))
         first = False
     console.print(table)
