@@ -193,10 +193,8 @@ def _sigma_target_n(v, s_target):
 
 
 def _upper_solve_n(v, target):
-    kl, gen_t = B.nonneg("kl", v["kl"]), B.finite("gen_t", v["gen_t"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s_target = np.where(kl == 0, np.inf, (target - gen_t) / np.sqrt(2.0 * kl))
-    return np.where(target >= gen_t, _sigma_target_n(v, s_target), np.nan)
+    """Smallest n whose stability-route sigma is at most the sigma that meets the target."""
+    return _sigma_target_n(v, _upper_solve_sigma(v, target))
 
 
 UPPER = Model(
