@@ -7,6 +7,11 @@ one line on stderr and exit status 2.  Anything else is a bug.
 from __future__ import annotations
 
 
+def option_name(param: str) -> str:
+    """The command-line spelling of an engine parameter: ``gen_t`` -> ``--gen-t``."""
+    return "--" + param.replace("_", "-")
+
+
 class KdboundError(Exception):
     """An error caused by the user's input (exit status 2)."""
 

@@ -12,10 +12,10 @@ import numpy as np
 
 from ..engine._checks import collect_violations
 from ..engine.models import Model
-from ..errors import InputError, ParameterError, format_value
+from ..errors import InputError, ParameterError, format_value, option_name
 from ..fileio import TableWriter, arrow_column, format_from_extension, input_format, read_batches, to_float
 from ..render import FORMATS, Environment
-from .main import EXIT_ROWS_FAILED, option_name
+from .main import EXIT_ROWS_FAILED
 from .run import Common
 
 

@@ -16,13 +16,9 @@ import click
 import numpy as np
 from typer.core import TyperGroup
 
-from ..errors import KdboundError, ParameterError
+from ..errors import KdboundError, ParameterError, option_name
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_ROWS_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-def option_name(param: str) -> str:
-    return "--" + param.replace("_", "-")
 
 
 def error_line(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..engine.models import Model, sigma_route
-from ..errors import InputError
+from ..errors import InputError, option_name
 from ..render import FORMATS, Environment, Report, non_finite_notes, render_report, render_rows
 
 
@@ -180,7 +180,7 @@ def _run_sweep(model: Model, values: dict, common: Common, env: Environment) -> 
     fmt = output_format(common, env, extra=("parquet",) if common.output else ())
     name, grid = parse_sweep(common.sweep, model)
     if values.get(name) is not None:
-        raise InputError(f"--sweep {name}: conflicts with --{name.replace('_', '-')}; leave the swept parameter out")
+        raise InputError(f"--sweep {name}: conflicts with {option_name(name)}; leave the swept parameter out")
     columns = _grid_columns(model, values, common, name, grid)
     if common.output is not None:
         from ..fileio import write_table_file

@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, option_name
 from . import bounds as B
 
 
@@ -57,14 +57,10 @@ class Model(NamedTuple):
         return tuple(p.name for p in self.params)
 
 
-def _opt(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _need(values: dict, names: tuple[str, ...], why: str) -> None:
     missing = [n for n in names if values.get(n) is None]
     if missing:
-        raise InputError(f"{' '.join(_opt(m) for m in missing)}: required {why}")
+        raise InputError(f"{' '.join(option_name(m) for m in missing)}: required {why}")
 
 
 # --------------------------------------------------------------------------- sigma routes
@@ -81,7 +77,7 @@ def sigma_route(values: dict) -> str:
     if has("sigma"):
         extra = [n for n in ("loss_min", "loss_max", "beta", "kappa", "lipschitz") if has(n)]
         if extra:
-            raise InputError(f"--sigma conflicts with {_opt(extra[0])}: give sigma directly or by a stability route, not both")
+            raise InputError(f"--sigma conflicts with {option_name(extra[0])}: give sigma directly or by a stability route, not both")
         return "given"
     if has("beta"):
         _need(values, STABILITY, "for sigma from algorithmic stability (Proposition 9)")
@@ -218,7 +214,7 @@ def _lower_mode(v: dict) -> str:
     if v.get("c") is not None:
         given = [n for n in ("sigma", "beta", "kappa", "lipschitz") if v.get(n) is not None]
         if given:
-            raise InputError(f"--c conflicts with {_opt(given[0])}: give (--eta, --c) for Theorem 10, "
+            raise InputError(f"--c conflicts with {option_name(given[0])}: give (--eta, --c) for Theorem 10, "
                              "or sigma for Remark 2's pair, not both")
         _need(v, ("eta",), "with --c (Theorem 10 needs the pair (eta, c))")
         return "central"

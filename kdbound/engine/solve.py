@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, option_name
 from ._checks import collect_violations, finite, require, scalar_or_array
 from .models import Model
 
@@ -127,7 +127,7 @@ def solve(model: Model, values: dict, unknown: str, target) -> Solution:
     if unknown not in model.param_names:
         raise InputError(f"--solve: must be one of {', '.join(model.param_names)} for {model.name} (got {unknown!r})")
     if values.get(unknown) is not None:
-        raise InputError(f"--solve {unknown}: conflicts with --{unknown.replace('_', '-')}; leave the unknown out")
+        raise InputError(f"--solve {unknown}: conflicts with {option_name(unknown)}; leave the unknown out")
     target = finite("target", target)
     closed = model.closed_forms.get(unknown)
     x = closed(values, target) if closed is not None else None
