@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError, option_name
 from . import bounds as B
+from ._checks import finite, nonneg, positive
 
 
 class Param(NamedTuple):
@@ -93,7 +94,7 @@ def sigma_of(values: dict) -> np.ndarray:
     route = sigma_route(values)
     v = values
     if route == "given":
-        return B.nonneg("sigma", v["sigma"])
+        return nonneg("sigma", v["sigma"])
     if route == "stability":
         return B.sigma_stability(v["loss_min"], v["loss_max"], v["beta"], v["n"]).sigma
     return B.sigma_parameter_stability(v["loss_min"], v["loss_max"], v["kappa"], v["lipschitz"], v["n"]).sigma
@@ -152,14 +153,14 @@ def _upper_notes(v: dict, r: dict) -> list:
 
 
 def _upper_solve_kl(v, target):
-    sigma, gen_t = sigma_of(v), B.finite("gen_t", v["gen_t"])
+    sigma, gen_t = sigma_of(v), finite("gen_t", v["gen_t"])
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(sigma == 0, np.inf, 0.5 * ((target - gen_t) / sigma) ** 2)
     return np.where(target >= gen_t, k, np.nan)
 
 
 def _upper_solve_sigma(v, target):
-    kl, gen_t = B.nonneg("kl", v["kl"]), B.finite("gen_t", v["gen_t"])
+    kl, gen_t = nonneg("kl", v["kl"]), finite("gen_t", v["gen_t"])
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(kl == 0, np.inf, (target - gen_t) / np.sqrt(2.0 * kl))
     return np.where(target >= gen_t, s, np.nan)
@@ -172,13 +173,13 @@ def _upper_solve_gen_t(v, target):
 def _sigma_target_n(v, s_target):
     """Smallest n with sigma(n) <= s_target on the route in use (closed form)."""
     route = sigma_route({**v, "n": 1.0})
-    half = (B.finite("loss_max", v["loss_max"]) - B.finite("loss_min", v["loss_min"])) / 2.0
+    half = (finite("loss_max", v["loss_max"]) - finite("loss_min", v["loss_min"])) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
         if route == "parameter-stability":
-            u = (B.nonneg("kappa", v["kappa"]) * B.nonneg("lipschitz", v["lipschitz"]) + half) / s_target
+            u = (nonneg("kappa", v["kappa"]) * nonneg("lipschitz", v["lipschitz"]) + half) / s_target
             u = np.where(s_target > 0, u, np.nan)
         elif route == "stability":
-            beta = B.nonneg("beta", v["beta"])
+            beta = nonneg("beta", v["beta"])
             # beta u^2 - s u + half = 0, u = sqrt(n): the smaller root (sigma falls until n = half / beta)
             disc = s_target * s_target - 4.0 * beta * half
             u = np.where(beta == 0, half / s_target, 2.0 * half / (s_target + np.sqrt(disc)))
@@ -258,9 +259,9 @@ def _lower_notes(v: dict, r: dict) -> list:
 
 
 def _lower_solve_kl(v, target):
-    gen_t = B.finite("gen_t", v["gen_t"])
+    gen_t = finite("gen_t", v["gen_t"])
     if _lower_mode(v) == "central":
-        eta, c = B.positive("eta", v["eta"]), B.positive("c", v["c"])
+        eta, c = positive("eta", v["eta"]), positive("c", v["c"])
         return np.where(c * gen_t >= target, eta * (c * gen_t - target), np.nan)
     if v.get("eta") is not None:
         return None  # fixed eta under Remark 2: no closed form offered, the root finder handles it
