@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from ..engine import bounds as B
-from ..engine.lingauss import COND_WARN, TERMS, gram_products, linear_gaussian
+from ..engine.lingauss import COND_WARN, TERMS, check_hyper, gram_products, linear_gaussian
 from ..errors import InputError
 from ..render import Environment, Report, render_report
 
@@ -178,15 +178,16 @@ def run_linear_gaussian(opts: dict, common, env: Environment) -> int:
         raise InputError(f"--seed: must be >= 0 (got {seed})")
     x, y, w, source = load_problem(opts["x"], opts["y"], opts["w_star"], opts["d"], opts["n"], opts["k"], seed)
     sigma_s = parse_sigma_s(opts["sigma_s"])
-    hyper = B.positive("lam", opts["lam"]), B.positive("beta_t", opts["beta_t"]), B.positive("noise", opts["noise"])
+    hyper = check_hyper(opts["lam"], opts["beta_t"], opts["noise"])  # before the expensive Gram pass
     gmat, yx = gram_products(x, y)
     if not (np.isfinite(gmat).all() and (yx is None or np.isfinite(yx).all())):
         _check_finite(x, "--x")
     rank = opts["rank"]
     progress = _Progress(env, "Monte Carlo over W_T")
     try:
-        res = linear_gaussian(w_star=w, y=y, lam=hyper[0], beta_t=hyper[1], noise=hyper[2], rank=rank,
-                              sigma_s=sigma_s, samples=opts["samples"], seed=seed, k=opts["k"], rank_sweep=sweep, progress=progress, gram=(gmat, yx, x.shape[0]))
+        res = linear_gaussian(w_star=w, y=y, lam=hyper.lam, beta_t=hyper.beta_t, noise=hyper.noise, rank=rank,
+                              sigma_s=sigma_s, samples=opts["samples"], seed=seed, k=opts["k"], rank_sweep=sweep,
+                              progress=progress, gram=(gmat, yx, x.shape[0]))
     finally:
         progress.close()
     del x

@@ -320,6 +320,7 @@ class LinearGaussianResult:
     spread: float
     kl_bound: float
     samples: int
+    noise2: float             # noise^2, to split the dataset shift into its bias and variance parts
     missing: dict = field(default_factory=dict)
     rank_sweep: dict | None = None
 
@@ -333,8 +334,6 @@ class LinearGaussianResult:
             "apx": self.apx, "cov": self.cov, "spread": self.spread,
         }
         return {key: val / self.kl_bound for key, val in parts.items() if math.isfinite(val)}
-
-    noise2: float = 1.0
 
 
 def linear_gaussian(x: np.ndarray | None = None, w_star: np.ndarray | None = None, y: np.ndarray | None = None, *,
@@ -424,5 +423,5 @@ def linear_gaussian(x: np.ndarray | None = None, w_star: np.ndarray | None = Non
     return LinearGaussianResult(
         mode=mode, n=int(n), d=int(d), k=int(k_), rank=int(ranks[0]), x_rank=spec.x_rank, cond=spec.cond,
         bias=bias, var=var, dataset_shift_bound=shift, dataset_shift_exact=exact, convexity_gap=gap, apx=apx,
-        apx_stderr=apx_se, cov=cov, spread=spread, kl_bound=kl, samples=samples, missing=missing,
-        rank_sweep=sweep, noise2=h.noise ** 2)
+        apx_stderr=apx_se, cov=cov, spread=spread, kl_bound=kl, samples=samples, noise2=h.noise ** 2,
+        missing=missing, rank_sweep=sweep)
