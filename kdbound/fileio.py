@@ -216,6 +216,44 @@ def arrow_column(values):
     return pa.array(arr, mask=~np.isfinite(arr))
 
 
+class AtomicFile:
+    """A temporary file beside ``path``, renamed onto it by :meth:`commit` or removed by :meth:`abort`.
+
+    The one mechanism behind every output file (batch tables, sweeps, plots):
+    a failed run never leaves a partial or truncated file.  As a context
+    manager it yields the temporary path and commits on success.
+    """
+
+    def __init__(self, path: str, option: str = "--output"):
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise InputError(f"{option}: folder {folder!r} does not exist")
+        ext = os.path.splitext(path)[1]
+        fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part" + ext,
+                                        dir=folder)
+        os.close(fd)
+        self.path = path
+
+    def commit(self) -> None:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+    def __enter__(self) -> str:
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
 class TableWriter:
     """Writes pyarrow tables chunk by chunk to stdout or, atomically, to a file.
 
@@ -226,7 +264,7 @@ class TableWriter:
         if fmt == "parquet" and path is None:
             raise InputError("--format parquet: needs --output FILE (Parquet is binary)")
         self.path, self.fmt = path, fmt
-        self._tmp = None
+        self._file = None
         self._pq = None
         self._rows = 0
         self._pool = None
@@ -235,11 +273,8 @@ class TableWriter:
             self._text = stdout if stdout is not None else sys.stdout
             self._bin = None
         else:
-            folder = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(folder):
-                raise InputError(f"--output: folder {folder!r} does not exist")
-            fd, self._tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=folder)
-            self._bin = os.fdopen(fd, "wb")
+            self._file = AtomicFile(path)
+            self._bin = open(self._file.tmp, "wb")
             self._text = None
 
     def write(self, table) -> None:
@@ -304,8 +339,7 @@ class TableWriter:
             self._pq.close()
         if self._bin is not None:
             self._bin.close()
-            os.replace(self._tmp, self.path)
-            self._tmp = None
+            self._file.commit()
 
     def abort(self) -> None:
         """Drop a partial file: nothing is left behind."""
@@ -315,8 +349,7 @@ class TableWriter:
             try:
                 self._bin.close()
             finally:
-                if self._tmp and os.path.exists(self._tmp):
-                    os.unlink(self._tmp)
+                self._file.abort()
 
 
 def _csv_bytes(table, fmt: str, header: bool) -> bytes:

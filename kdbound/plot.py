@@ -37,18 +37,10 @@ LABELS = {"kl": "distillation divergence K (nats)", "rho": "perturbation radius 
 
 def _save(fig, path: str) -> None:
     """Save atomically: a failed save leaves nothing behind."""
-    import tempfile
+    from .fileio import AtomicFile
 
-    folder = os.path.dirname(os.path.abspath(path))
-    ext = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".plot.", suffix=ext, dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=ext[1:], dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with AtomicFile(path, "--plot") as tmp:
+        fig.savefig(tmp, format=os.path.splitext(path)[1][1:].lower(), dpi=150, bbox_inches="tight")
 
 
 def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = None) -> None:
