@@ -371,11 +371,10 @@ def _csv_bytes(table, fmt: str, header: bool) -> bytes:
     return buf.getvalue()
 
 
-def write_table_file(columns: dict, path: str, fmt: str | None) -> None:
-    """Write equal-length columns (a sweep) to ``path`` atomically; format from ``fmt`` or the extension."""
+def write_table_file(columns: dict, path: str, fmt: str) -> None:
+    """Write equal-length columns (a sweep) to ``path`` atomically."""
     import pyarrow as pa
 
-    fmt = fmt or format_from_extension(path) or "csv"
     table = pa.table({k: arrow_column(v) for k, v in columns.items()})
     writer = TableWriter(path, fmt)
     try:

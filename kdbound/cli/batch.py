@@ -13,24 +13,10 @@ import numpy as np
 from ..engine._checks import collect_violations
 from ..engine.models import Model
 from ..errors import InputError, ParameterError, format_value, option_name
-from ..fileio import TableWriter, arrow_column, format_from_extension, input_format, read_batches, to_float
-from ..render import FORMATS, Environment
+from ..fileio import TableWriter, arrow_column, input_format, read_batches, to_float
+from ..render import Environment
 from .main import EXIT_ROWS_FAILED
-from .run import Common
-
-
-def _output_format(common: Common, env: Environment) -> str:
-    allowed = FORMATS + ("parquet",)
-    if common.fmt is not None:
-        fmt = common.fmt.lower()
-        if fmt not in allowed:
-            raise InputError(f"--format: must be one of {', '.join(allowed)} (got {common.fmt!r})")
-        if fmt == "table" and common.output is not None:
-            raise InputError("--format table: not for --output files; use csv, tsv, jsonl, json or parquet")
-        return fmt
-    if common.output is not None:
-        return format_from_extension(common.output, ("csv", "tsv", "jsonl", "parquet")) or "csv"
-    return env.default_format()
+from .run import Common, output_format
 
 
 def _row_message(row: int, column: str, rule: str, value) -> str:
@@ -84,7 +70,7 @@ def run_batch(model: Model, values: dict, common: Common, env: Environment) -> i
     import pyarrow as pa
 
     fmt_in = input_format(common.input, common.input_format)
-    fmt_out = _output_format(common, env)
+    fmt_out = output_format(common, env)
     unknown = common.solve.replace("-", "_") if common.solve else None
     numeric = set(model.param_names) | ({"target"} if unknown else set())
     constants = {k: v for k, v in values.items() if v is not None}

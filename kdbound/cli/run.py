@@ -35,12 +35,28 @@ def environment(env: Environment | None, common: Common) -> Environment:
     return replace(env, quiet=env.quiet or common.quiet)
 
 
-def output_format(common: Common, env: Environment, extra: tuple[str, ...] = ()) -> str:
-    if common.fmt is None:
-        return env.default_format()
+FILE_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
+
+
+def output_format(common: Common, env: Environment) -> str:
+    """--format, checked.  With --output: file formats only (Parquet too), by default from the extension."""
+    if common.output is not None:
+        allowed = FILE_FORMATS
+        if common.fmt is None:
+            from ..fileio import format_from_extension
+
+            return format_from_extension(common.output) or "csv"
+    else:
+        allowed = FORMATS
+        if common.fmt is None:
+            return env.default_format()
     fmt = common.fmt.lower()
-    if fmt not in FORMATS + extra:
-        raise InputError(f"--format: must be one of {', '.join(FORMATS + extra)} (got {common.fmt!r})")
+    if fmt == "table" and fmt not in allowed:
+        raise InputError("--format table: not for --output files; use csv, tsv, jsonl, json or parquet")
+    if fmt == "parquet" and fmt not in allowed:
+        raise InputError("--format parquet: needs --output FILE (Parquet is binary)")
+    if fmt not in allowed:
+        raise InputError(f"--format: must be one of {', '.join(FORMATS + ('parquet',))} (got {common.fmt!r})")
     return fmt
 
 
@@ -177,7 +193,7 @@ def _plot(model: Model, values: dict, common: Common, env: Environment, name: st
 
 
 def _run_sweep(model: Model, values: dict, common: Common, env: Environment) -> int:
-    fmt = output_format(common, env, extra=("parquet",) if common.output else ())
+    fmt = output_format(common, env)
     name, grid = parse_sweep(common.sweep, model)
     if values.get(name) is not None:
         raise InputError(f"--sweep {name}: conflicts with {option_name(name)}; leave the swept parameter out")
@@ -185,9 +201,7 @@ def _run_sweep(model: Model, values: dict, common: Common, env: Environment) -> 
     if common.output is not None:
         from ..fileio import write_table_file
 
-        if fmt == "table":
-            raise InputError("--format table: not for --output files; use csv, tsv, jsonl, json or parquet")
-        write_table_file(columns, common.output, common.fmt and fmt)
+        write_table_file(columns, common.output, fmt)
     else:
         render_rows(columns, fmt, env, title=f"kdbound {model.name}: sweep of {name}")
     if common.plot is not None:
