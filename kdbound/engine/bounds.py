@@ -240,7 +240,7 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
         tau_eff = tau * d / (d + 2.0)
     half_range = (b - a) / 2.0
     root_n = np.sqrt(n)
-    sigma0 = (kappa * lipschitz + half_range) / root_n
+    sigma0 = sigma_parameter_stability(a, b, kappa, lipschitz, n).sigma
     su = (kappa * (g0 + alpha * rho) + half_range) / root_n if sigma_u is None else nonneg("sigma_u", sigma_u)
     nu_ = (alpha * kappa * rho / 2.0 + g0 * rho + alpha * rho * rho / 2.0) / root_n if nu is None else nonneg("nu", nu)
     sp = tau_eff * rho * rho / 2.0 if sharpness is None else finite("sharpness", sharpness)

@@ -169,11 +169,11 @@ def covariance_cost(spec: GramSpectrum, h: Hyper, sigma_s, k: int) -> float:
     """Cov(Sigma_S, Sigma_T) = k/2 [tr(Sigma_T^{-1} Sigma_S) - d + ln det Sigma_T - ln det Sigma_S]:
     the KL of matrix normals with equal means (eq. 34-39).  ``sigma_s``: "teacher", a scalar s (s I) or
     a d x d symmetric positive-definite matrix."""
+    if isinstance(sigma_s, str):
+        return 0.0                         # Sigma_S = Sigma_T
     d = spec.d
     prec = h.lam + h.c * spec.g            # eigenvalues of Sigma_T^{-1}
     logdet_t = -float(np.sum(np.log(prec)))
-    if isinstance(sigma_s, str):
-        return 0.0
     sigma_s = np.asarray(sigma_s, dtype=np.float64)
     if sigma_s.ndim == 0:
         s = float(sigma_s)
@@ -221,7 +221,8 @@ def apx_draw_terms(wrho: np.ndarray, d_rho: np.ndarray, w: np.ndarray) -> np.nda
     """
     b = wrho * d_rho
     _, sv, rt = np.linalg.svd(b, full_matrices=False)
-    return sv * sv * np.einsum("sij,sij->si", rt * w, rt * w)
+    weighted = rt * w
+    return sv * sv * np.einsum("sij,sij->si", weighted, weighted)
 
 
 @dataclass(frozen=True)
