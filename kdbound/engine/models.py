@@ -117,8 +117,13 @@ SIGMA_PARAMS = (
 )
 
 
+def _first(x):
+    """The first element of a scalar or array result (checks and notes describe one evaluation)."""
+    return np.asarray(x).reshape(-1)[0]
+
+
 def _f(x) -> float:
-    return float(np.asarray(x, dtype=float).reshape(-1)[0])
+    return float(_first(x))
 
 
 # --------------------------------------------------------------------------- upper
@@ -237,7 +242,7 @@ def _lower_checks(v: dict, r: dict) -> list:
     sigma, eta = _f(r["sigma"]), _f(r["eta"])
     out = [Check(True, "gen_T > 0", "Remark 2 derives the central condition from sub-Gaussianity"),
            Check(True, f"sigma = {sigma:.6g}", "sub-Gaussian teacher gap, " + ROUTE_TEXT[sigma_route(v)])]
-    if bool(np.asarray(r["boundary"]).reshape(-1)[0]):
+    if bool(_first(r["boundary"])):
         out.append(Check(False, "eta* = sqrt(2K)/sigma < 2 gen_T / sigma^2",
                          "the optimum lies at the interval's end where c -> 0: the bound is valid but trivial"))
     else:
@@ -248,7 +253,7 @@ def _lower_checks(v: dict, r: dict) -> list:
 def _lower_notes(v: dict, r: dict) -> list:
     notes = []
     if _lower_mode(v) == "subgaussian":
-        if bool(np.asarray(r["boundary"]).reshape(-1)[0]):
+        if bool(_first(r["boundary"])):
             notes.append("eta* = sqrt(2K)/sigma lies beyond 2 gen_T / sigma^2: the supremum is approached as "
                          "eta -> 2 gen_T / sigma^2 (c -> 0), giving the trivial value -K sigma^2 / (2 gen_T).")
         if np.isinf(_f(r["eta"])):
