@@ -287,7 +287,7 @@ class TableWriter:
                 self._pool = ThreadPoolExecutor(max_workers=2)
             self._pending.append(self._pool.submit(_csv_bytes, table, self.fmt, self._rows == 0))
             while len(self._pending) > 2 or (self._pending and self._pending[0].done()):
-                self._emit_bytes(self._pending.pop(0).result())
+                self._emit(self._pending.pop(0).result())
         elif self.fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -305,10 +305,11 @@ class TableWriter:
                 text = "".join(line + "\n" for line in lines)
             else:
                 text = ("[\n" if self._rows == 0 else ",\n") * bool(lines) + ",\n".join(lines)
-            self._emit(text)
+            self._emit(text.encode())
         self._rows += table.num_rows
 
-    def _emit_bytes(self, data: bytes) -> None:
+    def _emit(self, data: bytes) -> None:
+        """Bytes to the file, or to stdout (through its binary buffer when it has one)."""
         if self._bin is not None:
             self._bin.write(data)
             return
@@ -320,21 +321,15 @@ class TableWriter:
         else:
             self._text.write(data.decode())
 
-    def _emit(self, text: str) -> None:
-        if self._bin is not None:
-            self._bin.write(text.encode())
-        else:
-            self._text.write(text)
-
     def close(self) -> None:
         """Finish the output; for a file, rename the complete temporary into place."""
         for future in self._pending:
-            self._emit_bytes(future.result())
+            self._emit(future.result())
         self._pending = []
         if self._pool is not None:
             self._pool.shutdown()
         if self.fmt == "json":
-            self._emit("\n]\n" if self._rows else "[]\n")
+            self._emit(b"\n]\n" if self._rows else b"[]\n")
         if self._pq is not None:
             self._pq.close()
         if self._bin is not None:
