@@ -8,9 +8,9 @@ frozen dataclass::
     0.113246
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
-from .engine.bounds import (  # noqa: E402
+from .engine.bounds import (
     LowerBound,
     SharpnessBound,
     SigmaEstimate,
@@ -23,20 +23,16 @@ from .engine.bounds import (  # noqa: E402
     tightness_radius,
     upper_bound,
 )
-from .engine.models import MODELS  # noqa: E402
-from .errors import InputError, KdboundError, NoSolutionError, ParameterError  # noqa: E402
+from .engine.solve import Solution, solve
+from .engine.specs import BOUND_SPECS, BoundSpec
+from .errors import InputError, KdboundError, NoSolutionError, ParameterError
+
+#: the former name of :data:`BOUND_SPECS` (kept for compatibility)
+MODELS = BOUND_SPECS
 
 __all__ = [
     "__version__", "upper_bound", "lower_bound", "lower_bound_subgaussian", "sharpness_bound",
-    "sigma_stability", "sigma_parameter_stability", "tightness_radius", "solve", "Solution", "MODELS",
-    "UpperBound", "LowerBound", "SharpnessBound", "SigmaEstimate",
+    "sigma_stability", "sigma_parameter_stability", "tightness_radius", "solve", "Solution", "BOUND_SPECS",
+    "BoundSpec", "MODELS", "UpperBound", "LowerBound", "SharpnessBound", "SigmaEstimate",
     "KdboundError", "ParameterError", "InputError", "NoSolutionError",
 ]
-
-
-def __getattr__(name):  # the solver loads on first use, off the start-up path
-    if name in ("solve", "Solution"):
-        from .engine import solve as _solve
-
-        return getattr(_solve, name)
-    raise AttributeError(f"module 'kdbound' has no attribute {name!r}")

@@ -105,14 +105,18 @@ def test_other_commands_batch(tmp_path):
     path = tmp_path / "rows.csv"
     path.write_text("gen_t,kl\n0.05,0.01\n0.05,1.0\n0.2,0.3\n")
     r = invoke("lower", "--input", path, "--sigma", "0.1", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(row["gen_t"], row["kl"]) for row in rows] == [(0.05, 0.01), (0.05, 1.0), (0.2, 0.3)]
     for row in rows:
         assert row["bound"] == float(lower_bound_subgaussian(row["gen_t"], row["kl"], 0.1).bound)
     path.write_text("rho\n0.001\n0.01\n0.3\n")
     r = invoke("sharpness", "--input", path, "--gen-t", "0.05", "--kl", "0.5", "--n", "10000", "--loss-min", "0",
                "--loss-max", "1", "--kappa", "2", "--lipschitz", "5", "--g0", "0.5", "--alpha", "10", "--tau", "2",
                "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == 3
     assert [row["tightens"] for row in rows] == [True, True, False]
     s = sharpness_bound(0.05, 0.5, 10000, 0, 1, 2, 5, 0.5, 10, 2, rho=0.01)
     assert rows[1]["bound"] == float(s.bound) and rows[1]["rho0"] == float(s.rho0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kdbound.engine.lingauss import linear_gaussian
-from kdbound.fileio import load_array
+from kdbound.io.arrays import load_array
 
 
 def problem(n=7, d=4, k=3, seed=3, noise=0.7):
@@ -168,8 +168,8 @@ def test_file_formats_round_trip(tmp_path):
     np.savetxt(tmp_path / "head.csv", a, delimiter=",", fmt="%.17g", header="f1,f2,f3", comments="")
     np.savetxt(tmp_path / "a.tsv", a, delimiter="\t", fmt="%.17g", header="f1\tf2\tf3", comments="")
     for spec in ("a.npy", "one.npz", "two.npz:x", "plain.csv", "head.csv", "a.tsv"):
-        np.testing.assert_array_equal(load_array(str(tmp_path / spec), "--x"), a)
-    np.testing.assert_array_equal(load_array(str(tmp_path / "two.npz:y"), "--x"), 2 * a)
+        np.testing.assert_array_equal(load_array(str(tmp_path / spec), "x"), a)
+    np.testing.assert_array_equal(load_array(str(tmp_path / "two.npz:y"), "x"), 2 * a)
 
 
 def test_cli_conditional_expected_and_missing(run_json, arrays):
@@ -192,7 +192,7 @@ def test_cli_conditional_expected_and_missing(run_json, arrays):
     assert any("W*" in note for note in out["notes"])
 
 
-def test_cli_default_synthetic_and_sweep(run, run_json, tmp_path):
+def test_cli_default_synthetic_and_sweep(run, run_json):
     r = run("linear-gaussian")
     assert r.exit_code == 0 and r.stdout.startswith("bias\t")
     out = run_json("linear-gaussian", "--d", "8", "--n", "40", "--k", "3", "--rank-sweep", "1:3", "--gen-t",
@@ -200,6 +200,9 @@ def test_cli_default_synthetic_and_sweep(run, run_json, tmp_path):
     assert [row["rank"] for row in out["rank_sweep"]] == [1, 2, 3]
     assert out["results"]["upper_bound"] == pytest.approx(0.05 + 0.1 * math.sqrt(2 * out["results"]["kl_bound"]))
     assert out["guidance"] and out["dominant"] in ("bias", "var", "apx", "cov", "spread")
+
+
+def test_cli_rank_sweep_plot(run, tmp_path):
     pytest.importorskip("matplotlib")
     r = run("linear-gaussian", "--rank-sweep", "1,2,3", "--plot", tmp_path / "r.png")
     assert r.exit_code == 0 and (tmp_path / "r.png").stat().st_size > 1000

@@ -3,7 +3,8 @@
 Memory stays bounded by the block size whatever the input length.  Bad rows
 stop the run (``row N, column X: rule (got V)``, exit 2) or, with
 ``--on-error skip|null``, are dropped or nulled with the reason in an
-``error`` column (exit 3 when any row failed).
+``error`` column (exit 3 when any row failed).  Tables are handled through
+:mod:`kdbound.io.tables`, the one module that touches pyarrow.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine._checks import collect_violations
-from ..engine.models import Model
-from ..errors import InputError, ParameterError, format_value, option_name
-from ..fileio import TableWriter, arrow_column, input_format, read_batches, to_float
-from ..render import Environment
-from .main import EXIT_ROWS_FAILED
-from .run import Common, output_format
+from ..engine.solve import solve
+from ..engine.specs import BoundSpec
+from ..errors import InputError, ParameterError, format_value
+from ..formats import Format
+from ..io import tables
+from ..render import Environment, render_rows
+from .options import Common, output_format
+from .status import ExitStatus
 
 
 def _row_message(row: int, column: str, rule: str, value) -> str:
@@ -48,41 +51,38 @@ class RowErrors:
         return self.reasons[int(np.argmax(self.bad))] if self.bad.any() else None
 
 
-class _Table:
+class _TableOutput:
     """Rich-table output of a batch, one table per block (terminals only)."""
 
-    def __init__(self, env):
+    def __init__(self, env: Environment):
         self.env = env
 
-    def write(self, table):
-        from ..render import render_rows
+    def write(self, table) -> None:
+        render_rows(tables.to_columns(table), Format.TABLE, self.env)
 
-        render_rows({n: table.column(n).to_pylist() for n in table.column_names}, "table", self.env)
+    def __enter__(self):
+        return self
 
-    def close(self):
+    def __exit__(self, *exc) -> None:
         pass
 
-    def abort(self):
-        pass
 
-
-def run_batch(model: Model, values: dict, common: Common, env: Environment) -> int:
-    import pyarrow as pa
-
-    fmt_in = input_format(common.input, common.input_format)
+def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -> int:
+    fmt_in = tables.input_format(common.input, common.input_format)
     fmt_out = output_format(common, env)
-    unknown = common.solve.replace("-", "_") if common.solve else None
-    numeric = set(model.param_names) | ({"target"} if unknown else set())
+    unknown = common.unknown
+    numeric = set(spec.param_names) | ({"target"} if unknown else set())
     constants = {k: v for k, v in values.items() if v is not None}
-    writer = _Table(env) if fmt_out == "table" else TableWriter(common.output, fmt_out, env.stdout)
     failed, first_error, offset, columns = 0, None, 0, None
-    try:
-        for batch in read_batches(common.input, fmt_in, numeric, env.chunk_bytes):
+    writer = _TableOutput(env) if fmt_out == Format.TABLE else tables.TableWriter(common.output, fmt_out, env.stdout)
+    with writer:
+        for batch in tables.read_batches(common.input, fmt_in, numeric, env.chunk_bytes):
+            names = tables.column_names(batch)
             first_block = columns is None
             if first_block:
-                columns = _check_columns(batch.schema.names, model, constants, unknown, common)
+                columns = _check_columns(names, spec, constants, unknown, common)
             n = batch.num_rows
-            chunk = {name: None for name in model.param_names}
+            chunk = {name: None for name in spec.param_names}
             chunk.update(constants)
             errors = RowErrors(n, offset)
             flag = errors.flag
@@ -90,7 +90,7 @@ def run_batch(model: Model, values: dict, common: Common, env: Environment) -> i
             target = common.target
             parsed = {}
             for original, name in columns.items():
-                floats, empty, not_number, raw = to_float(batch.column(original))
+                floats, empty, not_number, raw = tables.to_float(batch.column(original))
                 parsed[original] = floats
                 flag(empty, original, "must not be empty", np.full(n, "", dtype=object))
                 flag(not_number, original, "must be a number", raw if raw is not None else floats)
@@ -98,90 +98,81 @@ def run_batch(model: Model, values: dict, common: Common, env: Environment) -> i
                     target = floats
                 else:
                     chunk[name] = floats
-            results = _evaluate(model, chunk, unknown, target, columns, errors)
+            results = _evaluate(spec, chunk, unknown, target, columns, errors)
             if first_block:
-                _note_other_columns(batch.schema.names, columns, results, model, env)
+                _note_other_columns(names, columns, results, spec, env)
             if common.on_error == "stop" and errors.bad.any():
                 raise InputError(errors.first)
             bad_rows = errors.bad
             out = {}
-            for original in batch.schema.names:
+            for original in names:
                 # CSV/TSV echo parameter cells as given (no reformatting); typed formats get numbers
-                keep_text = original not in parsed or fmt_out in ("csv", "tsv")
-                out[original] = batch.column(original) if keep_text else arrow_column(parsed[original])
+                keep_text = original not in parsed or fmt_out in (Format.CSV, Format.TSV)
+                out[original] = batch.column(original) if keep_text else tables.arrow_column(parsed[original])
             for key, vals in results.items():
                 if key in columns.values():
                     continue  # the parameter column already holds the value used
-                arr = np.broadcast_to(np.asarray(vals), (n,))
                 # failed rows: null results (skip drops those rows below)
-                out[key] = pa.array(arr, mask=bad_rows) if arr.dtype == bool else \
-                    arrow_column(np.where(bad_rows, np.nan, arr))
+                out[key] = tables.arrow_column(np.broadcast_to(np.asarray(vals), (n,)), null=bad_rows)
             out.pop("error", None)
             if common.on_error == "null":
-                out["error"] = pa.array(list(errors.reasons), type=pa.string())
-            table = pa.table(out)
+                out["error"] = tables.text_column(errors.reasons)
+            table = tables.make_table(out)
             if common.on_error == "skip" and bad_rows.any():
-                table = table.filter(pa.array(~bad_rows))
+                table = tables.keep_rows(table, ~bad_rows)
             writer.write(table)
             failed += int(bad_rows.sum())
             first_error = first_error or errors.first
             offset += n
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
     if failed:
         what = "skipped" if common.on_error == "skip" else "given null results"
         print(f"kdbound: {failed} of {offset} rows failed and were {what}; first: {first_error}", file=env.stderr)
-        return EXIT_ROWS_FAILED
-    return 0
+        return ExitStatus.ROWS_FAILED
+    return ExitStatus.OK
 
 
-def _note_other_columns(names, columns: dict, results: dict, model: Model, env: Environment) -> None:
+def _note_other_columns(names, columns: dict, results: dict, spec: BoundSpec, env: Environment) -> None:
     others = [name for name in names if name not in columns]
     replaced = [name for name in others if name in results or name == "error"]
     passed = [name for name in others if name not in replaced]
     if passed:
         env.warn(f"kdbound: note: column(s) {', '.join(map(repr, passed))} are not parameters of "
-                 f"{model.name}; passed through unchanged")
+                 f"{spec.name}; passed through unchanged")
     if replaced:
         env.warn(f"kdbound: note: input column(s) {', '.join(map(repr, replaced))} are replaced by freshly "
                  "computed results")
 
 
-def _check_columns(names, model: Model, constants: dict, unknown, common: Common) -> dict:
+def _check_columns(names, spec: BoundSpec, constants: dict, unknown, common: Common) -> dict:
     """Map input column names (gen-t or gen_t) to parameters; complain about clashes."""
     columns = {}
     for original in names:
         name = original.strip().replace("-", "_")
-        if name in model.param_names or (name == "target" and unknown):
+        if name in spec.param_names or (name == "target" and unknown):
             if name in columns.values():
-                raise InputError(f"--input: two columns name the parameter {name!r}")
+                raise InputError(f"two columns name the parameter {name!r}", "input")
             if name in constants:
-                raise InputError(f"{option_name(name)}: conflicts with the input column {original!r}; "
-                                 "give a value once")
+                raise InputError(f"conflicts with the input column {original!r}; give a value once", name)
             if name == unknown:
-                raise InputError(f"--solve {unknown}: the input has a column {original!r}; leave the unknown out")
+                raise InputError(f"{{unknown}} {unknown}: the input has a column {original!r}; leave the unknown out",
+                                 refs=("unknown",))
             if name == "target" and common.target is not None:
-                raise InputError(f"--target: conflicts with the input column {original!r}")
+                raise InputError(f"conflicts with the input column {original!r}", "target")
             columns[original] = name
     if unknown and common.target is None and "target" not in columns.values():
-        raise InputError("--target: required with --solve (as an option or a 'target' column)")
+        raise InputError("required with {unknown} (as an option or a 'target' column)", "target", refs=("unknown",))
     return columns
 
 
-def _evaluate(model: Model, chunk: dict, unknown, target, columns, errors: RowErrors) -> dict:
+def _evaluate(spec: BoundSpec, chunk: dict, unknown, target, columns, errors: RowErrors) -> dict:
     """Evaluate (or solve) a block; rule violations become row errors through ``flag``."""
     param_column = {name: original for original, name in columns.items()}
 
     def call():
         if unknown is not None:
-            from ..engine.solve import solve
-
-            sol = solve(model, chunk, unknown, target)
+            sol = solve(spec, chunk, unknown, target)
             return {unknown: sol.value, **sol.results}
-        model.check_required(chunk)
-        return model.evaluate(chunk)
+        return dict(spec.evaluate(chunk))
 
     with collect_violations() as found:
         results = call()

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import math
 import re
+import time
 
 import numpy as np
 
 from ..engine import bounds as B
-from ..engine.lingauss import COND_WARN, TERMS, check_hyper, gram_products, linear_gaussian
-from ..errors import InputError
-from ..render import Environment, Report, render_report
+from ..engine._checks import finite, nonneg
+from ..engine.lingauss import COND_WARN, TERMS, check_hyper, linear_gaussian
+from ..errors import InputError, spell_text
+from ..io.arrays import load_array
+from ..render import Check, Environment, Report, render_report
+from ..render import plot
+from .options import Common, environment, option_name, output_format
 
 THEOREM = "Lemma 11 and eq. 28-39 (Li and He, ISIT 2026): the linear-Gaussian case study"
 FORMULA = "K <= E[(Bias + k Var) / (2 noise^2) + Apx + Cov + Spread]"
@@ -42,76 +47,34 @@ def parse_rank_sweep(text: str) -> list[int]:
             raise ValueError
         return ranks
     except ValueError:
-        raise InputError(f"--rank-sweep: must be START:STOP or a comma list of integers (got {text!r})") from None
+        raise InputError(f"must be START:STOP or a comma list of integers (got {text!r})", "rank_sweep") from None
 
 
 def synthetic_problem(d: int, n: int, k: int, seed: int | None):
     """The embedded example: X with i.i.d. N(0, 1) entries, W* with N(0, 1/d) entries."""
     for name, val in (("d", d), ("n", n), ("k", k)):
         if val < 1:
-            raise InputError(f"--{name}: must be >= 1 (got {val})")
+            raise InputError(f"must be >= 1 (got {val})", name)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d))
     w_star = rng.standard_normal((k, d)) / math.sqrt(d)
     return x, w_star
 
 
-def _check_finite(arr, option):
-    from ..fileio import first_nonfinite
-
-    bad = first_nonfinite(arr)
-    if bad is not None:
-        i, j, v = bad
-        raise InputError(f"{option}: entries must be finite (got {v!r} at row {i + 1}, column {j + 1})")
-
-
 def load_problem(x_path, y_path, w_path, d, n, k, seed):
-    """Arrays in the documented layout (x n x d, y n x k, w_star k x d), shapes checked."""
-    from ..fileio import load_array
-
+    """The arrays as stored (x n x d, y n x k, w_star k x d; shapes are the engine's to check)."""
     if x_path is None:
         if y_path is not None or w_path is not None:
-            raise InputError("--x: required with --y or --w-star (rows are samples, n x d)")
+            raise InputError("required with {y} or {w_star} (rows are samples, n x d)", "x", refs=("y", "w_star"))
         x, w = synthetic_problem(d or 20, n or 500, k or 3, seed)
         return x, None, w, f"synthetic: X ~ N(0, 1) {x.shape[0]} x {x.shape[1]}, W* ~ N(0, 1/d) {w.shape[0]} x " \
                            f"{w.shape[1]}, seed {seed}"
-    given = [f"--{name}" for name, val in (("d", d), ("n", n)) if val is not None]
+    given = [name for name, val in (("d", d), ("n", n)) if val is not None]
     if given:
-        raise InputError(f"{given[0]}: only for the synthetic problem; the sizes come from --x")
-    x = load_array(x_path, "--x", mmap=True)
-    if x.ndim != 2:
-        raise InputError(f"--x: expected a 2-D array n x d, rows are samples (got shape {x.shape})")
-    n_, d_ = x.shape
-    if n_ < 1 or d_ < 1:
-        raise InputError(f"--x: expected at least one sample and one feature (got shape {x.shape})")
-    y = None
-    if y_path is not None:
-        y = load_array(y_path, "--y")
-        if y.ndim == 1 and y.shape[0] == n_:
-            y = y.reshape(n_, 1)
-        if y.ndim != 2 or y.shape[0] != n_:
-            hint = " (transposed? rows must be samples)" if y.ndim == 2 and y.shape[1] == n_ else ""
-            raise InputError(f"--y: expected shape (n, k) = ({n_}, k), rows are samples like --x "
-                             f"(got {y.shape}){hint}")
-        y = np.asarray(y, dtype=np.float64)
-        _check_finite(y, "--y")
-    w = None
-    if w_path is not None:
-        w = load_array(w_path, "--w-star")
-        if w.ndim == 1 and w.shape[0] == d_:
-            w = w.reshape(1, d_)
-        k_expected = y.shape[1] if y is not None else (k if k is not None else None)
-        ok = w.ndim == 2 and w.shape[1] == d_ and (k_expected is None or w.shape[0] == k_expected)
-        if not ok:
-            want = f"({k_expected if k_expected is not None else 'k'}, {d_})"
-            hint = " (transposed? W* is k x d like scikit-learn's coef_)" if w.ndim == 2 and w.shape[0] == d_ else ""
-            raise InputError(f"--w-star: expected shape (k, d) = {want} (got {w.shape}){hint}")
-        w = np.asarray(w, dtype=np.float64)
-        _check_finite(w, "--w-star")
-    if k is not None:
-        known = y.shape[1] if y is not None else (w.shape[0] if w is not None else None)
-        if known is not None and known != k:
-            raise InputError(f"--k: conflicts with the data, which has k = {known} outputs (got {k})")
+        raise InputError("only for the synthetic problem; the sizes come from {x}", given[0], refs=("x",))
+    x = load_array(x_path, "x", mmap=True)
+    y = None if y_path is None else load_array(y_path, "y")
+    w = None if w_path is None else load_array(w_path, "w_star")
     return x, y, w, f"files: --x {x_path}" + (f" --y {y_path}" if y_path else "") + \
         (f" --w-star {w_path}" if w_path else "")
 
@@ -123,17 +86,13 @@ def parse_sigma_s(text: str):
         return float(text)
     except ValueError:
         pass
-    from ..fileio import load_array
-
-    return np.asarray(load_array(text, "--sigma-s"), dtype=np.float64)
+    return np.asarray(load_array(text, "sigma_s"), dtype=np.float64)
 
 
 class _Progress:
     """A rich progress bar on stderr, only on a terminal and only when the work takes over a second."""
 
     def __init__(self, env: Environment, label: str):
-        import time
-
         self.env, self.label, self.clock = env, label, time.perf_counter
         self.start = None
         self.bar = None
@@ -149,7 +108,7 @@ class _Progress:
             elapsed = self.clock() - self.start
             if done >= total or elapsed / done * total < 1.0:
                 return
-            from rich.progress import Progress
+            from rich.progress import Progress  # rich only when a bar is drawn (off the start-up path)
 
             self.bar = Progress(console=self.env.console(stderr=True), transient=True)
             self.bar.start()
@@ -161,42 +120,45 @@ class _Progress:
             self.bar.stop()
 
 
-def run_linear_gaussian(opts: dict, common, env: Environment) -> int:
-    from .run import environment, output_format
+def _plug_in(opts: dict):
+    """--gen-t and --sigma: both or neither, checked before any heavy work."""
+    gen_t, sigma = opts.get("gen_t"), opts.get("sigma")
+    if (gen_t is None) != (sigma is None):
+        raise InputError("give both to plug kl_bound into Theorems 1 and 10", ("gen_t", "sigma"))
+    if gen_t is not None:
+        finite("gen_t", gen_t)
+        nonneg("sigma", sigma)
+    return gen_t, sigma
 
+
+def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> int:
     env = environment(env, common)
     fmt = output_format(common, env)
     if common.plot is not None:
-        from ..plot import check_plot_path
-
         if opts["rank_sweep"] is None:
-            raise InputError("--plot: needs --rank-sweep for linear-gaussian (the curve is K against the rank)")
-        check_plot_path(common.plot)
+            raise InputError("needs {rank_sweep} for linear-gaussian (the curve is K against the rank)", "plot",
+                             refs=("rank_sweep",))
+        plot.check_plot_path(common.plot)
     sweep = parse_rank_sweep(opts["rank_sweep"]) if opts["rank_sweep"] is not None else None
     seed = opts["seed"]
     if seed is not None and seed < 0:
-        raise InputError(f"--seed: must be >= 0 (got {seed})")
+        raise InputError(f"must be >= 0 (got {seed})", "seed")
+    check_hyper(opts["lam"], opts["beta_t"], opts["noise"])
+    _plug_in(opts)
     x, y, w, source = load_problem(opts["x"], opts["y"], opts["w_star"], opts["d"], opts["n"], opts["k"], seed)
     sigma_s = parse_sigma_s(opts["sigma_s"])
-    hyper = check_hyper(opts["lam"], opts["beta_t"], opts["noise"])  # before the expensive Gram pass
-    gmat, yx = gram_products(x, y)
-    if not (np.isfinite(gmat).all() and (yx is None or np.isfinite(yx).all())):
-        _check_finite(x, "--x")
-    rank = opts["rank"]
     progress = _Progress(env, "Monte Carlo over W_T")
     try:
-        res = linear_gaussian(w_star=w, y=y, lam=hyper.lam, beta_t=hyper.beta_t, noise=hyper.noise, rank=rank,
-                              sigma_s=sigma_s, samples=opts["samples"], seed=seed, k=opts["k"], rank_sweep=sweep,
-                              progress=progress, gram=(gmat, yx, x.shape[0]))
+        res = linear_gaussian(x, w, y, lam=opts["lam"], beta_t=opts["beta_t"], noise=opts["noise"],
+                              rank=opts["rank"], sigma_s=sigma_s, samples=opts["samples"], seed=seed, k=opts["k"],
+                              rank_sweep=sweep, progress=progress)
     finally:
         progress.close()
     del x
     report = build_report(res, opts, source, sigma_s)
     render_report(report, fmt, env)
     if common.plot is not None and res.rank_sweep is not None:
-        from ..plot import plot_rank_sweep
-
-        plot_rank_sweep(_sweep_columns(res), common.plot)
+        plot.plot_rank_sweep(_sweep_columns(res), common.plot)
         env.warn(f"wrote {common.plot}")
     return 0
 
@@ -216,7 +178,7 @@ def build_report(res, opts: dict, source: str, sigma_s) -> Report:
     for key, val in shares.items():
         results[f"share_{key}"] = val
     results.update(n=res.n, d=res.d, k=res.k, rank=res.rank)
-    notes = [f"{term} is unavailable: {why}." for term, why in res.missing.items()]
+    notes = [f"{term} is unavailable: {spell_text(why, option_name)}." for term, why in res.missing.items()]
     extra = {"mode": res.mode, "n": res.n, "d": res.d, "k": res.k, "rank": res.rank, "x_rank": res.x_rank}
     if shares:
         dominant = max(shares, key=shares.get)
@@ -232,9 +194,7 @@ def build_report(res, opts: dict, source: str, sigma_s) -> Report:
     if res.mode == "conditional" and math.isfinite(res.dataset_shift_exact):
         notes.append("dataset_shift_exact integrates Y out; the bound is for this dataset, so their difference "
                      "(looseness) is not the convexity gap, which is the average looseness.")
-    gen_t, sigma = opts.get("gen_t"), opts.get("sigma")
-    if (gen_t is None) != (sigma is None):
-        raise InputError("--gen-t and --sigma: give both to plug kl_bound into Theorems 1 and 10")
+    gen_t, sigma = _plug_in(opts)
     if gen_t is not None and math.isfinite(res.kl_bound):
         up = B.upper_bound(gen_t, res.kl_bound, sigma)
         results["upper_bound"] = up.bound
@@ -260,8 +220,6 @@ def build_report(res, opts: dict, source: str, sigma_s) -> Report:
 
 
 def _checks(res) -> list:
-    from ..engine.models import Check
-
     full = res.x_rank == res.d
     return [
         Check(True, f"mode: {res.mode}", "terms conditional on the given Y" if res.mode == "conditional"

@@ -14,6 +14,7 @@ caller discards).  This is the one mechanism behind both behaviours.
 from __future__ import annotations
 
 import contextlib
+import functools
 from contextvars import ContextVar
 from typing import Iterator, NamedTuple
 
@@ -46,6 +47,22 @@ def collect_violations() -> Iterator[list[Violation]]:
         _found.reset(token)
 
 
+def quiet_fp(func):
+    """Decorator: inside ``func`` overflow and undefined operations give inf/NaN, not numpy warnings.
+
+    Engine functions report such values (the CLI prints null with a note), so
+    the warning would only be noise.  A fresh ``np.errstate`` per call keeps
+    nested and concurrent calls independent.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def as_float(name: str, x: object) -> np.ndarray:
     """``x`` as a float64 array (0-d for scalars); non-numbers are a ParameterError."""
     if x is None:
@@ -59,8 +76,13 @@ def as_float(name: str, x: object) -> np.ndarray:
     return arr
 
 
-def require(name: str, values: np.ndarray, bad: np.ndarray | bool, rule: str) -> None:
-    """State that ``bad`` is false everywhere; ``values`` are the inputs it was computed from."""
+def require(name: str, values: np.ndarray, bad: np.ndarray | bool, rule: str,
+            error: type[ParameterError] = ParameterError) -> None:
+    """State that ``bad`` is false everywhere; ``values`` are the inputs it was computed from.
+
+    The first violation raises ``error`` (a :class:`ParameterError`), unless
+    violations are being collected (:func:`collect_violations`).
+    """
     bad = np.asarray(bad, dtype=bool)
     if not bad.any():
         return
@@ -71,7 +93,7 @@ def require(name: str, values: np.ndarray, bad: np.ndarray | bool, rule: str) ->
     index = int(np.flatnonzero(bad)[0])
     vals = np.broadcast_to(np.asarray(values), bad.shape) if bad.ndim else np.asarray(values)
     value = float(vals.flat[index]) if vals.ndim else float(vals)
-    raise ParameterError(name, rule, value, index if bad.ndim else None)
+    raise error(name, rule, value, index if bad.ndim else None)
 
 
 def finite(name: str, x: object) -> np.ndarray:
@@ -96,6 +118,30 @@ def at_least(name: str, x: object, low: float) -> np.ndarray:
     arr = finite(name, x)
     require(name, arr, arr < low, f"must be >= {low:g}")
     return arr
+
+
+def integer(name: str, x: object, low: int) -> int:
+    """A whole number >= ``low`` given as a Python or numpy integer (or an integral float)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer, float, np.floating)):
+        raise ParameterError(name, "must be an integer", x if isinstance(x, (int, float, str)) else repr(x))
+    if isinstance(x, (float, np.floating)) and not float(x).is_integer():
+        raise ParameterError(name, "must be an integer", float(x))
+    value = int(x)
+    if value < low:
+        raise ParameterError(name, f"must be >= {low}", value)
+    return value
+
+
+def first_nonfinite(arr: np.ndarray, block_rows: int = 16384):
+    """(row, column, value) of the first NaN or infinity, scanning a block of rows at a time; or None."""
+    arr2 = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
+    for start in range(0, arr2.shape[0], block_rows):
+        block = np.asarray(arr2[start:start + block_rows], dtype=np.float64)
+        bad = ~np.isfinite(block)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            return start + int(i), int(j), float(block[i, j])
+    return None
 
 
 def scalar_or_array(x: np.ndarray):

@@ -1,8 +1,11 @@
-"""The generalization bounds of Li and He (ISIT 2026), sections 1-3 of SPEC.md.
+"""The generalization bounds of Li and He (ISIT 2026): Theorems 1, 10 and 12.
 
 Every function takes floats or numpy arrays, broadcasts them like a ufunc,
 validates them up front (see :mod:`._checks`) and returns a frozen dataclass
-whose fields are numpy scalars for scalar input and arrays otherwise.
+whose fields are numpy scalars for scalar input and arrays otherwise.  Each
+function handles its own floating-point edge cases: a value that overflows
+or is undefined comes back as inf or NaN (never a numpy warning), for the
+caller to report.  The formulas are derived in ``docs/theory.md``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ._checks import at_least, finite, nonneg, positive, require, scalar_or_array as _out
+from ._checks import at_least, finite, nonneg, positive, quiet_fp as _quiet, require, scalar_or_array as _out
 
 
 def _same_shape(*arrays):
@@ -20,7 +23,8 @@ def _same_shape(*arrays):
 
 
 class _Result:
-    """Shared behaviour of the result dataclasses."""
+    """Shared behaviour of the result dataclasses (frozen; ``eq=False`` because their
+    fields are arrays, whose ``==`` is elementwise, so results compare by identity)."""
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
@@ -28,7 +32,7 @@ class _Result:
 
 # --------------------------------------------------------------------------- sigma
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SigmaEstimate(_Result):
     """A sub-Gaussian proxy ``sigma`` of the teacher gap and the route that gave it."""
 
@@ -43,11 +47,30 @@ def _loss_range(loss_min, loss_max):
     return a, b
 
 
+@_quiet
 def sigma_stability(loss_min, loss_max, beta, n) -> SigmaEstimate:
-    """Proposition 9: ``sigma = sqrt(n) beta + (b - a) / (2 sqrt(n))``.
+    """Sub-Gaussian proxy of the teacher gap from uniform stability (Proposition 9).
 
-    Loss in ``[a, b]``, teacher beta-uniformly stable, ``n`` samples; by
-    McDiarmid with bounded difference ``c = 2 beta + (b - a) / n``.
+    ``sigma = sqrt(n) beta + (b - a) / (2 sqrt(n))``: by McDiarmid's inequality
+    with bounded difference ``c = 2 beta + (b - a) / n``.
+
+    Parameters
+    ----------
+    loss_min, loss_max : array_like
+        The loss range ``[a, b]``, ``a < b``.
+    beta : array_like
+        Uniform stability of the teacher, ``>= 0``.
+    n : array_like
+        Number of training samples, ``>= 1``.
+
+    Returns
+    -------
+    SigmaEstimate
+        ``sigma`` and ``route = "stability"``.
+
+    References
+    ----------
+    Li and He (ISIT 2026), Proposition 9; ``docs/theory.md``, "sigma from stability".
     """
     a, b = _loss_range(loss_min, loss_max)
     beta = nonneg("beta", beta)
@@ -56,11 +79,33 @@ def sigma_stability(loss_min, loss_max, beta, n) -> SigmaEstimate:
     return SigmaEstimate(_out(root_n * beta + (b - a) / (2.0 * root_n)), "stability")
 
 
+@_quiet
 def sigma_parameter_stability(loss_min, loss_max, kappa, lipschitz, n) -> SigmaEstimate:
-    """Lemma 13: ``sigma0 = (kappa L + (b - a) / 2) / sqrt(n)``.
+    """Sub-Gaussian proxy from parameter stability (Lemma 13).
 
-    Parameter stability ``||A(D) - A(D')|| <= kappa / n`` and an L-Lipschitz loss
-    (Proposition 9 with ``beta = kappa L / n``).
+    ``sigma0 = (kappa L + (b - a) / 2) / sqrt(n)``: Proposition 9 with
+    ``beta = kappa L / n`` for ``||A(D) - A(D')|| <= kappa / n`` and an
+    L-Lipschitz loss.
+
+    Parameters
+    ----------
+    loss_min, loss_max : array_like
+        The loss range ``[a, b]``, ``a < b``.
+    kappa : array_like
+        Parameter stability constant, ``>= 0``.
+    lipschitz : array_like
+        Global Lipschitz constant L of the loss, ``>= 0``.
+    n : array_like
+        Number of training samples, ``>= 1``.
+
+    Returns
+    -------
+    SigmaEstimate
+        ``sigma`` and ``route = "parameter-stability"``.
+
+    References
+    ----------
+    Li and He (ISIT 2026), Lemma 13; ``docs/theory.md``, "sigma from stability".
     """
     a, b = _loss_range(loss_min, loss_max)
     kappa = nonneg("kappa", kappa)
@@ -71,7 +116,7 @@ def sigma_parameter_stability(loss_min, loss_max, kappa, lipschitz, n) -> SigmaE
 
 # --------------------------------------------------------------------------- Theorem 1
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class UpperBound(_Result):
     """Theorem 1: ``gen_S <= gen_T + sigma sqrt(2K)``."""
 
@@ -84,12 +129,30 @@ class UpperBound(_Result):
     sigma: np.ndarray
 
 
+@_quiet
 def upper_bound(gen_t, kl, sigma) -> UpperBound:
-    """Theorem 1 (Li and He): ``gen_S <= gen_T + sigma sqrt(2K)``.
+    """The upper bound of Theorem 1: ``gen_S <= gen_T + sigma sqrt(2K)``.
 
-    Also the optimal Donsker-Varadhan parameter ``lambda* = sqrt(2K) / sigma``
-    (+inf when sigma = 0 < K, NaN -- undefined -- when K = 0) and the
-    two-sided lower value ``gen_T - sigma sqrt(2K)``.
+    Parameters
+    ----------
+    gen_t : array_like
+        Teacher generalization gap gen_T (finite).
+    kl : array_like
+        Distillation divergence K in nats, ``>= 0``.
+    sigma : array_like
+        Sub-Gaussian proxy of the teacher gap (not sigma^2), ``>= 0``.
+
+    Returns
+    -------
+    UpperBound
+        ``bound``; ``slack = sigma sqrt(2K)``; the optimal Donsker-Varadhan
+        parameter ``lambda_opt = sqrt(2K) / sigma`` (+inf when sigma = 0 < K,
+        NaN -- undefined -- when K = 0); and the two-sided lower value
+        ``lower_two_sided = gen_T - sigma sqrt(2K)``.
+
+    References
+    ----------
+    Li and He (ISIT 2026), Theorem 1; ``docs/theory.md``, "Upper bound".
     """
     gen_t = finite("gen_t", gen_t)
     kl = nonneg("kl", kl)
@@ -107,7 +170,7 @@ def upper_bound(gen_t, kl, sigma) -> UpperBound:
 
 # --------------------------------------------------------------------------- Theorem 10
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LowerBound(_Result):
     """Theorem 10: ``gen_S >= c gen_T - K / eta``.
 
@@ -123,8 +186,29 @@ class LowerBound(_Result):
     boundary: np.ndarray
 
 
+@_quiet
 def lower_bound(gen_t, kl, eta, c) -> LowerBound:
-    """Theorem 10: under the (eta, c)-central condition, ``gen_S >= c gen_T - K / eta``."""
+    """The lower bound of Theorem 10: ``gen_S >= c gen_T - K / eta``.
+
+    Parameters
+    ----------
+    gen_t : array_like
+        Teacher generalization gap gen_T (finite).
+    kl : array_like
+        Distillation divergence K in nats, ``>= 0``.
+    eta, c : array_like
+        A pair for which the teacher gap satisfies the (eta, c)-central
+        condition: ``eta > 0``, ``0 < c <= 1``.
+
+    Returns
+    -------
+    LowerBound
+        ``bound`` and the pair used.
+
+    References
+    ----------
+    Li and He (ISIT 2026), Theorem 10; ``docs/theory.md``, "Lower bound".
+    """
     gen_t = finite("gen_t", gen_t)
     kl = nonneg("kl", kl)
     eta = positive("eta", eta)
@@ -134,6 +218,7 @@ def lower_bound(gen_t, kl, eta, c) -> LowerBound:
     return LowerBound(*_same_shape(bound, eta, c, gen_t, kl, np.zeros((), dtype=bool)))
 
 
+@_quiet
 def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
     """Theorem 10 with Remark 2's pair ``(eta, c = 1 - eta sigma^2 / (2 gen_T))``.
 
@@ -143,10 +228,31 @@ def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
     otherwise as ``eta -> 2 gen_T / sigma^2`` where ``c -> 0`` and the value tends
     to ``-K sigma^2 / (2 gen_T)``.  With ``sigma = 0`` the limit eta -> inf gives ``gen_T``;
     with ``K = 0`` the limit eta -> 0 gives ``gen_T``.
+
+    Parameters
+    ----------
+    gen_t : array_like
+        Teacher generalization gap gen_T, ``> 0``.
+    kl : array_like
+        Distillation divergence K in nats, ``>= 0``.
+    sigma : array_like
+        Sub-Gaussian proxy of the teacher gap, ``>= 0``.
+    eta : array_like, optional
+        A fixed eta in Remark 2's interval; optimal when omitted.
+
+    Returns
+    -------
+    LowerBound
+        ``bound``, ``eta``, ``c`` and ``boundary`` (the optimum sits at the
+        interval's end, where the bound is valid but trivial).
+
+    References
+    ----------
+    Li and He (ISIT 2026), Theorem 10 and Remark 2; ``docs/theory.md``, "Lower bound".
     """
     mu = finite("gen_t", gen_t)
     require("gen_t", mu, mu <= 0,
-            "must be > 0 for Remark 2's central condition (with gen_T <= 0 it does not apply; give --eta and --c)")
+            "must be > 0 for Remark 2's central condition (with gen_T <= 0 it does not apply; give {eta} and {c})")
     kl = nonneg("kl", kl)
     sigma = nonneg("sigma", sigma)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -171,7 +277,7 @@ def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
 
 # --------------------------------------------------------------------------- Theorem 12
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SharpnessBound(_Result):
     """Theorem 12 (sharpness-aware bound) beside the standard bound, with the tightness regime."""
 
@@ -192,12 +298,29 @@ class SharpnessBound(_Result):
     tightens: np.ndarray        # B_sh < B_std at the radius used
 
 
+@_quiet
 def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff):
-    """The positive root rho0 of ``(tau/2 + s A2) rho^2 + s A1 rho - s A0``, s = sqrt(2K/n).
+    """The tightness radius rho0 of Theorem 12 against Lemma 13's standard bound.
 
-    SPEC section 3 (derived there).  Written as ``2 s A0 / (s A1 + sqrt(...))``,
-    which has no cancellation and covers the linear case ``rho0 = A0 / A1``.
-    Returns (rho0, A0, A1, A2); rho0 = 0 when A0 <= 0 or K = 0.
+    The positive root of ``(tau/2 + s A2) rho^2 + s A1 rho - s A0``, with
+    ``s = sqrt(2K/n)``, written as ``2 s A0 / (s A1 + sqrt(...))``, which has
+    no cancellation and covers the linear case ``rho0 = A0 / A1``.
+
+    Parameters
+    ----------
+    kl, n, kappa, lipschitz, g0, alpha : array_like
+        As in :func:`sharpness_bound`.
+    tau_eff : array_like
+        The Lemma 16 coefficient: tau, or ``tau d / (d + 2)`` with the dimension.
+
+    Returns
+    -------
+    tuple of arrays
+        ``(rho0, A0, A1, A2)``; rho0 = 0 when A0 <= 0 or K = 0.
+
+    References
+    ----------
+    ``docs/theory.md``, "The tightness radius" (not in the paper).
     """
     a0 = kappa * (lipschitz - g0)
     a1 = 1.5 * alpha * kappa + g0
@@ -211,16 +334,46 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff):
     return rho0, a0, a1, a2
 
 
+@_quiet
 def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alpha, tau,
                     rho=None, dim=None, sigma_u=None, nu=None, sharpness=None) -> SharpnessBound:
-    """Theorem 12: ``gen_S <= gen_T + E[S_P(f_T)] + (sigma_u + nu) sqrt(2K)``.
+    """The sharpness-aware bound of Theorem 12 beside the standard bound.
 
-    Proxies from Lemmas 13-15, the sharpness term from Lemma 16
-    (``tau rho^2 / 2``, or ``tau rho^2 d / (2 (d + 2))`` with ``dim``), unless
-    measured ``sigma_u``, ``nu`` or ``sharpness`` are given.  The tightness
-    radius rho0 and A0-A2 always use the lemma constants.  Without ``rho`` the
-    bound is evaluated at the best admissible radius, ``rho_min = kappa / n``
-    (B_sh grows with rho).
+    ``B_sh = gen_T + E[S_P(f_T)] + (sigma_u + nu) sqrt(2K)``, with the proxies
+    from Lemmas 13-15 and the sharpness term from Lemma 16 (``tau rho^2 / 2``,
+    or ``tau rho^2 d / (2 (d + 2))`` with ``dim``), unless measured
+    ``sigma_u``, ``nu`` or ``sharpness`` are given.  ``B_std = gen_T + sigma0 sqrt(2K)``.
+
+    Parameters
+    ----------
+    gen_t, kl : array_like
+        Teacher gap and distillation divergence (``kl >= 0``).
+    n : array_like
+        Number of training samples, ``>= 1``.
+    loss_min, loss_max : array_like
+        The loss range ``[a, b]``.
+    kappa, lipschitz, g0, alpha, tau : array_like
+        Constants of assumptions A1-A5 (all ``>= 0``): parameter stability,
+        global Lipschitz constant, gradient bound at the teacher, local
+        smoothness and population Hessian bound.
+    rho : array_like, optional
+        Perturbation radius; default the best admissible one, ``kappa / n``
+        (B_sh grows with rho).
+    dim : array_like, optional
+        Parameter dimension d (sharper Lemma 16).
+    sigma_u, nu, sharpness : array_like, optional
+        Measured values replacing Lemmas 14, 15 and 16.
+
+    Returns
+    -------
+    SharpnessBound
+        Both bounds, the proxies, A0-A2, the tightness radius rho0 (always from
+        the lemma constants), rho_min, improvement = B_std - B_sh and flags.
+
+    References
+    ----------
+    Li and He (ISIT 2026), Theorem 12 and Lemmas 13-16; ``docs/theory.md``,
+    "Sharpness-aware bound" and "The tightness radius".
     """
     gen_t = finite("gen_t", gen_t)
     kl = nonneg("kl", kl)

@@ -1,4 +1,4 @@
-"""The linear-Gaussian case study (SPEC section 4): the distillation divergence K
+"""The linear-Gaussian case study (Lemma 11, eq. 28-39): the distillation divergence K
 of a Gibbs-posterior linear teacher and a rank-r student, term by term.
 
 Layout: ``x`` is n x d with samples as rows (the paper's X is its transpose),
@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError, ParameterError
-from ._checks import at_least, positive, require
+from ._checks import first_nonfinite, integer, positive, quiet_fp, require
 
 EPS = np.finfo(np.float64).eps
 COND_WARN = 1e10  # Gram condition number beyond which the apx estimate loses digits
@@ -30,7 +30,7 @@ COND_WARN = 1e10  # Gram condition number beyond which the apx estimate loses di
 
 # --------------------------------------------------------------------------- spectrum of X
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GramSpectrum:
     """Eigendecomposition of the Gram matrix X X^T (d x d): the one expensive step.
 
@@ -87,7 +87,7 @@ def gram_products(x: np.ndarray, y: np.ndarray | None = None, block_rows: int = 
 
 # --------------------------------------------------------------------------- closed forms
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Hyper:
     lam: float
     beta_t: float
@@ -195,16 +195,16 @@ def check_sigma_s(sigma_s, d: int):
     if arr.ndim == 0:
         return float(positive("sigma_s", arr))
     if arr.shape != (d, d):
-        raise InputError(f"--sigma-s: expected a d x d = {d} x {d} matrix (got shape {arr.shape})")
+        raise InputError(f"expected a d x d = {d} x {d} matrix (got shape {arr.shape})", "sigma_s")
     require("sigma_s", arr, ~np.isfinite(arr), "must have finite entries")
     if not np.allclose(arr, arr.T, rtol=1e-10, atol=1e-12 * float(np.max(np.abs(arr)) or 1.0)):
-        raise InputError("--sigma-s: must be symmetric (Sigma_S is a covariance matrix)")
+        raise InputError("must be symmetric (Sigma_S is a covariance matrix)", "sigma_s")
     arr = 0.5 * (arr + arr.T)
     try:
         np.linalg.cholesky(arr)
     except np.linalg.LinAlgError:
         low = float(np.linalg.eigvalsh(arr)[0])
-        raise InputError(f"--sigma-s: must be positive definite (smallest eigenvalue {low!r})") from None
+        raise InputError(f"must be positive definite (smallest eigenvalue {low!r})", "sigma_s") from None
     return arr
 
 
@@ -225,7 +225,7 @@ def apx_draw_terms(wrho: np.ndarray, d_rho: np.ndarray, w: np.ndarray) -> np.nda
     return sv * sv * np.einsum("sij,sij->si", weighted, weighted)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ApxEstimate:
     """Monte Carlo estimate of Apx for each student rank in ``ranks``."""
 
@@ -295,7 +295,7 @@ TERMS = ("bias", "var", "dataset_shift_bound", "dataset_shift_exact", "apx", "ap
          "kl_bound")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LinearGaussianResult:
     """K's decomposition (the paper's final display) and the exact dataset shift.
 
@@ -322,7 +322,7 @@ class LinearGaussianResult:
     kl_bound: float
     samples: int
     noise2: float             # noise^2, to split the dataset shift into its bias and variance parts
-    missing: dict = field(default_factory=dict)
+    missing: dict = field(default_factory=dict)  # term -> why, naming parameters as {w_star}
     rank_sweep: dict | None = None
 
     def shares(self) -> dict:
@@ -337,45 +337,134 @@ class LinearGaussianResult:
         return {key: val / self.kl_bound for key, val in parts.items() if math.isfinite(val)}
 
 
-def linear_gaussian(x: np.ndarray | None = None, w_star: np.ndarray | None = None, y: np.ndarray | None = None, *,
+def _matrix(name: str, a, rows: str, cols: str) -> np.ndarray:
+    """A 2-D real array (memory maps stay memory maps); 1-D is not guessed here."""
+    if isinstance(a, (list, tuple)):
+        a = np.asarray(a)
+    if not isinstance(a, np.ndarray):
+        raise InputError(f"expected a 2-D numeric array {rows} x {cols} (got {type(a).__name__})", name)
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise InputError(f"must hold real numbers (got dtype {a.dtype})", name)
+    if a.ndim != 2:
+        raise InputError(f"expected a 2-D array {rows} x {cols}, rows are samples (got shape {a.shape})"
+                         if rows == "n" else f"expected a 2-D array {rows} x {cols} (got shape {a.shape})", name)
+    return a
+
+
+def _check_finite(name: str, a: np.ndarray) -> None:
+    bad = first_nonfinite(a)
+    if bad is not None:
+        i, j, v = bad
+        raise InputError(f"entries must be finite (got {v!r} at row {i + 1}, column {j + 1})", name)
+
+
+def _problem(x, w_star, y, k):
+    """Shapes checked against each other: x n x d, y n x k, w_star k x d; returns (x, w_star, y, n, d, k)."""
+    x = _matrix("x", x, "n", "d")
+    n, d = x.shape
+    if n < 1 or d < 1:
+        raise InputError(f"expected at least one sample and one feature (got shape {x.shape})", "x")
+    if y is not None:
+        y = np.asarray(y) if isinstance(y, (list, tuple)) else y
+        if isinstance(y, np.ndarray) and y.ndim == 1 and y.shape[0] == n:
+            y = y.reshape(n, 1)
+        y = _matrix("y", y, "n", "k")
+        if y.shape[0] != n:
+            hint = " (transposed? rows must be samples)" if y.shape[1] == n else ""
+            raise InputError(f"expected shape (n, k) = ({n}, k), rows are samples like {{x}} (got {y.shape}){hint}",
+                             "y", refs=("x",))
+        y = np.asarray(y, dtype=np.float64)
+        _check_finite("y", y)
+    if w_star is not None:
+        w_star = np.asarray(w_star) if isinstance(w_star, (list, tuple)) else w_star
+        if isinstance(w_star, np.ndarray) and w_star.ndim == 1 and w_star.shape[0] == d:
+            w_star = w_star.reshape(1, d)
+        w_star = _matrix("w_star", w_star, "k", "d")
+        k_expected = y.shape[1] if y is not None else k
+        if w_star.shape[1] != d or (k_expected is not None and w_star.shape[0] != k_expected):
+            want = f"({k_expected if k_expected is not None else 'k'}, {d})"
+            hint = " (transposed? W* is k x d like scikit-learn's coef_)" if w_star.shape[0] == d else ""
+            raise InputError(f"expected shape (k, d) = {want} (got {w_star.shape}){hint}", "w_star")
+        w_star = np.asarray(w_star, dtype=np.float64)
+        _check_finite("w_star", w_star)
+    known = y.shape[1] if y is not None else (w_star.shape[0] if w_star is not None else None)
+    if k is not None:
+        k = integer("k", k, 1)
+        if known is not None and known != k:
+            raise InputError(f"conflicts with the data, which has k = {known} outputs (got {k})", "k")
+    elif known is None:
+        raise InputError("required when neither {y} nor {w_star} gives the number of outputs", "k",
+                         refs=("y", "w_star"))
+    return x, w_star, y, n, d, (known if known is not None else k)
+
+
+@quiet_fp
+def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = None, *,
                     lam: float = 1.0, beta_t: float = 1.0, noise: float = 1.0, rank: int = 1,
                     sigma_s="teacher", samples: int = 256, seed: int | None = 0, k: int | None = None,
-                    rank_sweep=None, progress: Callable[[int, int], None] | None = None,
-                    gram: tuple | None = None) -> LinearGaussianResult:
-    """The distillation divergence of the linear-Gaussian case study (Lemma 11, eq. 28-39).
+                    rank_sweep=None, progress: Callable[[int, int], None] | None = None) -> LinearGaussianResult:
+    """The distillation divergence K of the linear-Gaussian case study, term by term.
 
-    ``x`` n x d (rows are samples), ``y`` n x k or None, ``w_star`` k x d or
-    None.  With ``y`` the terms are conditional on that dataset; without it
-    but with ``w_star`` they are expectations over Y.  ``gram`` may pass
-    precomputed ``(x.T @ x, y.T @ x, n)`` (the CLI streams large files).
+    ``K <= E[(Bias + k Var) / (2 noise^2) + Apx + Cov + Spread]``, with the exact
+    dataset shift beside its convexity bound.  Every input is validated before
+    the one expensive step (the Gram matrix ``x.T @ x``).
+
+    Parameters
+    ----------
+    x : ndarray, n x d
+        Features, rows are samples (the paper's X is its transpose).  A
+        memory-mapped array is read once, a block of rows at a time.
+    w_star : ndarray, k x d, optional
+        Ground truth (scikit-learn's ``coef_`` layout).  Needed for the bias.
+    y : ndarray, n x k, optional
+        Labels.  With ``y`` the terms are conditional on this dataset; without
+        it but with ``w_star`` they are averaged over Y.
+    lam, beta_t, noise : float
+        Prior precision, teacher inverse temperature and label-noise standard
+        deviation (all > 0).
+    rank : int
+        Student rank r in ``1..min(k, d, n)``.
+    sigma_s : "teacher", float or ndarray
+        Student kernel covariance: Sigma_T itself, ``s I``, or a d x d SPD matrix.
+    samples : int
+        Monte Carlo draws of W_T for Apx (>= 1; >= 2 for a standard error).
+    seed : int or None
+        Random seed (>= 0); the same seed gives the same numbers.
+    k : int, optional
+        Number of outputs, when neither ``y`` nor ``w_star`` gives it.
+    rank_sweep : sequence of int, optional
+        More ranks to evaluate Apx and the bound at, with common random numbers.
+    progress : callable, optional
+        ``progress(done, total)`` during the Monte Carlo.
+
+    Returns
+    -------
+    LinearGaussianResult
+        The terms, with NaN and a reason in ``missing`` for terms that need
+        data not given.
+
+    References
+    ----------
+    Li and He (ISIT 2026), Lemma 11 and eq. 28-39; ``docs/theory.md``,
+    "Linear-Gaussian case study".
     """
     h = check_hyper(lam, beta_t, noise)
-    if gram is None:
-        x = np.asarray(x)
-        if x.ndim != 2:
-            raise InputError(f"--x: expected a 2-D array n x d, rows are samples (got shape {x.shape})")
-        n, d = x.shape
-        gmat, yx = gram_products(x, y)
-    else:
-        gmat, yx, n = gram
-        d = gmat.shape[0]
-    if y is not None:
-        k_ = y.shape[1]
-    elif w_star is not None:
-        k_ = w_star.shape[0]
-    elif k is not None:
-        k_ = int(k)
-    else:
-        raise InputError("--k: required when neither --y nor --w-star gives the number of outputs")
-    samples = int(at_least("samples", samples, 1))
+    x, w_star, y, n, d, k_ = _problem(x, w_star, y, k)
+    samples = integer("samples", samples, 1)
+    if seed is not None:
+        seed = integer("seed", seed, 0)
     max_rank = min(k_, d, n)
-    ranks = [int(rank)] + ([] if rank_sweep is None else [int(r) for r in rank_sweep])
-    for r in ranks:
-        if not 1 <= r <= max_rank:
-            raise ParameterError("rank", f"must be an integer in 1..min(k, d, n) = 1..{max_rank}", r)
+    sweep_ranks = [] if rank_sweep is None else list(rank_sweep)
+    for name, r in [("rank", rank)] + [("rank_sweep", r) for r in sweep_ranks]:
+        if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, np.integer)) or not 1 <= r <= max_rank:
+            raise ParameterError(name, f"must be an integer in 1..min(k, d, n) = 1..{max_rank}",
+                                 r if isinstance(r, (int, float, str)) else repr(r))
+    ranks = [int(rank)] + [int(r) for r in sweep_ranks]
     sigma_s = check_sigma_s(sigma_s, d)
-    if not np.isfinite(gmat).all():
-        raise InputError("--x: X X^T is not finite: the features are too large (overflow); rescale them")
+    gmat, yx = gram_products(x, y)
+    if not (np.isfinite(gmat).all() and (yx is None or np.isfinite(yx).all())):
+        _check_finite("x", x)
+        raise InputError("X^T X is not finite: the features are too large (overflow); rescale them", "x")
     spec = gram_spectrum(gmat, n)
     missing: dict[str, str] = {}
     nan = math.nan
@@ -398,16 +487,16 @@ def linear_gaussian(x: np.ndarray | None = None, w_star: np.ndarray | None = Non
         spread = nan
         bias = nan
     if w_star is None:
-        missing["bias"] = "needs W* (--w-star): the teacher's bias is measured against the ground truth"
+        missing["bias"] = "needs W* ({w_star}): the teacher's bias is measured against the ground truth"
         missing["dataset_shift_bound"] = "needs the bias, hence W*"
-        missing["dataset_shift_exact"] = "needs W* (--w-star)"
+        missing["dataset_shift_exact"] = "needs W* ({w_star})"
         missing["kl_bound"] = "needs the dataset-shift bound, hence W*"
         exact = nan
     else:
         exact = dataset_shift_exact(spec, h, w_star, k_)
     if y is None and w_star is None:
-        missing["spread"] = "needs Y (--y), or W* to average over Y"
-        missing["apx"] = missing["apx_stderr"] = "needs Y (--y), or W* to average over Y"
+        missing["spread"] = "needs Y ({y}), or W* to average over Y"
+        missing["apx"] = missing["apx_stderr"] = "needs Y ({y}), or W* to average over Y"
         est = None
     else:
         est = apx_monte_carlo(spec, h, k_, ranks, samples, rng, wbar_u=wbar_u, w_star=w_star, progress=progress)
@@ -415,7 +504,7 @@ def linear_gaussian(x: np.ndarray | None = None, w_star: np.ndarray | None = Non
     apx = float(est.mean[0]) if est is not None else nan
     apx_se = float(est.stderr[0]) if est is not None else nan
     if samples < 2 and est is not None:
-        missing["apx_stderr"] = "needs --samples >= 2"
+        missing["apx_stderr"] = "needs {samples} >= 2"
     kl = shift + apx + cov + spread
     sweep = None
     if rank_sweep is not None and est is not None:

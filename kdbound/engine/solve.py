@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError, option_name
-from ._checks import collect_violations, finite, require, scalar_or_array
-from .models import Model
+from ..errors import InputError, NoSolutionError
+from ._checks import collect_violations, finite, quiet_fp, require, scalar_or_array
+from .specs import BoundSpec
 
 BIG = 1e300
 # search interval of each unknown; anything else ranges over [0, BIG]
@@ -31,7 +31,7 @@ DOMAINS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Solution:
     """The unknown's value and the model's results re-evaluated there."""
 
@@ -56,7 +56,7 @@ def _unkey(k: np.ndarray) -> np.ndarray:
     return np.where(k < 0, (~k) | _SIGN, k).view(np.float64)
 
 
-def _meets(model: Model, values: dict, unknown: str, x: np.ndarray, target: np.ndarray) -> np.ndarray:
+def _meets(model: BoundSpec, values: dict, unknown: str, x: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Whether the bound at ``unknown = x`` meets the target; invalid points do not."""
     with collect_violations() as found:
         bound = np.asarray(model.evaluate({**values, unknown: x})["bound"], dtype=float)
@@ -67,7 +67,7 @@ def _meets(model: Model, values: dict, unknown: str, x: np.ndarray, target: np.n
     return ok
 
 
-def _bisect(model: Model, values: dict, unknown: str, target: np.ndarray, shape) -> np.ndarray:
+def _bisect(model: BoundSpec, values: dict, unknown: str, target: np.ndarray, shape) -> np.ndarray:
     lo_x, hi_x = DOMAINS.get(unknown, (0.0, BIG))
     lo = np.broadcast_to(_key(np.float64(lo_x)), shape).copy()
     hi = np.broadcast_to(_key(np.float64(hi_x)), shape).copy()
@@ -117,17 +117,45 @@ def _polish(model, values, unknown, x, target):
     return x
 
 
-def solve(model: Model, values: dict, unknown: str, target) -> Solution:
-    """The value of ``unknown`` at which ``model``'s bound equals ``target``.
+@quiet_fp
+def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
+    """The value of ``unknown`` at which a bound meets ``target``.
 
-    For the upper bounds that is the largest K (or sigma, gen_t) keeping the
-    bound at or below the target, for the lower bound the largest K keeping it
-    at or above; for ``n``, the smallest sample size that meets it.
+    One mechanism for every bound, in the style of statsmodels' ``solve_power``:
+    the bound's closed form when it has one for this unknown, otherwise an
+    exact bisection on the ordered bit patterns of float64.
+
+    Parameters
+    ----------
+    model : BoundSpec
+        The bound, e.g. ``BOUND_SPECS["upper"]``.
+    values : mapping
+        The other parameters (scalars or broadcastable arrays); missing ones are None.
+    unknown : str
+        The parameter to solve for (an engine name such as ``"kl"``).
+    target : array_like
+        The value the bound must meet.
+
+    Returns
+    -------
+    Solution
+        ``value`` of the unknown and the bound's ``results`` re-evaluated there.
+        For the upper bounds that is the largest K (or sigma, gen_t) keeping the
+        bound at or below the target, for the lower bound the largest K keeping
+        it at or above; for ``n``, the smallest sample size that meets it.
+
+    Raises
+    ------
+    NoSolutionError
+        When no value of the unknown meets the target.
     """
     if unknown not in model.param_names:
-        raise InputError(f"--solve: must be one of {', '.join(model.param_names)} for {model.name} (got {unknown!r})")
+        raise InputError(f"must be one of {', '.join(model.param_names)} for {model.name} (got {unknown!r})",
+                         "unknown")
+    values = model.values(values)
     if values.get(unknown) is not None:
-        raise InputError(f"--solve {unknown}: conflicts with {option_name(unknown)}; leave the unknown out")
+        raise InputError(f"{{unknown}} {unknown}: conflicts with {{{unknown}}}; leave the unknown out",
+                         refs=("unknown", unknown))
     target = finite("target", target)
     closed = model.closed_forms.get(unknown)
     x = closed(values, target) if closed is not None else None
@@ -143,6 +171,6 @@ def solve(model: Model, values: dict, unknown: str, target) -> Solution:
         x = _polish(model, values, unknown, np.where(np.isfinite(x), x, np.nan), target)
     sense = "at or below" if model.target_sense == "at_most" else "at or above"
     require("target", target, ~np.isfinite(x),
-            f"no finite {unknown} puts the {model.name} bound {sense} this target")
+            f"no finite {unknown} puts the {model.name} bound {sense} this target", error=NoSolutionError)
     results = model.evaluate({**values, unknown: np.where(np.isfinite(x), x, 0.0 if unknown != "n" else 1.0)})
     return Solution(unknown, scalar_or_array(x), results, method)

@@ -10,120 +10,22 @@ actually drawn, so the machine-format path stays light.
 from __future__ import annotations
 
 import json
-import math
-import os
-import sys
-from dataclasses import dataclass, field
-from typing import Any, Mapping, NamedTuple, Sequence, TextIO
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-MACHINE_FORMATS = ("json", "jsonl", "csv", "tsv")
-FORMATS = ("table",) + MACHINE_FORMATS
+from ..formats import Format
+from .environment import Environment
+from .values import field_text, plain, table_text
 
 
-@dataclass
-class Environment:
-    """Where output goes and how it should look; tests swap it (cf. httpie)."""
+class Check(NamedTuple):
+    """One condition of a theorem as checked for these inputs: ``ok``, what, and why."""
 
-    out: TextIO | None = None          # None: whatever sys.stdout is when output is written
-    err: TextIO | None = None
-    stdout_isatty: bool | None = None  # None: ask the stream
-    stderr_isatty: bool | None = None
-    no_color: bool = field(default_factory=lambda: "NO_COLOR" in os.environ)
-    quiet: bool = False
-    chunk_bytes: int = 4 << 20         # batch block size (tests make it tiny to cross blocks)
+    ok: bool
+    condition: str
+    reason: str
 
-    @property
-    def stdout(self) -> TextIO:
-        return self.out if self.out is not None else sys.stdout
-
-    @property
-    def stderr(self) -> TextIO:
-        return self.err if self.err is not None else sys.stderr
-
-    def __post_init__(self):
-        if self.stdout_isatty is None:
-            self.stdout_isatty = _isatty(self.stdout)
-        if self.stderr_isatty is None:
-            self.stderr_isatty = _isatty(self.stderr)
-
-    def default_format(self) -> str:
-        """A table on a terminal, TSV otherwise (as ``gh`` does)."""
-        return "table" if self.stdout_isatty else "tsv"
-
-    def warn(self, message: str) -> None:
-        if not self.quiet:
-            print(message, file=self.stderr)
-
-    def console(self, stderr: bool = False):
-        from rich.console import Console  # only when drawing
-
-        tty = self.stderr_isatty if stderr else self.stdout_isatty
-        return Console(file=self.stderr if stderr else self.stdout, force_terminal=bool(tty) and not self.no_color,
-                       no_color=self.no_color or not tty, highlight=False, soft_wrap=False,
-                       width=None if tty else 100)
-
-
-def _isatty(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
-# --------------------------------------------------------------------------- values
-
-def plain(x: Any) -> Any:
-    """A JSON-ready Python value: finite floats, bools, str; None for NaN/inf."""
-    if x is None or isinstance(x, (str, bool)):
-        return x
-    if isinstance(x, (np.bool_,)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    return f if math.isfinite(f) else None
-
-
-def field_text(x: Any) -> str:
-    """A CSV/TSV field: exact float repr, true/false, empty for null."""
-    v = plain(x)
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return repr(v) if isinstance(v, float) else str(v)
-
-
-def table_text(x: Any) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
-    if isinstance(x, str):
-        return x
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if math.isnan(f):
-        return "n/a"
-    if math.isinf(f):
-        return "+inf" if f > 0 else "-inf"
-    return f"{f:.6g}"
-
-
-def non_finite_notes(results: dict) -> list[str]:
-    """A note for every non-finite number that a specific note does not already explain."""
-    return [f"{k} is not finite ({table_text(v)}): printed as null." for k, v in results.items()
-            if not isinstance(v, (str, bool, np.bool_)) and v is not None and plain(v) is None]
-
-
-# --------------------------------------------------------------------------- one evaluation
 
 class Report(NamedTuple):
     """What a command hands to the renderer for one evaluation."""
@@ -150,16 +52,17 @@ class Report(NamedTuple):
         return out
 
 
-def render_report(report: Report, fmt: str, env: Environment) -> None:
+def render_report(report: Report, fmt: Format, env: Environment) -> None:
+    """One evaluation: a table (inputs, results, conditions, notes, theorem) or a machine format."""
     out = env.stdout
-    if fmt in ("json", "jsonl"):
-        json.dump(report.as_json(), out, indent=2 if fmt == "json" else None, allow_nan=False)
+    if fmt in (Format.JSON, Format.JSONL):
+        json.dump(report.as_json(), out, indent=2 if fmt == Format.JSON else None, allow_nan=False)
         out.write("\n")
-    elif fmt in ("csv", "tsv"):
-        sep = "," if fmt == "csv" else "\t"
+    elif fmt in (Format.CSV, Format.TSV):
+        sep = Format(fmt).delimiter
         for k, v in report.results.items():
             out.write(f"{k}{sep}{field_text(v)}\n")
-        for title, cols in report.sections:
+        for title, _ in report.sections:
             env.warn(f"({title}: use --format json to see it)")
         for note in report.notes:
             env.warn(f"note: {note}")
@@ -168,8 +71,8 @@ def render_report(report: Report, fmt: str, env: Environment) -> None:
 
 
 def _report_table(report: Report, env: Environment) -> None:
+    from rich import box  # rich only when a table is drawn (off the start-up path)
     from rich.table import Table
-    from rich import box
 
     console = env.console()
     table = Table(title=f"kdbound {report.command}", box=box.SIMPLE_HEAVY, show_header=True,
@@ -198,7 +101,7 @@ def _report_table(report: Report, env: Environment) -> None:
         console.print("Conditions")
         console.print(checks)
     for title, cols in report.sections:
-        render_rows(cols, "table", env, title=title)
+        render_rows(cols, Format.TABLE, env, title=title)
     for note in report.notes:
         console.print(f"note: {note}")
     console.print(f"[dim]{report.theorem}:[/] {report.formula}")
@@ -206,27 +109,27 @@ def _report_table(report: Report, env: Environment) -> None:
 
 # --------------------------------------------------------------------------- many rows
 
-def render_rows(columns: dict, fmt: str, env: Environment, title: str | None = None,
+def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None = None,
                 header: bool = True) -> None:
     """Columns of equal length as a table, CSV/TSV (with header), JSON Lines or a JSON array."""
     names = list(columns)
     cols = [np.asarray(columns[n]) if not isinstance(columns[n], list) else columns[n] for n in names]
     rows = zip(*cols)
     out = env.stdout
-    if fmt in ("csv", "tsv"):
-        sep = "," if fmt == "csv" else "\t"
+    if fmt in (Format.CSV, Format.TSV):
+        sep = Format(fmt).delimiter
         if header:
             out.write(sep.join(names) + "\n")
         out.writelines(sep.join(field_text(v) for v in row) + "\n" for row in rows)
-    elif fmt == "jsonl":
+    elif fmt == Format.JSONL:
         for row in rows:
             out.write(json.dumps({n: plain(v) for n, v in zip(names, row)}, allow_nan=False) + "\n")
-    elif fmt == "json":
+    elif fmt == Format.JSON:
         json.dump([{n: plain(v) for n, v in zip(names, row)} for row in rows], out, indent=2, allow_nan=False)
         out.write("\n")
     else:
+        from rich import box  # rich only when a table is drawn
         from rich.table import Table
-        from rich import box
 
         table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
         for n in names:

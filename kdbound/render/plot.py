@@ -1,4 +1,6 @@
-"""Curves for ``--plot``: matplotlib is an optional extra (``pip install kdbound[plot]``)."""
+"""Curves for ``--plot``: matplotlib is an optional extra (``pip install kdbound[plot]``).
+
+matplotlib is imported only when a plot is drawn (it costs ~0.3 s)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ import os
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
+from ..io.atomic import AtomicFile
 
 PLOT_FORMATS = (".png", ".svg")
 
@@ -14,18 +17,19 @@ PLOT_FORMATS = (".png", ".svg")
 def check_plot_path(path: str) -> None:
     ext = os.path.splitext(path.lower())[1]
     if ext not in PLOT_FORMATS:
-        raise InputError(f"--plot: must end in .png or .svg (got {path!r})")
+        raise InputError(f"must end in .png or .svg (got {path!r})", "plot")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise InputError(f"--plot: folder {folder!r} does not exist")
+        raise InputError(f"folder {folder!r} does not exist", "plot")
 
 
 def _pyplot():
+    """matplotlib's pyplot on the Agg backend, imported only when a plot is drawn (~0.3 s)."""
     try:
         import matplotlib
     except ImportError:
-        raise InputError("--plot: needs matplotlib, which is not installed; "
-                         "install it with: pip install 'kdbound[plot]'") from None
+        raise InputError("needs matplotlib, which is not installed; "
+                         "install it with: pip install 'kdbound[plot]'", "plot") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -37,9 +41,7 @@ LABELS = {"kl": "distillation divergence K (nats)", "rho": "perturbation radius 
 
 def _save(fig, path: str) -> None:
     """Save atomically: a failed save leaves nothing behind."""
-    from .fileio import AtomicFile
-
-    with AtomicFile(path, "--plot") as tmp:
+    with AtomicFile(path, "plot") as tmp:
         fig.savefig(tmp, format=os.path.splitext(path)[1][1:].lower(), dpi=150, bbox_inches="tight")
 
 

@@ -1,0 +1,181 @@
+"""Options every command shares, declared once, and the record they are parsed into.
+
+The ten shared options (``--format``, ``--quiet``, ``--input``, ...) are
+declared here as typed parameters; :func:`shared_parameters` adds any subset
+of them to a command's signature and :meth:`Common.pop` takes their values
+back out of the parsed keyword arguments.  Engine parameter names are
+spelled as options by :func:`option_name`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import replace
+from typing import Annotated, NamedTuple, Optional
+
+import numpy as np
+import typer
+
+from ..errors import InputError
+from ..formats import FILE_FORMATS, STDOUT_FORMATS, Format, from_extension, names
+from ..render import Environment
+
+#: engine names whose option is not simply --name-with-dashes
+_ALIASES = {"unknown": "--solve"}
+
+
+def option_name(param: str) -> str:
+    """The command-line spelling of an engine parameter: ``gen_t`` -> ``--gen-t``."""
+    return _ALIASES.get(param) or "--" + param.replace("_", "-")
+
+
+def option(*names: str, help: str, panel: str, **kw):
+    """A typer option with its help text and help panel."""
+    return typer.Option(*names, help=help, rich_help_panel=panel, **kw)
+
+
+OUTPUT, BATCH, SOLVE = "Output", "Batch", "Solve, sweep, plot"
+ON_ERROR = ("stop", "skip", "null")
+
+#: name -> (annotation, default): the options commands share, declared once
+SHARED = {
+    "fmt": (Annotated[Optional[str], option("--format", "-f", help=f"{' | '.join(f.value for f in STDOUT_FORMATS)} "
+                                            "(default: table on a terminal, TSV otherwise).", panel=OUTPUT)], None),
+    "quiet": (Annotated[bool, option("--quiet", "-q", help="No notes, warnings or progress on stderr.",
+                                     panel=OUTPUT)], False),
+    "input": (Annotated[Optional[str], option("--input", "-i", help="Evaluate every row of FILE (CSV, TSV, JSON "
+                                              "Lines, Parquet; '-' for stdin). Columns are option names.",
+                                              panel=BATCH)], None),
+    "input_format": (Annotated[Optional[str], option("--input-format", help="csv | tsv | jsonl | parquet (default: "
+                                                     "from the extension; csv for stdin).", panel=BATCH)], None),
+    "output": (Annotated[Optional[str], option("--output", "-o", help="Write rows to FILE (written atomically; "
+                                               ".parquet allowed) instead of stdout.", panel=BATCH)], None),
+    "on_error": (Annotated[str, option("--on-error", help="stop (exit 2) | skip the row | null its results; "
+                                       "skip/null exit 3 when any row failed.", panel=BATCH)], "stop"),
+    "solve": (Annotated[Optional[str], option("--solve", help="Solve for this parameter (kl, sigma, gen_t, n, rho, "
+                                              "...) so that the bound equals --target.", panel=SOLVE)], None),
+    "target": (Annotated[Optional[float], option("--target", help="Target value of the bound for --solve.",
+                                                 panel=SOLVE)], None),
+    "sweep": (Annotated[Optional[str], option("--sweep", help="PARAM=START:STOP:NUM (linear) or "
+                                              "PARAM=log:START:STOP:NUM.", panel=SOLVE)], None),
+    "plot": (Annotated[Optional[str], option("--plot", help="Draw the curves to FILE.png or FILE.svg (needs "
+                                             "kdbound[plot]).", panel=SOLVE)], None),
+}
+
+
+def shared_parameters(*names: str) -> list[inspect.Parameter]:
+    """Keyword-only signature parameters for the shared options ``names`` (all of them by default)."""
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=SHARED[name][0],
+                              default=SHARED[name][1]) for name in (names or SHARED)]
+
+
+class Common(NamedTuple):
+    """The shared options of one invocation (parsed, not yet checked)."""
+
+    fmt: str | None = None
+    quiet: bool = False
+    input: str | None = None
+    input_format: str | None = None
+    output: str | None = None
+    on_error: str = "stop"
+    solve: str | None = None
+    target: float | None = None
+    sweep: str | None = None
+    plot: str | None = None
+
+    @classmethod
+    def pop(cls, kwargs: dict) -> Common:
+        """The shared options out of a command's keyword arguments (removed from ``kwargs``)."""
+        found = {name: kwargs.pop(name) for name in cls._fields if name in kwargs}
+        if found.get("output") == "-":
+            found["output"] = None  # '-' is stdout, by convention
+        return cls(**found)
+
+    @property
+    def unknown(self) -> str | None:
+        """The engine name of the ``--solve`` parameter."""
+        return None if self.solve is None else self.solve.replace("-", "_")
+
+
+def environment(env: Environment | None, common: Common) -> Environment:
+    """The environment tests passed in (or the real one), with ``--quiet`` applied."""
+    env = env if isinstance(env, Environment) else Environment()
+    return replace(env, quiet=env.quiet or common.quiet)
+
+
+def output_format(common: Common, env: Environment) -> Format:
+    """--format, checked.  With --output: file formats only (Parquet too), by default from the extension."""
+    if common.output is not None:
+        allowed = FILE_FORMATS
+        if common.fmt is None:
+            return from_extension(common.output) or Format.CSV
+    else:
+        allowed = STDOUT_FORMATS
+        if common.fmt is None:
+            return env.default_format()
+    try:
+        fmt = Format(common.fmt.lower())
+    except ValueError:
+        fmt = None
+    if fmt == Format.TABLE and fmt not in allowed:
+        raise InputError("{format} table: not for {output} files; use csv, tsv, jsonl, json or parquet",
+                         refs=("format", "output"))
+    if fmt == Format.PARQUET and fmt not in allowed:
+        raise InputError("{format} parquet: needs {output} FILE (Parquet is binary)", refs=("format", "output"))
+    if fmt not in allowed:
+        raise InputError(f"must be one of {names(Format)} (got {common.fmt!r})", "format")
+    return fmt
+
+
+def check_combination(common: Common) -> None:
+    """Options that only make sense together, or not together."""
+    if common.solve is None and common.target is not None:
+        raise InputError("only with {unknown} PARAM (solve PARAM so that the bound equals the target)", "target",
+                         refs=("unknown",))
+    if common.solve is not None and common.target is None and common.input is None:
+        raise InputError("required with {unknown} (or a 'target' column with {input})", "target",
+                         refs=("unknown", "input"))
+    if common.on_error not in ON_ERROR:
+        raise InputError(f"must be stop, skip or null (got {common.on_error!r})", "on_error")
+    if common.input is None:
+        if common.on_error != "stop":
+            raise InputError("only applies to a batch ({input})", "on_error", refs=("input",))
+        if common.input_format is not None:
+            raise InputError("only applies with {input}", "input_format", refs=("input",))
+    if common.input is not None and common.sweep is not None:
+        raise InputError("conflicts with {input}: sweep a parameter or read rows, not both", "sweep",
+                         refs=("input",))
+    if common.input is not None and common.plot is not None:
+        raise InputError("not with {input}; plot a {sweep} instead", "plot", refs=("input", "sweep"))
+    if common.output is not None and common.input is None and common.sweep is None:
+        raise InputError("only with {input} or {sweep} (a single evaluation prints to stdout)", "output",
+                         refs=("input", "sweep"))
+
+
+_SWEEP = r"^\s*([A-Za-z_][\w-]*)\s*=\s*(log:)?([^:]+):([^:]+):([^:]+)\s*$"
+
+
+def parse_sweep(text: str, param_names: tuple[str, ...]) -> tuple[str, np.ndarray]:
+    """``PARAM=START:STOP:NUM`` (linear) or ``PARAM=log:START:STOP:NUM`` (geometric)."""
+    m = re.match(_SWEEP, text)
+    if not m:
+        raise InputError(f"must look like PARAM=START:STOP:NUM or PARAM=log:START:STOP:NUM (got {text!r})", "sweep")
+    name, log, start, stop, num = m.groups()
+    name = name.replace("-", "_")
+    if name not in param_names:
+        raise InputError(f"PARAM must be one of {', '.join(param_names)} (got {name!r})", "sweep")
+    try:
+        a, b = float(start), float(stop)
+        k = int(num)
+    except ValueError:
+        raise InputError(f"START and STOP must be numbers and NUM an integer (got {text!r})", "sweep") from None
+    if not (np.isfinite(a) and np.isfinite(b)):
+        raise InputError(f"START and STOP must be finite (got {text!r})", "sweep")
+    if k < 2:
+        raise InputError(f"NUM must be >= 2 (got {k})", "sweep")
+    if log:
+        if a <= 0 or b <= 0:
+            raise InputError(f"a log grid needs START > 0 and STOP > 0 (got {text!r})", "sweep")
+        return name, np.geomspace(a, b, k)
+    return name, np.linspace(a, b, k)

@@ -1,0 +1,382 @@
+"""The bound commands as data: their parameters, how a set of named values is
+evaluated, which assumption route the values select, and closed-form solutions.
+
+This is the layer that single evaluations, batches, sweeps and :func:`solve`
+share: each builds a mapping of parameter values (floats or equal-length
+arrays) and calls :meth:`BoundSpec.evaluate`.  Pure: no I/O and no wording
+for people (conditions and notes are written by :mod:`kdbound.render.explain`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Iterator, NamedTuple
+
+import numpy as np
+
+from ..errors import InputError
+from . import bounds as B
+from ._checks import finite, nonneg, positive, quiet_fp
+
+
+class Param(NamedTuple):
+    """One parameter of a bound: its engine name (``gen_t``; the option is ``--gen-t``),
+    a one-line help text, its role (``group``, which the help groups options by) and
+    whether it is a whole number.  (A NamedTuple: immutable, and cheap at start-up.)"""
+
+    name: str
+    help: str
+    group: str = "inputs"
+    integer: bool = False
+
+
+class Evaluation:
+    """The results of one evaluation (a read-only mapping of name -> array) and the
+    route that produced them: for sigma "given", "stability" (Proposition 9) or
+    "parameter-stability" (Lemma 13); for the lower bound also "central"
+    (Theorem 10 with a given pair); for the sharpness bound "lemmas"."""
+
+    __slots__ = ("results", "route")
+
+    def __init__(self, results: Mapping, route: str):
+        self.results = MappingProxyType(dict(results))
+        self.route = route
+
+    def __getitem__(self, key: str):
+        return self.results[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __contains__(self, key) -> bool:
+        return key in self.results
+
+    def keys(self):
+        return self.results.keys()
+
+    def items(self):
+        return self.results.items()
+
+    def __repr__(self) -> str:
+        return f"Evaluation(route={self.route!r}, results={dict(self.results)!r})"
+
+
+def _frozen(mapping: dict | None = None) -> Mapping:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True, eq=False)
+class BoundSpec:
+    """A bound as data: what it needs, how it is computed and how ``solve`` inverts it.
+
+    ``route(values)`` names the assumption route the values select (and raises
+    :class:`InputError` for a conflicting or incomplete set);
+    ``compute(values, route)`` returns the result arrays, ``"bound"`` first.
+    ``closed_forms`` maps an unknown to ``f(values, target) -> array`` (NaN where
+    no value meets the target; ``None`` to defer to bisection).  ``target_sense``
+    says whether a target is met "at_most" (upper bounds) or "at_least".
+    """
+
+    name: str
+    theorem: str
+    formula: str
+    params: tuple[Param, ...]
+    route: Callable[[dict], str]
+    compute: Callable[[dict, str], dict]
+    required: tuple[str, ...] = ()
+    closed_forms: Mapping = field(default_factory=_frozen)
+    target_sense: str = "at_most"
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise InputError(f"must be one of {', '.join(self.param_names)} for {self.name} (got {name!r})",
+                         "param")
+
+    def values(self, given: Mapping) -> dict:
+        """Every parameter present (None when not given); unknown names are an error."""
+        unknown = [k for k in given if k not in self.param_names]
+        if unknown:
+            raise InputError(f"not a parameter of {self.name} (parameters: {', '.join(self.param_names)})",
+                             unknown[0])
+        return {p: given.get(p) for p in self.param_names}
+
+    def check_required(self, values: Mapping) -> None:
+        need(values, self.required, f"for {self.name}")
+
+    def evaluate(self, values: Mapping) -> Evaluation:
+        """Results for ``values`` (scalars or broadcastable arrays), with the route resolved once."""
+        v = self.values(values)
+        self.check_required(v)
+        route = self.route(v)
+        return Evaluation(self.compute(v, route), route)
+
+
+def need(values: Mapping, names: tuple[str, ...], why: str, refs: tuple[str, ...] = ()) -> None:
+    """Raise naming every parameter of ``names`` that has no value (``why`` may name ``refs``)."""
+    missing = tuple(n for n in names if values.get(n) is None)
+    if missing:
+        raise InputError(f"required {why}", missing if len(missing) > 1 else missing[0], refs=refs)
+
+
+# --------------------------------------------------------------------------- sigma routes
+
+STABILITY = ("loss_min", "loss_max", "beta", "n")
+PARAM_STABILITY = ("loss_min", "loss_max", "kappa", "lipschitz", "n")
+ROUTES = ("given", "stability", "parameter-stability")
+
+
+def sigma_route(values: Mapping) -> str:
+    """Which route gives sigma: "given", "stability" (Prop. 9) or "parameter-stability" (Lemma 13)."""
+    def has(n):
+        return values.get(n) is not None
+
+    if has("beta") and (has("kappa") or has("lipschitz")):
+        raise InputError("conflicts with {kappa}/{lipschitz}: choose one stability route", "beta",
+                         refs=("kappa", "lipschitz"))
+    if has("sigma"):
+        extra = [n for n in ("loss_min", "loss_max", "beta", "kappa", "lipschitz") if has(n)]
+        if extra:
+            raise InputError("conflicts with {%s}: give sigma directly or by a stability route, not both" % extra[0],
+                             "sigma", refs=(extra[0],))
+        return "given"
+    if has("beta"):
+        need(values, STABILITY, "for sigma from algorithmic stability (Proposition 9)")
+        return "stability"
+    if has("kappa") or has("lipschitz"):
+        need(values, PARAM_STABILITY, "for sigma from parameter stability (Lemma 13)")
+        return "parameter-stability"
+    raise InputError("required (or derive it: {loss_min} {loss_max} {beta} {n} for Proposition 9, "
+                     "or {loss_min} {loss_max} {kappa} {lipschitz} {n} for Lemma 13)", "sigma",
+                     refs=("loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
+
+
+def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
+    """sigma by the route the values select (or the one given)."""
+    route = sigma_route(values) if route is None else route
+    v = values
+    if route == "given":
+        return nonneg("sigma", v["sigma"])
+    if route == "stability":
+        return B.sigma_stability(v["loss_min"], v["loss_max"], v["beta"], v["n"]).sigma
+    return B.sigma_parameter_stability(v["loss_min"], v["loss_max"], v["kappa"], v["lipschitz"], v["n"]).sigma
+
+
+GEN_T = Param("gen_t", "Teacher generalization gap gen_T = E[h(D_n, f_T)].")
+KL = Param("kl", "Distillation divergence K = KL(student process || teacher process), in nats, >= 0.")
+N = Param("n", "Number of training samples n >= 1.", "stability", integer=True)
+LOSS_MIN = Param("loss_min", "Lower end a of the loss range.", "stability")
+LOSS_MAX = Param("loss_max", "Upper end b of the loss range (> a).", "stability")
+SIGMA_PARAMS = (
+    Param("sigma", "Sub-Gaussian proxy sigma of the teacher gap (not sigma^2).", "sigma"),
+    LOSS_MIN,
+    LOSS_MAX,
+    Param("beta", "Uniform stability beta of the teacher (Proposition 9).", "stability"),
+    Param("kappa", "Parameter stability kappa: ||A(D) - A(D')|| <= kappa/n (Lemma 13).", "param-stability"),
+    Param("lipschitz", "Global Lipschitz constant L of the loss (Lemma 13).", "param-stability"),
+    N,
+)
+
+
+# --------------------------------------------------------------------------- upper
+
+def _upper_compute(v: dict, route: str) -> dict:
+    r = B.upper_bound(v["gen_t"], v["kl"], sigma_of(v, route))
+    return {"bound": r.bound, "sigma": r.sigma, "slack": r.slack, "lambda_opt": r.lambda_opt,
+            "lower_two_sided": r.lower_two_sided}
+
+
+@quiet_fp
+def _upper_solve_kl(v, target):
+    sigma, gen_t = sigma_of(v), finite("gen_t", v["gen_t"])
+    k = np.where(sigma == 0, np.inf, 0.5 * ((target - gen_t) / sigma) ** 2)
+    return np.where(target >= gen_t, k, np.nan)
+
+
+@quiet_fp
+def _upper_solve_sigma(v, target):
+    kl, gen_t = nonneg("kl", v["kl"]), finite("gen_t", v["gen_t"])
+    s = np.where(kl == 0, np.inf, (target - gen_t) / np.sqrt(2.0 * kl))
+    return np.where(target >= gen_t, s, np.nan)
+
+
+def _upper_solve_gen_t(v, target):
+    return target - B.upper_bound(0.0, v["kl"], sigma_of(v)).slack
+
+
+@quiet_fp
+def _sigma_target_n(v, s_target):
+    """Smallest n with sigma(n) <= s_target on the route in use (closed form)."""
+    route = sigma_route({**v, "n": 1.0})
+    half = (finite("loss_max", v["loss_max"]) - finite("loss_min", v["loss_min"])) / 2.0
+    if route == "parameter-stability":
+        u = (nonneg("kappa", v["kappa"]) * nonneg("lipschitz", v["lipschitz"]) + half) / s_target
+        u = np.where(s_target > 0, u, np.nan)
+    elif route == "stability":
+        beta = nonneg("beta", v["beta"])
+        # beta u^2 - s u + half = 0, u = sqrt(n): the smaller root (sigma falls until n = half / beta)
+        disc = s_target * s_target - 4.0 * beta * half
+        u = np.where(beta == 0, half / s_target, 2.0 * half / (s_target + np.sqrt(disc)))
+        u = np.where((disc >= 0) & (s_target > 0), u, np.nan)
+    else:
+        raise InputError("needs a stability route for sigma (Proposition 9 or Lemma 13), not {sigma}", "n",
+                         refs=("sigma",))
+    return np.maximum(u * u, 1.0)  # the solver rounds to the smallest integer meeting the target
+
+
+def _upper_solve_n(v, target):
+    """Smallest n whose stability-route sigma is at most the sigma that meets the target."""
+    return _sigma_target_n(v, _upper_solve_sigma(v, target))
+
+
+UPPER = BoundSpec(
+    name="upper",
+    theorem="Theorem 1 (Li and He, ISIT 2026)",
+    formula="gen_S <= gen_T + sigma * sqrt(2 K)",
+    params=(GEN_T, KL, *SIGMA_PARAMS),
+    route=sigma_route,
+    compute=_upper_compute,
+    required=("gen_t", "kl"),
+    closed_forms=_frozen({"kl": _upper_solve_kl, "sigma": _upper_solve_sigma, "gen_t": _upper_solve_gen_t,
+                          "n": _upper_solve_n}),
+    target_sense="at_most",
+)
+
+
+# --------------------------------------------------------------------------- lower
+
+def _lower_route(v: Mapping) -> str:
+    """"central" for a given (eta, c) pair (Theorem 10 directly), else the sigma route (Remark 2)."""
+    if v.get("c") is not None:
+        given = [n for n in ("sigma", "beta", "kappa", "lipschitz") if v.get(n) is not None]
+        if given:
+            raise InputError("conflicts with {%s}: give ({eta}, {c}) for Theorem 10, or sigma for Remark 2's "
+                             "pair, not both" % given[0], "c", refs=(given[0], "eta", "c"))
+        need(v, ("eta",), "with {c} (Theorem 10 needs the pair (eta, c))", refs=("c",))
+        return "central"
+    return sigma_route(v)
+
+
+def _lower_compute(v: dict, route: str) -> dict:
+    if route == "central":
+        r = B.lower_bound(v["gen_t"], v["kl"], v["eta"], v["c"])
+        return {"bound": r.bound, "eta": r.eta, "c": r.c, "boundary": r.boundary}
+    sigma = sigma_of(v, route)
+    r = B.lower_bound_subgaussian(v["gen_t"], v["kl"], sigma, v["eta"])
+    return {"bound": r.bound, "eta": r.eta, "c": r.c, "sigma": sigma + 0 * r.bound, "boundary": r.boundary}
+
+
+@quiet_fp
+def _lower_solve_kl(v, target):
+    gen_t = finite("gen_t", v["gen_t"])
+    if _lower_route(v) == "central":
+        eta, c = positive("eta", v["eta"]), positive("c", v["c"])
+        return np.where(c * gen_t >= target, eta * (c * gen_t - target), np.nan)
+    if v.get("eta") is not None:
+        return None  # fixed eta under Remark 2: no closed form offered, the root finder handles it
+    sigma = sigma_of(v)
+    k = np.where(target >= -gen_t, 0.5 * ((gen_t - target) / sigma) ** 2, -2.0 * gen_t * target / (sigma * sigma))
+    k = np.where(sigma == 0, np.inf, k)
+    return np.where((target <= gen_t) & (gen_t > 0), k, np.nan)
+
+
+LOWER = BoundSpec(
+    name="lower",
+    theorem="Theorem 10 (Li and He, ISIT 2026); Remark 2 for (eta, c) from sigma",
+    formula="gen_S >= c * gen_T - K / eta",
+    params=(GEN_T, KL,
+            Param("eta", "Central-condition eta > 0 (optional with sigma: chosen optimally).", "central"),
+            Param("c", "Central-condition constant c in (0, 1].", "central"),
+            *SIGMA_PARAMS),
+    route=_lower_route,
+    compute=_lower_compute,
+    required=("gen_t", "kl"),
+    closed_forms=_frozen({"kl": _lower_solve_kl}),
+    target_sense="at_least",
+)
+
+
+# --------------------------------------------------------------------------- sharpness
+
+SHARP_REQUIRED = ("gen_t", "kl", "n", "loss_min", "loss_max", "kappa", "lipschitz", "g0", "alpha", "tau")
+MEASURED = ("sigma_u", "nu", "sharpness")
+
+
+def _sharp_route(v: Mapping) -> str:
+    need(v, SHARP_REQUIRED, "for the sharpness-aware bound (Theorem 12)")
+    return "lemmas"
+
+
+def _sharp_result(v: Mapping) -> B.SharpnessBound:
+    _sharp_route(v)
+    return B.sharpness_bound(*(v[n] for n in SHARP_REQUIRED), rho=v.get("rho"), dim=v.get("dim"),
+                             sigma_u=v.get("sigma_u"), nu=v.get("nu"), sharpness=v.get("sharpness"))
+
+
+def _sharp_compute(v: dict, route: str) -> dict:
+    return _sharp_result(v).as_dict()
+
+
+@quiet_fp
+def _sharp_solve_kl(v, target):
+    r = _sharp_result({**v, "kl": 0.0})
+    coef = r.sigma_u + r.nu
+    base = r.bound  # gen_T + sharpness term at K = 0
+    k = np.where(coef == 0, np.inf, 0.5 * ((target - base) / coef) ** 2)
+    return np.where(target >= base, k, np.nan)
+
+
+@quiet_fp
+def _sharp_solve_rho(v, target):
+    """Largest rho with B_sh(rho) <= target: B_sh is a quadratic in rho with non-negative coefficients."""
+    if any(v.get(n) is not None for n in MEASURED):
+        return None
+    zero = _sharp_result({**v, "rho": 0.0})
+    one = _sharp_result({**v, "rho": 1.0})
+    two = _sharp_result({**v, "rho": 2.0})
+    c0 = zero.bound
+    # exact coefficients from three evaluations of a quadratic
+    qa = (two.bound - 2.0 * one.bound + c0) / 2.0
+    qb = one.bound - c0 - qa
+    qc = c0 - target
+    root = np.where(qa == 0, -qc / qb, 2.0 * (-qc) / (qb + np.sqrt(qb * qb - 4.0 * qa * qc)))
+    return np.where(qc <= 0, root, np.nan)
+
+
+SHARPNESS = BoundSpec(
+    name="sharpness",
+    theorem="Theorem 12 with Lemmas 13-16 (Li and He, ISIT 2026); tightness radius rho0 (docs/theory.md)",
+    formula="gen_S <= gen_T + E[S_P(f_T)] + (sigma_u + nu) * sqrt(2 K)",
+    params=(GEN_T, KL,
+            Param("n", "Number of training samples n >= 1.", "constants", integer=True),
+            Param("loss_min", "Lower end a of the loss range.", "constants"),
+            Param("loss_max", "Upper end b of the loss range (> a).", "constants"),
+            Param("kappa", "Parameter stability kappa >= 0: ||A(D) - A(D')|| <= kappa/n.", "constants"),
+            Param("lipschitz", "Global Lipschitz constant L >= 0 of the loss.", "constants"),
+            Param("g0", "Gradient bound ||grad l(f_T; z)|| <= g0 at the teacher, g0 >= 0.", "constants"),
+            Param("alpha", "Smoothness alpha >= 0 of the loss on B(f_T, 2 rho).", "constants"),
+            Param("tau", "Population Hessian operator-norm bound tau >= 0 on B(f_T, rho).", "constants"),
+            Param("rho", "Perturbation radius rho >= 0 (default: the best admissible one, kappa/n)."),
+            Param("dim", "Parameter dimension d >= 1: sharper Lemma 16, tau rho^2 d / (2 (d + 2)).",
+                  integer=True),
+            Param("sigma_u", "Measured proxy of the perturbed gap (replaces Lemma 14).", "measured"),
+            Param("nu", "Measured proxy of the empirical sharpness (replaces Lemma 15).", "measured"),
+            Param("sharpness", "Measured E[S_P(f_T)] (replaces Lemma 16).", "measured")),
+    route=_sharp_route,
+    compute=_sharp_compute,
+    required=SHARP_REQUIRED,
+    closed_forms=_frozen({"kl": _sharp_solve_kl, "rho": _sharp_solve_rho}),
+    target_sense="at_most",
+)
+
+BOUND_SPECS = MappingProxyType({s.name: s for s in (UPPER, LOWER, SHARPNESS)})

@@ -1,0 +1,79 @@
+"""The table formats kdbound reads and writes, named once, and how a value is
+written in the machine formats (exactly: the shortest repr that round-trips,
+null for non-finite numbers)."""
+
+from __future__ import annotations
+
+import math
+import os
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+
+class Format(str, Enum):
+    """An output or input format.  ``Format("csv") == "csv"``."""
+
+    TABLE = "table"
+    JSON = "json"
+    JSONL = "jsonl"
+    CSV = "csv"
+    TSV = "tsv"
+    PARQUET = "parquet"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def delimiter(self) -> str:
+        return "," if self is Format.CSV else "\t"
+
+
+#: what a result can be printed as on stdout
+STDOUT_FORMATS = (Format.TABLE, Format.JSON, Format.JSONL, Format.CSV, Format.TSV)
+#: what an ``--output`` file can hold
+FILE_FORMATS = (Format.CSV, Format.TSV, Format.JSONL, Format.JSON, Format.PARQUET)
+#: what a batch ``--input`` can be
+INPUT_FORMATS = (Format.CSV, Format.TSV, Format.JSONL, Format.PARQUET)
+
+_EXTENSIONS = {".csv": Format.CSV, ".tsv": Format.TSV, ".tab": Format.TSV, ".txt": Format.TSV,
+               ".jsonl": Format.JSONL, ".ndjson": Format.JSONL, ".json": Format.JSONL,
+               ".parquet": Format.PARQUET, ".pq": Format.PARQUET}
+
+
+def names(formats) -> str:
+    """``csv, tsv, jsonl`` for messages and help."""
+    return ", ".join(f.value for f in formats)
+
+
+def from_extension(path: str, allowed=INPUT_FORMATS) -> Format | None:
+    """The format a file name's extension implies, if it is one of ``allowed``."""
+    fmt = _EXTENSIONS.get(os.path.splitext(path.lower())[1])
+    return fmt if fmt in allowed else None
+
+
+
+def plain(x: Any) -> Any:
+    """A JSON-ready Python value: finite floats, bools, str; None for NaN/inf."""
+    if x is None or isinstance(x, (str, bool)):
+        return x
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return f if math.isfinite(f) else None
+
+
+def field_text(x: Any) -> str:
+    """A CSV/TSV field: exact float repr, true/false, empty for null."""
+    v = plain(x)
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v) if isinstance(v, float) else str(v)

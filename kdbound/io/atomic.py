@@ -1,0 +1,127 @@
+"""Output files that appear whole or not at all, without damaging what is there.
+
+* A regular file (new or existing) is written under a short temporary name in
+  the target's folder and renamed onto it when complete, keeping an existing
+  file's permission bits; a failure removes the temporary.
+* A symbolic link is followed, as shell redirection does: its target is
+  replaced, the link stays.
+* A character device or FIFO (``/dev/null``, a named pipe) is written
+  straight through: it cannot be replaced, only written to.
+* ``SIGTERM`` removes live temporaries too (:func:`remove_temporaries`).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ..errors import InputError
+
+#: temporaries not yet committed or removed (cleaned up on SIGTERM)
+_LIVE: set[str] = set()
+
+
+def remove_temporaries() -> None:
+    """Remove every temporary file still open (called when the process is terminated)."""
+    for tmp in list(_LIVE):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        _LIVE.discard(tmp)
+
+
+def resolve_output(path: str, option: str = "output") -> tuple[str, bool]:
+    """(the file to write, whether it is written straight through), or InputError.
+
+    Checks what can be checked before any work is done: an empty name, a
+    folder, a missing or unwritable folder.
+    """
+    if path == "":
+        raise InputError("must name a file (got '')", option)
+    target = os.path.realpath(path)  # follows symlinks, like shell redirection
+    if path.endswith(os.sep) or os.path.isdir(target):
+        raise InputError(f"{path!r} is a folder, not a file", option)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise InputError(f"cannot write {path!r} ({exc.strerror})", option) from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+            if not os.access(target, os.W_OK):
+                raise InputError(f"cannot write {path!r} (permission denied)", option)
+            return target, True
+        raise InputError(f"{path!r} is not a regular file, device or pipe", option)
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise InputError(f"folder {os.path.dirname(os.path.abspath(path))!r} does not exist", option)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {path!r} (the folder is not writable)", option)
+    return target, False
+
+
+class AtomicFile:
+    """A temporary file beside ``path``, renamed onto it by :meth:`commit` or removed by :meth:`abort`.
+
+    The one mechanism behind every output file (batch tables, sweeps, plots).
+    ``tmp`` is the name to write to (the device itself for a device or FIFO).
+    As a context manager it yields that name and commits on success.
+    """
+
+    def __init__(self, path: str, option: str = "output"):
+        self.path = path
+        self.target, self.direct = resolve_output(path, option)
+        if self.direct:
+            self.tmp = self.target
+            return
+        folder = os.path.dirname(self.target)
+        ext = os.path.splitext(self.target)[1][:12]
+        for _ in range(100):
+            tmp = os.path.join(folder, f".kdbound-{os.urandom(5).hex()}.part{ext}")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise InputError(f"cannot write {path!r} ({exc.strerror})", option) from None
+        else:  # pragma: no cover - 100 collisions of 40 random bits
+            raise InputError(f"cannot create a temporary file beside {path!r}", option)
+        os.close(fd)
+        self.tmp = tmp
+        _LIVE.add(tmp)
+
+    def commit(self) -> None:
+        """Put the complete file in place, with the old file's permissions (or a new file's)."""
+        if self.direct:
+            return
+        try:
+            mode = stat.S_IMODE(os.stat(self.target).st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(self.tmp, mode)
+        os.replace(self.tmp, self.target)
+        _LIVE.discard(self.tmp)
+
+    def abort(self) -> None:
+        """Remove the temporary (a device or FIFO is left as it is)."""
+        if self.direct:
+            return
+        try:
+            os.unlink(self.tmp)
+        except FileNotFoundError:
+            pass
+        _LIVE.discard(self.tmp)
+
+    def __enter__(self) -> str:
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
