@@ -36,7 +36,7 @@ LAYERS = [
 HEAVY = ("pyarrow", "matplotlib", "scipy", "rich")
 # the modules allowed to import a heavy library
 HEAVY_HOMES = {"pyarrow": {"kdbound.io.tables"}, "matplotlib": {"kdbound.render.plot"},
-               "rich": {"kdbound.render.report", "kdbound.render.environment", "kdbound.cli.lingauss"},
+               "rich": {"kdbound.render.report", "kdbound.render.environment", "kdbound.render.progress"},
                "scipy": set()}
 # modules that import a heavy library at their top: others import them only inside functions
 HEAVY_AT_TOP = {"kdbound.io.tables": "pyarrow", "kdbound.cli.batch": "pyarrow (through io.tables)"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 
 import numpy as np
 
@@ -14,6 +13,7 @@ from ..engine.lingauss import COND_WARN, TERMS, check_hyper, linear_gaussian
 from ..errors import InputError, spell_text
 from ..io.arrays import load_array
 from ..render import Check, Environment, Report, render_report
+from ..render.progress import Progress as _Progress
 from ..render import plot
 from .options import Common, environment, option_name, output_format
 
@@ -87,37 +87,6 @@ def parse_sigma_s(text: str):
     except ValueError:
         pass
     return np.asarray(load_array(text, "sigma_s"), dtype=np.float64)
-
-
-class _Progress:
-    """A rich progress bar on stderr, only on a terminal and only when the work takes over a second."""
-
-    def __init__(self, env: Environment, label: str):
-        self.env, self.label, self.clock = env, label, time.perf_counter
-        self.start = None
-        self.bar = None
-        self.task = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.env.quiet or not self.env.stderr_isatty:
-            return
-        if self.start is None or done == 0:
-            self.start = self.clock()
-            return
-        if self.bar is None:
-            elapsed = self.clock() - self.start
-            if done >= total or elapsed / done * total < 1.0:
-                return
-            from rich.progress import Progress  # rich only when a bar is drawn (off the start-up path)
-
-            self.bar = Progress(console=self.env.console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(self.label, total=total)
-        self.bar.update(self.task, completed=done)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def _plug_in(opts: dict):
@@ -222,12 +191,12 @@ def build_report(res, opts: dict, source: str, sigma_s) -> Report:
 def _checks(res) -> list:
     full = res.x_rank == res.d
     return [
-        Check(True, f"mode: {res.mode}", "terms conditional on the given Y" if res.mode == "conditional"
-              else "terms averaged over Y ~ MN(W* X, I, noise^2 I)"),
-        Check(full, f"rank X = {res.x_rank} of d = {res.d}", "M* = P_r X^+ is unique" if full
-              else "M* is not unique: canonical X V_r V_r^T X^+"),
-        Check(res.cond <= COND_WARN, f"cond(X X^T) = {res.cond:.3g}", "well conditioned" if res.cond <= COND_WARN
-              else "ill-conditioned: apx may lose digits"),
-        Check(res.samples >= 2, f"{res.samples} Monte Carlo draws", "apx is a Monte Carlo mean with its standard "
-              "error" if res.samples >= 2 else "one draw gives no standard error"),
+        Check.assumed(f"mode: {res.mode}", "terms conditional on the given Y" if res.mode == "conditional"
+                      else "terms averaged over Y ~ MN(W* X, I, noise^2 I)"),
+        Check.verified(full, f"rank X = {res.x_rank} of d = {res.d}", "M* = P_r X^+ is unique" if full
+                       else "M* is not unique: canonical X V_r V_r^T X^+"),
+        Check.verified(res.cond <= COND_WARN, f"cond(X X^T) = {res.cond:.3g}", "well conditioned"
+                       if res.cond <= COND_WARN else "ill-conditioned: apx may lose digits"),
+        Check.verified(res.samples >= 2, f"{res.samples} Monte Carlo draws", "apx is a Monte Carlo mean with its "
+                       "standard error" if res.samples >= 2 else "one draw gives no standard error"),
     ]

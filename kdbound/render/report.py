@@ -19,12 +19,34 @@ from .environment import Environment
 from .values import field_text, plain, table_text
 
 
-class Check(NamedTuple):
-    """One condition of a theorem as checked for these inputs: ``ok``, what, and why."""
+HOLDS, FAILS, ASSUMED = "holds", "fails", "assumed"
 
-    ok: bool
+
+class Check(NamedTuple):
+    """One condition of a theorem for these inputs, with its ``status``:
+
+    * ``holds``: kdbound verified it on the numbers given;
+    * ``fails``: kdbound verified that it does not hold;
+    * ``assumed``: kdbound cannot check it; the result is conditional on it.
+    """
+
+    status: str
     condition: str
     reason: str
+
+    @classmethod
+    def verified(cls, ok: bool, condition: str, reason: str) -> Check:
+        """A condition kdbound checked: ``holds`` when ``ok``, else ``fails``."""
+        return cls(HOLDS if ok else FAILS, condition, reason)
+
+    @classmethod
+    def assumed(cls, condition: str, reason: str) -> Check:
+        return cls(ASSUMED, condition, reason)
+
+    @property
+    def ok(self) -> bool | None:
+        """True for holds, False for fails, None for assumed (the JSON ``ok`` key)."""
+        return None if self.status == ASSUMED else self.status == HOLDS
 
 
 class Report(NamedTuple):
@@ -45,11 +67,16 @@ class Report(NamedTuple):
         out.update({k: plain(v) for k, v in self.extra.items()})
         out["inputs"] = {k: plain(v) for k, v in self.inputs.items()}
         out["results"] = {k: plain(v) for k, v in self.results.items()}
-        out["checks"] = [{"ok": bool(c.ok), "condition": c.condition, "reason": c.reason} for c in self.checks]
+        out["checks"] = [{"status": c.status, "ok": c.ok, "condition": c.condition, "reason": c.reason}
+                         for c in self.checks]
         out["notes"] = list(self.notes)
         for title, cols in self.sections:
             out[title] = [dict(zip(cols, (plain(v) for v in row))) for row in zip(*cols.values())]
         return out
+
+
+#: how a check's status is shown in a table: a mark and its word (so it reads without colour)
+MARKS = {HOLDS: "[green]✓ holds[/]", FAILS: "[red]✗ fails[/]", ASSUMED: "[cyan]? assumed[/]"}
 
 
 def render_report(report: Report, fmt: Format, env: Environment) -> None:
@@ -96,8 +123,7 @@ def _report_table(report: Report, env: Environment) -> None:
     if report.checks:
         checks = Table(box=None, show_header=False, padding=(0, 1))
         for c in report.checks:
-            mark = "[green]✓[/]" if c.ok else "[yellow]✗[/]"
-            checks.add_row(mark, c.condition, f"[dim]{c.reason}[/]")
+            checks.add_row(MARKS[c.status], c.condition, f"[dim]{c.reason}[/]")
         console.print("Conditions")
         console.print(checks)
     for title, cols in report.sections:
