@@ -55,9 +55,13 @@ def from_extension(path: str, allowed=INPUT_FORMATS) -> Format | None:
 
 
 def plain(x: Any) -> Any:
-    """A JSON-ready Python value: finite floats, bools, str; None for NaN/inf."""
+    """A JSON-ready Python value: finite floats, bools, str; None for NaN/inf; dicts and lists recursively."""
     if x is None or isinstance(x, (str, bool)):
         return x
+    if isinstance(x, dict):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
     if isinstance(x, (np.bool_,)):
         return bool(x)
     if isinstance(x, (int, np.integer)):

@@ -59,8 +59,9 @@ class Report(NamedTuple):
     results: dict
     checks: Sequence = ()     # objects with ok, condition, reason
     notes: Sequence = ()
-    extra: Mapping = {}       # more top-level JSON keys (mode, sizes, ...)
+    extra: Mapping = {}       # more top-level JSON keys (mode, sizes, nested objects, ...)
     sections: Sequence = ()   # [(title, {column: values})] extra tables
+    labels: Mapping = {}      # result key -> a word shown beside its value in tables (e.g. what backs it)
 
     def as_json(self) -> dict:
         out = {"command": self.command, "theorem": self.theorem, "formula": self.formula}
@@ -107,9 +108,13 @@ def _report_table(report: Report, env: Environment) -> None:
     table.add_column("", style="dim")
     table.add_column("name")
     table.add_column("value", justify="right")
+    if report.labels:
+        table.add_column("", style="dim")
     first = True
     shown = {k: v for k, v in report.extra.items() if k != "guidance"}  # guidance is printed as a note
     for k, v in {**shown, **report.inputs}.items():
+        if isinstance(v, Mapping):
+            continue  # nested objects (a verdict, a basis) are for machines; tables show them as notes or labels
         table.add_row("inputs" if first else "", k, table_text(v))
         first = False
     table.add_section()
@@ -117,7 +122,8 @@ def _report_table(report: Report, env: Environment) -> None:
     for k, v in report.results.items():
         if k in shown:
             continue  # already listed above (sizes)
-        table.add_row("results" if first else "", f"[bold]{k}[/]" if k == "bound" else k, table_text(v))
+        label = (report.labels.get(k, ""),) if report.labels else ()
+        table.add_row("results" if first else "", f"[bold]{k}[/]" if k == "bound" else k, table_text(v), *label)
         first = False
     console.print(table)
     if report.checks:
