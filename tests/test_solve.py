@@ -45,7 +45,7 @@ def test_closed_form_round_trips_and_matches_bisection(model, values, unknown, t
 @pytest.mark.parametrize("model, values, unknown, target", [
     (LOWER, full(LOWER, kl=0.01, sigma=0.1), "gen_t", 0.02),
     (LOWER, full(LOWER, gen_t=0.05, kl=0.01), "sigma", 0.03),
-    (LOWER, full(LOWER, gen_t=0.05, sigma=0.1, eta=1.0), "kl", 0.03),
+    (LOWER, full(LOWER, gen_t=0.05, kl=0.01, eta=2.0), "c", 0.02),
     (SHARP, full(SHARP, **{**SH, "tau": None}, rho=0.01), "tau", 0.07),
 ])
 def test_bisection_round_trips(model, values, unknown, target):

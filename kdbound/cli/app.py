@@ -15,6 +15,7 @@ import typer
 from .._version import __version__
 from ..engine.specs import LOWER, SHARPNESS, UPPER, BoundSpec
 from ..formats import Format
+from .click_api import Choice
 from .group import KdboundGroup
 from .options import Common, option, option_name, shared_parameters
 from .run import run_bound
@@ -75,10 +76,11 @@ PANELS = {"inputs": "Parameters", "sigma": "sigma", "stability": "sigma", "param
 
 
 def _param_option(spec: BoundSpec, p) -> inspect.Parameter:
-    kind = Optional[float]
+    extra = {} if p.choices is None else {"click_type": Choice(p.choices)}
+    kind = Optional[float] if p.choices is None else Optional[str]
     return inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[kind, option(option_name(p.name), help=p.help,
-                                                               panel=PANELS[p.group])])
+                                                               panel=PANELS[p.group], **extra)])
 
 
 def bound_command(spec: BoundSpec, help: str) -> None:

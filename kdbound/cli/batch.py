@@ -71,7 +71,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
     fmt_in = tables.input_format(common.input, common.input_format)
     fmt_out = output_format(common, env)
     unknown = common.unknown
-    numeric = set(spec.param_names) | ({"target"} if unknown else set())
+    numeric = set(spec.numeric_names) | ({"target"} if unknown else set())
     constants = {k: v for k, v in values.items() if v is not None}
     failed, first_error, offset, columns = 0, None, 0, None
     writer = _TableOutput(env) if fmt_out == Format.TABLE else tables.TableWriter(common.output, fmt_out, env.stdout)
@@ -112,8 +112,9 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
             for key, vals in results.items():
                 if key in columns.values():
                     continue  # the parameter column already holds the value used
-                # failed rows: null results (skip drops those rows below)
-                out[key] = tables.arrow_column(np.broadcast_to(np.asarray(vals), (n,)), null=bad_rows)
+                # failed rows: null results (skip drops those rows below); None: undecidable for every row
+                out[key] = tables.null_column(n) if vals is None else \
+                    tables.arrow_column(np.broadcast_to(np.asarray(vals), (n,)), null=bad_rows)
             out.pop("error", None)
             if common.on_error == "null":
                 out["error"] = tables.text_column(errors.reasons)
@@ -148,7 +149,7 @@ def _check_columns(names, spec: BoundSpec, constants: dict, unknown, common: Com
     columns = {}
     for original in names:
         name = original.strip().replace("-", "_")
-        if name in spec.param_names or (name == "target" and unknown):
+        if name in spec.numeric_names or (name == "target" and unknown):
             if name in columns.values():
                 raise InputError(f"two columns name the parameter {name!r}", "input")
             if name in constants:

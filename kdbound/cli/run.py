@@ -40,6 +40,7 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
     fmt = output_format(common, env)
     results, ev = evaluate(spec, values, common)
     inputs = {k: v for k, v in values.items() if v is not None}
+    inputs.update({p.name: values.get(p.name) or p.choices[0] for p in spec.params if p.choices})
     full = values
     if common.solve is not None:
         inputs.update({common.unknown: "solve", "target": common.target})
@@ -47,10 +48,10 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
     notes = explain.notes(spec, full, ev)
     # a generic note for each non-finite result that no specific note already names
     notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
-    route = explain.route_text(ev)
-    report = Report(command=spec.name, theorem=spec.theorem, formula=spec.formula, inputs=inputs,
-                    results=results, checks=explain.checks(spec, full, ev), notes=notes,
-                    extra={} if route is None else {"sigma_route": route})
+    theorem, formula, headline = explain.headline(spec, full, ev)
+    report = Report(command=spec.name, theorem=theorem, formula=formula, inputs=inputs, results=results,
+                    checks=explain.checks(spec, full, ev), notes=notes, extra=explain.extra(spec, full, ev),
+                    headline=headline)
     render_report(report, fmt, env)
     if common.plot is not None:
         name, grid = default_grid(spec, values)
@@ -64,7 +65,7 @@ def default_grid(spec: BoundSpec, values: dict) -> tuple[str, np.ndarray]:
         r = spec.evaluate({**values, "rho": None})
         top = max(float(r["rho0"]), float(r["rho_min"]))
         top = 2.0 * top if np.isfinite(top) and top > 0 else 1.0
-        return "rho", np.linspace(0.0, top, 201)
+        return "rho", np.linspace(top / 200, top, 200)  # rho > 0: U is uniform on a ball of radius rho
     kl = values.get("kl")
     top = 4.0 * float(kl) if kl else 1.0
     return "kl", np.linspace(0.0, top, 201)
@@ -88,7 +89,7 @@ def _plot(spec: BoundSpec, values: dict, common: Common, env: Environment, name:
 
 def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) -> int:
     fmt = output_format(common, env)
-    name, grid = parse_sweep(common.sweep, spec.param_names)
+    name, grid = parse_sweep(common.sweep, spec.numeric_names)
     if values.get(name) is not None:
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))

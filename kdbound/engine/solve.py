@@ -25,6 +25,7 @@ DOMAINS = {
     "gen_t": (-BIG, BIG),
     "c": (np.nextafter(0.0, 1.0), 1.0),
     "eta": (np.nextafter(0.0, 1.0), BIG),
+    "rho": (np.nextafter(0.0, 1.0), BIG),
     "n": (1.0, BIG),
     "dim": (1.0, BIG),
     "sharpness": (-BIG, BIG),
@@ -149,8 +150,8 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     NoSolutionError
         When no value of the unknown meets the target.
     """
-    if unknown not in model.param_names:
-        raise InputError(f"must be one of {', '.join(model.param_names)} for {model.name} (got {unknown!r})",
+    if unknown not in model.numeric_names:
+        raise InputError(f"must be one of {', '.join(model.numeric_names)} for {model.name} (got {unknown!r})",
                          "unknown")
     values = model.values(values)
     if values.get(unknown) is not None:

@@ -214,6 +214,11 @@ def arrow_column(values, null=None):
     return pa.array(arr, mask=~np.isfinite(arr))
 
 
+def null_column(n: int):
+    """A boolean column of n nulls (a result that cannot be decided for these rows)."""
+    return pa.nulls(n, type=pa.bool_())
+
+
 def text_column(values):
     """A column of text (None is null)."""
 

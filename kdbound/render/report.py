@@ -62,6 +62,7 @@ class Report(NamedTuple):
     extra: Mapping = {}       # more top-level JSON keys (mode, sizes, nested objects, ...)
     sections: Sequence = ()   # [(title, {column: values})] extra tables
     labels: Mapping = {}      # result key -> a word shown beside its value in tables (e.g. what backs it)
+    headline: str = "bound"   # the result shown first and in bold in tables: the best bound printed
 
     def as_json(self) -> dict:
         out = {"command": self.command, "theorem": self.theorem, "formula": self.formula}
@@ -119,11 +120,15 @@ def _report_table(report: Report, env: Environment) -> None:
         first = False
     table.add_section()
     first = True
-    for k, v in report.results.items():
+    results = dict(report.results)
+    if report.headline in results:  # the headline first
+        results = {report.headline: results.pop(report.headline), **results}
+    for k, v in results.items():
         if k in shown:
             continue  # already listed above (sizes)
         label = (report.labels.get(k, ""),) if report.labels else ()
-        table.add_row("results" if first else "", f"[bold]{k}[/]" if k == "bound" else k, table_text(v), *label)
+        table.add_row("results" if first else "", f"[bold]{k}[/]" if k == report.headline else k, table_text(v),
+                      *label)
         first = False
     console.print(table)
     if report.checks:
