@@ -191,7 +191,7 @@ def test_bounded_difference_of_empirical_sharpness_behind_nu_refined():
         f2 = f + step / np.linalg.norm(step) * kappa / n * rng.uniform(0.5, 1.0)
         shrink = ball_cos_mean(rho * np.linalg.norm(v, axis=1), d)
 
-        def s_d(w, zz):
+        def s_d(w, zz, v=v, c=c, shrink=shrink):
             phase = w @ v.T + zz                     # (n, m)
             return float(np.mean(np.sum(c * np.cos(phase) * (shrink - 1.0), axis=1)))
 
@@ -199,4 +199,6 @@ def test_bounded_difference_of_empirical_sharpness_behind_nu_refined():
         bound = alpha * rho * (kappa + rho) / n
         assert diff <= bound * (1 + 1e-9) + 1e-15
         worst = max(worst, diff / bound)
-    assert worst > 0.05  # the cases come close enough to the bound for the test to mean something
+    # the cases come close enough to the bound for the test to mean something: dropping either term of
+    # the bound (kappa rho or rho^2) makes it fail
+    assert worst > 0.1
