@@ -10,6 +10,7 @@ spelled as options by :func:`option_name`.
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from dataclasses import replace
 from typing import Annotated, NamedTuple, Optional
@@ -20,6 +21,39 @@ import typer
 from ..errors import InputError
 from ..formats import FILE_FORMATS, STDOUT_FORMATS, Format, from_extension, names
 from ..render import Environment
+from .click_api import ParamType
+
+#: the number spellings kdbound reads, as options and as table cells: ASCII digits, an optional
+#: decimal point and exponent, inf and nan (which the rules then refuse); not 1_000 or other scripts' digits
+NUMBER = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\s*", re.IGNORECASE)
+
+
+def parse_number(text: str) -> float | None:
+    """``text`` as a float when it is spelled as kdbound reads numbers, else None."""
+    return float(text) if NUMBER.fullmatch(text) else None
+
+
+class Real(ParamType):
+    """A real number in plain ASCII notation (``1e-3``, ``-0.5``, ``inf``): not ``1_0`` or ``١٢``."""
+
+    name = "float"
+
+    def __init__(self, whole: bool = False):
+        self.whole = whole
+        if whole:
+            self.name = "integer"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            number = parse_number(str(value))
+            if number is None:
+                self.fail(f"{value!r} is not a number (write digits 0-9 with an optional '.' and exponent, "
+                          "such as 0.05 or 1e-3)", param, ctx)
+        if self.whole and math.isfinite(number) and number != math.floor(number):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        return number
 
 #: engine names whose option is not simply --name-with-dashes
 _ALIASES = {"unknown": "--solve"}
@@ -35,7 +69,7 @@ def option(*names: str, help: str, panel: str, **kw):
     return typer.Option(*names, help=help, rich_help_panel=panel, **kw)
 
 
-OUTPUT, BATCH, SOLVE = "Output", "Batch", "Solve, sweep, plot"
+OUTPUT, BATCH, SOLVE = "Output", "Batch: one evaluation per row", "Solve, sweep, plot"
 ON_ERROR = ("stop", "skip", "null")
 
 #: name -> (annotation, default): the options commands share, declared once
@@ -56,11 +90,11 @@ SHARED = {
     "solve": (Annotated[Optional[str], option("--solve", help="Solve for this parameter (kl, sigma, gen_t, n, rho, "
                                               "...) so that the bound equals --target.", panel=SOLVE)], None),
     "target": (Annotated[Optional[float], option("--target", help="Target value of the bound for --solve.",
-                                                 panel=SOLVE)], None),
+                                                 panel=SOLVE, click_type=Real())], None),
     "sweep": (Annotated[Optional[str], option("--sweep", help="PARAM=START:STOP:NUM (linear) or "
                                               "PARAM=log:START:STOP:NUM.", panel=SOLVE)], None),
-    "plot": (Annotated[Optional[str], option("--plot", help="Draw the curves to FILE.png or FILE.svg (needs "
-                                             "kdbound[plot]).", panel=SOLVE)], None),
+    "plot": (Annotated[Optional[str], option("--plot", help="Draw the curves to FILE.png or FILE.svg (needs the "
+                                             "plot extra: pip install 'kdbound\\[plot]').", panel=SOLVE)], None),
 }
 
 

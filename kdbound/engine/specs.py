@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import bounds as B
-from ._checks import finite, nonneg, positive, quiet_fp
+from ._checks import as_float, finite, nonneg, positive, quiet_fp, require
 
 
 class Param(NamedTuple):
@@ -127,6 +127,10 @@ class BoundSpec:
         """Results for ``values`` (scalars or broadcastable arrays), with the route resolved once."""
         v = self.values(values)
         self.check_required(v)
+        for p in self.params:
+            if p.integer and v[p.name] is not None:
+                x = as_float(p.name, v[p.name])
+                require(p.name, x, np.isfinite(x) & (x != np.floor(x)), "must be a whole number")
         route = self.route(v)
         return Evaluation(self.compute(v, route), route)
 
@@ -214,9 +218,9 @@ def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
 
 GEN_T = Param("gen_t", "Teacher generalization gap gen_T = E[h(D_n, f_T)].")
 KL = Param("kl", "Distillation divergence K = KL(student process || teacher process), in nats, >= 0.")
-N = Param("n", "Number of training samples n >= 1.", "stability", integer=True)
-LOSS_MIN = Param("loss_min", "Lower end a of the loss range.", "stability")
-LOSS_MAX = Param("loss_max", "Upper end b of the loss range (> a).", "stability")
+N = Param("n", "Number of training samples n >= 1 (a whole number).", "loss", integer=True)
+LOSS_MIN = Param("loss_min", "Lower end a of the loss range (also decides whether a bound is vacuous).", "loss")
+LOSS_MAX = Param("loss_max", "Upper end b of the loss range (> a).", "loss")
 SIGMA_PARAMS = (
     Param("sigma", "Sub-Gaussian proxy sigma of the teacher gap (not sigma^2).", "sigma"),
     LOSS_MIN,
@@ -308,6 +312,11 @@ def _lower_route(v: Mapping) -> str:
                              refs=("eta", "c"))
         _loss_pair(v)
         return "central"
+    if not any(v.get(n) is not None for n in ("eta", "sigma", "beta", "kappa", "lipschitz")):
+        raise InputError("{eta} {c} or {sigma}: required: give the pair {eta} {c} (Theorem 10 directly), or sigma by "
+                         "{sigma} or a stability route ({loss_min} {loss_max} {beta} {n}, or {loss_min} {loss_max} "
+                         "{kappa} {lipschitz} {n}) for the two-sided bound and Remark 2",
+                         refs=("eta", "c", "sigma", "loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
     if v.get("eta") is not None and not any(v.get(n) is not None for n in ("sigma", "beta", "kappa", "lipschitz")):
         raise InputError("required with {eta}: Theorem 10 needs the pair ({eta}, {c}); or give sigma (--sigma or "
                          "a stability route) for Remark 2's pair", "c", refs=("eta", "c"))
@@ -414,7 +423,7 @@ SHARPNESS = BoundSpec(
     theorem="Theorem 12 with Lemmas 13-16 (Li and He, ISIT 2026); tightness radius rho0 (docs/theory.md)",
     formula="gen_S <= gen_T + E[S_P(f_T)] + (sigma_u + nu) * sqrt(2 K)",
     params=(GEN_T, KL,
-            Param("n", "Number of training samples n >= 1.", "constants", integer=True),
+            Param("n", "Number of training samples n >= 1 (a whole number).", "constants", integer=True),
             Param("loss_min", "Lower end a of the loss range.", "constants"),
             Param("loss_max", "Upper end b of the loss range (> a).", "constants"),
             Param("kappa", "Parameter stability kappa >= 0: ||A(D) - A(D')|| <= kappa/n.", "constants"),
@@ -422,14 +431,14 @@ SHARPNESS = BoundSpec(
             Param("g0", "Gradient bound ||grad l(f_T; z)|| <= g0 at the teacher, g0 >= 0.", "constants"),
             Param("alpha", "Smoothness alpha >= 0 of the loss on B(f_T, 2 rho).", "constants"),
             Param("tau", "Population Hessian operator-norm bound tau >= 0 on B(f_T, rho).", "constants"),
-            Param("rho", "Perturbation radius rho > 0 (default: the best admissible one, kappa/n)."),
-            Param("dim", "Parameter dimension d >= 1: sharper Lemma 16, tau rho^2 d / (2 (d + 2)).",
+            Param("rho", "Perturbation radius rho > 0 (default: the best admissible one, kappa/n).", "radius"),
+            Param("dim", "Parameter dimension d >= 1: sharper Lemma 16, tau rho^2 d / (2 (d + 2)).", "radius",
                   integer=True),
             Param("sigma_u", "Measured proxy of the perturbed gap (replaces Lemma 14).", "measured"),
             Param("nu", "Measured proxy of the empirical sharpness (replaces Lemma 15).", "measured"),
             Param("sharpness", "Measured E[S_P(f_T)] (replaces Lemma 16).", "measured"),
             Param("constants", "Lemma 14-15 constants: paper (as the paper states them) or refined (rigorous; "
-                  "docs/theory.md, Refined constants).", "constants", choices=B.CONSTANTS)),
+                  "docs/theory.md, Refined constants).", "radius", choices=B.CONSTANTS)),
     route=_sharp_route,
     compute=_sharp_compute,
     required=SHARP_REQUIRED,
