@@ -17,7 +17,7 @@ from ..engine.specs import BoundSpec
 from ..errors import InputError, ParameterError, format_value
 from ..formats import Format
 from ..io import tables
-from ..render import Environment, render_rows
+from ..render import Environment, explain, render_rows
 from .options import Common, output_format
 from .status import ExitStatus
 
@@ -74,6 +74,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
     numeric = set(spec.numeric_names) | ({"target"} if unknown else set())
     constants = {k: v for k, v in values.items() if v is not None}
     failed, first_error, offset, columns = 0, None, 0, None
+    nulls = explain.NullCells(spec)
     writer = _TableOutput(env) if fmt_out == Format.TABLE else tables.TableWriter(common.output, fmt_out, env.stdout)
     with writer:
         for batch in tables.read_batches(common.input, fmt_in, numeric, env.chunk_bytes):
@@ -118,16 +119,19 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
             out.pop("error", None)
             if common.on_error == "null":
                 out["error"] = tables.text_column(errors.reasons)
-            table = tables.make_table(out)
+            table = tables.make_table(out, like=batch)
             if common.on_error == "skip" and bad_rows.any():
                 table = tables.keep_rows(table, ~bad_rows)
             writer.write(table)
+            nulls.add(chunk, results, bad_rows, offset)
             failed += int(bad_rows.sum())
             first_error = first_error or errors.first
             offset += n
+    for line in nulls.notes(offset):
+        env.warn(f"kdbound: note: {line}")
     if failed:
         what = "skipped" if common.on_error == "skip" else "given null results"
-        print(f"kdbound: {failed} of {offset} rows failed and were {what}; first: {first_error}", file=env.stderr)
+        env.warn(f"kdbound: {failed} of {offset} rows failed and were {what}; first: {first_error}")
         return ExitStatus.ROWS_FAILED
     return ExitStatus.OK
 

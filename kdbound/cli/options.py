@@ -19,19 +19,10 @@ import numpy as np
 import typer
 
 from ..errors import InputError
-from ..formats import FILE_FORMATS, STDOUT_FORMATS, Format, from_extension, names
+from ..formats import FILE_FORMATS, STDOUT_FORMATS, Format, from_extension, names, parse_number
+from ..io.atomic import resolve_output
 from ..render import Environment
 from .click_api import ParamType
-
-#: the number spellings kdbound reads, as options and as table cells: ASCII digits, an optional
-#: decimal point and exponent, inf and nan (which the rules then refuse); not 1_000 or other scripts' digits
-NUMBER = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\s*", re.IGNORECASE)
-
-
-def parse_number(text: str) -> float | None:
-    """``text`` as a float when it is spelled as kdbound reads numbers, else None."""
-    return float(text) if NUMBER.fullmatch(text) else None
-
 
 class Real(ParamType):
     """A real number in plain ASCII notation (``1e-3``, ``-0.5``, ``inf``): not ``1_0`` or ``١٢``."""
@@ -185,6 +176,12 @@ def check_combination(common: Common) -> None:
     if common.output is not None and common.input is None and common.sweep is None:
         raise InputError("only with {input} or {sweep} (a single evaluation prints to stdout)", "output",
                          refs=("input", "sweep"))
+
+
+def check_output(common: Common) -> None:
+    """An ``--output`` path that can be written, checked before any work (plots: render.plot)."""
+    if common.output is not None:
+        resolve_output(common.output, "output")
 
 
 _SWEEP = r"^\s*([A-Za-z_][\w-]*)\s*=\s*(log:)?([^:]+):([^:]+):([^:]+)\s*$"

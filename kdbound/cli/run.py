@@ -13,7 +13,7 @@ from ..engine.specs import BoundSpec
 from ..errors import InputError
 from ..render import Environment, Report, non_finite_notes, render_report, render_rows
 from ..render import explain, plot
-from .options import Common, check_combination, environment, output_format, parse_sweep
+from .options import Common, check_combination, check_output, environment, output_format, parse_sweep
 
 
 def evaluate(spec: BoundSpec, values: dict, common: Common):
@@ -29,12 +29,13 @@ def evaluate(spec: BoundSpec, values: dict, common: Common):
 def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | None = None) -> int:
     env = environment(env, common)
     check_combination(common)
+    check_output(common)
+    if common.plot is not None:
+        plot.check_plot_path(common.plot)
     if common.input is not None:
         from .batch import run_batch  # the batch path imports pyarrow (~0.1 s): not at start-up
 
         return run_batch(spec, values, common, env)
-    if common.plot is not None:
-        plot.check_plot_path(common.plot)
     if common.sweep is not None:
         return _run_sweep(spec, values, common, env)
     fmt = output_format(common, env)
@@ -94,6 +95,10 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))
     columns = _grid_columns(spec, values, common, name, grid)
+    nulls = explain.NullCells(spec)
+    nulls.add({**values, name: grid}, columns, np.zeros(len(grid), dtype=bool), 0)
+    for line in nulls.notes(len(grid)):
+        env.warn(f"kdbound: note: {line}")
     if common.output is not None:
         from ..io.tables import write_table_file  # pyarrow (~0.1 s), only when a file is written
 

@@ -252,5 +252,56 @@ def _refined_sigma_u(v: Mapping) -> float | None:
         return None
 
 
+class NullCells:
+    """Which result columns hold nulls in rows that did not fail, and why: a note per column.
+
+    The reason is the note kdbound gives for a single evaluation of the first
+    such row (e.g. ``lambda_opt is undefined when K = 0``), so batches and
+    sweeps explain their nulls as single runs do.
+    """
+
+    def __init__(self, spec: BoundSpec):
+        self.spec = spec
+        self.count: dict[str, int] = {}
+        self.first: dict[str, tuple[int, dict]] = {}
+
+    def add(self, chunk: dict, results: dict, bad_rows: np.ndarray, offset: int) -> None:
+        n = len(bad_rows)
+        for key, vals in results.items():
+            if vals is None:
+                null = ~bad_rows
+            else:
+                arr = np.broadcast_to(np.asarray(vals), (n,))
+                if arr.dtype == bool:
+                    continue
+                null = ~np.isfinite(arr.astype(float)) & ~bad_rows
+            if not null.any():
+                continue
+            self.count[key] = self.count.get(key, 0) + int(null.sum())
+            if key not in self.first:
+                i = int(np.argmax(null))
+                row = {k: (None if v is None else np.broadcast_to(np.asarray(v), (n,))[i]) for k, v in chunk.items()}
+                row.update({k: np.broadcast_to(np.asarray(v), (n,))[i] for k, v in results.items()
+                            if k in row and v is not None})
+                self.first[key] = (offset + i + 1, row)
+
+    def notes(self, total: int) -> list[str]:
+        out = []
+        for key, count in self.count.items():
+            row_no, row = self.first[key]
+            out.append(f"{key} is null in {count} of {total} rows (first: row {row_no}): {self._why(key, row)}")
+        return out
+
+    def _why(self, key: str, row: dict) -> str:
+        try:
+            ev = self.spec.evaluate(row)
+            for note in notes(self.spec, row, ev):
+                if key in note:
+                    return note
+        except KdboundError:
+            pass
+        return "not finite (undefined, or beyond the float64 range)."
+
+
 _CHECKS = {"upper": _upper_checks, "lower": _lower_checks, "sharpness": _sharp_checks}
 _NOTES = {"upper": _upper_notes, "lower": _lower_notes, "sharpness": _sharp_notes}

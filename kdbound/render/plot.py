@@ -9,18 +9,18 @@ import os
 import numpy as np
 
 from ..errors import InputError
-from ..io.atomic import AtomicFile
+from ..io.atomic import AtomicFile, resolve_output
 
 PLOT_FORMATS = (".png", ".svg")
 
 
 def check_plot_path(path: str) -> None:
+    """Everything ``--plot`` needs, checked before any work: the extension, a writable place, matplotlib."""
     ext = os.path.splitext(path.lower())[1]
     if ext not in PLOT_FORMATS:
         raise InputError(f"must end in .png or .svg (got {path!r})", "plot")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(f"folder {folder!r} does not exist", "plot")
+    resolve_output(path, "plot")
+    _pyplot()
 
 
 def _pyplot():
