@@ -187,6 +187,12 @@ def check_output(common: Common) -> None:
 _SWEEP = r"^\s*([A-Za-z_][\w-]*)\s*=\s*(log:)?([^:]+):([^:]+):([^:]+)\s*$"
 
 
+def is_log_sweep(text: str | None) -> bool:
+    """Whether a --sweep is geometric (its plot then gets a log x axis)."""
+    m = re.match(_SWEEP, text or "")
+    return bool(m and m.group(2))
+
+
 def parse_sweep(text: str, param_names: tuple[str, ...]) -> tuple[str, np.ndarray]:
     """``PARAM=START:STOP:NUM`` (linear) or ``PARAM=log:START:STOP:NUM`` (geometric)."""
     m = re.match(_SWEEP, text)

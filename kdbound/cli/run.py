@@ -10,20 +10,22 @@ import numpy as np
 
 from ..engine.solve import solve
 from ..engine.specs import BoundSpec
-from ..errors import InputError
+from ..engine._checks import collect_violations
+from ..errors import InputError, ParameterError
 from ..render import Environment, Report, non_finite_notes, render_report, render_rows
 from ..render import explain, plot
-from .options import Common, check_combination, check_output, environment, output_format, parse_sweep
+from .options import (Common, check_combination, check_output, environment, is_log_sweep, output_format,
+                      parse_sweep)
 
 
 def evaluate(spec: BoundSpec, values: dict, common: Common):
-    """Results (contract keys first) and the evaluation, solving for the unknown when asked."""
+    """Results (contract keys first), the evaluation and a note on the solution, solving when asked."""
     if common.solve is not None:
         sol = solve(spec, values, common.unknown, common.target)
-        ev = spec.evaluate({**values, common.unknown: sol.value})
-        return {common.unknown: sol.value, **sol.results}, ev
+        rest = {k: v for k, v in sol.results.items() if k != common.unknown}
+        return {common.unknown: sol.value, **rest}, sol.results, sol.note
     ev = spec.evaluate(values)
-    return dict(ev), ev
+    return dict(ev), ev, None
 
 
 def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | None = None) -> int:
@@ -39,14 +41,14 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
     if common.sweep is not None:
         return _run_sweep(spec, values, common, env)
     fmt = output_format(common, env)
-    results, ev = evaluate(spec, values, common)
+    results, ev, solve_note = evaluate(spec, values, common)
     inputs = {k: v for k, v in values.items() if v is not None}
     inputs.update({p.name: values.get(p.name) or p.choices[0] for p in spec.params if p.choices})
     full = values
     if common.solve is not None:
         inputs.update({common.unknown: "solve", "target": common.target})
         full = {**values, common.unknown: results[common.unknown]}
-    notes = explain.notes(spec, full, ev)
+    notes = ([solve_note] if solve_note else []) + explain.notes(spec, full, ev)
     # a generic note for each non-finite result that no specific note already names
     notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
     theorem, formula, headline = explain.headline(spec, full, ev)
@@ -55,13 +57,18 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
                     headline=headline)
     render_report(report, fmt, env)
     if common.plot is not None:
-        name, grid = default_grid(spec, values)
+        name, grid = default_grid(spec, values, common)
         _plot(spec, values, common, env, name, grid)
     return 0
 
 
-def default_grid(spec: BoundSpec, values: dict) -> tuple[str, np.ndarray]:
-    """The curve drawn by ``--plot`` without ``--sweep``: bounds against K, or B_sh and B_std against rho."""
+def default_grid(spec: BoundSpec, values: dict, common: Common | None = None) -> tuple[str, np.ndarray]:
+    """The curve drawn by ``--plot`` without ``--sweep``: with ``--solve``, the solved quantity against
+    the target; otherwise the bounds against K, or B_sh and B_std against rho."""
+    if common is not None and common.solve is not None:
+        t = float(common.target)
+        half = abs(t) if t != 0 else 1.0
+        return "target", np.linspace(t - half, t + half, 201)
     if spec.name == "sharpness":
         r = spec.evaluate({**values, "rho": None})
         top = max(float(r["rho0"]), float(r["rho_min"]))
@@ -73,24 +80,50 @@ def default_grid(spec: BoundSpec, values: dict) -> tuple[str, np.ndarray]:
 
 
 def _grid_columns(spec: BoundSpec, values: dict, common: Common, name: str, grid: np.ndarray) -> dict:
-    results, _ = evaluate(spec, {**values, name: grid}, common)
+    """The results along a grid of one parameter (or of the target, for a solve).  With ``--solve``,
+    grid points where no value meets the target are NaN (gaps in a plot, nulls with a note in a table)."""
+    if name == "target":
+        common, values = common._replace(target=grid), dict(values)
+    else:
+        values = {**values, name: grid}
+    if common.solve is None:
+        results, _, _ = evaluate(spec, values, common)
+    else:
+        with collect_violations() as found:
+            results, _, _ = evaluate(spec, values, common)
+        bad = np.zeros(grid.shape, dtype=bool)
+        for v in found:
+            if v.param != "target":
+                raise ParameterError(v.param, v.rule, float(np.asarray(v.values).reshape(-1)[0]))
+            bad |= np.broadcast_to(v.mask, grid.shape)
+        results = {k: (v if v is None or np.asarray(v).dtype == bool
+                       else np.where(bad, np.nan, np.broadcast_to(np.asarray(v, dtype=float), grid.shape)))
+                   for k, v in results.items()}
     columns = {name: grid}
-    columns.update({k: np.broadcast_to(np.asarray(v), grid.shape) for k, v in results.items() if k != name})
+    columns.update({k: (np.full(grid.shape, None, dtype=object) if v is None else
+                        np.broadcast_to(np.asarray(v), grid.shape)) for k, v in results.items() if k != name})
     return columns
 
 
 def _plot(spec: BoundSpec, values: dict, common: Common, env: Environment, name: str, grid: np.ndarray,
-          columns: dict | None = None) -> None:
+          columns: dict | None = None, log_x: bool = False) -> None:
     if columns is None:
         columns = _grid_columns(spec, values, common, name, grid)
-    marks = spec.evaluate({**values, name: None}) if spec.name == "sharpness" and name == "rho" else None
-    plot.plot_bound(spec, name, columns, common.plot, extra=marks)
+    if common.solve is not None:
+        plot.plot_solved(spec, name, common.unknown, columns, common.plot, log_x=log_x)
+    else:
+        marks = spec.evaluate({**values, name: None}) if spec.name == "sharpness" and name == "rho" else None
+        first = {**values, name: grid[0]}
+        _, formula, _ = explain.headline(spec, first, spec.evaluate(first))
+        plot.plot_bound(spec, name, columns, common.plot, extra=marks, log_x=log_x, formula=formula)
     env.warn(f"wrote {common.plot}")
 
 
 def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) -> int:
     fmt = output_format(common, env)
     name, grid = parse_sweep(common.sweep, spec.numeric_names)
+    if spec.param(name).integer:
+        grid = np.unique(np.round(grid))  # a whole-number parameter: each integer once
     if values.get(name) is not None:
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))
@@ -106,5 +139,5 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
     else:
         render_rows(columns, fmt, env, title=f"kdbound {spec.name}: sweep of {name}")
     if common.plot is not None:
-        _plot(spec, values, common, env, name, grid, columns)
+        _plot(spec, values, common, env, name, grid, columns, log_x=is_log_sweep(common.sweep))
     return 0

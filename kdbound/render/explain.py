@@ -268,10 +268,10 @@ class NullCells:
     def add(self, chunk: dict, results: dict, bad_rows: np.ndarray, offset: int) -> None:
         n = len(bad_rows)
         for key, vals in results.items():
-            if vals is None:
-                null = ~bad_rows
+            arr = None if vals is None else np.broadcast_to(np.asarray(vals), (n,))
+            if arr is None or arr.dtype == object:
+                null = ~bad_rows if arr is None else np.array([v is None for v in arr]) & ~bad_rows
             else:
-                arr = np.broadcast_to(np.asarray(vals), (n,))
                 if arr.dtype == bool:
                     continue
                 null = ~np.isfinite(arr.astype(float)) & ~bad_rows

@@ -36,7 +36,8 @@ def _pyplot():
     return plt
 
 
-LABELS = {"kl": "distillation divergence K (nats)", "rho": "perturbation radius rho", "rank": "student rank r"}
+LABELS = {"kl": "distillation divergence K (nats)", "rho": "perturbation radius rho", "rank": "student rank r",
+          "n": "number of training samples n", "sigma": "sub-Gaussian proxy sigma", "gen_t": "teacher gap gen_T"}
 
 
 def _save(fig, path: str) -> None:
@@ -45,21 +46,32 @@ def _save(fig, path: str) -> None:
         fig.savefig(tmp, format=os.path.splitext(path)[1][1:].lower(), dpi=150, bbox_inches="tight")
 
 
-def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = None) -> None:
+#: line styles that stay distinguishable where curves overlap (and in grey print)
+STYLES = [dict(ls="-", lw=2.0), dict(ls="--", lw=1.6, marker="o", markevery=0.1, ms=4),
+          dict(ls=":", lw=1.8, marker="s", markevery=0.13, ms=4),
+          dict(ls="-.", lw=1.4, marker="^", markevery=0.17, ms=4)]
+
+
+def _values(column) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in np.asarray(column, dtype=object).reshape(-1)], dtype=float)
+
+
+def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = None, log_x: bool = False,
+               formula: str | None = None) -> None:
     """Bounds against the swept parameter.
 
-    upper: the bound and the two-sided lower value; lower: the bound;
-    sharpness: B_sh and B_std, with rho0 and rho_min marked.
+    upper: the bound and the two-sided lower value; lower: the bound (two-sided, or Theorem 10) and
+    Remark 2's value; sharpness: B_sh and B_std, with rho0 and rho_min marked.
     """
-    check_plot_path(path)
     plt = _pyplot()
-    x = np.asarray(columns[name], dtype=float)
+    x = _values(columns[name])
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     series = {"upper": [("bound", "upper bound (Thm 1)"), ("lower_two_sided", "two-sided lower")],
-              "lower": [("bound", "lower bound (Thm 10)")],
+              "lower": [("bound", "lower bound (best)"), ("remark2_bound", "Remark 2's value (Thm 10)")],
               "sharpness": [("bound", "B_sh (Thm 12)"), ("standard_bound", "B_std")]}[model.name]
-    for key, label in series:
-        ax.plot(x, np.asarray(columns[key], dtype=float), label=label)
+    for (key, label), style in zip(series, STYLES):
+        if key in columns and columns[key] is not None and np.isfinite(_values(columns[key])).any():
+            ax.plot(x, _values(columns[key]), label=label, **style)
     if model.name == "sharpness":
         src = extra if extra is not None else columns
         rho0 = float(np.asarray(src["rho0"]).reshape(-1)[0])
@@ -70,9 +82,28 @@ def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = 
             ax.axvline(rho_min, color="0.6", ls=":", lw=1, label=f"rho_min = kappa/n = {rho_min:.3g}")
             if np.isfinite(rho0) and rho_min < rho0:
                 ax.axvspan(rho_min, rho0, color="tab:green", alpha=0.08, label="admissible, tighter")
+    if log_x:
+        ax.set_xscale("log")
     ax.set_xlabel(LABELS.get(name, name))
     ax.set_ylabel("generalization gap bound")
-    ax.set_title(f"kdbound {model.name}: {model.formula}", fontsize=9)
+    ax.set_title(f"kdbound {model.name}: {formula or model.formula}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_solved(model, name: str, unknown: str, columns: dict, path: str, log_x: bool = False) -> None:
+    """The solved quantity against the swept one (or against the target): what ``--solve`` answers."""
+    plt = _pyplot()
+    x, y = _values(columns[name]), _values(columns[unknown])
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(x, y, marker="o", ms=3, lw=1.6, label=f"{unknown} that meets the target")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(LABELS.get(name, "target value of the bound" if name == "target" else name))
+    ax.set_ylabel(LABELS.get(unknown, unknown))
+    ax.set_title(f"kdbound {model.name} --solve {unknown}: {model.formula}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)
