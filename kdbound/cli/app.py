@@ -14,11 +14,10 @@ import typer
 
 from .._version import __version__
 from ..engine.specs import LOWER, SHARPNESS, UPPER, BoundSpec
-from ..formats import Format
 from .click_api import Choice
 from .group import KdboundGroup
-from .options import Common, Real, option, option_name, shared_parameters
-from .run import run_bound
+from .options import Common, Real, environment, option, option_name, output_format, shared_parameters
+from .run import bound_report, render_reports, run_bound
 
 SETTINGS = dict(
     cls=KdboundGroup,
@@ -183,11 +182,10 @@ DEMO = {
 
 def demo(ctx: typer.Context, **kwargs) -> int:
     common = Common.pop(kwargs)
+    env = environment(ctx.obj, common)
     specs = {"upper": UPPER, "lower": LOWER, "sharpness": SHARPNESS}
-    # one JSON document per line: three reports are not one JSON object
-    fmt = Format.JSONL.value if common.fmt == Format.JSON else (common.fmt or Format.TABLE.value)
-    for name, values in DEMO.items():
-        run_bound(specs[name], dict(values), Common(fmt=fmt, quiet=common.quiet), ctx.obj)
+    reports = {name: bound_report(specs[name], dict(values), Common()) for name, values in DEMO.items()}
+    render_reports(reports, output_format(common, env), env)
     return 0
 
 

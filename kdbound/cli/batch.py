@@ -18,7 +18,7 @@ from ..errors import InputError, ParameterError, format_value
 from ..formats import Format
 from ..io import tables
 from ..render import Environment, explain, render_rows
-from .options import Common, output_format
+from .options import Common, output_format, select_columns
 from .status import ExitStatus
 
 
@@ -52,13 +52,15 @@ class RowErrors:
 
 
 class _TableOutput:
-    """Rich-table output of a batch, one table per block (terminals only)."""
+    """Rich-table output of a batch, one table per block (terminals only); ``keep`` names the columns
+    that stay when not all fit: the parameters that vary, the bound and the solved quantity."""
 
     def __init__(self, env: Environment):
         self.env = env
+        self.keep: tuple[str, ...] = ()
 
     def write(self, table) -> None:
-        render_rows(tables.to_columns(table), Format.TABLE, self.env)
+        render_rows(tables.to_columns(table), Format.TABLE, self.env, keep=self.keep)
 
     def __enter__(self):
         return self
@@ -122,6 +124,12 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
             table = tables.make_table(out, like=batch)
             if common.on_error == "skip" and bad_rows.any():
                 table = tables.keep_rows(table, ~bad_rows)
+            chosen = select_columns(common, tables.column_names(table))
+            if chosen is not None:
+                table = table.select(chosen)
+            if isinstance(writer, _TableOutput):
+                varying = [c for c in columns if len(set(np.asarray(parsed[c]).tolist())) > 1]
+                writer.keep = (*varying, "bound", *((unknown,) if unknown else ()), "error")
             writer.write(table)
             nulls.add(chunk, results, bad_rows, offset)
             failed += int(bad_rows.sum())

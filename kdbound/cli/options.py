@@ -69,6 +69,8 @@ SHARED = {
                                             "(default: table on a terminal, TSV otherwise).", panel=OUTPUT)], None),
     "quiet": (Annotated[bool, option("--quiet", "-q", help="No notes, warnings or progress on stderr.",
                                      panel=OUTPUT)], False),
+    "columns": (Annotated[Optional[str], option("--columns", help="Only these output columns (result keys), "
+                                                "comma-separated, in this order.", panel=OUTPUT)], None),
     "input": (Annotated[Optional[str], option("--input", "-i", help="Evaluate every row of FILE (CSV, TSV, JSON "
                                               "Lines, Parquet; '-' for stdin). Columns are option names.",
                                               panel=BATCH)], None),
@@ -100,6 +102,7 @@ class Common(NamedTuple):
 
     fmt: str | None = None
     quiet: bool = False
+    columns: str | None = None
     input: str | None = None
     input_format: str | None = None
     output: str | None = None
@@ -176,6 +179,18 @@ def check_combination(common: Common) -> None:
     if common.output is not None and common.input is None and common.sweep is None:
         raise InputError("only with {input} or {sweep} (a single evaluation prints to stdout)", "output",
                          refs=("input", "sweep"))
+
+
+def select_columns(common: Common, available) -> list[str] | None:
+    """The ``--columns`` selection, checked against the columns there are (None: all of them)."""
+    if common.columns is None:
+        return None
+    chosen = [c.strip() for c in common.columns.split(",") if c.strip()]
+    missing = [c for c in chosen if c not in available]
+    if missing or not chosen:
+        raise InputError(f"no column {missing[0]!r} here (there are: {', '.join(available)})" if missing
+                         else "must name at least one column", "columns")
+    return chosen
 
 
 def check_output(common: Common) -> None:

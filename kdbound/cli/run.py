@@ -6,16 +6,19 @@ bound's spec (evaluate, solve, sweep or batch), the results go to a renderer.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from ..engine.solve import solve
 from ..engine.specs import BoundSpec
 from ..engine._checks import collect_violations
 from ..errors import InputError, ParameterError
+from ..formats import Format
 from ..render import Environment, Report, non_finite_notes, render_report, render_rows
 from ..render import explain, plot
 from .options import (Common, check_combination, check_output, environment, is_log_sweep, output_format,
-                      parse_sweep)
+                      parse_sweep, select_columns)
 
 
 def evaluate(spec: BoundSpec, values: dict, common: Common):
@@ -41,6 +44,16 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
     if common.sweep is not None:
         return _run_sweep(spec, values, common, env)
     fmt = output_format(common, env)
+    report = bound_report(spec, values, common)
+    render_report(report, fmt, env)
+    if common.plot is not None:
+        name, grid = default_grid(spec, values, common)
+        _plot(spec, values, common, env, name, grid)
+    return 0
+
+
+def bound_report(spec: BoundSpec, values: dict, common: Common) -> Report:
+    """One evaluation (or solution) as a Report: inputs, results, conditions, notes, theorem."""
     results, ev, solve_note = evaluate(spec, values, common)
     inputs = {k: v for k, v in values.items() if v is not None}
     inputs.update({p.name: values.get(p.name) or p.choices[0] for p in spec.params if p.choices})
@@ -52,14 +65,30 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
     # a generic note for each non-finite result that no specific note already names
     notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
     theorem, formula, headline = explain.headline(spec, full, ev)
-    report = Report(command=spec.name, theorem=theorem, formula=formula, inputs=inputs, results=results,
-                    checks=explain.checks(spec, full, ev), notes=notes, extra=explain.extra(spec, full, ev),
-                    headline=headline)
-    render_report(report, fmt, env)
-    if common.plot is not None:
-        name, grid = default_grid(spec, values, common)
-        _plot(spec, values, common, env, name, grid)
-    return 0
+    chosen = select_columns(common, list(results))
+    if chosen is not None:
+        results = {k: results[k] for k in chosen}
+    return Report(command=spec.name, theorem=theorem, formula=formula, inputs=inputs, results=results,
+                  checks=explain.checks(spec, full, ev), notes=notes, extra=explain.extra(spec, full, ev),
+                  headline=headline)
+
+
+def render_reports(reports: dict, fmt: Format, env: Environment) -> None:
+    """Several reports at once (``demo``): tables in turn; one JSON object keyed by command; JSON Lines
+    one per line; CSV/TSV as rows of command, name, value."""
+    if fmt == Format.JSON:
+        env.stdout.write(json.dumps({k: r.as_json() for k, r in reports.items()}, indent=2, allow_nan=False) + "\n")
+        return
+    if fmt in (Format.CSV, Format.TSV):
+        rows = [(k, name, v) for k, r in reports.items() for name, v in r.results.items()]
+        render_rows({"command": [r[0] for r in rows], "name": [r[1] for r in rows],
+                     "value": [r[2] for r in rows]}, fmt, env)
+        for k, r in reports.items():
+            for note in r.notes:
+                env.warn(f"note: {k}: {note}")
+        return
+    for r in reports.values():
+        render_report(r, fmt, env)
 
 
 def default_grid(spec: BoundSpec, values: dict, common: Common | None = None) -> tuple[str, np.ndarray]:
@@ -128,16 +157,19 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))
     columns = _grid_columns(spec, values, common, name, grid)
+    chosen = select_columns(common, list(columns))
     nulls = explain.NullCells(spec)
     nulls.add({**values, name: grid}, columns, np.zeros(len(grid), dtype=bool), 0)
     for line in nulls.notes(len(grid)):
         env.warn(f"kdbound: note: {line}")
+    shown = columns if chosen is None else {k: columns[k] for k in chosen}
     if common.output is not None:
         from ..io.tables import write_table_file  # pyarrow (~0.1 s), only when a file is written
 
-        write_table_file(columns, common.output, fmt)
+        write_table_file(shown, common.output, fmt)
     else:
-        render_rows(columns, fmt, env, title=f"kdbound {spec.name}: sweep of {name}")
+        keep = (name, "bound", *((common.unknown,) if common.solve else ()))
+        render_rows(shown, fmt, env, title=f"kdbound {spec.name}: sweep of {name}", keep=keep)
     if common.plot is not None:
         _plot(spec, values, common, env, name, grid, columns, log_x=is_log_sweep(common.sweep))
     return 0
