@@ -482,6 +482,17 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, cons
     ----------
     ``docs/theory.md``, "The tightness radius" (not in the paper).
     """
+    _broadcastable(kl=kl, n=n, kappa=kappa, lipschitz=lipschitz, g0=g0, alpha=alpha, tau_eff=tau_eff, dim=dim)
+    if constants not in CONSTANTS:
+        raise ParameterError("constants", "must be paper or refined", constants)
+    kl = nonneg("kl", kl)
+    n = at_least("n", n, 1)
+    kappa = nonneg("kappa", kappa)
+    lipschitz = nonneg("lipschitz", lipschitz)
+    g0 = nonneg("g0", g0)
+    alpha = nonneg("alpha", alpha)
+    tau_eff = nonneg("tau_eff", tau_eff)
+    dim = None if dim is None else at_least("dim", dim, 1)
     a0, a1, a2 = sharpness_constants(n, kappa, lipschitz, g0, alpha, dim, constants)
     s = prod_ratio([SQRT2, np.sqrt(kl)], [np.sqrt(n)])
     # A0 = kappa e: dividing by kappa first keeps p = A1/A0 and q finite when A0 and A1 are not

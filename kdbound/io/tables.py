@@ -229,6 +229,8 @@ def _read_jsonl(stream, numeric: set[str], block_bytes: int):
                 rows, size = [], 0
     except UnicodeDecodeError:
         raise InputError(f"row {row + 1} is not UTF-8 text", "input") from None
+    finally:
+        text.detach()  # the caller closes the stream itself
     if names is None:
         if not seen:
             raise InputError("the file is empty (no JSON objects)", "input")
