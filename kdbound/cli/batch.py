@@ -77,6 +77,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
     constants = {k: v for k, v in values.items() if v is not None}
     failed, first_error, offset, columns = 0, None, 0, None
     nulls = explain.NullCells(spec)
+    notes: list[str] = []
     writer = _TableOutput(env) if fmt_out == Format.TABLE else tables.TableWriter(common.output, fmt_out, env.stdout)
     with writer:
         for batch in tables.read_batches(common.input, fmt_in, numeric, env.chunk_bytes):
@@ -103,7 +104,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
                     chunk[name] = floats
             results = _evaluate(spec, chunk, unknown, target, columns, errors)
             if first_block:
-                _note_other_columns(names, columns, results, spec, env)
+                notes += _other_columns(names, columns, results, spec)
             if common.on_error == "stop" and errors.bad.any():
                 raise InputError(errors.first)
             bad_rows = errors.bad
@@ -135,7 +136,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
             failed += int(bad_rows.sum())
             first_error = first_error or errors.first
             offset += n
-    for line in nulls.notes(offset):
+    for line in notes + nulls.notes(offset):  # after the output: a run that fails says only why
         env.warn(f"kdbound: note: {line}")
     if failed:
         what = "skipped" if common.on_error == "skip" else "given null results"
@@ -144,16 +145,18 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
     return ExitStatus.OK
 
 
-def _note_other_columns(names, columns: dict, results: dict, spec: BoundSpec, env: Environment) -> None:
+def _other_columns(names, columns: dict, results: dict, spec: BoundSpec) -> list[str]:
+    """Notes on input columns that are not parameters: passed through, or replaced by fresh results."""
     others = [name for name in names if name not in columns]
     replaced = [name for name in others if name in results or name == "error"]
     passed = [name for name in others if name not in replaced]
+    notes = []
     if passed:
-        env.warn(f"kdbound: note: column(s) {', '.join(map(repr, passed))} are not parameters of "
-                 f"{spec.name}; passed through unchanged")
+        notes.append(f"column(s) {', '.join(map(repr, passed))} are not parameters of {spec.name}; passed through "
+                     "unchanged")
     if replaced:
-        env.warn(f"kdbound: note: input column(s) {', '.join(map(repr, replaced))} are replaced by freshly "
-                 "computed results")
+        notes.append(f"input column(s) {', '.join(map(repr, replaced))} are replaced by freshly computed results")
+    return notes
 
 
 def _check_columns(names, spec: BoundSpec, constants: dict, unknown, common: Common) -> dict:

@@ -160,8 +160,6 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
     chosen = select_columns(common, list(columns))
     nulls = explain.NullCells(spec)
     nulls.add({**values, name: grid}, columns, np.zeros(len(grid), dtype=bool), 0)
-    for line in nulls.notes(len(grid)):
-        env.warn(f"kdbound: note: {line}")
     shown = columns if chosen is None else {k: columns[k] for k in chosen}
     if common.output is not None:
         from ..io.tables import write_table_file  # pyarrow (~0.1 s), only when a file is written
@@ -172,4 +170,6 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
         render_rows(shown, fmt, env, title=f"kdbound {spec.name}: sweep of {name}", keep=keep)
     if common.plot is not None:
         _plot(spec, values, common, env, name, grid, columns, log_x=is_log_sweep(common.sweep))
+    for line in nulls.notes(len(grid)):  # after the output: a run that fails says only why
+        env.warn(f"kdbound: note: {line}")
     return 0

@@ -216,6 +216,12 @@ def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
     return B.sigma_parameter_stability(v["loss_min"], v["loss_max"], v["kappa"], v["lipschitz"], v["n"]).sigma
 
 
+def _with_vacuous(results: dict, values: Mapping, sense: str) -> dict:
+    """The results, with ``vacuous`` when the loss range is known (only then can it be decided)."""
+    flag = vacuous(results["bound"], values, sense)
+    return results if flag is None else {**results, "vacuous": flag}
+
+
 GEN_T = Param("gen_t", "Teacher generalization gap gen_T = E[h(D_n, f_T)].")
 KL = Param("kl", "Distillation divergence K = KL(student process || teacher process), in nats, >= 0.")
 N = Param("n", "Number of training samples n >= 1 (a whole number).", "loss", integer=True)
@@ -236,8 +242,8 @@ SIGMA_PARAMS = (
 
 def _upper_compute(v: dict, route: str) -> dict:
     r = B.upper_bound(v["gen_t"], v["kl"], sigma_of(v, route))
-    return {"bound": r.bound, "sigma": r.sigma, "slack": r.slack, "lambda_opt": r.lambda_opt,
-            "lower_two_sided": r.lower_two_sided, "vacuous": vacuous(r.bound, v, "at_most")}
+    return _with_vacuous({"bound": r.bound, "sigma": r.sigma, "slack": r.slack, "lambda_opt": r.lambda_opt,
+                          "lower_two_sided": r.lower_two_sided}, v, "at_most")
 
 
 @quiet_fp
@@ -328,12 +334,11 @@ def _lower_compute(v: dict, route: str) -> dict:
     bound) beside Remark 2's pair and value."""
     if route == "central":
         r = B.lower_bound(v["gen_t"], v["kl"], v["eta"], v["c"])
-        return {"bound": r.bound, "eta": r.eta, "c": r.c, "boundary": r.boundary,
-                "vacuous": vacuous(r.bound, v, "at_least")}
+        return _with_vacuous({"bound": r.bound, "eta": r.eta, "c": r.c, "boundary": r.boundary}, v, "at_least")
     sigma = sigma_of(v, route)
     r = B.lower_bound_best(v["gen_t"], v["kl"], sigma, v["eta"])
-    return {"bound": r.bound, "eta": r.eta, "c": r.c, "remark2_bound": r.remark2_bound, "sigma": r.sigma,
-            "boundary": r.boundary, "vacuous": vacuous(r.bound, v, "at_least")}
+    return _with_vacuous({"bound": r.bound, "eta": r.eta, "c": r.c, "remark2_bound": r.remark2_bound,
+                          "sigma": r.sigma, "boundary": r.boundary}, v, "at_least")
 
 
 @quiet_fp
@@ -383,9 +388,7 @@ def _sharp_result(v: Mapping) -> B.SharpnessBound:
 
 
 def _sharp_compute(v: dict, route: str) -> dict:
-    out = _sharp_result(v).as_dict()
-    out["vacuous"] = vacuous(out["bound"], v, "at_most")
-    return out
+    return _with_vacuous(_sharp_result(v).as_dict(), v, "at_most")
 
 
 @quiet_fp

@@ -128,7 +128,7 @@ def _read_csv(stream, fmt: Format, block_bytes: int):
         if "Empty CSV file" in str(exc):  # a header and nothing else
             yield pa.RecordBatch.from_pylist([], schema=pa.schema(list(strings.items())))
             return
-        raise InputError(f"not a readable {fmt.value.upper()} file ({_one_line(exc)})", "input") from None
+        raise _csv_error(exc, fmt, "not a readable") from None
     yielded = False
     while True:
         try:
@@ -136,14 +136,18 @@ def _read_csv(stream, fmt: Format, block_bytes: int):
         except StopIteration:
             break
         except pa.ArrowInvalid as exc:
-            text = _one_line(exc)
-            if "UTF8" in text or "utf8" in text.lower():
-                raise InputError(f"not UTF-8 text ({text})", "input") from None
-            raise InputError(f"malformed {fmt.value.upper()} ({text})", "input") from None
+            raise _csv_error(exc, fmt, "malformed") from None
         yielded = True
         yield batch
     if not yielded:
         yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+
+
+def _csv_error(exc: Exception, fmt: Format, what: str) -> InputError:
+    text = _one_line(exc)
+    if "utf8" in text.lower():
+        return InputError(f"not UTF-8 text ({text})", "input")
+    return InputError(f"{what} {fmt.value.upper()} file ({text})", "input")
 
 
 class _Raw(str):

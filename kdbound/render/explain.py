@@ -78,9 +78,7 @@ def _sigma_check(r: Evaluation) -> Check:
 
 def _vacuous_notes(spec: BoundSpec, v: Mapping, r: Evaluation) -> list[str]:
     vac = r.get("vacuous")
-    if vac is None:
-        return ["vacuous is null: give --loss-min and --loss-max to decide whether the bound says anything."]
-    if not bool(_first(vac)):
+    if vac is None or not bool(_first(vac)):
         return []
     width = _f(v["loss_max"]) - _f(v["loss_min"])
     bound = _f(r["bound"])
