@@ -485,13 +485,19 @@ class LinearGaussianResult:
         return self.dataset_shift_conditional if self.mode == "conditional" else self.dataset_shift_exact
 
 
-def _matrix(name: str, a, rows: str, cols: str) -> np.ndarray:
-    """A 2-D real array (memory maps stay memory maps); 1-D is not guessed here."""
+def _as_array(name: str, a, rows: str, cols: str):
+    """Lists and tuples as arrays (a ragged list is an InputError); anything else as given."""
     if isinstance(a, (list, tuple)):
         try:
-            a = np.asarray(a)
+            return np.asarray(a)
         except ValueError:
             raise InputError(f"expected a 2-D numeric array {rows} x {cols} (got a ragged list)", name) from None
+    return a
+
+
+def _matrix(name: str, a, rows: str, cols: str) -> np.ndarray:
+    """A 2-D real array (memory maps stay memory maps); 1-D is not guessed here."""
+    a = _as_array(name, a, rows, cols)
     if not isinstance(a, np.ndarray):
         raise InputError(f"expected a 2-D numeric array {rows} x {cols} (got {type(a).__name__})", name)
     if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
@@ -516,7 +522,7 @@ def _problem(x, w_star, y, k):
     if n < 1 or d < 1:
         raise InputError(f"expected at least one sample and one feature (got shape {x.shape})", "x")
     if y is not None:
-        y = np.asarray(y) if isinstance(y, (list, tuple)) else y
+        y = _as_array("y", y, "n", "k")
         if isinstance(y, np.ndarray) and y.ndim == 1 and y.shape[0] == n:
             y = y.reshape(n, 1)
         y = _matrix("y", y, "n", "k")
@@ -529,7 +535,7 @@ def _problem(x, w_star, y, k):
         y = np.asarray(y, dtype=np.float64)
         _check_finite("y", y)
     if w_star is not None:
-        w_star = np.asarray(w_star) if isinstance(w_star, (list, tuple)) else w_star
+        w_star = _as_array("w_star", w_star, "k", "d")
         if isinstance(w_star, np.ndarray) and w_star.ndim == 1 and w_star.shape[0] == d:
             w_star = w_star.reshape(1, d)
         w_star = _matrix("w_star", w_star, "k", "d")
