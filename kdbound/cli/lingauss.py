@@ -376,6 +376,9 @@ def build_report(res, opts: dict, source: str, sigma_s, noise_from: str = "given
     sections = []
     if res.rank_sweep is not None:
         sections.append(("rank_sweep", res.rank_sweep))
+        if not np.isfinite(res.rank_sweep["kl_exact"]).all() and "w_star" not in str(res.missing.get("kl_exact")):
+            notes.append("rank_sweep: kl_exact is null at ranks below min(k, rank X) (a rank bottleneck: no closed "
+                         "form); kl_bound_tight bounds K there.")
     if "guidance" in extra:
         notes.insert(0, f"guidance: {extra['guidance']}.")
     return Report(command="linear-gaussian", theorem=THEOREM, formula=FORMULA, inputs=inputs, results=results,

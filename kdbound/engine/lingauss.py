@@ -436,7 +436,7 @@ class LinearGaussianResult:
     decomposition and, without a rank bottleneck, the exact K.
 
     Missing terms are NaN, with the reason in ``missing``.  ``rank_sweep`` holds
-    (rank, apx, apx_stderr, kl_bound, kl_bound_tight) arrays when a sweep was asked for.
+    (rank, apx, apx_stderr, kl_bound, kl_bound_tight, kl_exact) arrays when a sweep was asked for.
     ``bias`` and ``var`` are in the data's units (squared labels); every other term is in nats.
     """
 
@@ -715,6 +715,16 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     tight_shift = shift_cond if mode == "conditional" else exact
     kl = shift + apx + cov + spread
     kl_tight = tight_shift + apx + cov + spread
+    exact_k = nan
+    if a is not None:
+        kind, value = "teacher", None
+        if isinstance(sigma_s, float):
+            kind, value = "scalar", sigma_s * rd.gmax / rd.var_scale
+        elif not isinstance(sigma_s, str):
+            kind = "matrix"
+            value = (spec.u.T @ sigma_s @ spec.u) * (rd.gmax / rd.var_scale)
+        exact_k = float(spectral_kl(rd.g, a, m, lam=rd.lam, beta=rd.beta, k=k_, sigma_kind=kind,
+                                    sigma_value=value).kl)
     kl_exact = nan
     if a is None:
         missing["kl_exact"] = "needs W* ({w_star})"
@@ -722,19 +732,14 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
         missing["kl_exact"] = (f"the student has a rank bottleneck (rank {ranks[0]} < min(k, rank X) = "
                                f"{min(k_, spec.x_rank)}): K has no closed form; kl_bound_tight bounds it")
     else:
-        kind, value = "teacher", None
-        if isinstance(sigma_s, float):
-            kind, value = "scalar", sigma_s * rd.gmax / rd.var_scale
-        elif not isinstance(sigma_s, str):
-            kind = "matrix"
-            value = (spec.u.T @ sigma_s @ spec.u) * (rd.gmax / rd.var_scale)
-        kl_exact = float(spectral_kl(rd.g, a, m, lam=rd.lam, beta=rd.beta, k=k_, sigma_kind=kind,
-                                     sigma_value=value).kl)
+        kl_exact = exact_k
     sweep = None
     if rank_sweep is not None and est is not None:
+        free = np.array([not rank_bottleneck(r, k_, spec.x_rank) for r in est.ranks[1:]], dtype=bool)
         sweep = {"rank": est.ranks[1:], "apx": est.mean[1:], "apx_stderr": est.stderr[1:],
                  "kl_bound": shift + est.mean[1:] + cov + spread,
-                 "kl_bound_tight": tight_shift + est.mean[1:] + cov + spread}
+                 "kl_bound_tight": tight_shift + est.mean[1:] + cov + spread,
+                 "kl_exact": np.where(free, exact_k, nan)}
     result = LinearGaussianResult(
         mode=mode, n=int(n), d=int(d), k=int(k_), rank=int(ranks[0]), x_rank=spec.x_rank, cond=spec.cond,
         bias=bias * rd.var_scale, var=var * rd.var_scale, dataset_shift_bound=shift, dataset_shift_exact=exact,
