@@ -36,7 +36,7 @@ GUIDANCE = {
 DEFAULT_D, DEFAULT_N, DEFAULT_K = 20, 500, 3
 MAX_MEMORY = 4 << 30          # bytes kdbound lets one linear-gaussian run allocate
 MAX_SWEEP = 10_000            # ranks in one --rank-sweep
-SOURCE_WIDTH = 48             # a file name longer than this is shortened in the inputs
+SOURCE_WIDTH = 32             # a file name longer than this is shortened in the inputs
 
 
 def parse_rank_sweep(text: str) -> list[int]:
@@ -107,7 +107,8 @@ def _short(path: str) -> str:
 
 
 def load_problem(x_path, y_path, w_path, d, n, k, seed):
-    """The arrays as stored (x n x d, y n x k, w_star k x d; shapes are the engine's to check) and a short source."""
+    """The arrays as stored (x n x d, y n x k, w_star k x d; shapes are the engine's to check) and the inputs
+    that say where they came from (file names without folders, shortened: the table stays narrow)."""
     if x_path is None:
         if y_path is not None or w_path is not None:
             raise InputError("required with {y} or {w_star} (rows are samples, n x d)", "x", refs=("y", "w_star"))
@@ -115,7 +116,7 @@ def load_problem(x_path, y_path, w_path, d, n, k, seed):
         given = tuple(name for name, val in (("d", d), ("n", n), ("k", k)) if val is not None)
         check_memory(n_, d_, k_, True, given)
         x, w = synthetic_problem(d_, n_, k_, seed)
-        return x, None, w, f"synthetic: X ~ N(0, 1), W* ~ N(0, 1/d), seed {seed}"
+        return x, None, w, {"source": f"synthetic, seed {seed}"}
     given = [name for name, val in (("d", d), ("n", n)) if val is not None]
     if given:
         raise InputError("only for the synthetic problem; the sizes come from {x}", given[0], refs=("x",))
@@ -127,9 +128,12 @@ def load_problem(x_path, y_path, w_path, d, n, k, seed):
     if x.ndim == 2:
         kk = y.shape[1] if y is not None and y.ndim == 2 else (w.shape[0] if w is not None and w.ndim == 2 else k or 1)
         check_memory(x.shape[0], x.shape[1], kk, False, ("x",))
-    names = [f"{_short(x_path)} (X)"] + ([f"{_short(y_path)} (Y)"] if y_path else []) + \
-        ([f"{_short(w_path)} (W*)"] if w_path else [])
-    return x, y, w, "files: " + ", ".join(names)
+    files = {"source": "files", "x": _short(x_path)}
+    if y_path:
+        files["y"] = _short(y_path)
+    if w_path:
+        files["w_star"] = _short(w_path)
+    return x, y, w, files
 
 
 def parse_sigma_s(text: str):
@@ -327,7 +331,7 @@ def _plug_in_results(res, opts: dict, results: dict, notes: list, extra: dict, l
                          "since a gap never falls below -(b - a).")
 
 
-def build_report(res, opts: dict, source: str, sigma_s, noise_from: str = "given") -> Report:
+def build_report(res, opts: dict, source: dict, sigma_s, noise_from: str = "given") -> Report:
     results = {key: getattr(res, key) for key in TERMS}
     results["looseness"] = res.dataset_shift_bound - res.dataset_shift_exact
     results["convexity_gap"] = res.convexity_gap
@@ -365,7 +369,7 @@ def build_report(res, opts: dict, source: str, sigma_s, noise_from: str = "given
         notes.append(f"noise 1.0 by default (no labels {option_name('y')} to estimate it from; give "
                      f"{option_name('noise')}).")
     _plug_in_results(res, opts, results, notes, extra, labels)
-    inputs = {"source": source, "lam": opts["lam"], "beta_t": opts["beta_t"], "noise": res.noise,
+    inputs = {**source, "lam": opts["lam"], "beta_t": opts["beta_t"], "noise": res.noise,
               "noise_from": noise_from if noise_from != "estimated" else f"estimated ({est.method})",
               "rank": res.rank, "sigma_s": sigma_s if isinstance(sigma_s, (str, float)) else "matrix",
               "samples": res.samples, "seed": opts["seed"]}

@@ -466,7 +466,7 @@ class LinearGaussianResult:
     missing: dict = field(default_factory=dict)  # term -> why, naming parameters as {w_star}
     rank_sweep: dict | None = None
     refined: int = 0          # small Gram eigenvalues recomputed from X
-    noise_estimate: NoiseEstimate | None = None  # when noise was estimated from Y
+    noise_estimate: NoiseEstimate | None = None  # the data's estimate, whenever Y is given
 
     def shares(self) -> dict:
         """Each term's share of kl_bound (dataset shift split into its bias and variance parts)."""
@@ -655,8 +655,13 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
         raise InputError("X^T X is not finite: the features are too large (overflow); rescale them", "x")
     spec = gram_spectrum(gmat, n, x)
     estimated = None
+    if y is not None:  # estimated whenever Y is given: used when noise is None, else a check on the given value
+        try:
+            estimated = estimate_noise(spec, x, y, yx, w_star)
+        except InputError:
+            if noise is None:
+                raise
     if noise is None:
-        estimated = estimate_noise(spec, x, y, yx, w_star)
         if not estimated.value > 0:
             raise InputError("cannot be estimated from the data: the residuals are zero (noiseless labels); give it",
                              "noise")
