@@ -245,27 +245,23 @@ def _fmt(v: float) -> str:
 
 
 def _chain_labels(res) -> dict:
-    """Words beside the chain dataset shift <= kl_exact <= kl_bound_tight <= kl_bound: how loose each step is."""
+    """Short words beside the chain dataset shift <= kl_exact <= kl_bound_tight <= kl_bound: the gap of each step."""
     labels = {}
+    short = {"dataset_shift_conditional": "shift", "dataset_shift_exact": "shift", "kl_exact": "exact",
+             "kl_bound_tight": "tight"}
     shift_key = "dataset_shift_conditional" if res.mode == "conditional" else "dataset_shift_exact"
     shift = res.dataset_shift
     if math.isfinite(shift):
-        labels[shift_key] = "exact; the first link of the chain"
+        labels[shift_key] = "exact shift"
     prev_key, prev = shift_key, shift
     for key in ("kl_exact", "kl_bound_tight", "kl_bound"):
         val = getattr(res, key)
         if math.isfinite(val) and math.isfinite(prev):
-            labels[key] = f"+{_fmt(val - prev)} over {prev_key}"
+            labels[key] = f"+{_fmt(val - prev)} over {short[prev_key]}"
         if math.isfinite(val):
             prev_key, prev = key, val
-    if "kl_exact" in labels:
-        labels["kl_exact"] = "exact K; " + labels["kl_exact"]
-    if "kl_bound_tight" in labels:
-        labels["kl_bound_tight"] += " (convexity in the kernel term)"
-    if "kl_bound" in labels:
-        labels["kl_bound"] += " (the paper's)"
     if math.isfinite(res.apx_stderr) and res.apx_stderr > 0:
-        labels["apx"] = f"Monte Carlo, ± {_fmt(res.apx_stderr)}"
+        labels["apx"] = f"± {_fmt(res.apx_stderr)}"
     return labels
 
 
@@ -285,12 +281,12 @@ def _plug_in_results(res, opts: dict, results: dict, notes: list, extra: dict, l
         return
     extra["kl_source"] = source
     results["kl"] = kl
-    labels["kl"] = f"= {source}, plugged in"
+    labels["kl"] = "plugged in"
     up = B.upper_bound(gen_t, kl, sigma)
     results["upper_bound"] = float(up.bound)
     results["lower_bound"] = float(up.lower_two_sided)
-    labels["upper_bound"] = "Theorem 1"
-    labels["lower_bound"] = "two-sided: gen_T - sigma sqrt(2K)"
+    labels["upper_bound"] = "Thm 1"
+    labels["lower_bound"] = "two-sided"
     notes.append(f"upper_bound and lower_bound plug in K = {source}"
                  + (" (exact: the student has no rank bottleneck)." if source == "kl_exact" else
                     " (the tightest valid bound on K available: the student has a rank bottleneck, and apx is a "
@@ -304,7 +300,7 @@ def _plug_in_results(res, opts: dict, results: dict, notes: list, extra: dict, l
         low = B.lower_bound_subgaussian(gen_t, kl, sigma)
         r2 = float(getattr(low, "remark2_bound", low.bound))
         results["remark2_bound"] = r2
-        labels["remark2_bound"] = "Theorem 10 via Remark 2"
+        labels["remark2_bound"] = "Thm 10, Remark 2"
         if r2 < results["lower_bound"]:
             notes.append(f"remark2_bound ({_fmt(r2)}) is Theorem 10 with Remark 2's best (eta, c): eta* = "
                          "sqrt(2K)/sigma lies beyond Remark 2's interval, so its value sits at the interval's end; "

@@ -25,12 +25,12 @@ Per output row (the k rows are independent and share every covariance), with
   posterior recomputed on (x, y^) at inverse temperature ``beta_s`` (refit).
 
 K = KL(y^ law || y law) + E_{y^} KL(Theta | y^ || W | y = y^) (chain rule, both
-exact).  See docs/theory.md, "Linear-Gaussian: exact K".
+exact).  See docs/theory.md, "Exact K without a rank bottleneck".
 
 References
 ----------
 Li and He (ISIT 2026), Lemma 11 and eq. 28-39; docs/theory.md, sections
-"Linear-Gaussian: exact K without a bottleneck" and "the refit student".
+"Exact K without a rank bottleneck" and "The refit student".
 """
 
 from __future__ import annotations
@@ -419,7 +419,7 @@ def kl_given_x(x, w_star, *, lam: float, beta_t: float, noise: float, student: s
     References
     ----------
     Li and He (ISIT 2026), Lemma 11 and eq. 28-39 (the model); the exact form is
-    derived in docs/theory.md, "Linear-Gaussian: exact K without a bottleneck".
+    derived in docs/theory.md, "Exact K without a rank bottleneck" and "The refit student".
     """
     return kl_terms(x, w_star, lam=lam, beta_t=beta_t, noise=noise, student=student, sigma_s=sigma_s,
                     beta_s=beta_s, y=y, eig=eig).kl

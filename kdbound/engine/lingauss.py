@@ -306,7 +306,7 @@ def apx_monte_carlo(spec: GramSpectrum, rd: Reduced, k: int, ranks, samples: int
                     progress: Callable[[int, int], None] | None = None, block: int = 64) -> ApxEstimate:
     """Apx(D_n) = E ||(I_k - L_r L_r^T) W_T Sigma_T^{-1/2}||_F^2, L_r = top-r left singular vectors of W_T X^T.
 
-    The continuous choice ``W_T M* = L_r L_r^T W_T`` (docs/theory.md, "a continuous M*").
+    The continuous choice ``W_T M* = L_r L_r^T W_T`` (docs/theory.md, "A continuous M*").
     Conditional on the data (``m`` = Wbar_T U given, reduced units) or, with
     ``a`` = W* U, averaged over Y as well (each draw also draws the label noise).
 
@@ -426,8 +426,9 @@ def estimate_noise(spec: GramSpectrum, x, y, yx: np.ndarray, w_star: np.ndarray 
 
 # --------------------------------------------------------------------------- the whole decomposition
 
+#: the result keys, in the order printed: the terms, then the chain kl_exact <= kl_bound_tight <= kl_bound
 TERMS = ("bias", "var", "dataset_shift_bound", "dataset_shift_exact", "dataset_shift_conditional", "apx",
-         "apx_stderr", "cov", "spread", "kl_bound", "kl_bound_tight", "kl_exact")
+         "apx_stderr", "cov", "spread", "kl_exact", "kl_bound_tight", "kl_bound")
 
 
 @dataclass(frozen=True, eq=False)
@@ -629,7 +630,7 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     References
     ----------
     Li and He (ISIT 2026), Lemma 11 and eq. 28-39; docs/theory.md, sections
-    "Linear-Gaussian case study", "a continuous M*" and "exact K without a bottleneck".
+    "Linear-Gaussian case study", "A continuous M*" and "Exact K without a rank bottleneck".
     """
     lam_ = float(positive("lam", lam))
     beta_ = float(positive("beta_t", beta_t))
