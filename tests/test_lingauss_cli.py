@@ -343,3 +343,14 @@ def test_fuzz_invalid_options_and_files(run, tmp_path_factory, data):
     after = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert after == before, (args, set(after) ^ set(before))
     assert not [p for p in os.listdir(folder) if ".part" in p]
+
+
+def test_vacuous_flags_follow_the_loss_range_exactly(run_json, files):
+    seen = set()
+    for sigma in ("0.01", "0.05", "0.1", "0.2", "0.5"):
+        r = run_json(*lg(files, "--rank", "3", "--gen-t", "0.05", "--sigma", sigma, "--loss-min", "-0.5",
+                         "--loss-max", "1.5"))["results"]
+        assert r["vacuous"] == (r["upper_bound"] >= 2.0)
+        assert r["lower_vacuous"] == (r["lower_bound"] <= -2.0)
+        seen.add(r["vacuous"])
+    assert seen == {True, False}
