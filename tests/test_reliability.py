@@ -5,7 +5,6 @@ numbers, the solver and the Python API.  Subprocess tests run the installed
 console script, as a user's shell would.
 """
 
-import io
 import json
 import os
 import shutil
@@ -15,7 +14,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest

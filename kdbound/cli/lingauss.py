@@ -274,7 +274,7 @@ def _plug_in_results(res, opts: dict, results: dict, notes: list, extra: dict, l
     elif math.isfinite(res.kl_bound_tight):
         kl, source = res.kl_bound_tight, "kl_bound_tight"
     else:
-        for key in ("kl", "upper_bound", "lower_bound", "remark2_bound", "vacuous", "lower_vacuous"):
+        for key in ("kl", "upper_bound", "lower_bound", "lower_two_sided", "remark2_bound"):
             results[key] = None
         notes.append("upper_bound and lower_bound need K, which is unavailable here (it needs W*, "
                      f"{option_name('w_star')}).")
@@ -285,6 +285,7 @@ def _plug_in_results(res, opts: dict, results: dict, notes: list, extra: dict, l
     up = B.upper_bound(gen_t, kl, sigma)
     results["upper_bound"] = float(up.bound)
     results["lower_bound"] = float(up.lower_two_sided)
+    results["lower_two_sided"] = results["lower_bound"]  # the name this value had before 0.2.0
     labels["upper_bound"] = "Thm 1"
     labels["lower_bound"] = "two-sided"
     notes.append(f"upper_bound and lower_bound plug in K = {source}"
@@ -310,12 +311,7 @@ def _plug_in_results(res, opts: dict, results: dict, notes: list, extra: dict, l
         results["remark2_bound"] = None
         notes.append("remark2_bound is null: Remark 2 needs gen_T > 0; lower_bound (two-sided) needs no sign "
                      "condition.")
-    if lo is None:
-        results["vacuous"] = None
-        results["lower_vacuous"] = None
-        notes.append(f"vacuous is null: give the loss range {option_name('loss_min')} "
-                     f"{option_name('loss_max')} to judge whether the plugged-in bounds say anything.")
-    else:
+    if lo is not None:  # vacuity can be decided only with the loss range
         width = hi - lo
         results["vacuous"] = bool(results["upper_bound"] >= width)
         results["lower_vacuous"] = bool(results["lower_bound"] <= -width)
