@@ -9,6 +9,8 @@ stop the run (``row N, column X: rule (got V)``, exit 2) or, with
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..engine._checks import collect_violations
@@ -79,8 +81,8 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
     nulls = explain.NullCells(spec)
     notes: list[str] = []
     writer = _TableOutput(env) if fmt_out == Format.TABLE else tables.TableWriter(common.output, fmt_out, env.stdout)
-    with writer:
-        for batch in tables.read_batches(common.input, fmt_in, numeric, env.chunk_bytes):
+    with writer, contextlib.closing(tables.read_batches(common.input, fmt_in, numeric, env.chunk_bytes)) as blocks:
+        for batch in blocks:
             names = tables.column_names(batch)
             first_block = columns is None
             if first_block:

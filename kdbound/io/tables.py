@@ -264,16 +264,19 @@ def _read_parquet(stream, path: str, block_bytes: int):
         pf = pq.ParquetFile(source)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path!r} is not a readable Parquet file ({_one_line(exc)})", "input") from None
-    _check_names(pf.schema_arrow.names)
-    yielded = False
     try:
-        for batch in pf.iter_batches(batch_size=max(1024, block_bytes // 64)):
-            yielded = True
-            yield batch
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path!r} is not a readable Parquet file ({_one_line(exc)})", "input") from None
-    if not yielded:
-        yield pa.RecordBatch.from_pylist([], schema=pf.schema_arrow)
+        _check_names(pf.schema_arrow.names)
+        yielded = False
+        try:
+            for batch in pf.iter_batches(batch_size=max(1024, block_bytes // 64)):
+                yielded = True
+                yield batch
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{path!r} is not a readable Parquet file ({_one_line(exc)})", "input") from None
+        if not yielded:
+            yield pa.RecordBatch.from_pylist([], schema=pf.schema_arrow)
+    finally:
+        pf.close()
 
 
 def to_float(column) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
