@@ -397,6 +397,7 @@ class Block:
     student_gap: np.ndarray
     student_gap_real: np.ndarray  # the same student scored on the real labels
     kl: np.ndarray
+    draws: dict | None = None     # keep=True: x, y, y_hat (m, n, .); w_t, w_bar, theta, theta_mean (m, k, d); apx
 
 
 def _block_rng(seed: int, index: int) -> np.random.Generator:
@@ -417,12 +418,13 @@ class Workspace:
 
 
 def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0,
-               work: Workspace | None = None) -> Block:
+               work: Workspace | None = None, keep: bool = False) -> Block:
     """Draw ``m`` independent training sets and every quantity of both processes on each, vectorised.
 
     Per dataset: X, Y = X W*^T + E, the teacher W_T from its Gibbs posterior, pseudo
     labels Y^ = X W_T^T + E', the student Theta, the exact population losses, the
-    training losses and K given X.  Internally the arrays are in the paper's layout
+    training losses and K given X (``keep=True`` also returns the draws themselves,
+    in the samples-as-rows layout).  Internally the arrays are in the paper's layout
     (features x samples, so each dataset's rows are contiguous) and the posterior
     is handled in the eigenbasis of the Gram matrix ``X^T X = U diag(g) U^T``, where
     it is diagonal.  One ``standard_normal`` call draws X, E and E' together, one
@@ -447,13 +449,15 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
     proj = np.swapaxes(ut @ cross[:, :, d:], 1, 2)            # (m, 2k, d): (E^T X U, E'^T X U) / noise
     zz = rng.standard_normal((m, 2, k, d))
     # W_T in the eigenbasis: mean c (Y^T X U) / p with Y^T X U = W* U g + E^T X U, sd 1 / sqrt(p)
-    wt = (a * g[:, None, :] + noise * proj[:, :k]) * (c / p)[:, None, :] + zz[:, 0] / np.sqrt(p)[:, None, :]
+    wbar = (a * g[:, None, :] + noise * proj[:, :k]) * (c / p)[:, None, :]
+    wt = wbar + zz[:, 0] / np.sqrt(p)[:, None, :]
     apx = None
     if model.student == "refit":
         c_s = model.beta_s / noise2
         p_s = lam + c_s * g
         yhx = wt * g[:, None, :] + noise * proj[:, k:]        # Y^^T X U = W_T U g + E'^T X U
-        th = yhx * (c_s / p_s)[:, None, :] + zz[:, 1] / np.sqrt(p_s)[:, None, :]
+        mean = yhx * (c_s / p_s)[:, None, :]
+        th = mean + zz[:, 1] / np.sqrt(p_s)[:, None, :]
     else:
         mean = wt
         if model.bottleneck:
@@ -487,9 +491,16 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
     np.minimum(res, clip, out=res)
     train = res.sum(axis=2).reshape(m, 3, k).sum(axis=2) / (clip * n * k)
     kl = _kl_block(model, xp, GramEigen(g=g, u=u), apx)
+    draws = None
+    if keep:
+        x = np.swapaxes(xp, 1, 2).copy()
+        w_t, theta = wt @ ut, th @ ut
+        draws = {"x": x, "y": x @ w_star.T + noise * np.swapaxes(z[:, d:d + k], 1, 2),
+                 "y_hat": x @ np.swapaxes(w_t, 1, 2) + noise * np.swapaxes(z[:, d + k:], 1, 2),
+                 "w_t": w_t, "theta": theta, "apx": apx, "w_bar": wbar @ ut, "theta_mean": mean @ ut}
     return Block(start=start, teacher_train=train[:, 0], teacher_test=pop_t, teacher_gap=pop_t - train[:, 0],
                  student_train=train[:, 1], student_test=pop_s, student_gap=pop_s - train[:, 1],
-                 student_gap_real=pop_s - train[:, 2], kl=kl)
+                 student_gap_real=pop_s - train[:, 2], kl=kl, draws=draws)
 
 
 def _kl_block(model: SimModel, xp, eig: GramEigen, apx) -> np.ndarray:
