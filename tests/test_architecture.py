@@ -29,7 +29,7 @@ LAYERS = [
     ("kdbound.cli.options",),
     ("kdbound.cli.group",),
     ("kdbound.cli.batch",),
-    ("kdbound.cli.run", "kdbound.cli.lingauss"),
+    ("kdbound.cli.run", "kdbound.cli.lingauss", "kdbound.cli.simulate"),
     ("kdbound.cli.app",),
     ("kdbound.cli.main", "kdbound.__main__", "kdbound"),
 ]

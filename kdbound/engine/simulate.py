@@ -40,7 +40,7 @@ from ._checks import integer, nonneg, positive, quiet_fp
 from .exact_kl import GramEigen, check_sigma_s, kl_terms, xm_log1p
 
 __all__ = ["Simulation", "SimModel", "simulate", "sim_model", "population_loss", "default_datasets",
-           "block_size", "Z_VERDICT", "verdict"]
+           "block_size", "cost_us", "Z_VERDICT", "verdict"]
 
 #: a bound's margin is "violated" below -Z_VERDICT standard errors, "holds" above +Z_VERDICT
 Z_VERDICT = 4.0
@@ -264,11 +264,16 @@ def block_size(n: int, d: int, k: int) -> int:
     return int(max(1, min(4096, (1 << 19) // _dataset_floats(n, d, k))))
 
 
-def default_datasets(n: int, d: int, k: int) -> int:
-    """The default ``datasets``: sized so a run takes a few seconds (>= 2,000, <= 200,000, two digits)."""
-    flops = n * d * d + 4 * n * d * k + 40 * n * k + 12 * d ** 3 + 8 * k ** 3 + 2000
-    raw = 4e8 / flops
-    raw = min(200_000.0, max(2_000.0, raw))
+def cost_us(n: int, d: int, k: int) -> float:
+    """A rough model of the time per training set on one core (microseconds), measured on the development
+    machine: the normal draws (n (d + 2k)), the d x d eigendecomposition, the residuals, a fixed part."""
+    return 8.0 + 0.012 * n * (d + 2 * k) + 0.004 * d ** 3 + 0.01 * n * k + 0.002 * k ** 3
+
+
+def default_datasets(n: int, d: int, k: int, budget_s: float = 2.0) -> int:
+    """The default ``datasets``: about ``budget_s`` seconds of simulation by :func:`cost_us`,
+    between 2,000 and 200,000, rounded to two significant digits."""
+    raw = min(200_000.0, max(2_000.0, budget_s * 1e6 / cost_us(n, d, k)))
     digits = 10 ** (int(math.log10(raw)) - 1)
     return int(round(raw / digits) * digits)
 
@@ -612,6 +617,14 @@ def _z(margin: float, se: float) -> float:
     return math.copysign(math.inf, margin)
 
 
+def check_run(datasets, seed, kl_scale) -> tuple[int, int, float]:
+    """The Monte Carlo settings, validated: datasets in 2..MAX_DATASETS, seed >= 0, kl_scale >= 0."""
+    datasets = integer("datasets", datasets, 2)
+    if datasets > MAX_DATASETS:
+        raise ParameterError("datasets", f"must be <= {MAX_DATASETS:.0e}", datasets)
+    return datasets, integer("seed", seed, 0), float(nonneg("kl_scale", kl_scale))
+
+
 @quiet_fp
 def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | None = None, lam: float = 1.0,
              beta_t: float = 1.0, noise: float = 1.0, student: str = "kernel", rank: int | None = None,
@@ -667,13 +680,9 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
     if model is None:
         model = sim_model(w_star, n=n, d=d, k=k, lam=lam, beta_t=beta_t, noise=noise, student=student, rank=rank,
                           sigma_s=sigma_s, beta_s=beta_s, clip=clip, seed=seed)
-    seed = integer("seed", seed, 0)
     if datasets is None:
         datasets = default_datasets(model.n, model.d, model.k)
-    datasets = integer("datasets", datasets, 2)
-    if datasets > MAX_DATASETS:
-        raise ParameterError("datasets", f"must be <= {MAX_DATASETS:.0e}", datasets)
-    kl_scale = float(nonneg("kl_scale", kl_scale))
+    datasets, seed, kl_scale = check_run(datasets, seed, kl_scale)
     size = min(block_size(model.n, model.d, model.k), datasets)
     work = Workspace(model, size)
     moments = _Moments(4)                        # teacher gap, student gap, student gap (real labels), K
@@ -734,5 +743,5 @@ def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: floa
         teacher_gap_max=float(moments.max[0]))
 
 
-__all__ += ["Block", "draw_block", "clipped_square_mean", "tight_bound_terms", "synthetic_w_star",
+__all__ += ["check_run", "Block", "draw_block", "clipped_square_mean", "tight_bound_terms", "synthetic_w_star",
             "plug_in_sigma", "dv_optimum", "SIGMA_CERTIFIED"]
