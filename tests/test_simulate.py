@@ -187,6 +187,7 @@ def test_each_dataset_losses_and_k_recomputed_from_its_draws(kw):
         assert blk.student_gap_real[i] == pytest.approx(blk.student_test[i] - loss_paper(Th, X, Y, 2.0),
                                                         rel=1e-10, abs=1e-14)
         assert blk.teacher_gap[i] == blk.teacher_test[i] - blk.teacher_train[i]   # exactly, as written to runs
+        assert blk.student_gap[i] == blk.student_test[i] - blk.student_train[i]
         if model.kl_kind == "exact":
             ref = dense_k(dr["x"][i], W32, 0.7, 1.3, 0.8, student=model.student,
                           sigma_s=model.sigma_s if model.student == "kernel" else "teacher", beta_s=model.beta_s)
@@ -240,6 +241,25 @@ def test_posterior_means_are_exact_and_the_noise_is_standard_normal_once_whitene
     assert np.all(np.abs(xi.mean(axis=0)) < 4.5 * se)
     assert np.all(np.abs(xi.var(axis=0) - 1) < 4.5 * math.sqrt(2) * se)
     assert np.all(np.abs(np.corrcoef(xi.T) - np.eye(xi.shape[1])) < 4.5 * se)
+
+
+def test_gaps_keep_their_digits_when_the_loss_saturates_at_1():
+    """clip << noise^2: every loss is 1 - O(1e-6); the gaps are taken between the complements 1 - L.
+    Reference: 1 - L_D = mean (1 - r^2/B)_+ from the draws and the two-term series of 1 - L_P."""
+    clip, noise = 1e-12, 1.0
+    model = S.sim_model(W32, n=30, noise=noise, clip=clip)
+    blk = S.draw_block(model, 40, np.random.default_rng(1), keep=True)
+    dr = blk.draws
+    a = math.sqrt(clip)
+    for i in range(40):
+        X, Y, WT = dr["x"][i].T, dr["y"][i].T, dr["w_t"][i]
+        comp_d = np.mean(np.maximum(1 - (Y - WT @ X) ** 2 / clip, 0))
+        s = np.sqrt(np.sum((WT - W32) ** 2, axis=1) + noise ** 2)
+        comp_p = np.mean(4 * a / (3 * s * math.sqrt(2 * math.pi)) * (1 - a * a / (10 * s * s)))
+        assert blk.teacher_gap[i] == pytest.approx(comp_d - comp_p, rel=1e-9, abs=1e-22)
+    assert np.abs(blk.teacher_gap).max() > 1e-9       # not rounded away to 0 or to 1e-16 noise
+    res = S.simulate(W32, n=30, noise=noise, clip=clip, datasets=3000)
+    assert res.gen_t_se > 0 and abs(res.gen_t) < 1e-5
 
 
 def test_tight_bound_closed_forms_match_the_linear_gaussian_engine():

@@ -202,3 +202,18 @@ def test_ctrl_c_exits_130_and_leaves_no_partial_file(tmp_path):
     assert p.returncode == 130
     assert out == b""
     assert os.listdir(tmp_path) == []
+
+
+def test_extreme_hyperparameters_print_finite_values_or_null_with_a_reason(run_json):
+    out = run_json("simulate", "--datasets", "200", "--student", "refit", "--beta-s", "1e300")
+    assert out["results"]["kl"] is None and out["results"]["upper_bound"] is None
+    assert any(n.startswith("kl is not finite") for n in out["notes"])
+    out = run_json("simulate", "--datasets", "200", "--clip", "1e-300")
+    r = out["results"]
+    assert r["gen_t"] is not None and 0 < abs(r["gen_t"]) < 1e-140       # kept its digits, not rounded to 0
+    assert any("saturates" in n for n in out["notes"])
+    out = run_json("simulate", "--datasets", "200", "--clip", "1e300")
+    assert 0 < abs(out["results"]["gen_t"]) < 1e-290
+    out = run_json("simulate", "--datasets", "200", "--kl-scale", "0")
+    assert out["results"]["slack_used"] is None and out["results"]["upper_bound"] == out["results"]["gen_t"]
+    assert any("slack_used is undefined" in n for n in out["notes"])

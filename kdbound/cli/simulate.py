@@ -232,9 +232,20 @@ def _notes(res, model) -> list[str]:
                  "a bound on gen_S - gen_T with the plug-in CGF (not certified).")
     if math.isnan(res.slack_used):
         notes.append("slack_used is undefined: the slack sigma sqrt(2K) is 0 (K = 0 or kl_scale = 0).")
-    for key, z in (("z_upper", res.z_upper), ("z_lower", res.z_lower)):
-        if math.isinf(z):
-            notes.append(f"{key} is infinite: the margin has standard error 0 (printed as null); the verdict "
+    if not math.isfinite(res.kl):
+        notes.insert(0, "kl is not finite: K given X overflowed for these hyperparameters (for example beta_s far "
+                        "above beta_t); the bounds are infinite (printed as null) and say nothing.")
+    elif not math.isfinite(res.kl * res.kl_scale):
+        notes.insert(0, "kl x kl_scale overflows: the bounds are infinite (printed as null) and say nothing.")
+    if res.saturated:
+        notes.append(f"the loss saturates: in {res.saturated} of {res.datasets} training sets a population loss is "
+                     "within 1e-4 of 1 (clip far below the residual variance); the gaps are then averages of rare "
+                     "events and their standard errors (and the verdicts) are unreliable; raise --clip.")
+    for key, z, margin in (("z_upper", res.z_upper, res.margin_upper), ("z_lower", res.z_lower, res.margin_lower)):
+        if not math.isfinite(margin):
+            notes.append(f"{key} is infinite (printed as null): the bound is infinite.")
+        elif math.isinf(z):
+            notes.append(f"{key} is infinite (printed as null): the margin has standard error 0; the verdict "
                          "follows its sign.")
         elif math.isnan(z):
             notes.append(f"{key} is undefined: the margin and its standard error are both 0 (verdict inconclusive).")

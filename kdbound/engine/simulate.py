@@ -35,7 +35,6 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError, ParameterError
-from . import bounds as B
 from ._checks import integer, nonneg, positive, quiet_fp
 from .exact_kl import GramEigen, check_sigma_s, kl_terms, xm_log1p
 
@@ -48,6 +47,8 @@ Z_VERDICT = 4.0
 SIGMA_CERTIFIED = 1.0
 #: defaults of the embedded problem
 DEFAULT_D, DEFAULT_N, DEFAULT_K, DEFAULT_CLIP = 5, 50, 3, 4.0
+#: above this population loss a gap is computed from the complements 1 - L (the loss saturates at 1)
+SATURATED = 1.0 - 1e-4
 #: largest --datasets accepted (a run this long would take days)
 MAX_DATASETS = 10 ** 9
 #: largest memory one dataset may need (the block holds at least one)
@@ -120,9 +121,15 @@ def population_loss(w, w_star, noise: float, clip: float) -> np.ndarray:
     return np.mean(clipped_square_mean(s2, clip), axis=-1)
 
 
-def _population_from_sq(sq, noise2, clip):
-    """L_P from the squared row distances ``||w_j - w*_j||^2`` (..., k)."""
-    return np.mean(clipped_square_mean(sq + noise2, clip), axis=-1)
+def clipped_square_complement(s2, clip):
+    """``1 - E min(r^2, B) / B = E (1 - r^2 / B)_+`` for r ~ N(0, s2), accurate when the loss is near 1.
+
+    ``= P(1/2, h) - P(3/2, h) / (2h)`` with ``h = B / (2 s2)`` (the regularised lower
+    incomplete gamma function; the two terms cancel by at most a factor 3/2).
+    """
+    _, _, gammainc = _special()
+    h = 0.5 * clip / np.asarray(s2, dtype=np.float64)
+    return gammainc(0.5, h) - gammainc(1.5, h) / (2.0 * h)
 
 
 # --------------------------------------------------------------------------- the model
@@ -391,7 +398,12 @@ def dv_optimum(lams, cgf, kl: float, tail: float) -> float:
 
 @dataclass(frozen=True, eq=False)
 class Block:
-    """Per-dataset values of one block: losses, gaps and K (arrays of length m)."""
+    """Per-dataset values of one block: losses, gaps and K (arrays of length m).
+
+    A gap is ``test - train`` exactly as floats, except where a loss is within 1e-4
+    of 1: there it is computed from the complements ``(1 - train) - (1 - test)``,
+    which keep the digits (the two agree to rounding).
+    """
 
     start: int               # index of the first dataset
     teacher_train: np.ndarray
@@ -402,6 +414,7 @@ class Block:
     student_gap: np.ndarray
     student_gap_real: np.ndarray  # the same student scored on the real labels
     kl: np.ndarray
+    saturated: int = 0            # datasets with a population loss within 1e-4 of 1
     draws: dict | None = None     # keep=True: x, y, y_hat (m, n, .); w_t, w_bar, theta, theta_mean (m, k, d); apx
 
 
@@ -483,8 +496,10 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
     # population losses from distances in the eigenbasis (U is orthogonal)
     dt = wt - a
     ds = th - a
-    pop_t = _population_from_sq(np.einsum("mkd,mkd->mk", dt, dt), noise2, clip)
-    pop_s = _population_from_sq(np.einsum("mkd,mkd->mk", ds, ds), noise2, clip)
+    s2_t = np.einsum("mkd,mkd->mk", dt, dt) + noise2
+    s2_s = np.einsum("mkd,mkd->mk", ds, ds) + noise2
+    pop_t = np.mean(clipped_square_mean(s2_t, clip), axis=-1)
+    pop_s = np.mean(clipped_square_mean(s2_s, clip), axis=-1)
     # training residuals (k x n each): (W* - W_T) X + E^T, (W_T - Theta) X + E'^T, (W* - Theta) X + E^T
     r = (np.concatenate([-dt, dt - ds], axis=1) @ ut) @ xp    # (m, 2k, n)
     np.multiply(z[:, d:d + k], noise, out=res[:, :k])
@@ -493,8 +508,23 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
     res[:, k:2 * k] += r[:, k:]
     np.add(res[:, :k], r[:, k:], out=res[:, 2 * k:])
     np.multiply(res, res, out=res)
+    scale = clip * n * k
+    saturated = (pop_t > SATURATED) | (pop_s > SATURATED)
+    if saturated.any():
+        # losses within 1e-4 of 1: 1 - L has the digits, so the gap is taken between the complements
+        # (1 - L_D) - (1 - L_P), each computed directly: sum (B - r^2)_+ and the closed form
+        deficit = np.maximum(clip - res[saturated], 0.0).sum(axis=2)
+        comp_d = deficit.reshape(-1, 3, k).sum(axis=2) / scale
+        comp_t = np.mean(clipped_square_complement(s2_t[saturated], clip), axis=-1)
+        comp_s = np.mean(clipped_square_complement(s2_s[saturated], clip), axis=-1)
     np.minimum(res, clip, out=res)
-    train = res.sum(axis=2).reshape(m, 3, k).sum(axis=2) / (clip * n * k)
+    train = res.sum(axis=2).reshape(m, 3, k).sum(axis=2) / scale
+    gaps = np.stack([pop_t, pop_s, pop_s], axis=1) - train
+    if saturated.any():
+        sat_t, sat_s = pop_t[saturated] > SATURATED, pop_s[saturated] > SATURATED
+        gaps[saturated, 0] = np.where(sat_t, comp_d[:, 0] - comp_t, gaps[saturated, 0])
+        gaps[saturated, 1] = np.where(sat_s, comp_d[:, 1] - comp_s, gaps[saturated, 1])
+        gaps[saturated, 2] = np.where(sat_s, comp_d[:, 2] - comp_s, gaps[saturated, 2])
     kl = _kl_block(model, xp, GramEigen(g=g, u=u), apx)
     draws = None
     if keep:
@@ -503,9 +533,9 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
         draws = {"x": x, "y": x @ w_star.T + noise * np.swapaxes(z[:, d:d + k], 1, 2),
                  "y_hat": x @ np.swapaxes(w_t, 1, 2) + noise * np.swapaxes(z[:, d + k:], 1, 2),
                  "w_t": w_t, "theta": theta, "apx": apx, "w_bar": wbar @ ut, "theta_mean": mean @ ut}
-    return Block(start=start, teacher_train=train[:, 0], teacher_test=pop_t, teacher_gap=pop_t - train[:, 0],
-                 student_train=train[:, 1], student_test=pop_s, student_gap=pop_s - train[:, 1],
-                 student_gap_real=pop_s - train[:, 2], kl=kl, draws=draws)
+    return Block(start=start, teacher_train=train[:, 0], teacher_test=pop_t, teacher_gap=gaps[:, 0],
+                 student_train=train[:, 1], student_test=pop_s, student_gap=gaps[:, 1],
+                 student_gap_real=gaps[:, 2], kl=kl, saturated=int(saturated.sum()), draws=draws)
 
 
 def _kl_block(model: SimModel, xp, eig: GramEigen, apx) -> np.ndarray:
@@ -596,6 +626,7 @@ class Simulation:
     verdict_lower: str
     teacher_gap_sd: float
     teacher_gap_max: float
+    saturated: int = 0       # datasets whose teacher or student population loss is within 1e-4 of 1
 
 
 def verdict(z: float) -> str:
@@ -691,41 +722,57 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
     index = 0
     if progress is not None:
         progress(0, datasets)
+    k_ref = None
+    saturated = 0
     while done < datasets:
         m = min(size, datasets - done)
         blk = draw_block(model, m, _block_rng(seed, index), start=done, work=work)
-        moments.add(np.column_stack([blk.teacher_gap, blk.student_gap, blk.student_gap_real, blk.kl]))
+        if k_ref is None:                        # K's scale, so that its streamed variance cannot overflow
+            k_ref = float(np.mean(blk.kl))
+            k_ref = k_ref if math.isfinite(k_ref) and k_ref > 0 else 1.0
+        moments.add(np.column_stack([blk.teacher_gap, blk.student_gap, blk.student_gap_real, blk.kl / k_ref]))
         cgf.add(blk.teacher_gap)
+        saturated += blk.saturated
         if on_block is not None:
             on_block(blk)
         done += m
         index += 1
         if progress is not None:
             progress(done, datasets)
-    return _summarise(model, moments, cgf, kl_scale)
+    return _summarise(model, moments, cgf, kl_scale, k_ref, saturated)
 
 
-def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: float) -> Simulation:
+def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: float, k_ref: float,
+               saturated: int) -> Simulation:
+    """Means, standard errors, bounds and verdicts from the streamed statistics.
+
+    K enters the moments as K / k_ref (k_ref: the first block's mean), so that its
+    variance cannot overflow; every product below is formed in an overflow-safe order.
+    """
     count = moments.count
     mean = moments.mean
     cov = moments.cov()
     se = np.sqrt(np.maximum(np.diag(cov), 0.0) / count)
-    gen_t, gen_s, gen_s_real, kl = (float(v) for v in mean)
-    kl = max(kl, 0.0)
-    k_used = kl * kl_scale
+    gen_t, gen_s, gen_s_real = (float(v) for v in mean[:3])
+    kl = max(float(mean[3]) * k_ref, 0.0)
+    kl_se = float(se[3]) * k_ref
+    k_used = kl * kl_scale if kl_scale > 0 else 0.0      # 0 * inf is 0 here: a scale of 0 removes K
     sigma = SIGMA_CERTIFIED
     lams, lam_cgf = cgf.cgf(count, gen_t)
     var_biased = float(moments.m2[0, 0]) / count
     sigma_hat = plug_in_sigma(lams, lam_cgf, var_biased)
-    up = B.upper_bound(gen_t, k_used, sigma)
-    up_hat = B.upper_bound(gen_t, k_used, sigma_hat)
-    upper, lower = float(up.bound), float(up.lower_two_sided)
-    tail = float(moments.max[0]) - gen_t
-    dv = dv_optimum(lams, lam_cgf, k_used, tail)
-    slack = upper - gen_t
+    root = math.sqrt(2.0) * math.sqrt(k_used)            # sqrt(2K) without forming 2K
+    slack = sigma * root
+    slack_hat = sigma_hat * root if sigma_hat > 0 else 0.0
+    upper, lower, upper_hat = gen_t + slack, gen_t - slack, gen_t + slack_hat
+    tail = max(float(moments.max[0]) - gen_t, 0.0)   # max h >= mean h (up to rounding)
+    dv = dv_optimum(lams, lam_cgf, k_used, tail) if math.isfinite(k_used) else math.inf
     slack_used = (gen_s - gen_t) / slack if slack > 0 else math.nan
-    # standard errors of the margins by the delta method on per-dataset (h_T, h_S, h_S_real, K)
-    dk = sigma * kl_scale / math.sqrt(2.0 * k_used) if k_used > 0 else 0.0
+    # standard errors of the margins by the delta method on per-dataset (h_T, h_S, h_S_real, K / k_ref):
+    # d(sigma sqrt(2 s K)) / dK times k_ref = sigma sqrt(s / 2) k_ref / sqrt(K)
+    dk = 0.0
+    if k_used > 0 and math.isfinite(k_used):
+        dk = sigma * math.sqrt(kl_scale / 2.0) * (k_ref / math.sqrt(kl))
     cu = np.array([1.0, -1.0, 0.0, dk])
     cl = np.array([-1.0, 1.0, 0.0, dk])
     margin_u = upper - gen_s
@@ -735,12 +782,12 @@ def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: floa
     z_u, z_l = _z(margin_u, se_u), _z(margin_l, se_l)
     return Simulation(
         datasets=count, kl_kind=model.kl_kind, gen_t=gen_t, gen_t_se=float(se[0]), gen_s=gen_s,
-        gen_s_se=float(se[1]), gen_s_real=gen_s_real, gen_s_real_se=float(se[2]), kl=kl, kl_se=float(se[3]),
-        kl_scale=kl_scale, sigma=sigma, sigma_hat=sigma_hat, upper_bound=upper, upper_bound_hat=float(up_hat.bound),
+        gen_s_se=float(se[1]), gen_s_real=gen_s_real, gen_s_real_se=float(se[2]), kl=kl, kl_se=kl_se,
+        kl_scale=kl_scale, sigma=sigma, sigma_hat=sigma_hat, upper_bound=upper, upper_bound_hat=upper_hat,
         lower_bound=lower, dv_optimum=dv, slack_used=slack_used, margin_upper=margin_u, margin_upper_se=se_u,
         margin_lower=margin_l, margin_lower_se=se_l, z_upper=z_u, z_lower=z_l, verdict_upper=verdict(z_u),
         verdict_lower=verdict(z_l), teacher_gap_sd=math.sqrt(max(float(cov[0, 0]), 0.0)),
-        teacher_gap_max=float(moments.max[0]))
+        teacher_gap_max=float(moments.max[0]), saturated=saturated)
 
 
 __all__ += ["check_run", "Block", "draw_block", "clipped_square_mean", "tight_bound_terms", "synthetic_w_star",
