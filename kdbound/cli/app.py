@@ -172,24 +172,28 @@ def _lg_option(name, kind, default, help, panel="Parameters"):
 LINEAR_GAUSSIAN_OPTIONS = [
     _lg_option("x", Optional[str], None, "Features X, n x d (rows are samples).", "Data"),
     _lg_option("y", Optional[str], None, "Labels Y, n x k (optional).", "Data"),
-    _lg_option("w_star", Optional[str], None, "Ground truth W*, k x d (optional).", "Data"),
+    _lg_option("w_star", Optional[str], None, "Ground truth W*, k x d (optional; scikit-learn's coef_).", "Data"),
     _lg_option("d", Optional[int], None, "Synthetic problem: features (default 20).", "Data"),
     _lg_option("n", Optional[int], None, "Synthetic problem: samples (default 500).", "Data"),
     _lg_option("k", Optional[int], None, "Outputs (synthetic default 3; needed without --y/--w-star).", "Data"),
     _lg_option("lam", float, 1.0, "Prior precision lam > 0."),
     _lg_option("beta_t", float, 1.0, "Teacher inverse temperature beta_t > 0."),
-    _lg_option("noise", float, 1.0, "Label noise standard deviation > 0."),
+    _lg_option("noise", Optional[float], None, "Label noise standard deviation > 0 (default: estimated from --y "
+               "when given, else 1.0)."),
     _lg_option("rank", int, 1, "Student rank r in 1..min(k, d, n)."),
     _lg_option("sigma_s", str, "teacher", "Student kernel covariance: a number s (s I), 'teacher' (Sigma_T) or a "
                "d x d file."),
     _lg_option("samples", int, 256, "Monte Carlo draws for Apx.", "Monte Carlo"),
     _lg_option("seed", int, 0, "Random seed (same seed, same numbers).", "Monte Carlo"),
-    _lg_option("rank_sweep", Optional[str], None, "Tabulate apx and kl_bound for ranks START:STOP or a comma list.",
-               "Monte Carlo"),
-    _lg_option("gen_t", Optional[float], None, "Teacher gap: also print Theorem 1 and 10 bounds at K = kl_bound.",
-               "Plug into the bounds"),
+    _lg_option("rank_sweep", Optional[str], None, "Tabulate apx, kl_bound and kl_bound_tight for ranks START:STOP "
+               "or a comma list.", "Monte Carlo"),
+    _lg_option("gen_t", Optional[float], None, "Teacher gap: also print Theorem 1's upper bound and the best lower "
+               "bound at the tightest K available (kl_exact, else kl_bound_tight).", "Plug into the bounds"),
     _lg_option("sigma", Optional[float], None, "Sub-Gaussian proxy for the plugged-in bounds.",
                "Plug into the bounds"),
+    _lg_option("loss_min", Optional[float], None, "Loss range [a, b] (with --loss-max): flags vacuous plugged-in "
+               "bounds.", "Plug into the bounds"),
+    _lg_option("loss_max", Optional[float], None, "Upper end b of the loss range.", "Plug into the bounds"),
 ]
 
 
@@ -204,10 +208,13 @@ def linear_gaussian_cmd(ctx: typer.Context, **kwargs) -> int:
 _register(linear_gaussian_cmd, "linear-gaussian", ("fmt", "quiet", "plot"), LINEAR_GAUSSIAN_OPTIONS,
           help=_doc("""The distillation divergence K of the linear-Gaussian case study (Lemma 11, eq. 28-39).
 
-K <= E[(Bias + k Var)/(2 noise^2) + Apx + Cov + Spread]: the teacher's bias and variance (dataset
-shift), the student's rank bottleneck (Apx, by Monte Carlo), the kernel covariance cost (Cov) and
-the posterior spread, plus the exact dataset shift KL(Y^|X || Y|X) and how loose the bound is.
-Teacher: Gibbs posterior with prior MN(0, I, 1/lam I) at inverse temperature beta_t; student: rank-r.
+K <= E[(Bias + k Var)/(2 noise^2) + Apx + Cov + Spread] (kl_bound): the teacher's bias and variance
+(dataset shift), the student's rank bottleneck (Apx, by Monte Carlo), the kernel covariance cost
+(Cov) and the posterior spread. Also the exact dataset shift, kl_bound_tight (the exact shift in
+place of the convexity step) and, when the student rank r >= min(k, rank X), the exact K
+(kl_exact): dataset shift <= kl_exact <= kl_bound_tight <= kl_bound. Teacher: Gibbs posterior with
+prior MN(0, I, 1/lam I) at inverse temperature beta_t; labels Y ~ MN(X W*^T, noise^2 I_n, I_k);
+student: rank r, W_T M* = L_r L_r^T W_T.
 
 Files: --x is n x d (rows are samples), --y n x k, --w-star k x d (scikit-learn's coef_), as .npy,
 .npz (file.npz:name), .csv or .tsv. With Y the terms are conditional on the dataset; without Y but

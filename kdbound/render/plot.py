@@ -80,20 +80,40 @@ def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = 
 
 
 def plot_rank_sweep(columns: dict, path: str) -> None:
-    """linear-gaussian: kl_bound and its terms against the student rank."""
+    """linear-gaussian: the K bounds and their terms against the student rank.
+
+    Integer rank ticks; each curve has its own marker and line style (and the
+    constant terms are drawn dashed, behind), so curves that coincide stay visible.
+    """
     check_plot_path(path)
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     r = np.asarray(columns["rank"], dtype=float)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for key in ("kl_bound", "apx", "dataset_shift_bound", "cov", "spread"):
-        if key in columns:
-            y = np.array([np.nan if v is None else v for v in columns[key]], dtype=float)
-            if np.isfinite(y).any():
-                ax.plot(r, y, marker="o", lw=2 if key == "kl_bound" else 1, label=key)
+    styles = {  # key: (marker, linestyle, linewidth, marker size, z-order, label)
+        "kl_bound": ("o", "-", 2.2, 6, 5, "kl_bound (paper)"),
+        "kl_bound_tight": ("s", "--", 1.8, 5, 6, "kl_bound_tight"),
+        "kl_exact": ("*", "none", 1.0, 11, 8, "kl_exact (no rank bottleneck)"),
+        "apx": ("^", "-", 1.4, 6, 4, "apx (rank cost)"),
+        "dataset_shift_bound": ("D", ":", 1.6, 7, 3, "dataset_shift_bound"),
+        "spread": ("x", "-.", 1.4, 7, 7, "spread"),
+        "cov": ("v", (0, (1, 3)), 1.4, 5, 2, "cov"),
+    }
+    for key, (marker, ls, lw, ms, z, label) in styles.items():
+        if key not in columns:
+            continue
+        y = np.array([np.nan if v is None else v for v in columns[key]], dtype=float)
+        if not np.isfinite(y).any():
+            continue
+        const = np.isfinite(y).sum() > 1 and np.nanmax(y) == np.nanmin(y)
+        ax.plot(r, y, marker=marker, ls=ls, lw=lw, ms=ms, zorder=z, mfc="none" if marker not in "x*" else None,
+                label=label + (" (same at every rank)" if const else ""))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(LABELS["rank"])
     ax.set_ylabel("nats")
     ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_title("kdbound linear-gaussian: K bound and its terms", fontsize=9)
+    ax.set_title("kdbound linear-gaussian: bounds on K and their terms against the student rank", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)
