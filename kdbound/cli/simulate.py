@@ -19,6 +19,7 @@ from ..io.atomic import resolve_output
 from ..render import Check, Environment, Report, non_finite_notes, render_report, render_rows
 from ..render import plot
 from ..render.progress import Progress
+from ..render.values import table_text
 from .lingauss import parse_sigma_s
 from .options import Common, check_combination, environment, output_format, parse_sweep
 
@@ -33,9 +34,9 @@ INTEGER = ("n", "d", "k", "rank", "datasets")
 RESULT_KEYS = ("gen_t", "gen_t_se", "gen_s", "gen_s_se", "gen_s_real", "gen_s_real_se", "kl", "kl_se", "sigma",
                "sigma_hat", "upper_bound", "upper_bound_hat", "lower_bound", "dv_optimum", "slack_used", "z_upper",
                "z_lower", "vacuous")
-#: the sweep columns a table shows (every column in the other formats)
-TABLE_SWEEP = ("gen_t", "gen_t_se", "gen_s", "gen_s_se", "kl", "upper_bound", "upper_bound_hat", "lower_bound",
-               "verdict_upper", "verdict_lower")
+#: the sweep columns a table shows, most important first, as many as the terminal fits (all in other formats)
+TABLE_SWEEP = ("gen_t", "gen_s", "verdict_upper", "verdict_lower", "kl", "upper_bound_hat", "upper_bound",
+               "lower_bound", "gen_t_se", "gen_s_se", "dv_optimum", "z_upper", "z_lower", "gen_s_real")
 
 
 # --------------------------------------------------------------------------- options -> models
@@ -200,11 +201,11 @@ def build_report(res, model, opts: dict, datasets: int, w_path, sigma_text, fmt)
     notes = _notes(res, model)
     notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
     labels = {
-        "gen_t": f"± {res.gen_t_se:.2g}", "gen_s": f"± {res.gen_s_se:.2g} (pseudo data)",
-        "gen_s_real": f"± {res.gen_s_real_se:.2g} (real labels)", "kl": f"{res.kl_kind}, ± {res.kl_se:.2g}",
+        "gen_t": f"SE {res.gen_t_se:.2g}", "gen_s": f"SE {res.gen_s_se:.2g}, pseudo data",
+        "gen_s_real": f"SE {res.gen_s_real_se:.2g}, real labels", "kl": f"{res.kl_kind}, SE {res.kl_se:.2g}",
         "sigma": "certified", "sigma_hat": "plug-in, not certified",
-        "upper_bound": "Theorem 1, sigma", "upper_bound_hat": "sigma_hat (plug-in)",
-        "lower_bound": "two-sided, sigma", "dv_optimum": "plug-in; bounds gen_S - gen_T",
+        "upper_bound": "Theorem 1, sigma", "upper_bound_hat": "with sigma_hat",
+        "lower_bound": "two-sided, sigma", "dv_optimum": "plug-in, on gen_S - gen_T",
         "z_upper": res.verdict_upper, "z_lower": res.verdict_lower,
     }
     if fmt in (Format.CSV, Format.TSV):     # machine rows of key, value: the verdict as rows too
@@ -302,9 +303,11 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text) -> int:
             writer.write(table)
         env.warn(f"wrote {common.output}")
     elif fmt == Format.TABLE:
-        shown = {name: columns[name], **{k: columns[k] for k in TABLE_SWEEP}}
-        render_rows(shown, fmt, env, title=f"kdbound simulate: sweep of {name}")
-        env.warn("note: more columns (gen_s_real, dv_optimum, z_upper, ...) with --format tsv, csv or json.")
+        keep = _fit_columns(columns, [name, *TABLE_SWEEP], env.console().width)
+        render_rows({k: columns[k] for k in columns if k in keep}, fmt, env, title=f"kdbound simulate: sweep of {name}")
+        left = [k for k in columns if k not in keep]
+        env.warn(f"note: {len(left)} more columns ({', '.join(left[:4])}{', ...' if len(left) > 4 else ''}) with "
+                 "--format tsv, csv or json, or a wider terminal.")
     else:
         render_rows(columns, fmt, env, title=f"kdbound simulate: sweep of {name}")
     if any(res.upper_bound >= 1.0 for _, res, _ in rows):
@@ -313,6 +316,19 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text) -> int:
         plot.plot_simulate(columns, name, common.plot, log_x=log_axis)
         env.warn(f"wrote {common.plot}")
     return 0
+
+
+def _fit_columns(columns: dict, priority: list, width: int) -> set:
+    """The columns, in priority order, whose values (6 significant digits) fit ``width`` whole."""
+    keep, used = set(), 4
+    for key in priority:
+        values = columns[key]
+        cell = max([len(key)] + [len(table_text(v)) for v in values]) + 3
+        if used + cell > width and keep:
+            break
+        keep.add(key)
+        used += cell
+    return keep
 
 
 def _sweep_columns(name: str, rows) -> dict:
