@@ -135,7 +135,7 @@ W32 = np.array([[0.6, -0.3, 0.2], [0.1, 0.4, -0.5]])          # k = 2, d = 3
 def test_population_loss_matches_brute_force_monte_carlo(clip, noise):
     rng = np.random.default_rng(7)
     w = W32 + rng.normal(scale=0.5, size=W32.shape)
-    m = 400_000
+    m = 250_000
     x = rng.normal(size=(m, 3))
     y = x @ W32.T + noise * rng.normal(size=(m, 2))
     per = np.mean(np.minimum((y - x @ w.T) ** 2, clip), axis=1) / clip
@@ -442,8 +442,8 @@ def test_same_seed_same_numbers_and_blocks_do_not_matter_for_callbacks():
 
 def test_progress_is_reported_block_by_block():
     calls = []
-    S.simulate(datasets=2500, n=200, d=20, k=5, progress=lambda i, n: calls.append((i, n)))
-    assert calls[0] == (0, 2500) and calls[-1] == (2500, 2500) and len(calls) > 3
+    S.simulate(datasets=400, n=100, d=20, k=5, progress=lambda i, n: calls.append((i, n)))
+    assert calls[0] == (0, 400) and calls[-1] == (400, 400) and len(calls) > 3
     assert [c[0] for c in calls] == sorted(c[0] for c in calls)
 
 

@@ -234,8 +234,9 @@ def _notes(res, model) -> list[str]:
     if math.isnan(res.slack_used):
         notes.append("slack_used is undefined: the slack sigma sqrt(2K) is 0 (K = 0 or kl_scale = 0).")
     if not math.isfinite(res.kl):
-        notes.insert(0, "kl is not finite: K given X overflowed for these hyperparameters (for example beta_s far "
-                        "above beta_t); the bounds are infinite (printed as null) and say nothing.")
+        notes.insert(0, "kl is not finite: K given X could not be computed in float64 for these hyperparameters (for "
+                        "example beta_s far above beta_t); the bounds are infinite (printed as null) and say "
+                        "nothing.")
     elif not math.isfinite(res.kl * res.kl_scale):
         notes.insert(0, "kl x kl_scale overflows: the bounds are infinite (printed as null) and say nothing.")
     if res.saturated:
