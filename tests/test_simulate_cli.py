@@ -166,7 +166,7 @@ BAD = [
     (["--sweep", "sigma=1:2:3"], "--sweep"), (["--sweep", "n=5:10"], "--sweep"), (["-f", "parquet"], "--format"),
     (["--clip", "1e-300"], "--clip --noise"), (["--noise", "1e-150"], "--lam --noise"),
     (["--lam", "1e300", "--noise", "1e150"], "--lam --noise"), (["--beta-t", "1e300"], "--beta-t"),
-    (["--sigma-s", "1e300"], "--sigma-s --noise"),
+    (["--sigma-s", "1e300"], "--sigma-s --noise"), (["--student", "refit", "--beta-s", "1e300"], "--beta-s"),
 ]
 
 

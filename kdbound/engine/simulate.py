@@ -372,20 +372,21 @@ class _Moments:
 class _CgfGrid:
     """The empirical cumulant generating function of the teacher gaps on a fixed grid of lambda, streamed.
 
-    ``log mean exp(l (h - m0))`` is accumulated as a log-sum-exp for every grid point
-    (m0: the first block's mean, to keep the exponents small); at the end, with the
-    final mean m, ``Lambda(l) = LSE(l) - log N - l (m - m0)`` is the centred CGF.  The
-    grid is ``+-geomspace(1e-6, 1e6) / s0`` (s0: the first block's standard deviation),
-    eight points per decade: memory does not grow with the number of datasets.
+    The grid is ``+-geomspace(1e-6, 1e6) / s0`` (s0: the first block's standard deviation),
+    eight points per decade, and m0 is the first block's mean.  For |l| <= 1/2 (where
+    ``|l (h - m0)| <= 1`` because every gap is in [-1, 1]) the sum of ``expm1(l (h - m0))`` is
+    accumulated, which keeps the digits of ``Lambda(l) ~ l^2 var / 2`` at small l; beyond, a
+    log-sum-exp.  At the end, with the final count N and mean m, the centred CGF is
+    ``Lambda(l) = log1p(S / N) - l (m - m0)`` or ``LSE(l) - log N - l (m - m0)``.  Memory does
+    not grow with the number of datasets.
     """
 
     PER_DECADE = 8
     SPAN = 6
+    SMALL = 0.5
 
     def __init__(self):
         self.lams = None
-        self.lse = None
-        self.m0 = 0.0
 
     def add(self, h: np.ndarray) -> None:
         if self.lams is None:
@@ -394,15 +395,23 @@ class _CgfGrid:
             s0 = s0 if s0 > 0 and math.isfinite(s0) else 1.0
             pos = np.geomspace(10.0 ** -self.SPAN, 10.0 ** self.SPAN, 2 * self.SPAN * self.PER_DECADE + 1) / s0
             self.lams = np.concatenate([-pos[::-1], pos])
-            self.lse = np.full(self.lams.size, -np.inf)
-        e = np.multiply.outer(h - self.m0, self.lams)      # (m, L)
-        top = e.max(axis=0)
-        block = top + np.log(np.exp(e - top).sum(axis=0))
-        self.lse = np.logaddexp(self.lse, block)
+            self.small = np.abs(self.lams) <= self.SMALL
+            self.sum = np.zeros(int(self.small.sum()))
+            self.lse = np.full(int((~self.small).sum()), -np.inf)
+        dev = h - self.m0
+        if self.sum.size:
+            self.sum += np.expm1(np.multiply.outer(dev, self.lams[self.small])).sum(axis=0)
+        if self.lse.size:
+            e = np.multiply.outer(dev, self.lams[~self.small])      # (m, L)
+            top = e.max(axis=0)
+            self.lse = np.logaddexp(self.lse, top + np.log(np.exp(e - top).sum(axis=0)))
 
     def cgf(self, count: int, mean: float) -> tuple[np.ndarray, np.ndarray]:
         """(lambdas, centred Lambda(lambda)) for the final count and mean."""
-        return self.lams, self.lse - math.log(count) - self.lams * (mean - self.m0)
+        out = np.empty(self.lams.size)
+        out[self.small] = np.log1p(self.sum / count)
+        out[~self.small] = self.lse - math.log(count)
+        return self.lams, out - self.lams * (mean - self.m0)
 
 
 def _parabola_vertex(x, y, i):
@@ -437,16 +446,23 @@ def plug_in_sigma(lams, cgf, var_limit: float) -> float:
     return math.sqrt(max(best, 0.0))
 
 
-def dv_optimum(lams, cgf, kl: float, tail: float) -> float:
-    """``inf_{l > 0} (K + Lambda(l)) / l`` over the grid (refined); ``tail`` is the l -> infinity limit
-    ``max h - mean h``, and the value is 0 when K = 0 (the l -> 0 limit)."""
+def dv_optimum(lams, cgf, kl: float, tail: float, var: float) -> float:
+    """``inf_{l > 0} (K + Lambda(l)) / l`` over the grid (refined).
+
+    Its limits are included: ``tail = max h - mean h`` as l -> infinity, 0 when K = 0, and,
+    when the optimum lies below the grid (K tiny), the small-l form ``Lambda(l) ~ l^2 var / 2``
+    whose optimum is ``sqrt(2 K var)`` at ``l = sqrt(2 K / var)``.
+    """
     if kl == 0:
         return 0.0
     pos = lams > 0
-    x = np.log(lams[pos])
-    y = (kl + cgf[pos]) / lams[pos]
+    lp = lams[pos]
+    x = np.log(lp)
+    y = (kl + cgf[pos]) / lp
     i = int(np.argmin(y))
-    best = min(float(y[i]), float(_parabola_vertex(x, y, i)) if 0 < i < len(y) - 1 else float(y[i]))
+    best = min(float(y[i]), float(_parabola_vertex(x, y, i)))
+    if i == 0 and var > 0 and math.sqrt(2.0 * kl / var) < lp[0]:
+        best = min(best, math.sqrt(2.0 * kl * var))
     return min(best, tail)
 
 
@@ -822,7 +838,7 @@ def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: floa
     slack_hat = sigma_hat * root if sigma_hat > 0 else 0.0
     upper, lower, upper_hat = gen_t + slack, gen_t - slack, gen_t + slack_hat
     tail = max(float(moments.max[0]) - gen_t, 0.0)   # max h >= mean h (up to rounding)
-    dv = dv_optimum(lams, lam_cgf, k_used, tail) if math.isfinite(k_used) else math.inf
+    dv = dv_optimum(lams, lam_cgf, k_used, tail, var_biased) if math.isfinite(k_used) else math.inf
     slack_used = (gen_s - gen_t) / slack if slack > 0 else math.nan
     # standard errors of the margins by the delta method on per-dataset (h_T, h_S, h_S_real, K / k_ref):
     # d(sigma sqrt(2 s K)) / dK times k_ref = sigma sqrt(s / 2) k_ref / sqrt(K)
