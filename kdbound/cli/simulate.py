@@ -311,12 +311,41 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text) -> int:
                  "--format tsv, csv or json, or a wider terminal.")
     else:
         render_rows(columns, fmt, env, title=f"kdbound simulate: sweep of {name}")
-    if any(res.upper_bound >= 1.0 for _, res, _ in rows):
-        env.warn("note: the certified upper bound is >= 1 (vacuous: every gap is in [-1, 1]) at some points.")
+    for note in _sweep_notes(rows, [p[2] for p in points], columns):
+        env.warn(f"note: {note}")
     if common.plot is not None:
         plot.plot_simulate(columns, name, common.plot, log_x=log_axis)
         env.warn(f"wrote {common.plot}")
     return 0
+
+
+def _sweep_notes(rows, models, columns: dict) -> list[str]:
+    """The notes of the sweep's points, each said once; the ones about a single value are summarised."""
+    notes = []
+    vacuous = sum(res.upper_bound >= 1.0 for _, res, _ in rows)
+    if vacuous:
+        notes.append(f"the certified upper bound is >= 1 (vacuous: every gap is in [-1, 1]) at {vacuous} of "
+                     f"{len(rows)} points.")
+    for (_, res, _), model in zip(rows, models):
+        for note in _notes(res, model):
+            if not note.startswith(("upper_bound ", "lower_bound ", "z_upper", "z_lower", "the loss saturates",
+                                    "--kl-scale")) and note not in notes:
+                notes.append(note)
+    scaled = sum(res.kl_scale != 1.0 for _, res, _ in rows)
+    if scaled:
+        notes.append(f"kl_scale != 1 at {scaled} of {len(rows)} points: there the bounds use K x kl_scale and are not "
+                     "the theorems' bounds (an experiment).")
+    saturated = sum(res.saturated > 0 for _, res, _ in rows)
+    if saturated:
+        notes.append(f"the loss saturates (a population loss within 1e-4 of 1) at {saturated} of {len(rows)} points: "
+                     "there the gaps are averages of rare events and their standard errors are unreliable; raise "
+                     "--clip.")
+    for key, values in columns.items():
+        if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+            bad = int(np.sum(~np.isfinite(values)))
+            if bad:
+                notes.append(f"{key} is not finite at {bad} of {len(values)} points: printed as null.")
+    return notes
 
 
 def _fit_columns(columns: dict, priority: list, width: int) -> set:
