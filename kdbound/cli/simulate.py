@@ -314,7 +314,10 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text) -> int:
     for note in _sweep_notes(rows, [p[2] for p in points], columns):
         env.warn(f"note: {note}")
     if common.plot is not None:
-        plot.plot_simulate(columns, name, common.plot, log_x=log_axis)
+        scales = sorted({res.kl_scale for _, res, _ in rows} - {1.0})
+        caveat = (f"K x kl_scale ({', '.join(f'{v:g}' for v in scales)}): not the theorems' bounds" if scales
+                  else None)
+        plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=caveat)
         env.warn(f"wrote {common.plot}")
     return 0
 
