@@ -138,6 +138,14 @@ def test_sweep_rows_integers_and_file_output(run, tmp_path):
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert [float(x["clip"]) for x in rows] == [1.0, 2.5, 4.0] and rows[0]["verdict_lower"] == "holds"
+    import pyarrow.parquet as pq
+
+    pqf = tmp_path / "sweep.parquet"
+    r = run("simulate", "--datasets", "300", "--sweep", "n=10:20:2", "-o", str(pqf))
+    assert r.exit_code == 0, r.stderr
+    table = pq.read_table(pqf)
+    assert str(table.schema.field("n").type) == "int64" and table.column("n").to_pylist() == [10, 20]
+    assert str(table.schema.field("verdict_upper").type) == "string"
 
 
 def test_sweep_plot_is_written(run, tmp_path):

@@ -298,8 +298,8 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text) -> int:
     if common.output is not None:
         from ..io.tables import TableWriter, arrow_column, make_table, text_column  # pyarrow, only for -o
 
-        table = make_table({k: (text_column(v) if isinstance(v, list) else arrow_column(v))
-                            for k, v in columns.items()})
+        table = make_table({k: (text_column(v) if isinstance(v, list) else arrow_column(v) if v.dtype.kind == "f"
+                                else v) for k, v in columns.items()})   # whole numbers stay int64
         with TableWriter(common.output, fmt) as writer:
             writer.write(table)
         env.warn(f"wrote {common.output}")
