@@ -485,3 +485,18 @@ def test_bad_input_names_the_parameter(kw, param):
     with pytest.raises((ParameterError, InputError)) as info:
         S.simulate(**{"datasets": 10, **kw})
     assert info.value.param == param
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.floats(1e-3, 1e3), st.sampled_from([dict(), dict(rank=1), dict(student="refit", beta_s=2.0),
+                                             dict(sigma_s=0.3)]))
+def test_results_do_not_depend_on_the_label_units(scale, kw):
+    """Labels, W*, noise and the clip rescaled together (lam and Sigma_S with them): the same gaps and K."""
+    kw = dict(kw)
+    base = S.simulate(W32, n=9, lam=0.8, noise=0.7, clip=1.5, datasets=600, seed=2, **kw)
+    if "sigma_s" in kw:
+        kw["sigma_s"] = kw["sigma_s"] * scale ** 2
+    moved = S.simulate(W32 * scale, n=9, lam=0.8 / scale ** 2, noise=0.7 * scale, clip=1.5 * scale ** 2,
+                       datasets=600, seed=2, **kw)
+    for key in ("gen_t", "gen_s", "gen_s_real", "kl", "sigma_hat", "dv_optimum", "z_upper"):
+        assert getattr(moved, key) == pytest.approx(getattr(base, key), rel=1e-9, abs=1e-14), key
