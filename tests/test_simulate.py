@@ -168,13 +168,13 @@ def test_clipped_mean_is_a_loss_in_0_1_and_increases_with_the_variance(s2, clip)
 # --------------------------------------------------------------------------- per dataset, from its draws
 
 @pytest.mark.parametrize("kw", [dict(), dict(sigma_s=0.3), dict(sigma_s="matrix"), dict(student="refit", beta_s=3.0),
-                                dict(rank=1)])
+                                dict(rank=1), dict(n=2, student="refit", beta_s=0.4), dict(n=2, rank=2), dict(n=1)])
 def test_each_dataset_losses_and_k_recomputed_from_its_draws(kw):
-    kw = dict(kw)
+    kw = {"n": 6, **kw}
     if kw.get("sigma_s") == "matrix":
         a = np.random.default_rng(2).normal(size=(3, 3))
         kw["sigma_s"] = a @ a.T / 3 + 0.2 * np.eye(3)
-    model = S.sim_model(W32, n=6, lam=0.7, beta_t=1.3, noise=0.8, clip=2.0, **kw)
+    model = S.sim_model(W32, lam=0.7, beta_t=1.3, noise=0.8, clip=2.0, **kw)
     blk = S.draw_block(model, 5, np.random.default_rng(3), keep=True)
     dr = blk.draws
     for i in range(5):
