@@ -167,6 +167,21 @@ def test_sigterm_removes_the_temporary_file(tmp_path, exe):
     assert os.listdir(tmp_path) == []
 
 
+def test_ctrl_c_is_exit_130_with_a_line_and_no_temporary_file(tmp_path, exe):
+    p = subprocess.Popen([exe, "upper", "-i", "-", "--sigma", "0.1", "-o", str(tmp_path / "out.csv")],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p.stdin.write(b"gen_t,kl\n0.05,0.1\n")
+    p.stdin.flush()
+    deadline = time.time() + 20
+    while time.time() < deadline and not any(n.startswith(".kdbound-") for n in os.listdir(tmp_path)):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=20)
+    assert p.returncode == 130 and err.decode().strip() == "kdbound: interrupted"
+    assert os.listdir(tmp_path) == []
+
+
 # ----------------------------------------------------------------------------- stdout
 
 @pytest.mark.parametrize("args", [UP, ["--help"], ["--version"], ["demo"], ["upper", "--help"]])

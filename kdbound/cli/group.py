@@ -52,6 +52,9 @@ class KdboundGroup(TyperGroup):
     def run(self, args=None, prog_name=None, complete_var=None, **extra) -> int:
         try:
             rv = super().main(args, prog_name or "kdbound", complete_var, standalone_mode=False, **extra)
+            if rv == ExitStatus.INTERRUPTED:  # typer turns Ctrl-C into this status before we see it
+                _say("kdbound: interrupted")
+                return ExitStatus.INTERRUPTED
             sys.stdout.flush()  # a full disk shows here at the latest, while it can still be reported
             return int(rv) if isinstance(rv, int) else ExitStatus.OK
         except StdoutClosed:
