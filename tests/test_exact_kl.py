@@ -246,3 +246,16 @@ def test_extreme_scales_give_the_same_finite_k(alpha, b, student):
             for part in ("dataset_shift", "kernel", "kl"):
                 assert np.isfinite(getattr(got, part))
                 assert float(getattr(got, part)) == pytest.approx(float(getattr(ref, part)), rel=1e-9), part
+
+
+def test_refit_student_far_colder_than_the_teacher_stays_finite():
+    """beta_s >> beta_t: the student's covariance shrinks like 1/beta_s, so K grows like (d k / 2) ln(beta_s)."""
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(20, 3)), rng.normal(size=(2, 3))
+
+    def kl(beta_s):
+        return float(kl_given_x(x, w, lam=1.0, beta_t=1.0, noise=1.0, student="refit", beta_s=beta_s))
+
+    values = [kl(b) for b in (1e10, 1e16, 1e30, 1e100)]
+    assert all(np.isfinite(values)) and values == sorted(values)
+    assert kl(1e30) - kl(1e20) == pytest.approx(3 * 2 / 2 * math.log(1e10), rel=1e-6)

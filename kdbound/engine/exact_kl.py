@@ -336,7 +336,12 @@ def spectral_kl(g, a, m=None, *, lam, beta, k: int, student: str = "kernel", sig
         ey2 = g[..., None, :] * m * m + (1.0 + t)[..., None, :]
         weight = g * (shrink * (beta_s - beta) / p_s) ** 2 * p
         quad = 0.5 * np.sum(weight * np.sum(ey2, axis=-2), axis=-1)
-        cov = 0.5 * k * np.sum(xm_log1p(p / p_s - 1.0), axis=-1)
+        ratio = p / p_s
+        # r - 1 - ln r: by the series near r = 1, and with ln r = ln p - ln p_s far below it (where r itself
+        # may underflow as beta_s >> beta_t, while the value stays finite)
+        far = ratio < 0.5
+        cov = 0.5 * k * np.sum(np.where(far, ratio - 1.0 - (np.log(p) - np.log(np.where(far, p_s, 1.0))),
+                                        xm_log1p(np.where(far, 0.0, ratio - 1.0))), axis=-1)
         kernel = quad + cov
     return ExactKL(dataset_shift=shift, kernel=kernel, kl=shift + kernel)
 
