@@ -214,3 +214,43 @@ Files: --x is n x d (rows are samples), --y n x k, --w-star k x d (scikit-learn'
 with W* they are averaged over Y. With no files an embedded synthetic problem is used.
 
 Example:  kdbound linear-gaussian --d 50 --n 1000 --k 5 --rank 2 --rank-sweep 1:5"""))
+
+
+ESTIMATE_OPTIONS = [
+    inspect.Parameter("runs", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, typer.Argument(
+        metavar="RUNS", help="The runs table (CSV, TSV, JSON Lines or Parquet; '-' for stdin): one row per training "
+        "run with role (teacher or student), train_loss and test_loss (or gap), and optionally n_test, dataset, "
+        "seed.", show_default=False)]),
+    _lg_option("loss_min", Optional[float], None, "Loss range [a, b]: lower end (with --loss-max).", "Loss range"),
+    _lg_option("loss_max", Optional[float], None, "Loss range [a, b]: upper end. Gives the certified proxy "
+               "sigma_range = b - a.", "Loss range"),
+    _lg_option("delta", float, 0.05, "One minus the confidence level, in (0, 1).", "Statistics"),
+    _lg_option("kl_method", str, "gauss", "How to estimate K_h: gauss (Gaussian fit, parametric bootstrap) or knn "
+               "(1-nearest neighbour, subsampling; >= 50 runs per role, distinct gaps).", "Statistics"),
+    _lg_option("jitter", Optional[str], None, "knn only: add uniform noise of this width to every gap before "
+               "estimating K_h, to break ties; 'auto' = the smallest distance between distinct gaps.", "Statistics"),
+    _lg_option("bootstrap", int, 1000, "Replicates for kl_gap_hi (bootstrap draws or subsamples), >= 2/delta.",
+               "Statistics"),
+    _lg_option("seed", int, 0, "Random seed of the replicates and the jitter (same seed, same numbers).",
+               "Statistics"),
+]
+
+
+def estimate_cmd(ctx: typer.Context, **kwargs) -> int:
+    # loaded when the command runs: the estimate engine and the table readers are not on the start-up path
+    from .estimate import run_estimate
+
+    common = Common.pop(kwargs)
+    return run_estimate(kwargs.pop("runs"), kwargs, common, ctx.obj)
+
+
+_register(estimate_cmd, "estimate", ("fmt", "quiet", "input_format", "output"), ESTIMATE_OPTIONS,
+          help=_doc("""Bounds of Theorem 1 from measured training runs, with K_h for K:
+gen_T - sigma sqrt(2 K_h) <= gen_S <= gen_T + sigma sqrt(2 K_h).
+
+K_h = KL(law of the student gap || law of the teacher gap) <= K (data processing), estimated from
+the runs. Each result carries its basis: certified, assumption, asymptotic, model (Gaussian fit)
+or plug-in. Gap intervals are at level 1 - delta; upper_bound_hi and lower_bound_lo combine the
+gen_T interval with kl_gap_hi by Bonferroni.
+
+Example:  kdbound estimate runs.csv --loss-min 0 --loss-max 1"""))

@@ -162,6 +162,56 @@ def _rows_to_batch(rows, names, numeric):
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
+def read_columns(path: str, fmt: str, numeric: set[str]) -> dict:
+    """A whole table as {column name: pyarrow ChunkedArray}, for commands that need every row at once.
+
+    Numeric columns are read as by :func:`read_batches`.  A JSON Lines key that
+    first appears late is null in the rows before it; a column whose blocks
+    were inferred with different types is read as text.
+    """
+    batches = list(read_batches(path, fmt, numeric))
+    first = batches[0].schema.names if batches else []
+    for name in first:
+        if first.count(name) > 1:
+            raise InputError(f"two columns are named {name!r}", "input")
+    names = list(dict.fromkeys(n for b in batches for n in b.schema.names))
+    out = {}
+    for name in names:
+        chunks = [b.column(name) if name in b.schema.names else pa.nulls(b.num_rows) for b in batches]
+        types = {c.type for c in chunks if not pa.types.is_null(c.type)}
+        kind = types.pop() if len(types) == 1 else pa.string()
+        try:
+            out[name] = pa.chunked_array([c.cast(kind) for c in chunks], type=kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise InputError(f"column {name!r} holds nested or mixed values", "input") from None
+    return out
+
+
+def text_codes(column, choices: tuple[str, ...]) -> np.ndarray:
+    """Per cell: the index of its text in ``choices``, -1 for any other value, -2 for an empty cell."""
+    try:
+        text = pc.cast(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        text = pa.chunked_array([pa.array([None if v is None else str(v) for v in column.to_pylist()],
+                                          type=pa.string())])
+    codes = np.full(len(column), -1, dtype=np.int64)
+    for i, choice in enumerate(choices):
+        codes[pc.fill_null(pc.equal(text, choice), False).to_numpy(zero_copy_only=False)] = i
+    codes[column.is_null().to_numpy(zero_copy_only=False)] = -2
+    return codes
+
+
+def category_codes(column) -> np.ndarray:
+    """Integer codes of a column's values (equal values, equal codes); -1 for an empty cell."""
+    codes = pc.index_in(column, value_set=pc.unique(column), skip_nulls=True)
+    return np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def cell(column, row: int):
+    """One cell of a column as a Python value (for messages)."""
+    return column[row].as_py()
+
+
 def _both_spellings(names):
     return {n for name in names for n in (name, name.replace("_", "-"))}
 
