@@ -324,6 +324,11 @@ def build_report(res: E.RunsEstimate, runs: Runs, path: str, kwargs: dict) -> Re
     if res.kl_gap_raw < 0:
         notes.append(f"the kNN estimate of K_h is {res.kl_gap_raw:.3g} < 0 (estimator noise around 0): kl_gap is "
                      "clipped at 0, as K_h >= 0.")
+    for role, runs_n, skew in (("teacher", res.teacher_runs, res.skew_t), ("student", res.student_runs, res.skew_s)):
+        if runs_n <= 25 * skew * skew:
+            notes.append(f"the {role} gaps are skewed (sample skewness {skew:.2g}): with {runs_n} runs, no more than "
+                         f"Cochran's 25 g1^2 = {25 * skew * skew:.3g}, the t interval of its mean gap may cover less "
+                         "than its nominal level.")
     notes.append(f"gen_t_lo/hi and gen_s_lo/hi are two-sided intervals at level {1 - delta:g}; kl_gap_hi is "
                  f"one-sided at {1 - delta / 2:g}, so upper_bound_hi and lower_bound_lo hold at {1 - delta:g} "
                  "(Bonferroni).")

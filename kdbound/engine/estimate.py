@@ -97,6 +97,11 @@ def _gaps(name: str, values, minimum: int = MIN_RUNS) -> np.ndarray:
     return arr
 
 
+def _sd(arr: np.ndarray) -> float:
+    """Sample standard deviation (ddof 1); exactly 0 when every value is the same (not a rounding residue)."""
+    return 0.0 if arr.min() == arr.max() else float(arr.std(ddof=1))
+
+
 def check_delta(delta) -> float:
     d = float(delta)
     if not (0.0 < d < 1.0):
@@ -152,7 +157,10 @@ class GapInterval:
     """The mean gap over runs and its confidence interval at level ``1 - delta``.
 
     ``half_t`` is Student's t half-width ``t s / sqrt(R)``; ``hoeffding`` the
-    test-set term added to it (0 without a loss range and test-set sizes).
+    test-set term added to it (0 without a loss range and test-set sizes);
+    ``skew`` the sample skewness ``g1 = m3 / m2^1.5`` of the gaps (0 when they
+    are all equal).  The t interval's coverage is close to nominal when
+    ``R > 25 g1^2`` (Cochran's rule); fewer runs of skewed gaps may cover less.
     """
 
     mean: np.ndarray
@@ -163,6 +171,7 @@ class GapInterval:
     half_t: np.ndarray
     hoeffding: np.ndarray
     runs: int
+    skew: np.ndarray
 
 
 @quiet_fp
@@ -211,6 +220,9 @@ def gap_interval(gaps, delta: float = 0.05, loss_range: tuple[float, float] | No
     runs = h.shape[-1]
     s = _scale(h, axis=-1)
     hs = h / s[..., None] if h.ndim > 1 else h / s
+    centred = hs - hs.mean(axis=-1, keepdims=True)
+    m2 = np.mean(centred ** 2, axis=-1)
+    skew = np.where(m2 > 0, np.mean(centred ** 3, axis=-1) / np.where(m2 > 0, m2, 1.0) ** 1.5, 0.0)
     mean = hs.mean(axis=-1) * s
     sd = hs.std(axis=-1, ddof=1) * s
     se = sd / math.sqrt(runs)
@@ -224,7 +236,7 @@ def gap_interval(gaps, delta: float = 0.05, loss_range: tuple[float, float] | No
     half_t = stdtrit(runs - 1, 1.0 - d_t / 2.0) * se
     half = half_t + hoeff
     return GapInterval(mean=mean, lo=mean - half, hi=mean + half, sd=sd, se=se, half_t=half_t, hoeffding=hoeff,
-                       runs=runs)
+                       runs=runs, skew=skew)
 
 
 # --------------------------------------------------------------------------- proxies
@@ -336,7 +348,7 @@ def kl_gauss(student, teacher) -> float:
     y = _gaps("teacher", teacher)
     s = _scale(x, y)
     x, y = x / s, y / s
-    return float(kl_gauss_moments(x.mean(), x.std(ddof=1), y.mean(), y.std(ddof=1)))
+    return float(kl_gauss_moments(x.mean(), _sd(x), y.mean(), _sd(y)))
 
 
 @quiet_fp
@@ -354,7 +366,7 @@ def kl_gauss_replicates(student, teacher, replicates: int, rng: np.random.Genera
     x, y = x / s, y / s
     stats = []
     for arr in (x, y):
-        r, m, s = arr.size, arr.mean(), arr.std(ddof=1)
+        r, m, s = arr.size, arr.mean(), _sd(arr)
         means = m + s / math.sqrt(r) * rng.standard_normal(replicates)
         sds = s * np.sqrt(rng.chisquare(r - 1, replicates) / (r - 1))
         stats.append((means, sds))
@@ -492,8 +504,9 @@ def knn_subsample_replicates(student, teacher, replicates: int, rng: np.random.G
     """The 1-NN estimate on ``replicates`` subsamples drawn without replacement from each role.
 
     Returns (estimates, b_student, b_teacher).  The pooled values are sorted
-    once; a subsample is a set of positions in that order, so sorting the
-    positions (integers) merges the two subsamples without another argsort.
+    once; a subsample is a uniform random set of ranks within each role, i.e. a
+    set of positions in the pooled order, so sorting the positions (integers)
+    merges the two subsamples without another argsort.
     Replicates are processed in blocks of about ``block`` values.
     """
     x = np.asarray(student, dtype=np.float64)
@@ -595,6 +608,8 @@ class RunsEstimate:
     gen_s_se: float = math.nan
     hoeffding_t: float = 0.0
     hoeffding_s: float = 0.0
+    skew_t: float = 0.0                  # sample skewness of the teacher gaps (Cochran's rule, see GapInterval)
+    skew_s: float = 0.0
 
     def results(self) -> dict:
         return {key: getattr(self, key) for key in RESULT_KEYS}
@@ -677,7 +692,7 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
     gt = gap_interval(y, delta, loss_range, nt)
     gs = gap_interval(x, delta, loss_range, ns)
     sigma_range = None if loss_range is None else loss_range[1] - loss_range[0]
-    sigma_sd = float(gt.sd)
+    sigma_sd = _sd(y)
     sigma_hat = plugin_proxy(y)
 
     level = delta / 2.0  # one-sided error of kl_gap_hi (Bonferroni with gen_t's interval)
@@ -739,5 +754,6 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
         observed_within_bounds=within, basis=basis, sigma_used=sigma_used, kl_method=kl_method, kl_gap_raw=raw,
         kl_gap_se=se, replicates=replicates, subsample=subsample, jitter=width, teacher_runs=y.size,
         student_runs=x.size, delta=delta, gen_t_se=float(gt.se), gen_s_se=float(gs.se),
-        hoeffding_t=float(gt.hoeffding), hoeffding_s=float(gs.hoeffding),
+        hoeffding_t=float(gt.hoeffding), hoeffding_s=float(gs.hoeffding), skew_t=float(gt.skew),
+        skew_s=float(gs.skew),
     )
