@@ -400,7 +400,8 @@ def find_ties(student, teacher) -> TieError | None:
         return ("student", o) if o < m else ("teacher", o - m)
 
     a, b = sorted((who(j), who(j + 1)), key=lambda t: (t[0] != "teacher", t[1]))
-    return TieError(a, b, float(sv[j]), int(same.sum()))
+    value = x[a[1]] if a[0] == "student" else y[a[1]]
+    return TieError(a, b, float(value), int(same.sum()))
 
 
 @quiet_fp
@@ -550,15 +551,20 @@ def knn_upper(raw: float, replicates: np.ndarray, fraction: float, level: float)
 
 
 def jitter_width(student, teacher) -> float:
-    """The automatic jitter width: the smallest positive distance between distinct pooled gap values.
+    """The automatic jitter width: the smallest distance between distinct pooled gap values.
 
-    Gaps measured on a grid (losses counted in whole examples) repeat; uniform
-    noise one grid step wide turns the grid into a continuous law whose KL equals the grid's.
+    Distances below ``1e-9`` times the largest magnitude are rounding residue
+    (``0.3 - 0.1`` and ``0.2`` differ by one unit in the last place), not
+    distinct values, and are skipped.  Gaps measured on a grid (losses counted
+    in whole examples) repeat; uniform noise one grid step wide turns the grid
+    into a continuous law whose KL equals the grid's.  0 when every value is the same.
     """
     vals = np.unique(np.concatenate([np.asarray(student, float), np.asarray(teacher, float)]))
     if vals.size < 2:
         return 0.0
-    return float(np.diff(vals).min())
+    steps = np.diff(vals)
+    steps = steps[steps > 1e-9 * float(np.max(np.abs(vals)))]
+    return float(steps.min()) if steps.size else 0.0
 
 
 def jitter_gaps(values, width: float, rng: np.random.Generator) -> np.ndarray:
@@ -708,12 +714,18 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
     else:
         xs, ys = x, y
         if jitter is not None:
-            width = jitter_width(x, y) if isinstance(jitter, str) and jitter == "auto" else float(jitter)
+            auto = isinstance(jitter, str) and jitter == "auto"
+            width = jitter_width(x, y) if auto else float(jitter)
+            if auto and width == 0:
+                raise InputError("auto: every gap has the same value; there is no grid step to jitter by", "jitter")
             if not (math.isfinite(width) and width > 0):
                 raise ParameterError("jitter", "must be > 0 (a width) or 'auto'", jitter)
             xs, ys = jitter_gaps(x, width, rng), jitter_gaps(y, width, rng)
         tie = find_ties(xs, ys)
         if tie is not None:
+            if jitter is not None:
+                raise ParameterError("jitter", f"is too small to break the ties at these magnitudes (e.g. "
+                                     f"{tie.value!r}); give a larger width", width)
             raise tie
         sv, is_y, _ = _pooled(xs, ys)
         raw = float(_knn_sorted(sv[None, :], is_y[None, :])[0])
