@@ -389,6 +389,10 @@ def find_ties(student, teacher) -> TieError | None:
     x = np.asarray(student, dtype=np.float64)
     y = np.asarray(teacher, dtype=np.float64)
     sv, _, order = _pooled(x, y)
+    return _tie_in(sv, order, x, y)
+
+
+def _tie_in(sv: np.ndarray, order: np.ndarray, x: np.ndarray, y: np.ndarray) -> TieError | None:
     same = sv[1:] == sv[:-1]
     if not same.any():
         return None
@@ -405,42 +409,34 @@ def find_ties(student, teacher) -> TieError | None:
 
 
 @quiet_fp
-def _knn_sorted(sv: np.ndarray, is_y: np.ndarray) -> np.ndarray:
-    """The 1-NN estimate for each row of pooled sorted values ``sv`` (labels ``is_y``: teacher), ties excluded.
+def _knn_core(xs: np.ndarray, ys: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """The 1-NN estimate for each row: ``xs`` (B x m) and ``ys`` (B x k) sorted within rows, distinct,
+    and ``below[b, i]`` the number of teacher values of row b below ``xs[b, i]``.
 
-    Rows are independent problems (shape ``(B, N)``).  For each student value,
-    ``rho`` is the distance to the nearest other student value and ``nu`` to the
-    nearest teacher value, found from the neighbours in the pooled order with
-    running maxima/minima of label positions (no Python loop over values).
+    ``rho`` (nearest other student value) comes from the neighbours in the
+    student sequence, ``nu`` (nearest teacher value) from the teacher values
+    just below and above: no Python loop over values.
     """
-    rows, n = sv.shape
-    idx = np.arange(n)
+    rows, m = xs.shape
+    k = ys.shape[1]
+    gaps = np.diff(xs, axis=1)
+    inf = np.full((rows, 1), np.inf)
+    rho = np.minimum(np.concatenate([inf, gaps], axis=1), np.concatenate([gaps, inf], axis=1))
+    padded = np.concatenate([np.full((rows, 1), -np.inf), ys, np.full((rows, 1), np.inf)], axis=1)
+    nu = np.minimum(xs - np.take_along_axis(padded, below, axis=1),
+                    np.take_along_axis(padded, below + 1, axis=1) - xs)
+    return (np.log(nu) - np.log(rho)).sum(axis=1) / m + math.log(k / (m - 1))
+
+
+def _knn_sorted(sv: np.ndarray, is_y: np.ndarray) -> np.ndarray:
+    """:func:`_knn_core` from pooled sorted rows ``sv`` with labels ``is_y`` (the same count of each per row)."""
+    rows = sv.shape[0]
     is_x = ~is_y
     m = int(is_x[0].sum())
-    k = n - m
-    big = np.int64(n)
-
-    def previous(mask):  # position of the last True strictly before each position (-1 if none)
-        pos = np.where(mask, idx, -1)
-        run = np.maximum.accumulate(pos, axis=1)
-        return np.concatenate([np.full((rows, 1), -1), run[:, :-1]], axis=1)
-
-    def following(mask):  # position of the first True strictly after each position (n if none)
-        pos = np.where(mask, idx, big)
-        run = np.minimum.accumulate(pos[:, ::-1], axis=1)[:, ::-1]
-        return np.concatenate([run[:, 1:], np.full((rows, 1), big)], axis=1)
-
-    padded = np.concatenate([sv, np.full((rows, 1), np.nan)], axis=1)  # index n (and -1) reads NaN
-
-    def dist(pos):
-        got = np.take_along_axis(padded, np.where(pos < 0, n, pos), axis=1)
-        d = np.abs(got - sv)
-        return np.where(np.isnan(d), np.inf, d)
-
-    rho = np.minimum(dist(previous(is_x)), dist(following(is_x)))
-    nu = np.minimum(dist(previous(is_y)), dist(following(is_y)))
-    terms = np.where(is_x, np.log(nu) - np.log(rho), 0.0)
-    return terms.sum(axis=1) / m + math.log(k / (m - 1))
+    xs = sv[is_x].reshape(rows, m)
+    ys = sv[is_y].reshape(rows, sv.shape[1] - m)
+    below = np.cumsum(is_y, axis=1)[is_x].reshape(rows, m)
+    return _knn_core(xs, ys, below)
 
 
 def kl_knn(student, teacher) -> float:
@@ -470,8 +466,14 @@ def kl_knn(student, teacher) -> float:
     tie = find_ties(x, y)
     if tie is not None:
         raise tie
-    sv, is_y, _ = _pooled(x, y)
-    return float(_knn_sorted(sv[None, :], is_y[None, :])[0])
+    return _knn_pooled(*_pooled(x, y)[:2])
+
+
+def _knn_pooled(sv: np.ndarray, is_y: np.ndarray) -> float:
+    """The 1-NN estimate from the pooled sorted values of one problem."""
+    xs, ys = sv[~is_y], sv[is_y]
+    below = np.flatnonzero(~is_y) - np.arange(xs.size)  # teacher values below each student value
+    return float(_knn_core(xs[None, :], ys[None, :], below[None, :])[0])
 
 
 def knn_batch(student, teacher) -> np.ndarray:
@@ -501,32 +503,39 @@ def subsample_sizes(m: int, k: int) -> tuple[int, int, float]:
 
 @quiet_fp
 def knn_subsample_replicates(student, teacher, replicates: int, rng: np.random.Generator,
-                             block: int = 1 << 22) -> tuple[np.ndarray, int, int]:
+                             block: int = 1 << 22, pooled=None) -> tuple[np.ndarray, int, int]:
     """The 1-NN estimate on ``replicates`` subsamples drawn without replacement from each role.
 
-    Returns (estimates, b_student, b_teacher).  The pooled values are sorted
-    once; a subsample is a uniform random set of ranks within each role, i.e. a
-    set of positions in the pooled order, so sorting the positions (integers)
-    merges the two subsamples without another argsort.
-    Replicates are processed in blocks of about ``block`` values.
+    Returns (estimates, b_student, b_teacher).  The values are sorted once; a
+    subsample is a uniform random set of ranks within each role, so the
+    subsample's values come out sorted by sorting the ranks (integers), and the
+    number of teacher values below each student value is found by one
+    ``searchsorted`` over all replicates of a block (ranks offset by row).
+    Replicates are processed in blocks of about ``block`` values.  ``pooled``
+    may pass ``_pooled(student, teacher)[:2]`` when the caller has it.
     """
     x = np.asarray(student, dtype=np.float64)
     y = np.asarray(teacher, dtype=np.float64)
     m, k = x.size, y.size
     bm, bk, _ = subsample_sizes(m, k)
-    sv, is_y, _ = _pooled(x, y)
-    pos_x = np.flatnonzero(~is_y)
-    pos_y = np.flatnonzero(is_y)
+    sv, is_y = _pooled(x, y)[:2] if pooled is None else pooled
+    xsorted, ysorted = sv[~is_y], sv[is_y]
+    teacher_below = np.flatnonzero(~is_y) - np.arange(m)  # in the whole sample, below each student value
     out = np.empty(replicates)
     per = max(1, block // (bm + bk))
     for start in range(0, replicates, per):
         rows = min(per, replicates - start)
-        pos = np.empty((rows, bm + bk), dtype=np.int64)
+        rx = np.empty((rows, bm), dtype=np.int64)
+        ry = np.empty((rows, bk), dtype=np.int64)
         for r in range(rows):
-            pos[r, :bm] = pos_x[rng.choice(m, bm, replace=False)]
-            pos[r, bm:] = pos_y[rng.choice(k, bk, replace=False)]
-        pos.sort(axis=1)
-        out[start:start + rows] = _knn_sorted(sv[pos], is_y[pos])
+            rx[r] = rng.choice(m, bm, replace=False)
+            ry[r] = rng.choice(k, bk, replace=False)
+        rx.sort(axis=1)
+        ry.sort(axis=1)
+        offset = (np.arange(rows, dtype=np.int64) * k)[:, None]
+        below = np.searchsorted((ry + offset).ravel(), (teacher_below[rx] + offset).ravel()).reshape(rows, bm)
+        below -= (np.arange(rows, dtype=np.int64) * bk)[:, None]
+        out[start:start + rows] = _knn_core(xsorted[rx], ysorted[ry], below)
     return out, bm, bk
 
 
@@ -721,15 +730,15 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
             if not (math.isfinite(width) and width > 0):
                 raise ParameterError("jitter", "must be > 0 (a width) or 'auto'", jitter)
             xs, ys = jitter_gaps(x, width, rng), jitter_gaps(y, width, rng)
-        tie = find_ties(xs, ys)
+        sv, is_y, order = _pooled(xs, ys)
+        tie = _tie_in(sv, order, xs, ys)
         if tie is not None:
             if jitter is not None:
                 raise ParameterError("jitter", f"is too small to break the ties at these magnitudes (e.g. "
                                      f"{tie.value!r}); give a larger width", width)
             raise tie
-        sv, is_y, _ = _pooled(xs, ys)
-        raw = float(_knn_sorted(sv[None, :], is_y[None, :])[0])
-        reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng)
+        raw = _knn_pooled(sv, is_y)
+        reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng, pooled=(sv, is_y))
         hi, se = knn_upper(raw, reps, bm / xs.size, level)
         subsample = (bm, bk)
         kl_basis = "asymptotic"
