@@ -98,3 +98,72 @@ def plot_rank_sweep(columns: dict, path: str) -> None:
     ax.legend(fontsize=8)
     _save(fig, path)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- simulate
+
+def check_simulate_plot(path: str) -> None:
+    """--plot for simulate, checked before any simulation: the file name, its folder and matplotlib."""
+    check_plot_path(path)
+    _pyplot()
+
+
+def plot_simulate(columns: dict, name: str, path: str, log_x: bool = False) -> None:
+    """simulate --sweep: the measured gaps (error bars: +-2 standard errors) and the bounds against ``name``.
+
+    The certified bounds (sigma = 1) are often far outside the range of the gaps: the
+    y axis follows the gaps and the plug-in bounds, and a certified bound beyond it is
+    named in the legend with its range instead of flattening the plot.
+    """
+    check_plot_path(path)
+    plt = _pyplot()
+    x = np.asarray(columns[name], dtype=float)
+
+    def col(key):
+        return np.asarray(columns[key], dtype=float)
+
+    gen_t, gen_s = col("gen_t"), col("gen_s")
+    hat, dv = col("upper_bound_hat"), col("gen_t") + col("dv_optimum")
+    upper, lower = col("upper_bound"), col("lower_bound")
+    fig, ax = plt.subplots(figsize=(6.8, 4.4))
+    ax.errorbar(x, gen_t, yerr=2 * col("gen_t_se"), marker="o", ms=4, capsize=3, color="tab:blue",
+                label="gen_T (teacher), ±2 SE")
+    ax.errorbar(x, gen_s, yerr=2 * col("gen_s_se"), marker="s", ms=4, capsize=3, color="tab:red",
+                label="gen_S (student, pseudo data), ±2 SE")
+    ax.plot(x, hat, ls="--", color="tab:orange", label="gen_T + sigma_hat sqrt(2K) (plug-in)")
+    ax.plot(x, dv, ls=":", color="tab:green", lw=2, label="gen_T + DV optimum (plug-in)")
+    measured = np.concatenate([gen_t - 2 * col("gen_t_se"), gen_s + 2 * col("gen_s_se"), gen_s - 2 * col("gen_s_se"),
+                               hat, dv])
+    measured = measured[np.isfinite(measured)]
+    lo, hi = (float(measured.min()), float(measured.max())) if measured.size else (-1.0, 1.0)
+    pad = 0.08 * (hi - lo or 1.0)
+    lo, hi = lo - pad, hi + pad
+    for y, style, label in ((upper, "-", "upper bound, Thm 1 (sigma = 1)"), (lower, "-.", "lower bound (sigma = 1)")):
+        fin = y[np.isfinite(y)]
+        inside = fin.size and fin.min() >= lo - 3 * pad and fin.max() <= hi + 3 * pad
+        if inside:
+            lo, hi = min(lo, float(fin.min()) - pad), max(hi, float(fin.max()) + pad)
+            ax.plot(x, y, ls=style, color="0.25", label=label)
+        elif fin.size:
+            where = "above" if fin.min() > hi else ("below" if fin.max() < lo else "outside")
+            ax.plot([], [], ls=style, color="0.25",
+                    label=f"{label}: {fin.min():.3g} to {fin.max():.3g}, {where} the plot")
+    ax.set_ylim(lo, hi)
+    if log_x:
+        ax.set_xscale("log")
+    if name in ("n", "d", "k", "rank", "datasets"):
+        from matplotlib.ticker import MaxNLocator  # integer parameters get integer ticks
+
+        if not log_x:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.axhline(0.0, color="0.85", lw=0.8, zorder=0)
+    ax.set_xlabel(LABELS.get(name, {"n": "training-set size n", "d": "features d", "k": "outputs k",
+                                    "datasets": "simulated training sets"}.get(name, name)))
+    ax.set_ylabel("generalization gap")
+    kinds = sorted(set(columns.get("kl_kind", [])))
+    ax.set_title("kdbound simulate: measured gaps and bounds" + (f" (K {', '.join(kinds)})" if kinds else ""),
+                 fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    _save(fig, path)
+    plt.close(fig)
