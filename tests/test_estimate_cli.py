@@ -246,6 +246,7 @@ GOOD = "".join(f"teacher,0.1,{0.15 + i / 1000}\nstudent,0.1,{0.16 + i / 997}\n" 
     (table("teacher,0.1,0.2\nteacher,0.1,0.2\nstudent,0.1,0.2\nstudent,0.1,0.2\n" * 30), ("--kl-method", "knn"),
      "test_loss - train_loss: tied values (0.1; 119 in all)"),
     ("", (), "RUNS: the file is empty"),
+    ("role,gap\n", (), "RUNS: the table has no runs"),
     (table(GOOD), ("--delta", 0), "--delta: must lie in (0, 1) (got 0.0)"),
     (table(GOOD), ("--delta", 1.5), "--delta: must lie in (0, 1)"),
     (table(GOOD), ("--bootstrap", 10), "--bootstrap: must be >= 2/--delta = 40"),
@@ -291,6 +292,25 @@ def test_bad_files_are_one_line_exit_2(run, tmp_path, monkeypatch, args, expect)
     assert res.stdout == ""
     assert len(res.stderr.strip().splitlines()) == 1 and expect in res.stderr, res.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("name, content", [
+    ("big.jsonl", '{"role": "teacher", "gap": 1' + "0" * 5000 + "}\n"),
+    ("nested.jsonl", '{"role": "teacher", "gap": 0.1}\n{"role": ["teacher"], "gap": 0.2}\n'),
+    ("bom.csv", "\ufeffrole,gap\nteacher,0.1\nteacher,0.2\nstudent,0.1\nstudent,-0.2\n"),
+    ("latin1.csv", b"role,gap\nteacher,0.1\xff\n"),
+])
+def test_unusual_files(run, tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    res = run("estimate", path, "-f", "json")
+    if name == "bom.csv":  # a byte-order mark is not part of the first column's name
+        assert res.exit_code == 0 and json.loads(res.stdout)["results"]["gen_t"] == pytest.approx(0.15)
+        return
+    assert res.exit_code == 2 and res.stdout == "" and len(res.stderr.splitlines()) == 1, res.stderr
+    expect = {"big.jsonl": "line 1 cannot be read", "nested.jsonl": "row 2, column role",
+              "latin1.csv": "RUNS: not a readable CSV file"}[name]
+    assert expect in res.stderr
 
 
 def test_knn_too_few_runs_names_the_column(run, tmp_path):

@@ -13,6 +13,7 @@ from ..formats import Format
 from ..io import tables
 from ..io.atomic import AtomicFile, resolve_output
 from ..render import Check, Environment, Report, non_finite_notes, render_report
+from ..render.progress import Progress
 from .options import Common, environment, option_name, output_format
 
 THEOREM = ("Theorem 1 (Li and He, ISIT 2026) with K_h = KL(law of the student gap || law of the teacher gap) "
@@ -127,6 +128,8 @@ def read_runs(path: str, input_format: str | None, loss_range) -> Runs:
         found = tables.read_columns(path, fmt, set(NUMERIC))
     except KdboundError as exc:
         raise _runs_error(exc) from None
+    if not found or all(len(col) == 0 for col in found.values()):
+        raise InputError("RUNS: the table has no runs (one row per training run is needed)")
     names = _columns(found)
     role_col = found[names["role"]]
     codes = tables.text_codes(role_col, ROLES)
@@ -215,11 +218,14 @@ def run_estimate(path: str, opts: dict, common: Common, env: Environment | None)
     loss_range = E.check_loss_range(kwargs["loss_min"], kwargs["loss_max"])
     runs = read_runs(path, common.input_format, loss_range)
     check_counts(runs, kwargs["kl_method"])
+    progress = Progress(env, "kNN subsamples")
     try:
         res = E.estimate(runs.gaps["teacher"], runs.gaps["student"], n_test_teacher=runs.n_test["teacher"],
-                         n_test_student=runs.n_test["student"], **kwargs)
+                         n_test_student=runs.n_test["student"], progress=progress, **kwargs)
     except E.TieError as tie:
         raise _tie_error(tie, runs) from None
+    finally:
+        progress.close()
     report = build_report(res, runs, path, kwargs)
     write_report(report, fmt, common, env)
     return 0

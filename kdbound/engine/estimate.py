@@ -510,7 +510,7 @@ def subsample_sizes(m: int, k: int) -> tuple[int, int, float]:
 
 @quiet_fp
 def knn_subsample_replicates(student, teacher, replicates: int, rng: np.random.Generator,
-                             block: int = 1 << 22, pooled=None) -> tuple[np.ndarray, int, int]:
+                             block: int = 1 << 22, pooled=None, progress=None) -> tuple[np.ndarray, int, int]:
     """The 1-NN estimate on ``replicates`` subsamples drawn without replacement from each role.
 
     Returns (estimates, b_student, b_teacher).  The values are sorted once; a
@@ -519,7 +519,8 @@ def knn_subsample_replicates(student, teacher, replicates: int, rng: np.random.G
     number of teacher values below each student value is a ``searchsorted`` of
     its whole-sample count among the teacher subsample's ranks.
     Replicates are processed in blocks of about ``block`` values.  ``pooled``
-    may pass ``_pooled(student, teacher)[:2]`` when the caller has it.
+    may pass ``_pooled(student, teacher)[:2]`` when the caller has it;
+    ``progress(done, total)`` is called after each block.
     """
     x = np.asarray(student, dtype=np.float64)
     y = np.asarray(teacher, dtype=np.float64)
@@ -545,6 +546,8 @@ def knn_subsample_replicates(student, teacher, replicates: int, rng: np.random.G
         for r in range(rows):  # per replicate, vectorised over its values
             below[r] = np.searchsorted(ry[r], teacher_below[rx[r]])
         out[start:start + rows] = _knn_core(xsorted[rx], ysorted[ry], below)
+        if progress is not None:
+            progress(start + rows, replicates)
     return out, bm, bk
 
 
@@ -652,7 +655,7 @@ def _slack(sigma: float, kl: float) -> float:
 @quiet_fp
 def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0.05, kl_method: str = "gauss",
              jitter=None, replicates: int = 1000, seed: int | None = 0, n_test_teacher=None,
-             n_test_student=None) -> RunsEstimate:
+             n_test_student=None, progress=None) -> RunsEstimate:
     """Theorem 1's upper bound and its two-sided lower bound from per-run gaps, with K_h for K.
 
     Parameters
@@ -679,6 +682,8 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
         Seed of the replicates and the jitter.
     n_test_teacher, n_test_student : array_like, optional
         Test-set size of each run (whole numbers >= 1), for the Hoeffding term.
+    progress : callable, optional
+        ``progress(done, total)`` after each block of kNN subsamples.
 
     Returns
     -------
@@ -747,7 +752,7 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
                                      f"{tie.value!r}); give a larger width", width)
             raise tie
         raw = _knn_pooled(sv, is_y)
-        reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng, pooled=(sv, is_y))
+        reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng, pooled=(sv, is_y), progress=progress)
         hi, se = knn_upper(raw, reps, bm / xs.size, level)
         subsample = (bm, bk)
         kl_basis = "asymptotic"

@@ -131,6 +131,8 @@ def _read_jsonl(stream, numeric, block_bytes):
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"line {lineno} is not valid JSON ({exc.msg})", "input") from None
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            raise InputError(f"line {lineno} cannot be read ({exc})", "input") from None
         if not isinstance(obj, dict):
             raise InputError(f"line {lineno} is not a JSON object", "input")
         for k in obj:
