@@ -305,6 +305,10 @@ _register(estimate_cmd, "estimate", ("fmt", "quiet", "input_format", "output"), 
           help=_doc("""Bounds of Theorem 1 from measured training runs, with K_h for K:
 gen_T - sigma sqrt(2 K_h) <= gen_S <= gen_T + sigma sqrt(2 K_h).
 
+RUNS is a table (CSV, TSV, JSON Lines or Parquet; '-' for stdin) with one row per training run:
+role (teacher or student), train_loss and test_loss (or gap), and optionally n_test (test-set size),
+dataset (training-set id) and seed.
+
 K_h = KL(law of the student gap || law of the teacher gap) <= K (data processing), estimated from
 the runs. Each result carries its basis: certified, assumption, asymptotic, model (Gaussian fit)
 or plug-in. Gap intervals are at level 1 - delta; upper_bound_hi and lower_bound_lo combine the
