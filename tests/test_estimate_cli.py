@@ -198,6 +198,15 @@ def test_skewed_gaps_with_few_runs_get_a_note(run_json, tmp_path):
     assert any("Cochran" in n and "teacher" in n for n in out["notes"])
 
 
+def test_constant_gaps_give_null_bounds_with_the_reason(run_json, tmp_path):
+    path = tmp_path / "flat.csv"
+    path.write_text("role,gap\nteacher,0.1\nteacher,0.2\nteacher,0.3\nstudent,0.25\nstudent,0.25\n")
+    out = run_json("estimate", path, "--loss-min", 0, "--loss-max", 1)
+    r = out["results"]
+    assert r["kl_gap"] is None and r["upper_bound"] is None and r["observed_within_bounds"] is None
+    assert any("the student gaps are all equal" in n for n in out["notes"])
+
+
 def test_same_seed_same_output(run, runs_csv):
     a = run("estimate", runs_csv, "--kl-method", "knn", "--seed", 3, "-f", "json").stdout
     b = run("estimate", runs_csv, "--kl-method", "knn", "--seed", 3, "-f", "json").stdout

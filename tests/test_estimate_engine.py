@@ -394,6 +394,11 @@ class TestEstimate:
         r = E.estimate([0.1, 0.2, 0.3], [0.2, 0.2, 0.2], loss_min=0, loss_max=1)  # the mean is not exactly 0.2
         assert math.isinf(r.kl_gap) and math.isinf(r.upper_bound) and r.observed_within_bounds is None
 
+    def test_infinite_kl_leaves_the_bounds_infinite_even_with_a_zero_proxy(self):
+        r = E.estimate([0.1, 0.1, 0.1], [0.1, 0.2, 0.3])  # constant teacher gaps: sigma_hat = 0, K_h = inf
+        assert r.sigma_hat == 0.0 and math.isinf(r.kl_gap)
+        assert r.upper_bound == math.inf and r.lower_bound == -math.inf
+
     @pytest.mark.parametrize("kwargs, param", [
         (dict(delta=0.0), "delta"), (dict(delta=1.0), "delta"), (dict(replicates=30), "bootstrap"),
         (dict(replicates=2.5), "bootstrap"), (dict(kl_method="kde"), "kl_method"), (dict(jitter=0.1), "jitter"),

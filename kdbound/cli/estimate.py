@@ -327,6 +327,12 @@ def build_report(res: E.RunsEstimate, runs: Runs, path: str, kwargs: dict) -> Re
         if res.jitter:
             notes.append(f"kNN ties were broken by adding uniform noise of width {res.jitter!r} to every gap before "
                          "estimating K_h (seeded); the gaps themselves are unchanged.")
+    if math.isinf(res.kl_gap):
+        flat = [role for role, sd in (("teacher", res.sigma_sd), ("student", res.student_sd)) if sd == 0]
+        notes.append("kl_gap is +inf, so the bounds are infinite (null): "
+                     + (f"the {' and '.join(flat)} gaps are all equal, and a Gaussian fit without spread has "
+                        "infinite KL against one with spread or at another value" if flat else
+                        "the estimate diverges") + ".")
     if res.kl_gap_raw < 0:
         notes.append(f"the kNN estimate of K_h is {res.kl_gap_raw:.3g} < 0 (estimator noise around 0): kl_gap is "
                      "clipped at 0, as K_h >= 0.")

@@ -257,6 +257,8 @@ def plugin_proxy(gaps) -> float:
     ``docs/theory.md``, "Monte Carlo check" (the plug-in proxy).
     """
     h = _gaps("gaps", gaps)
+    if h.min() == h.max():
+        return 0.0  # a constant (not the rounding residue of its mean)
     scale = float(_scale(h))
     h = h / scale
     c = h - h.mean()
@@ -637,6 +639,7 @@ class RunsEstimate:
     hoeffding_s: float = 0.0
     skew_t: float = 0.0                  # sample skewness of the teacher gaps (Cochran's rule, see GapInterval)
     skew_s: float = 0.0
+    student_sd: float = math.nan         # sample standard deviation of the student gaps (0 when all are equal)
 
     def results(self) -> dict:
         return {key: getattr(self, key) for key in RESULT_KEYS}
@@ -646,7 +649,10 @@ class RunsEstimate:
 
 
 def _slack(sigma: float, kl: float) -> float:
-    """``sigma sqrt(2 K)`` without overflow: ``sigma * sqrt(2) * sqrt(K)``."""
+    """``sigma sqrt(2 K)`` without overflow: ``sigma * sqrt(2) * sqrt(K)``; +inf when K is (an infinite K_h
+    leaves the Donsker-Varadhan bound vacuous whatever the proxy)."""
+    if math.isinf(kl):
+        return math.inf
     if sigma == 0.0 or kl == 0.0:
         return 0.0
     return sigma * math.sqrt(2.0) * math.sqrt(kl)
@@ -790,5 +796,5 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
         kl_gap_se=se, replicates=replicates, subsample=subsample, jitter=width, teacher_runs=y.size,
         student_runs=x.size, delta=delta, gen_t_se=float(gt.se), gen_s_se=float(gs.se),
         hoeffding_t=float(gt.hoeffding), hoeffding_s=float(gs.hoeffding), skew_t=float(gt.skew),
-        skew_s=float(gs.skew),
+        skew_s=float(gs.skew), student_sd=_sd(x),
     )
