@@ -11,11 +11,13 @@ frozen dataclass::
 from ._version import __version__
 
 from .engine.bounds import (
+    BestLowerBound,
     LowerBound,
     SharpnessBound,
     SigmaEstimate,
     UpperBound,
     lower_bound,
+    lower_bound_best,
     lower_bound_subgaussian,
     sharpness_bound,
     sigma_parameter_stability,
@@ -31,8 +33,8 @@ from .errors import InputError, KdboundError, NoSolutionError, ParameterError
 MODELS = BOUND_SPECS
 
 __all__ = [
-    "__version__", "upper_bound", "lower_bound", "lower_bound_subgaussian", "sharpness_bound",
+    "__version__", "upper_bound", "lower_bound", "lower_bound_best", "lower_bound_subgaussian", "sharpness_bound",
     "sigma_stability", "sigma_parameter_stability", "tightness_radius", "solve", "Solution", "BOUND_SPECS",
-    "BoundSpec", "MODELS", "UpperBound", "LowerBound", "SharpnessBound", "SigmaEstimate",
+    "BoundSpec", "MODELS", "UpperBound", "LowerBound", "BestLowerBound", "SharpnessBound", "SigmaEstimate",
     "KdboundError", "ParameterError", "InputError", "NoSolutionError",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from enum import Enum
 from typing import Any
 
@@ -52,6 +53,17 @@ def from_extension(path: str, allowed=INPUT_FORMATS) -> Format | None:
     fmt = _EXTENSIONS.get(os.path.splitext(path.lower())[1])
     return fmt if fmt in allowed else None
 
+
+
+#: the number spellings kdbound reads, as options and as table cells: ASCII digits, an optional
+#: decimal point and exponent, inf and nan (which the rules then refuse); not 1_000 or other scripts' digits
+NUMBER = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\s*",
+                    re.IGNORECASE)
+
+
+def parse_number(text: str) -> float | None:
+    """``text`` as a float when it is spelled as kdbound reads numbers, else None."""
+    return float(text) if NUMBER.fullmatch(text) else None
 
 
 def plain(x: Any) -> Any:

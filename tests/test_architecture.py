@@ -13,7 +13,7 @@ import typer
 from typer.main import get_command
 
 import kdbound
-from kdbound.cli.app import app
+from kdbound.cli.app import app, escape
 from kdbound.cli.options import SHARED, option_name
 from kdbound.engine.specs import BOUND_SPECS
 
@@ -138,7 +138,7 @@ def test_each_command_has_exactly_its_parameters_and_the_shared_options():
         assert opts == {option_name(p) for p in spec.param_names} | shared, name
         helps = {p.opts[0]: p.help for p in group.commands[name].params}
         for p in spec.params:
-            assert helps[option_name(p.name)] == p.help  # one source for the help text
+            assert helps[option_name(p.name)] == escape(p.help)  # one source for the help text
 
 
 def _range(requirement: str):

@@ -108,8 +108,9 @@ def test_other_commands_batch(tmp_path):
     assert r.exit_code == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [(row["gen_t"], row["kl"]) for row in rows] == [(0.05, 0.01), (0.05, 1.0), (0.2, 0.3)]
-    for row in rows:
-        assert row["bound"] == float(lower_bound_subgaussian(row["gen_t"], row["kl"], 0.1).bound)
+    for row in rows:  # the best lower bound (two-sided), and Remark 2's value beside it
+        assert row["bound"] == float(upper_bound(row["gen_t"], row["kl"], 0.1).lower_two_sided)
+        assert row["remark2_bound"] == float(lower_bound_subgaussian(row["gen_t"], row["kl"], 0.1).bound)
     path.write_text("rho\n0.001\n0.01\n0.3\n")
     r = invoke("sharpness", "--input", path, "--gen-t", "0.05", "--kl", "0.5", "--n", "10000", "--loss-min", "0",
                "--loss-max", "1", "--kappa", "2", "--lipschitz", "5", "--g0", "0.5", "--alpha", "10", "--tau", "2",

@@ -180,7 +180,7 @@ def test_sharpness_tightens_exactly_below_rho0(kl, n, kappa, lip, g0, alpha, tau
     (lambda: sharpness_bound(**{**SHARP, "alpha": -1}), "alpha: must be >= 0"),
     (lambda: sharpness_bound(**{**SHARP, "tau": -1}), "tau: must be >= 0"),
     (lambda: sharpness_bound(**{**SHARP, "lipschitz": -1}), "lipschitz: must be >= 0"),
-    (lambda: sharpness_bound(**SHARP, rho=-0.1), "rho: must be >= 0"),
+    (lambda: sharpness_bound(**SHARP, rho=-0.1), "rho: must be > 0"),
 ])
 def test_rules_echo_the_value(call, match):
     with pytest.raises(ParameterError, match=match):

@@ -231,9 +231,14 @@ GOOD = "".join(f"teacher,0.1,{0.15 + i / 1000}\nstudent,0.1,{0.16 + i / 997}\n" 
     (table("teacher,0.1,0.2\nteacher,0.1,0.3\nstudent,0.1,0.2\n"), (), "needs at least 2 student runs (got 1)"),
     (table("teacher,0.1,0.2\nteacher,0.1,abc\nstudent,0.1,0.2\n"), (), "row 2, column test_loss: must be a number "
      "(got 'abc')"),
-    (table("teacher,0.1,0.2\nteacher,nan,0.3\nstudent,0.1,0.2\n"), (), "row 2, column train_loss: must be a number "
-     "(the cell is empty"),
-    (table("teacher,0.1,0.2\nteacher,,0.3\nstudent,0.1,0.2\n"), (), "row 2, column train_loss"),
+    (table("teacher,0.1,0.2\nteacher,nan,0.3\nstudent,0.1,0.2\n"), (), "row 2, column train_loss: must be finite "
+     "(got nan)"),
+    (table("teacher,0.1,0.2\nteacher,NA,0.3\nstudent,0.1,0.2\n"), (), "row 2, column train_loss: must be a number "
+     "(got 'NA')"),
+    (table("teacher,0.1,0.2\nteacher,,0.3\nstudent,0.1,0.2\n"), (), "row 2, column train_loss: must be a number "
+     "(the cell is empty)"),
+    (table("teacher,0.1,0.2\nteacher,1_0,0.3\nstudent,0.1,0.2\n"), (), "row 2, column train_loss: must be a number "
+     "(got '1_0')"),
     (table("teacher,0.1,0.2\nteacher,0.1,inf\nstudent,0.1,0.2\n"), (), "row 2, column test_loss: must be finite"),
     (table("teacher,0.1,0.2\nTeacher,0.1,0.3\nstudent,0.1,0.2\n"), (), "row 2, column role: must be teacher or "
      "student (got 'Teacher')"),
@@ -250,7 +255,7 @@ GOOD = "".join(f"teacher,0.1,{0.15 + i / 1000}\nstudent,0.1,{0.16 + i / 997}\n" 
      "row 2, column gap: must lie in [-(b - a), b - a]"),
     ("role,train_loss,test_loss,gap\nteacher,0.1,0.2,0.1\nteacher,0.1,0.3,0.25\n", (),
      "row 2, column gap: differs from test_loss - train_loss"),
-    ("role,gap,gap\nteacher,0.1,0.1\n", (), "two columns are named 'gap'"),
+    ("role,gap,gap\nteacher,0.1,0.1\n", (), "RUNS: the column 'gap' appears twice in the header"),
     ("role,gap,Gap\nteacher,0.1,0.1\n", (), None),  # different names: Gap is just unused
     (table("teacher,0.1,0.2\nteacher,0.1,0.2\nstudent,0.1,0.2\nstudent,0.1,0.2\n" * 30), ("--kl-method", "knn"),
      "test_loss - train_loss: tied values (0.1; 119 in all)"),
@@ -317,8 +322,8 @@ def test_unusual_files(run, tmp_path, name, content):
         assert res.exit_code == 0 and json.loads(res.stdout)["results"]["gen_t"] == pytest.approx(0.15)
         return
     assert res.exit_code == 2 and res.stdout == "" and len(res.stderr.splitlines()) == 1, res.stderr
-    expect = {"big.jsonl": "line 1 cannot be read", "nested.jsonl": "row 2, column role",
-              "latin1.csv": "RUNS: not a readable CSV file"}[name]
+    expect = {"big.jsonl": "row 1, column gap: must be finite (got inf)", "nested.jsonl": "row 2, column role",
+              "latin1.csv": "RUNS: not UTF-8 text"}[name]
     assert expect in res.stderr
 
 

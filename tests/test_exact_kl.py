@@ -224,3 +224,25 @@ def test_bad_inputs_are_kdbound_errors():
         assert info.value.param == name, (kw.keys(), info.value)
     with pytest.raises(ParameterError):
         E.kl_given_x(x, w, lam=0.0, beta_t=1.0, noise=1.0)
+
+
+@pytest.mark.parametrize("alpha, b", [(1e-150, 1.0), (1e150, 1.0), (1.0, 1e-100), (1.0, 1e100), (1e-100, 1e50)])
+@pytest.mark.parametrize("student", ["kernel", "refit"])
+def test_extreme_scales_give_the_same_finite_k(alpha, b, student):
+    """K is invariant under (w*, y, noise, lam, Sigma_S) -> (a w*, a y, a noise, lam / a^2, a^2 Sigma_S) and
+    (x, w*, lam, Sigma_S) -> (b x, w*/b, b^2 lam, Sigma_S / b^2): extreme hyperparameters reached this way
+    must give the same finite numbers (no overflow in intermediate products)."""
+    x, w, y = problem(6, 3, 2, seed=11)
+    hp = dict(lam=0.5, beta_t=1.3, noise=0.7)
+    sigmas = ("teacher",) if student == "refit" else ("teacher", 0.37, spd(3, 2))
+    extra = dict(student="refit", beta_s=2.5) if student == "refit" else {}
+    for sigma_s in sigmas:
+        for yy in (None, y):
+            ref = E.kl_terms(x, w, y=yy, sigma_s=sigma_s, **hp, **extra)
+            scaled_s = sigma_s if isinstance(sigma_s, str) else sigma_s * alpha ** 2 / b ** 2
+            got = E.kl_terms(b * x, alpha * w / b, y=None if yy is None else alpha * yy, sigma_s=scaled_s,
+                             lam=hp["lam"] / alpha ** 2 * b ** 2, beta_t=hp["beta_t"], noise=hp["noise"] * alpha,
+                             **extra)
+            for part in ("dataset_shift", "kernel", "kl"):
+                assert np.isfinite(getattr(got, part))
+                assert float(getattr(got, part)) == pytest.approx(float(getattr(ref, part)), rel=1e-9), part

@@ -39,11 +39,11 @@ class Paper:
         return wbar + rng.normal(size=wbar.shape) @ self.L.T
 
     def apx_one(self, wt, r):
+        """The continuous M*: W_T M* = L_r L_r^T W_T, L_r the top-r left singular vectors of P = W_T X."""
         P = wt @ self.X
-        _, _, vt = np.linalg.svd(P, full_matrices=False)
-        vr = vt[:r].T
-        M = self.X @ vr @ vr.T @ np.linalg.pinv(self.X)
-        return np.sum((wt @ (np.eye(self.d) - M) @ self.ST_mhalf) ** 2)
+        lvec, _, _ = np.linalg.svd(P, full_matrices=True)
+        lr = lvec[:, :r]
+        return np.sum(((np.eye(wt.shape[0]) - lr @ lr.T) @ wt @ self.ST_mhalf) ** 2)
 
     def spread_one(self, wt, rng):
         yhat = wt @ self.X + self.noise * rng.normal(size=(wt.shape[0], self.n))
@@ -120,10 +120,14 @@ def test_exact_dataset_shift_is_the_generic_gaussian_kl():
 def test_full_rank_student_has_no_rank_cost():
     x, w, y = problem(n=9, d=4, k=3)
     assert linear_gaussian(x, w, y, rank=3, samples=50, **HP).apx == pytest.approx(0.0, abs=1e-9)
-    # more features than samples: X's null space costs exactly k (d - rank X)
+    # more features than samples: the continuous M* leaves X's null space (k - r)(d - rank X), and nothing
+    # when r >= k (the old canonical M* charged k (d - rank X) even then)
     x2, w2, y2 = problem(n=3, d=6, k=2, seed=4)
     res = linear_gaussian(x2, w2, y2, rank=2, samples=50, **HP)
-    assert res.x_rank == 3 and res.apx == pytest.approx(2 * (6 - 3), rel=1e-9)
+    assert res.x_rank == 3 and res.apx == pytest.approx(0.0, abs=1e-9)
+    x3, w3, y3 = problem(n=3, d=7, k=3, seed=4)
+    res = linear_gaussian(x3, w3, y3, rank=3, samples=50, **HP)
+    assert res.x_rank == 3 and res.apx == pytest.approx(0.0, abs=1e-9)
 
 
 def test_covariance_cost():
@@ -143,8 +147,9 @@ def test_same_seed_same_numbers_and_sweep_consistency():
     a = linear_gaussian(x, w, y, rank=2, samples=300, seed=7, rank_sweep=[1, 2, 3], **HP)
     b = linear_gaussian(x, w, y, rank=2, samples=300, seed=7, **HP)
     c = linear_gaussian(x, w, y, rank=2, samples=300, seed=8, **HP)
-    assert a.apx == b.apx and a.apx != c.apx
-    assert a.rank_sweep["apx"][1] == b.apx
+    assert a.apx == pytest.approx(b.apx, rel=1e-13) and a.apx != c.apx
+    assert a.rank_sweep["apx"][1] == pytest.approx(b.apx, rel=1e-13)
+    assert linear_gaussian(x, w, y, rank=2, samples=300, seed=7, **HP).apx == b.apx  # same call, same bits
     assert np.all(np.diff(a.rank_sweep["apx"]) <= 0)  # a larger rank never costs more (same draws)
 
 
@@ -198,7 +203,10 @@ def test_cli_default_synthetic_and_sweep(run, run_json):
     out = run_json("linear-gaussian", "--d", "8", "--n", "40", "--k", "3", "--rank-sweep", "1:3", "--gen-t",
                    "0.05", "--sigma", "0.1")
     assert [row["rank"] for row in out["rank_sweep"]] == [1, 2, 3]
-    assert out["results"]["upper_bound"] == pytest.approx(0.05 + 0.1 * math.sqrt(2 * out["results"]["kl_bound"]))
+    r = out["results"]
+    assert out["kl_source"] == "kl_bound_tight" and r["kl"] == r["kl_bound_tight"]   # rank 1 < k: a bottleneck
+    assert r["upper_bound"] == pytest.approx(0.05 + 0.1 * math.sqrt(2 * r["kl_bound_tight"]))
+    assert r["lower_bound"] == pytest.approx(0.05 - 0.1 * math.sqrt(2 * r["kl_bound_tight"]))
     assert out["guidance"] and out["dominant"] in ("bias", "var", "apx", "cov", "spread")
 
 
@@ -213,17 +221,21 @@ def test_rank_deficient_note(run_json, tmp_path):
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "w.npy", w)
     out = run_json("linear-gaussian", "--x", tmp_path / "x.npy", "--w-star", tmp_path / "w.npy", "--samples", "8")
-    assert any("not unique" in note and "X V_r V_r^T X^+" in note for note in out["notes"])
+    assert any("not unique" in note and "W_T M* = L_r L_r^T W_T" in note and "(k - r)(d - rank X) = 3" in note
+               for note in out["notes"])
 
 
 def test_ill_conditioned_warning(run_json, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(50, 3))
     np.save(tmp_path / "y.npy", rng.normal(size=(50, 2)))
-    for scale, words in ((1e-5, "ill-conditioned"), (1e-9, "rank 3 < d = 4")):
+    # a feature collinear up to 1e-9 is still rank 4 (singular values, not their squares, against the tolerance);
+    # an exact copy is rank 3
+    for scale, words, x_rank in ((1e-5, "ill-conditioned", 4), (1e-9, "ill-conditioned", 4), (0.0, "rank 3 < d = 4", 3)):
         np.save(tmp_path / "x.npy", np.column_stack([x, x[:, 0] + scale * rng.normal(size=50)]))
         out = run_json("linear-gaussian", "--x", tmp_path / "x.npy", "--y", tmp_path / "y.npy", "--samples", "8")
         assert any(words in note for note in out["notes"]), out["notes"]
+        assert out["x_rank"] == x_rank
         assert all(v is None or math.isfinite(v) for v in out["results"].values())
 
 

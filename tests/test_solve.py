@@ -45,13 +45,18 @@ def test_closed_form_round_trips_and_matches_bisection(model, values, unknown, t
 @pytest.mark.parametrize("model, values, unknown, target", [
     (LOWER, full(LOWER, kl=0.01, sigma=0.1), "gen_t", 0.02),
     (LOWER, full(LOWER, gen_t=0.05, kl=0.01), "sigma", 0.03),
-    (LOWER, full(LOWER, gen_t=0.05, sigma=0.1, eta=1.0), "kl", 0.03),
+    (LOWER, full(LOWER, gen_t=0.05, kl=0.01, eta=2.0), "c", 0.02),
     (SHARP, full(SHARP, **{**SH, "tau": None}, rho=0.01), "tau", 0.07),
 ])
 def test_bisection_round_trips(model, values, unknown, target):
     sol = solve(model, values, unknown, target)
     assert sol.method == "bisection"
     assert float(sol.results["bound"]) == pytest.approx(target, rel=1e-12, abs=1e-15)
+
+
+def test_every_value_meets_is_said_not_an_error():
+    sol = solve(UPPER, full(UPPER, gen_t=0.05, kl=0.0), "sigma", 0.1)  # K = 0: any sigma works
+    assert np.isinf(sol.value) and "every sigma meets the target" in sol.note
 
 
 def test_solve_n_is_the_smallest_integer():
@@ -76,7 +81,6 @@ def test_solve_vectorised_targets():
     (UPPER, full(UPPER, gen_t=0.05, sigma=0.1), "kl", 0.01),       # target below gen_T
     (LOWER, full(LOWER, gen_t=0.05, sigma=0.1), "kl", 0.06),       # above gen_T
     (UPPER, full(UPPER, gen_t=0.05, kl=0.2, loss_min=0.0, loss_max=1.0, beta=0.1), "n", 0.06),  # stability too weak
-    (UPPER, full(UPPER, gen_t=0.05, kl=0.0), "sigma", 0.1),        # K = 0: any sigma, no finite answer
 ])
 def test_no_solution_is_an_error(model, values, unknown, target):
     with pytest.raises(ParameterError, match="target: no finite"):

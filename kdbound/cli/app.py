@@ -14,10 +14,10 @@ import typer
 
 from .._version import __version__
 from ..engine.specs import LOWER, SHARPNESS, UPPER, BoundSpec
-from ..formats import Format
+from .click_api import Choice
 from .group import KdboundGroup
-from .options import Common, option, option_name, shared_parameters
-from .run import run_bound
+from .options import Common, Real, environment, option, option_name, output_format, shared_parameters
+from .run import bound_report, render_reports, run_bound
 
 SETTINGS = dict(
     cls=KdboundGroup,
@@ -25,7 +25,7 @@ SETTINGS = dict(
     help="Generalization bounds for knowledge distillation (Li and He, ISIT 2026).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help text is mathematics: brackets are not markup
+    rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app = typer.Typer(**SETTINGS)
@@ -65,23 +65,51 @@ def _root(
     """
 
 
+def escape(text: str) -> str:
+    """Help text for rich: brackets are mathematics (E[h], [a, b]), not markup."""
+    return text.replace("[", "\\[")
+
+
 def _doc(text: str) -> str:
-    """Help text: each paragraph on one line, so the help formatter can wrap it to the terminal."""
-    return "\n\n".join(" ".join(line.strip() for line in para.splitlines()) for para in text.split("\n\n"))
+    """Help text: each paragraph on one line (the formatter wraps it to the terminal), brackets escaped.
+
+    A paragraph whose lines start with two spaces keeps its lines (formulas, examples).
+    """
+    paras = []
+    for para in text.split("\n\n"):
+        lines = para.splitlines()
+        if all(line.startswith("  ") for line in lines if line.strip()):
+            paras.append("\n".join(line.strip() for line in lines))
+        else:
+            paras.append(" ".join(line.strip() for line in lines))
+    return escape("\n\n".join(paras))
 
 
-PANELS = {"inputs": "Parameters", "sigma": "sigma", "stability": "sigma", "param-stability": "sigma",
-          "central": "Parameters", "constants": "Parameters", "measured": "Measured values"}
+#: help panels by a parameter's role
+PANELS = {
+    "inputs": "Inputs",
+    "sigma": "sigma, given",
+    "loss": "Loss range and sample size (both stability routes; the range also decides vacuity)",
+    "stability": "sigma from uniform stability (Proposition 9)",
+    "param-stability": "sigma from parameter stability (Lemma 13)",
+    "central": "Central condition (Theorem 10)",
+    "constants": "Constants of Theorem 12 (assumptions A1-A5)",
+    "radius": "Radius and constants",
+    "measured": "Measured values (replace Lemmas 14-16)",
+}
 
 
 def _param_option(spec: BoundSpec, p) -> inspect.Parameter:
-    kind = Optional[float]
+    if p.choices is not None:
+        kind, extra = Optional[str], {"click_type": Choice(p.choices)}
+    else:
+        kind, extra = Optional[float], {"click_type": Real(whole=p.integer)}
     return inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                             annotation=Annotated[kind, option(option_name(p.name), help=p.help,
-                                                               panel=PANELS[p.group])])
+                             annotation=Annotated[kind, option(option_name(p.name), help=escape(p.help),
+                                                               panel=PANELS[p.group], **extra)])
 
 
-def bound_command(spec: BoundSpec, help: str) -> None:
+def bound_command(spec: BoundSpec, summary: str, help: str) -> None:
     """Register the command for ``spec``: its parameters as options, then the shared options."""
 
     def command(ctx: typer.Context, **kwargs) -> int:
@@ -94,10 +122,12 @@ def bound_command(spec: BoundSpec, help: str) -> None:
     command.__signature__ = inspect.Signature(params)
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = spec.name
-    app.command(spec.name, help=_doc(help))(command)
+    app.command(spec.name, help=_doc(help), short_help=escape(summary))(command)
 
 
-bound_command(UPPER, f"""Upper bound of Theorem 1:  {UPPER.formula}.
+bound_command(UPPER, f"Upper bound (Theorem 1): {UPPER.formula}", f"""Upper bound of Theorem 1:
+
+  {UPPER.formula}
 
 Also the slack sigma*sqrt(2K), the optimal Donsker-Varadhan lambda* = sqrt(2K)/sigma and the
 two-sided lower value gen_T - sigma*sqrt(2K). sigma is given (--sigma), or comes from algorithmic
@@ -105,18 +135,29 @@ stability (--loss-min --loss-max --beta --n; Proposition 9: sqrt(n) beta + (b-a)
 from parameter stability (--loss-min --loss-max --kappa --lipschitz --n; Lemma 13:
 (kappa L + (b-a)/2)/sqrt(n)).
 
-Example:  kdbound upper --gen-t 0.05 --kl 0.2 --sigma 0.1""")
+Example:
 
-bound_command(LOWER, f"""Lower bound of Theorem 10:  {LOWER.formula}.
+  kdbound upper --gen-t 0.05 --kl 0.2 --sigma 0.1""")
+
+bound_command(LOWER, "Lower bound: gen_S >= gen_T - sigma * sqrt(2 K), or Theorem 10 with (eta, c)",
+              f"""Lower bound: the best valid lower bound from sigma, or Theorem 10 with a central-condition pair:
+
+  gen_S >= gen_T - sigma * sqrt(2 K)      (with --sigma or a stability route)
+  {LOWER.formula}      (with --eta --c)
 
 Under the (eta, c)-central condition of the teacher gap (--eta, --c with 0 < c <= 1). With sigma
 instead of --c (Remark 2): c = 1 - eta sigma^2/(2 gen_T) for 0 < eta < 2 gen_T/sigma^2, needs
 gen_T > 0; without --eta, eta is optimal: eta* = sqrt(2K)/sigma (bound gen_T - sigma sqrt(2K)),
 or at the interval's end when eta* lies beyond it (bound -K sigma^2/(2 gen_T), trivial).
 
-Example:  kdbound lower --gen-t 0.05 --kl 0.01 --sigma 0.1""")
+Example:
 
-bound_command(SHARPNESS, f"""Sharpness-aware bound of Theorem 12:  {SHARPNESS.formula}.
+  kdbound lower --gen-t 0.05 --kl 0.01 --sigma 0.1""")
+
+bound_command(SHARPNESS, f"Sharpness-aware bound (Theorem 12): {SHARPNESS.formula}",
+              f"""Sharpness-aware bound of Theorem 12:
+
+  {SHARPNESS.formula}
 
 sigma_u (Lemma 14) = (kappa (g0 + alpha rho) + (b-a)/2)/sqrt(n);
 nu (Lemma 15) = (alpha kappa rho/2 + g0 rho + alpha rho^2/2)/sqrt(n);
@@ -125,8 +166,10 @@ Compared with the standard bound B_std = gen_T + sigma0 sqrt(2K), sigma0 = (kapp
 (Lemma 13): B_sh < B_std exactly for 0 < rho < rho0, the tightness radius, and Lemmas 14-15 need
 rho >= kappa/n. Without --rho the best admissible radius kappa/n is used.
 
-Example:  kdbound sharpness --gen-t 0.05 --kl 0.5 --n 10000 --loss-min 0 --loss-max 1 --kappa 2
---lipschitz 5 --g0 0.5 --alpha 10 --tau 2""")
+Example:
+
+  kdbound sharpness --gen-t 0.05 --kl 0.5 --n 10000 --loss-min 0 --loss-max 1 \\
+      --kappa 2 --lipschitz 5 --g0 0.5 --alpha 10 --tau 2""")
 
 
 DEMO = {
@@ -138,30 +181,32 @@ DEMO = {
 
 
 def demo(ctx: typer.Context, **kwargs) -> int:
-    """Run upper, lower and sharpness on one embedded example scenario and print their tables (or --format).
-
-    The scenario: a teacher with gap gen_T = 0.05 distilled at K = 0.2 nats with sigma = 0.1 (upper),
-    K = 0.01 (lower, Remark 2), and a sharpness scenario with n = 10,000 samples, loss in [0, 1],
-    kappa = 2, L = 5, g0 = 0.5, alpha = 10, tau = 2.
-    """
     common = Common.pop(kwargs)
+    env = environment(ctx.obj, common)
     specs = {"upper": UPPER, "lower": LOWER, "sharpness": SHARPNESS}
-    # one JSON document per line: three reports are not one JSON object
-    fmt = Format.JSONL.value if common.fmt == Format.JSON else (common.fmt or Format.TABLE.value)
-    for name, values in DEMO.items():
-        run_bound(specs[name], dict(values), Common(fmt=fmt, quiet=common.quiet), ctx.obj)
+    reports = {name: bound_report(specs[name], dict(values), Common()) for name, values in DEMO.items()}
+    render_reports(reports, output_format(common, env), env)
     return 0
 
 
-def _register(func, name: str | None, shared: tuple[str, ...], own: list[inspect.Parameter] = (), help=None):
+def _register(func, name: str | None, shared: tuple[str, ...], own: list[inspect.Parameter] = (), help=None,
+              short_help=None):
+    """Register a command whose options are ``own`` followed by the ``shared`` options."""
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
               *own, *shared_parameters(*shared)]
     func.__signature__ = inspect.Signature(params)
     func.__annotations__ = {p.name: p.annotation for p in params}
-    app.command(name, help=help)(func)
+    app.command(name, help=None if help is None else _doc(help),
+                short_help=None if short_help is None else escape(short_help))(func)
 
 
-_register(demo, "demo", ("fmt", "quiet"))
+_register(demo, "demo", ("fmt", "quiet"), short_help="The three bounds on an embedded example scenario",
+          help="""Run upper, lower and sharpness on one embedded example scenario and print their tables
+(or --format).
+
+The scenario: a teacher with gap gen_T = 0.05 distilled at K = 0.2 nats with sigma = 0.1 (upper),
+K = 0.01 (lower), and a sharpness scenario with n = 10,000 samples, loss in [0, 1], kappa = 2,
+L = 5, g0 = 0.5, alpha = 10, tau = 2.""")
 
 
 def _lg_option(name, kind, default, help, panel="Parameters"):
@@ -172,24 +217,28 @@ def _lg_option(name, kind, default, help, panel="Parameters"):
 LINEAR_GAUSSIAN_OPTIONS = [
     _lg_option("x", Optional[str], None, "Features X, n x d (rows are samples).", "Data"),
     _lg_option("y", Optional[str], None, "Labels Y, n x k (optional).", "Data"),
-    _lg_option("w_star", Optional[str], None, "Ground truth W*, k x d (optional).", "Data"),
+    _lg_option("w_star", Optional[str], None, "Ground truth W*, k x d (optional; scikit-learn's coef_).", "Data"),
     _lg_option("d", Optional[int], None, "Synthetic problem: features (default 20).", "Data"),
     _lg_option("n", Optional[int], None, "Synthetic problem: samples (default 500).", "Data"),
     _lg_option("k", Optional[int], None, "Outputs (synthetic default 3; needed without --y/--w-star).", "Data"),
     _lg_option("lam", float, 1.0, "Prior precision lam > 0."),
     _lg_option("beta_t", float, 1.0, "Teacher inverse temperature beta_t > 0."),
-    _lg_option("noise", float, 1.0, "Label noise standard deviation > 0."),
+    _lg_option("noise", Optional[float], None, "Label noise standard deviation > 0 (default: estimated from --y "
+               "when given, else 1.0)."),
     _lg_option("rank", int, 1, "Student rank r in 1..min(k, d, n)."),
     _lg_option("sigma_s", str, "teacher", "Student kernel covariance: a number s (s I), 'teacher' (Sigma_T) or a "
                "d x d file."),
     _lg_option("samples", int, 256, "Monte Carlo draws for Apx.", "Monte Carlo"),
     _lg_option("seed", int, 0, "Random seed (same seed, same numbers).", "Monte Carlo"),
-    _lg_option("rank_sweep", Optional[str], None, "Tabulate apx and kl_bound for ranks START:STOP or a comma list.",
-               "Monte Carlo"),
-    _lg_option("gen_t", Optional[float], None, "Teacher gap: also print Theorem 1 and 10 bounds at K = kl_bound.",
-               "Plug into the bounds"),
+    _lg_option("rank_sweep", Optional[str], None, "Tabulate apx, kl_bound and kl_bound_tight for ranks START:STOP "
+               "or a comma list.", "Monte Carlo"),
+    _lg_option("gen_t", Optional[float], None, "Teacher gap: also print Theorem 1's upper bound and the best lower "
+               "bound at the tightest K available (kl_exact, else kl_bound_tight).", "Plug into the bounds"),
     _lg_option("sigma", Optional[float], None, "Sub-Gaussian proxy for the plugged-in bounds.",
                "Plug into the bounds"),
+    _lg_option("loss_min", Optional[float], None, "Loss range [a, b] (with --loss-max): flags vacuous plugged-in "
+               "bounds.", "Plug into the bounds"),
+    _lg_option("loss_max", Optional[float], None, "Upper end b of the loss range.", "Plug into the bounds"),
 ]
 
 
@@ -202,18 +251,24 @@ def linear_gaussian_cmd(ctx: typer.Context, **kwargs) -> int:
 
 
 _register(linear_gaussian_cmd, "linear-gaussian", ("fmt", "quiet", "plot"), LINEAR_GAUSSIAN_OPTIONS,
-          help=_doc("""The distillation divergence K of the linear-Gaussian case study (Lemma 11, eq. 28-39).
+          short_help="The distillation divergence K of the linear-Gaussian case study, term by term",
+          help=("""The distillation divergence K of the linear-Gaussian case study (Lemma 11, eq. 28-39).
 
-K <= E[(Bias + k Var)/(2 noise^2) + Apx + Cov + Spread]: the teacher's bias and variance (dataset
-shift), the student's rank bottleneck (Apx, by Monte Carlo), the kernel covariance cost (Cov) and
-the posterior spread, plus the exact dataset shift KL(Y^|X || Y|X) and how loose the bound is.
-Teacher: Gibbs posterior with prior MN(0, I, 1/lam I) at inverse temperature beta_t; student: rank-r.
+K <= E[(Bias + k Var)/(2 noise^2) + Apx + Cov + Spread] (kl_bound): the teacher's bias and variance
+(dataset shift), the student's rank bottleneck (Apx, by Monte Carlo), the kernel covariance cost
+(Cov) and the posterior spread. Also the exact dataset shift, kl_bound_tight (the exact shift in
+place of the convexity step) and, when the student rank r >= min(k, rank X), the exact K
+(kl_exact): dataset shift <= kl_exact <= kl_bound_tight <= kl_bound. Teacher: Gibbs posterior with
+prior MN(0, I, 1/lam I) at inverse temperature beta_t; labels Y ~ MN(X W*^T, noise^2 I_n, I_k);
+student: rank r, W_T M* = L_r L_r^T W_T.
 
 Files: --x is n x d (rows are samples), --y n x k, --w-star k x d (scikit-learn's coef_), as .npy,
 .npz (file.npz:name), .csv or .tsv. With Y the terms are conditional on the dataset; without Y but
 with W* they are averaged over Y. With no files an embedded synthetic problem is used.
 
-Example:  kdbound linear-gaussian --d 50 --n 1000 --k 5 --rank 2 --rank-sweep 1:5"""))
+Example:
+
+  kdbound linear-gaussian --d 50 --n 1000 --k 5 --rank 2 --rank-sweep 1:5"""))
 
 
 # --------------------------------------------------------------------------- simulate

@@ -9,6 +9,8 @@ stop the run (``row N, column X: rule (got V)``, exit 2) or, with
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..engine._checks import collect_violations
@@ -17,8 +19,8 @@ from ..engine.specs import BoundSpec
 from ..errors import InputError, ParameterError, format_value
 from ..formats import Format
 from ..io import tables
-from ..render import Environment, render_rows
-from .options import Common, output_format
+from ..render import Environment, explain, render_rows
+from .options import Common, output_format, select_columns
 from .status import ExitStatus
 
 
@@ -52,13 +54,15 @@ class RowErrors:
 
 
 class _TableOutput:
-    """Rich-table output of a batch, one table per block (terminals only)."""
+    """Rich-table output of a batch, one table per block (terminals only); ``keep`` names the columns
+    that stay when not all fit: the parameters that vary, the bound and the solved quantity."""
 
     def __init__(self, env: Environment):
         self.env = env
+        self.keep: tuple[str, ...] = ()
 
     def write(self, table) -> None:
-        render_rows(tables.to_columns(table), Format.TABLE, self.env)
+        render_rows(tables.to_columns(table), Format.TABLE, self.env, keep=self.keep)
 
     def __enter__(self):
         return self
@@ -71,12 +75,14 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
     fmt_in = tables.input_format(common.input, common.input_format)
     fmt_out = output_format(common, env)
     unknown = common.unknown
-    numeric = set(spec.param_names) | ({"target"} if unknown else set())
+    numeric = set(spec.numeric_names) | ({"target"} if unknown else set())
     constants = {k: v for k, v in values.items() if v is not None}
     failed, first_error, offset, columns = 0, None, 0, None
+    nulls = explain.NullCells(spec)
+    notes: list[str] = []
     writer = _TableOutput(env) if fmt_out == Format.TABLE else tables.TableWriter(common.output, fmt_out, env.stdout)
-    with writer:
-        for batch in tables.read_batches(common.input, fmt_in, numeric, env.chunk_bytes):
+    with writer, contextlib.closing(tables.read_batches(common.input, fmt_in, numeric, env.chunk_bytes)) as blocks:
+        for batch in blocks:
             names = tables.column_names(batch)
             first_block = columns is None
             if first_block:
@@ -100,7 +106,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
                     chunk[name] = floats
             results = _evaluate(spec, chunk, unknown, target, columns, errors)
             if first_block:
-                _note_other_columns(names, columns, results, spec, env)
+                notes += _other_columns(names, columns, results, spec)
             if common.on_error == "stop" and errors.bad.any():
                 raise InputError(errors.first)
             bad_rows = errors.bad
@@ -112,35 +118,47 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
             for key, vals in results.items():
                 if key in columns.values():
                     continue  # the parameter column already holds the value used
-                # failed rows: null results (skip drops those rows below)
-                out[key] = tables.arrow_column(np.broadcast_to(np.asarray(vals), (n,)), null=bad_rows)
+                # failed rows: null results (skip drops those rows below); None: undecidable for every row
+                out[key] = tables.null_column(n) if vals is None else \
+                    tables.arrow_column(np.broadcast_to(np.asarray(vals), (n,)), null=bad_rows)
             out.pop("error", None)
             if common.on_error == "null":
                 out["error"] = tables.text_column(errors.reasons)
-            table = tables.make_table(out)
+            table = tables.make_table(out, like=batch)
             if common.on_error == "skip" and bad_rows.any():
                 table = tables.keep_rows(table, ~bad_rows)
+            chosen = select_columns(common, tables.column_names(table))
+            if chosen is not None:
+                table = table.select(chosen)
+            if isinstance(writer, _TableOutput):
+                varying = [c for c in columns if len(set(np.asarray(parsed[c]).tolist())) > 1]
+                writer.keep = (*varying, "bound", *((unknown,) if unknown else ()), "error")
             writer.write(table)
+            nulls.add(chunk, results, bad_rows, offset)
             failed += int(bad_rows.sum())
             first_error = first_error or errors.first
             offset += n
+    for line in notes + nulls.notes(offset):  # after the output: a run that fails says only why
+        env.warn(f"kdbound: note: {line}")
     if failed:
         what = "skipped" if common.on_error == "skip" else "given null results"
-        print(f"kdbound: {failed} of {offset} rows failed and were {what}; first: {first_error}", file=env.stderr)
+        env.warn(f"kdbound: {failed} of {offset} rows failed and were {what}; first: {first_error}")
         return ExitStatus.ROWS_FAILED
     return ExitStatus.OK
 
 
-def _note_other_columns(names, columns: dict, results: dict, spec: BoundSpec, env: Environment) -> None:
+def _other_columns(names, columns: dict, results: dict, spec: BoundSpec) -> list[str]:
+    """Notes on input columns that are not parameters: passed through, or replaced by fresh results."""
     others = [name for name in names if name not in columns]
     replaced = [name for name in others if name in results or name == "error"]
     passed = [name for name in others if name not in replaced]
+    notes = []
     if passed:
-        env.warn(f"kdbound: note: column(s) {', '.join(map(repr, passed))} are not parameters of "
-                 f"{spec.name}; passed through unchanged")
+        notes.append(f"column(s) {', '.join(map(repr, passed))} are not parameters of {spec.name}; passed through "
+                     "unchanged")
     if replaced:
-        env.warn(f"kdbound: note: input column(s) {', '.join(map(repr, replaced))} are replaced by freshly "
-                 "computed results")
+        notes.append(f"input column(s) {', '.join(map(repr, replaced))} are replaced by freshly computed results")
+    return notes
 
 
 def _check_columns(names, spec: BoundSpec, constants: dict, unknown, common: Common) -> dict:
@@ -148,7 +166,7 @@ def _check_columns(names, spec: BoundSpec, constants: dict, unknown, common: Com
     columns = {}
     for original in names:
         name = original.strip().replace("-", "_")
-        if name in spec.param_names or (name == "target" and unknown):
+        if name in spec.numeric_names or (name == "target" and unknown):
             if name in columns.values():
                 raise InputError(f"two columns name the parameter {name!r}", "input")
             if name in constants:

@@ -5,6 +5,6 @@ typer 0.26 vendors its own copy of click, whose exceptions are not the ones
 here and nowhere else.
 """
 
-from click import Abort, ClickException, Context, UsageError, echo
+from click import Abort, Choice, ClickException, Context, ParamType, UsageError, echo
 
-__all__ = ["Abort", "ClickException", "Context", "UsageError", "echo"]
+__all__ = ["Abort", "Choice", "ClickException", "Context", "ParamType", "UsageError", "echo"]

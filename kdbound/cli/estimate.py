@@ -114,8 +114,7 @@ def _numbers(col, column: str, rows: np.ndarray) -> np.ndarray:
     if bad_rows.size:
         r = int(bad_rows[0])
         if empty[r]:
-            raise _row_error(r, column, "must be a number (the cell is empty or a missing-value marker such as NA "
-                             "or nan)")
+            raise _row_error(r, column, "must be a number (the cell is empty)")
         if not_number[r]:
             raise _row_error(r, column, "must be a number", tables.cell(col, r))
         raise _row_error(r, column, "must be finite", float(values[r]))
@@ -125,7 +124,7 @@ def _numbers(col, column: str, rows: np.ndarray) -> np.ndarray:
 def read_runs(path: str, input_format: str | None, loss_range) -> Runs:
     try:
         fmt = tables.input_format(path, input_format)
-        found = tables.read_columns(path, fmt, set(NUMERIC))
+        found = tables.read_columns(path, fmt, set(NUMERIC) | {"role", "dataset"})  # cells as text
     except KdboundError as exc:
         raise _runs_error(exc) from None
     if not found or all(len(col) == 0 for col in found.values()):

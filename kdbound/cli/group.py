@@ -13,9 +13,14 @@ import sys
 from typer.core import TyperGroup
 
 from ..errors import KdboundError
+from ..io.stdout import StdoutClosed, StdoutError, silence_stdout
 from .click_api import Abort, ClickException, UsageError, echo
 from .options import option_name
 from .status import ExitStatus
+
+
+class Terminated(Exception):
+    """SIGTERM arrived (raised by the handler :func:`kdbound.cli.main.main` installs)."""
 
 
 def error_line(exc: BaseException) -> str:
@@ -23,8 +28,16 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, KdboundError):
         return exc.describe(option_name)
     if isinstance(exc, UsageError):
-        return exc.format_message()
+        return _once(" ".join(exc.format_message().split()))
     return str(exc)
+
+
+def _once(text: str) -> str:
+    """A message with a repeated final sentence said once (click and typer both suggest a command)."""
+    parts = text.split(" Did you mean")
+    if len(parts) > 2:
+        return parts[0] + " Did you mean" + parts[1]
+    return text
 
 
 class KdboundGroup(TyperGroup):
@@ -39,22 +52,36 @@ class KdboundGroup(TyperGroup):
     def run(self, args=None, prog_name=None, complete_var=None, **extra) -> int:
         try:
             rv = super().main(args, prog_name or "kdbound", complete_var, standalone_mode=False, **extra)
+            sys.stdout.flush()  # a full disk shows here at the latest, while it can still be reported
             return int(rv) if isinstance(rv, int) else ExitStatus.OK
-        except (KdboundError, UsageError) as exc:
+        except StdoutClosed:
+            # the reader went away (e.g. `| head`): not an error of ours
+            silence_stdout()
+            return ExitStatus.OK
+        except StdoutError as exc:
+            silence_stdout()
             _say(f"kdbound: error: {error_line(exc)}")
             return ExitStatus.USAGE
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `kdbound`: the help, and success
+                echo(exc.ctx.get_help())
+                return ExitStatus.OK
+            _say(f"kdbound: error: {error_line(exc)}")
+            return ExitStatus.USAGE
+        except KdboundError as exc:
+            _say(f"kdbound: error: {error_line(exc)}")
+            return ExitStatus.USAGE
+        except Terminated:
+            _say("kdbound: terminated")
+            return ExitStatus.TERMINATED
         except ClickException as exc:
             _say(f"kdbound: error: {exc.format_message()}")
             return exc.exit_code
         except (KeyboardInterrupt, Abort):
             _say("kdbound: interrupted")
             return ExitStatus.INTERRUPTED
-        except BrokenPipeError:
-            # the reader went away (e.g. `| head`): not an error of ours
-            try:
-                sys.stdout = open(os.devnull, "w")
-            except OSError:
-                pass
+        except BrokenPipeError:  # a pipe that is not stdout's (stdout's is StdoutClosed)
+            silence_stdout()
             return ExitStatus.OK
         except Exception as exc:  # a bug
             if os.environ.get("KDBOUND_DEBUG"):

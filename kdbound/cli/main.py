@@ -1,21 +1,43 @@
 """Entry point of the ``kdbound`` console script (cf. httpie's tiny ``__main__`` and ``main``).
 
 Exit statuses are :class:`~kdbound.cli.status.ExitStatus`; the mapping from
-exceptions lives in :class:`~kdbound.cli.group.KdboundGroup`.
+exceptions lives in :class:`~kdbound.cli.group.KdboundGroup`.  Here the process
+is prepared: stdout that reports its own failures, and SIGTERM that removes
+temporary files before exiting.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from typer.main import get_command
 
+from ..io.atomic import remove_temporaries
+from ..io.stdout import GuardedStream
 from .app import app, app_for
+from .group import Terminated
+from .status import ExitStatus
+
+
+def _on_sigterm(signum, frame):
+    remove_temporaries()
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``kdbound`` with ``argv`` (default: the process arguments); returns the exit status."""
+    if sys.stdout is None:  # started with stdout closed (`kdbound ... >&-`)
+        if sys.stderr is not None:
+            sys.stderr.write("kdbound: error: cannot write to stdout (it is closed)\n")
+        return ExitStatus.USAGE
+    if not isinstance(sys.stdout, GuardedStream):
+        sys.stdout = GuardedStream(sys.stdout)
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        pass
     args = sys.argv[1:] if argv is None else list(argv)
     completing = any(key.startswith("_KDBOUND_COMPLETE") for key in os.environ)
     command = get_command(app if completing else app_for(args))

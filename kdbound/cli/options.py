@@ -10,6 +10,7 @@ spelled as options by :func:`option_name`.
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from dataclasses import replace
 from typing import Annotated, NamedTuple, Optional
@@ -18,8 +19,32 @@ import numpy as np
 import typer
 
 from ..errors import InputError
-from ..formats import FILE_FORMATS, STDOUT_FORMATS, Format, from_extension, names
+from ..formats import FILE_FORMATS, STDOUT_FORMATS, Format, from_extension, names, parse_number
+from ..io.atomic import resolve_output
 from ..render import Environment
+from .click_api import ParamType
+
+class Real(ParamType):
+    """A real number in plain ASCII notation (``1e-3``, ``-0.5``, ``inf``): not ``1_0`` or ``١٢``."""
+
+    name = "float"
+
+    def __init__(self, whole: bool = False):
+        self.whole = whole
+        if whole:
+            self.name = "integer"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            number = parse_number(str(value))
+            if number is None:
+                self.fail(f"{value!r} is not a number (write digits 0-9 with an optional '.' and exponent, "
+                          "such as 0.05 or 1e-3)", param, ctx)
+        if self.whole and math.isfinite(number) and number != math.floor(number):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        return number
 
 #: engine names whose option is not simply --name-with-dashes
 _ALIASES = {"unknown": "--solve"}
@@ -35,7 +60,7 @@ def option(*names: str, help: str, panel: str, **kw):
     return typer.Option(*names, help=help, rich_help_panel=panel, **kw)
 
 
-OUTPUT, BATCH, SOLVE = "Output", "Batch", "Solve, sweep, plot"
+OUTPUT, BATCH, SOLVE = "Output", "Batch: one evaluation per row", "Solve, sweep, plot"
 ON_ERROR = ("stop", "skip", "null")
 
 #: name -> (annotation, default): the options commands share, declared once
@@ -44,6 +69,8 @@ SHARED = {
                                             "(default: table on a terminal, TSV otherwise).", panel=OUTPUT)], None),
     "quiet": (Annotated[bool, option("--quiet", "-q", help="No notes, warnings or progress on stderr.",
                                      panel=OUTPUT)], False),
+    "columns": (Annotated[Optional[str], option("--columns", help="Only these output columns (result keys), "
+                                                "comma-separated, in this order.", panel=OUTPUT)], None),
     "input": (Annotated[Optional[str], option("--input", "-i", help="Evaluate every row of FILE (CSV, TSV, JSON "
                                               "Lines, Parquet; '-' for stdin). Columns are option names.",
                                               panel=BATCH)], None),
@@ -56,11 +83,11 @@ SHARED = {
     "solve": (Annotated[Optional[str], option("--solve", help="Solve for this parameter (kl, sigma, gen_t, n, rho, "
                                               "...) so that the bound equals --target.", panel=SOLVE)], None),
     "target": (Annotated[Optional[float], option("--target", help="Target value of the bound for --solve.",
-                                                 panel=SOLVE)], None),
+                                                 panel=SOLVE, click_type=Real())], None),
     "sweep": (Annotated[Optional[str], option("--sweep", help="PARAM=START:STOP:NUM (linear) or "
                                               "PARAM=log:START:STOP:NUM.", panel=SOLVE)], None),
-    "plot": (Annotated[Optional[str], option("--plot", help="Draw the curves to FILE.png or FILE.svg (needs "
-                                             "kdbound[plot]).", panel=SOLVE)], None),
+    "plot": (Annotated[Optional[str], option("--plot", help="Draw the curves to FILE.png or FILE.svg (needs the "
+                                             "plot extra: pip install 'kdbound\\[plot]').", panel=SOLVE)], None),
 }
 
 
@@ -75,6 +102,7 @@ class Common(NamedTuple):
 
     fmt: str | None = None
     quiet: bool = False
+    columns: str | None = None
     input: str | None = None
     input_format: str | None = None
     output: str | None = None
@@ -153,7 +181,31 @@ def check_combination(common: Common) -> None:
                          refs=("input", "sweep"))
 
 
+def select_columns(common: Common, available) -> list[str] | None:
+    """The ``--columns`` selection, checked against the columns there are (None: all of them)."""
+    if common.columns is None:
+        return None
+    chosen = [c.strip() for c in common.columns.split(",") if c.strip()]
+    missing = [c for c in chosen if c not in available]
+    if missing or not chosen:
+        raise InputError(f"no column {missing[0]!r} here (there are: {', '.join(available)})" if missing
+                         else "must name at least one column", "columns")
+    return chosen
+
+
+def check_output(common: Common) -> None:
+    """An ``--output`` path that can be written, checked before any work (plots: render.plot)."""
+    if common.output is not None:
+        resolve_output(common.output, "output")
+
+
 _SWEEP = r"^\s*([A-Za-z_][\w-]*)\s*=\s*(log:)?([^:]+):([^:]+):([^:]+)\s*$"
+
+
+def is_log_sweep(text: str | None) -> bool:
+    """Whether a --sweep is geometric (its plot then gets a log x axis)."""
+    m = re.match(_SWEEP, text or "")
+    return bool(m and m.group(2))
 
 
 def parse_sweep(text: str, param_names: tuple[str, ...]) -> tuple[str, np.ndarray]:

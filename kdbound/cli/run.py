@@ -6,99 +6,170 @@ bound's spec (evaluate, solve, sweep or batch), the results go to a renderer.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from ..engine.solve import solve
 from ..engine.specs import BoundSpec
-from ..errors import InputError
+from ..engine._checks import collect_violations
+from ..errors import InputError, ParameterError
+from ..formats import Format
 from ..render import Environment, Report, non_finite_notes, render_report, render_rows
 from ..render import explain, plot
-from .options import Common, check_combination, environment, output_format, parse_sweep
+from .options import (Common, check_combination, check_output, environment, is_log_sweep, output_format,
+                      parse_sweep, select_columns)
 
 
 def evaluate(spec: BoundSpec, values: dict, common: Common):
-    """Results (contract keys first) and the evaluation, solving for the unknown when asked."""
+    """Results (contract keys first), the evaluation and a note on the solution, solving when asked."""
     if common.solve is not None:
         sol = solve(spec, values, common.unknown, common.target)
-        ev = spec.evaluate({**values, common.unknown: sol.value})
-        return {common.unknown: sol.value, **sol.results}, ev
+        rest = {k: v for k, v in sol.results.items() if k != common.unknown}
+        return {common.unknown: sol.value, **rest}, sol.results, sol.note
     ev = spec.evaluate(values)
-    return dict(ev), ev
+    return dict(ev), ev, None
 
 
 def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | None = None) -> int:
     env = environment(env, common)
     check_combination(common)
+    check_output(common)
+    if common.plot is not None:
+        plot.check_plot_path(common.plot)
     if common.input is not None:
         from .batch import run_batch  # the batch path imports pyarrow (~0.1 s): not at start-up
 
         return run_batch(spec, values, common, env)
-    if common.plot is not None:
-        plot.check_plot_path(common.plot)
     if common.sweep is not None:
         return _run_sweep(spec, values, common, env)
     fmt = output_format(common, env)
-    results, ev = evaluate(spec, values, common)
-    inputs = {k: v for k, v in values.items() if v is not None}
-    full = values
-    if common.solve is not None:
-        inputs.update({common.unknown: "solve", "target": common.target})
-        full = {**values, common.unknown: results[common.unknown]}
-    notes = explain.notes(spec, full, ev)
-    # a generic note for each non-finite result that no specific note already names
-    notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
-    route = explain.route_text(ev)
-    report = Report(command=spec.name, theorem=spec.theorem, formula=spec.formula, inputs=inputs,
-                    results=results, checks=explain.checks(spec, full, ev), notes=notes,
-                    extra={} if route is None else {"sigma_route": route})
+    report = bound_report(spec, values, common)
     render_report(report, fmt, env)
     if common.plot is not None:
-        name, grid = default_grid(spec, values)
+        name, grid = default_grid(spec, values, common)
         _plot(spec, values, common, env, name, grid)
     return 0
 
 
-def default_grid(spec: BoundSpec, values: dict) -> tuple[str, np.ndarray]:
-    """The curve drawn by ``--plot`` without ``--sweep``: bounds against K, or B_sh and B_std against rho."""
+def bound_report(spec: BoundSpec, values: dict, common: Common) -> Report:
+    """One evaluation (or solution) as a Report: inputs, results, conditions, notes, theorem."""
+    results, ev, solve_note = evaluate(spec, values, common)
+    inputs = {k: v for k, v in values.items() if v is not None}
+    inputs.update({p.name: values.get(p.name) or p.choices[0] for p in spec.params if p.choices})
+    full = values
+    if common.solve is not None:
+        inputs.update({common.unknown: "solve", "target": common.target})
+        full = {**values, common.unknown: results[common.unknown]}
+    notes = ([solve_note] if solve_note else []) + explain.notes(spec, full, ev)
+    # a generic note for each non-finite result that no specific note already names
+    notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
+    theorem, formula, headline = explain.headline(spec, full, ev)
+    chosen = select_columns(common, list(results))
+    if chosen is not None:
+        results = {k: results[k] for k in chosen}
+    return Report(command=spec.name, theorem=theorem, formula=formula, inputs=inputs, results=results,
+                  checks=explain.checks(spec, full, ev), notes=notes, extra=explain.extra(spec, full, ev),
+                  headline=headline)
+
+
+def render_reports(reports: dict, fmt: Format, env: Environment) -> None:
+    """Several reports at once (``demo``): tables in turn; one JSON object keyed by command; JSON Lines
+    one per line; CSV/TSV as rows of command, name, value."""
+    if fmt == Format.JSON:
+        env.stdout.write(json.dumps({k: r.as_json() for k, r in reports.items()}, indent=2, allow_nan=False) + "\n")
+        return
+    if fmt in (Format.CSV, Format.TSV):
+        rows = [(k, name, v) for k, r in reports.items() for name, v in r.results.items()]
+        render_rows({"command": [r[0] for r in rows], "name": [r[1] for r in rows],
+                     "value": [r[2] for r in rows]}, fmt, env)
+        for k, r in reports.items():
+            for note in r.notes:
+                env.warn(f"note: {k}: {note}")
+        return
+    for r in reports.values():
+        render_report(r, fmt, env)
+
+
+def default_grid(spec: BoundSpec, values: dict, common: Common | None = None) -> tuple[str, np.ndarray]:
+    """The curve drawn by ``--plot`` without ``--sweep``: with ``--solve``, the solved quantity against
+    the target; otherwise the bounds against K, or B_sh and B_std against rho."""
+    if common is not None and common.solve is not None:
+        t = float(common.target)
+        half = abs(t) if t != 0 else 1.0
+        return "target", np.linspace(t - half, t + half, 201)
     if spec.name == "sharpness":
         r = spec.evaluate({**values, "rho": None})
         top = max(float(r["rho0"]), float(r["rho_min"]))
         top = 2.0 * top if np.isfinite(top) and top > 0 else 1.0
-        return "rho", np.linspace(0.0, top, 201)
+        return "rho", np.linspace(top / 200, top, 200)  # rho > 0: U is uniform on a ball of radius rho
     kl = values.get("kl")
     top = 4.0 * float(kl) if kl else 1.0
     return "kl", np.linspace(0.0, top, 201)
 
 
 def _grid_columns(spec: BoundSpec, values: dict, common: Common, name: str, grid: np.ndarray) -> dict:
-    results, _ = evaluate(spec, {**values, name: grid}, common)
+    """The results along a grid of one parameter (or of the target, for a solve).  With ``--solve``,
+    grid points where no value meets the target are NaN (gaps in a plot, nulls with a note in a table)."""
+    if name == "target":
+        common, values = common._replace(target=grid), dict(values)
+    else:
+        values = {**values, name: grid}
+    if common.solve is None:
+        results, _, _ = evaluate(spec, values, common)
+    else:
+        with collect_violations() as found:
+            results, _, _ = evaluate(spec, values, common)
+        bad = np.zeros(grid.shape, dtype=bool)
+        for v in found:
+            if v.param != "target":
+                raise ParameterError(v.param, v.rule, float(np.asarray(v.values).reshape(-1)[0]))
+            bad |= np.broadcast_to(v.mask, grid.shape)
+        results = {k: (v if v is None or np.asarray(v).dtype == bool
+                       else np.where(bad, np.nan, np.broadcast_to(np.asarray(v, dtype=float), grid.shape)))
+                   for k, v in results.items()}
     columns = {name: grid}
-    columns.update({k: np.broadcast_to(np.asarray(v), grid.shape) for k, v in results.items() if k != name})
+    columns.update({k: (np.full(grid.shape, None, dtype=object) if v is None else
+                        np.broadcast_to(np.asarray(v), grid.shape)) for k, v in results.items() if k != name})
     return columns
 
 
 def _plot(spec: BoundSpec, values: dict, common: Common, env: Environment, name: str, grid: np.ndarray,
-          columns: dict | None = None) -> None:
+          columns: dict | None = None, log_x: bool = False) -> None:
     if columns is None:
         columns = _grid_columns(spec, values, common, name, grid)
-    marks = spec.evaluate({**values, name: None}) if spec.name == "sharpness" and name == "rho" else None
-    plot.plot_bound(spec, name, columns, common.plot, extra=marks)
+    if common.solve is not None:
+        plot.plot_solved(spec, name, common.unknown, columns, common.plot, log_x=log_x)
+    else:
+        marks = spec.evaluate({**values, name: None}) if spec.name == "sharpness" and name == "rho" else None
+        first = {**values, name: grid[0]}
+        _, formula, _ = explain.headline(spec, first, spec.evaluate(first))
+        plot.plot_bound(spec, name, columns, common.plot, extra=marks, log_x=log_x, formula=formula)
     env.warn(f"wrote {common.plot}")
 
 
 def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) -> int:
     fmt = output_format(common, env)
-    name, grid = parse_sweep(common.sweep, spec.param_names)
+    name, grid = parse_sweep(common.sweep, spec.numeric_names)
+    if spec.param(name).integer:
+        grid = np.unique(np.round(grid))  # a whole-number parameter: each integer once
     if values.get(name) is not None:
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))
     columns = _grid_columns(spec, values, common, name, grid)
+    chosen = select_columns(common, list(columns))
+    nulls = explain.NullCells(spec)
+    nulls.add({**values, name: grid}, columns, np.zeros(len(grid), dtype=bool), 0)
+    shown = columns if chosen is None else {k: columns[k] for k in chosen}
     if common.output is not None:
         from ..io.tables import write_table_file  # pyarrow (~0.1 s), only when a file is written
 
-        write_table_file(columns, common.output, fmt)
+        write_table_file(shown, common.output, fmt)
     else:
-        render_rows(columns, fmt, env, title=f"kdbound {spec.name}: sweep of {name}")
+        keep = (name, "bound", *((common.unknown,) if common.solve else ()))
+        render_rows(shown, fmt, env, title=f"kdbound {spec.name}: sweep of {name}", keep=keep)
     if common.plot is not None:
-        _plot(spec, values, common, env, name, grid, columns)
+        _plot(spec, values, common, env, name, grid, columns, log_x=is_log_sweep(common.sweep))
+    for line in nulls.notes(len(grid)):  # after the output: a run that fails says only why
+        env.warn(f"kdbound: note: {line}")
     return 0

@@ -9,3 +9,4 @@ class ExitStatus(IntEnum):
     USAGE = 2              # bad input: a value, file, shape or option combination; no solution
     ROWS_FAILED = 3        # a batch finished with --on-error skip|null but some rows failed
     INTERRUPTED = 130      # Ctrl-C (128 + SIGINT)
+    TERMINATED = 143       # SIGTERM (128 + 15); temporary files are removed first

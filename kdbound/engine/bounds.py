@@ -14,12 +14,55 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ..errors import InputError, ParameterError
 from ._checks import at_least, finite, nonneg, positive, quiet_fp as _quiet, require, scalar_or_array as _out
+
+
+SQRT2 = float(np.sqrt(2.0))
 
 
 def _same_shape(*arrays):
     """Broadcast results to one shape (fields of one result agree), scalars as numpy scalars."""
     return [_out(np.array(a)) for a in np.broadcast_arrays(*arrays)]
+
+
+def _broadcastable(**named) -> None:
+    """Every input broadcasts against the others, or an InputError naming them."""
+    try:
+        np.broadcast(*(np.asarray(v) for v in named.values() if v is not None))
+    except ValueError:
+        shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in named.items() if v is not None)
+        names = tuple(k for k, v in named.items() if v is not None and np.ndim(v))
+        raise InputError(f"shapes do not broadcast together ({shapes})", names) from None
+
+
+def _log(x):
+    return np.log(np.abs(x))
+
+
+def prod_ratio(num, den=()):
+    """``prod(num) / prod(den)`` for non-negative factors, without intermediate overflow or underflow.
+
+    The direct product is used where it is finite and not spuriously zero;
+    elsewhere the value comes from the sum of logarithms.  A result that is
+    itself beyond float64 is inf (or 0), as it should be.
+    """
+    direct = np.ones(())
+    for x in num:
+        direct = direct * x
+    for x in den:
+        direct = direct / x
+    logs = sum((_log(x) for x in num), np.zeros(())) - sum((_log(x) for x in den), np.zeros(()))
+    nonzero = np.ones((), dtype=bool)
+    for x in num:
+        nonzero = nonzero & (np.asarray(x) != 0)
+    spoiled = ~np.isfinite(direct) | ((direct == 0) & nonzero)
+    return np.where(spoiled & nonzero & np.isfinite(logs), np.exp(logs), direct)
+
+
+def _half_range(a, b):
+    """(b - a) / 2 without overflow for a range as wide as float64 allows."""
+    return 0.5 * b - 0.5 * a
 
 
 class _Result:
@@ -43,7 +86,7 @@ class SigmaEstimate(_Result):
 def _loss_range(loss_min, loss_max):
     a = finite("loss_min", loss_min)
     b = finite("loss_max", loss_max)
-    require("loss_max", b, b <= a, "must be > loss_min")
+    require("loss_max", b, b <= a, "must be > {loss_min}")
     return a, b
 
 
@@ -72,11 +115,12 @@ def sigma_stability(loss_min, loss_max, beta, n) -> SigmaEstimate:
     ----------
     Li and He (ISIT 2026), Proposition 9; ``docs/theory.md``, "sigma from stability".
     """
+    _broadcastable(loss_min=loss_min, loss_max=loss_max, beta=beta, n=n)
     a, b = _loss_range(loss_min, loss_max)
     beta = nonneg("beta", beta)
     n = at_least("n", n, 1)
     root_n = np.sqrt(n)
-    return SigmaEstimate(_out(root_n * beta + (b - a) / (2.0 * root_n)), "stability")
+    return SigmaEstimate(_out(prod_ratio([root_n, beta]) + _half_range(a, b) / root_n), "stability")
 
 
 @_quiet
@@ -107,11 +151,14 @@ def sigma_parameter_stability(loss_min, loss_max, kappa, lipschitz, n) -> SigmaE
     ----------
     Li and He (ISIT 2026), Lemma 13; ``docs/theory.md``, "sigma from stability".
     """
+    _broadcastable(loss_min=loss_min, loss_max=loss_max, kappa=kappa, lipschitz=lipschitz, n=n)
     a, b = _loss_range(loss_min, loss_max)
     kappa = nonneg("kappa", kappa)
     lipschitz = nonneg("lipschitz", lipschitz)
     n = at_least("n", n, 1)
-    return SigmaEstimate(_out((kappa * lipschitz + (b - a) / 2.0) / np.sqrt(n)), "parameter-stability")
+    root_n = np.sqrt(n)
+    return SigmaEstimate(_out(prod_ratio([kappa, lipschitz], [root_n]) + _half_range(a, b) / root_n),
+                         "parameter-stability")
 
 
 # --------------------------------------------------------------------------- Theorem 1
@@ -127,6 +174,11 @@ class UpperBound(_Result):
     gen_t: np.ndarray
     kl: np.ndarray
     sigma: np.ndarray
+
+
+def _slack(sigma, kl):
+    """sigma sqrt(2K), as sigma sqrt(2) sqrt(K): 2K may overflow where the slack does not."""
+    return prod_ratio([sigma, SQRT2, np.sqrt(kl)])
 
 
 @_quiet
@@ -146,26 +198,23 @@ def upper_bound(gen_t, kl, sigma) -> UpperBound:
     -------
     UpperBound
         ``bound``; ``slack = sigma sqrt(2K)``; the optimal Donsker-Varadhan
-        parameter ``lambda_opt = sqrt(2K) / sigma`` (+inf when sigma = 0 < K,
-        NaN -- undefined -- when K = 0); and the two-sided lower value
-        ``lower_two_sided = gen_T - sigma sqrt(2K)``.
+        parameter ``lambda_opt = sqrt(2K) / sigma`` (+inf when sigma = 0 < K or
+        when it exceeds float64, NaN -- undefined -- when K = 0); and the
+        two-sided lower value ``lower_two_sided = gen_T - sigma sqrt(2K)``
+        (the same argument with negative lambda).
 
     References
     ----------
     Li and He (ISIT 2026), Theorem 1; ``docs/theory.md``, "Upper bound".
     """
+    _broadcastable(gen_t=gen_t, kl=kl, sigma=sigma)
     gen_t = finite("gen_t", gen_t)
     kl = nonneg("kl", kl)
     sigma = nonneg("sigma", sigma)
-    root = np.sqrt(2.0 * kl)
-    slack = sigma * root
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = np.where(kl == 0, np.nan, np.where(sigma == 0, np.inf, root / np.where(sigma == 0, 1.0, sigma)))
-    return UpperBound(
-        bound=_out(gen_t + slack), slack=_out(slack), lambda_opt=_out(lam),
-        lower_two_sided=_out(gen_t - slack),
-        gen_t=_out(gen_t), kl=_out(kl), sigma=_out(sigma),
-    )
+    slack = _slack(sigma, kl)
+    lam = np.where(kl == 0, np.nan, np.where(sigma == 0, np.inf,
+                                             prod_ratio([SQRT2, np.sqrt(kl)], [np.where(sigma == 0, 1.0, sigma)])))
+    return UpperBound(*_same_shape(gen_t + slack, slack, lam, gen_t - slack, gen_t, kl, sigma))
 
 
 # --------------------------------------------------------------------------- Theorem 10
@@ -209,12 +258,13 @@ def lower_bound(gen_t, kl, eta, c) -> LowerBound:
     ----------
     Li and He (ISIT 2026), Theorem 10; ``docs/theory.md``, "Lower bound".
     """
+    _broadcastable(gen_t=gen_t, kl=kl, eta=eta, c=c)
     gen_t = finite("gen_t", gen_t)
     kl = nonneg("kl", kl)
     eta = positive("eta", eta)
     c = positive("c", c)
     require("c", c, c > 1, "must be in (0, 1]")
-    bound = c * gen_t - kl / eta
+    bound = c * gen_t - prod_ratio([kl], [eta])
     return LowerBound(*_same_shape(bound, eta, c, gen_t, kl, np.zeros((), dtype=bool)))
 
 
@@ -227,7 +277,8 @@ def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
     ``eta* = sqrt(2K) / sigma`` inside the interval (value ``gen_T - sigma sqrt(2K)``),
     otherwise as ``eta -> 2 gen_T / sigma^2`` where ``c -> 0`` and the value tends
     to ``-K sigma^2 / (2 gen_T)``.  With ``sigma = 0`` the limit eta -> inf gives ``gen_T``;
-    with ``K = 0`` the limit eta -> 0 gives ``gen_T``.
+    with ``K = 0`` the limit eta -> 0 gives ``gen_T``.  This is Theorem 10 as the paper
+    states it; :func:`lower_bound_best` gives the best lower bound from sigma.
 
     Parameters
     ----------
@@ -250,29 +301,104 @@ def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
     ----------
     Li and He (ISIT 2026), Theorem 10 and Remark 2; ``docs/theory.md``, "Lower bound".
     """
+    _broadcastable(gen_t=gen_t, kl=kl, sigma=sigma, eta=eta)
     mu = finite("gen_t", gen_t)
     require("gen_t", mu, mu <= 0,
             "must be > 0 for Remark 2's central condition (with gen_T <= 0 it does not apply; give {eta} and {c})")
     kl = nonneg("kl", kl)
     sigma = nonneg("sigma", sigma)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta_max = np.where(sigma == 0, np.inf, 2.0 * mu / (sigma * sigma))
-        if eta is None:
-            eta_star = np.where(kl == 0, 0.0, np.where(sigma == 0, np.inf, np.sqrt(2.0 * kl) / sigma))
-            boundary = (eta_star >= eta_max) & (kl > 0) & (sigma > 0)
-            eta_used = np.where(boundary, eta_max, eta_star)
-            interior = mu - sigma * np.sqrt(2.0 * kl)
-            bound = np.where(boundary, -kl * sigma * sigma / (2.0 * mu), interior)
-            bound = np.where(sigma == 0, mu, bound)
-        else:
-            eta_used = positive("eta", eta)
-            require("eta", eta_used, eta_used >= eta_max,
-                    "must be < 2 gen_t / sigma^2 for Remark 2 (the central-condition interval)")
-            boundary = np.zeros(np.broadcast(mu, kl, sigma, eta_used).shape, dtype=bool)
-            bound = mu - eta_used * sigma * sigma / 2.0 - kl / eta_used
-        c = np.where(boundary, 0.0, 1.0 - eta_used * sigma * sigma / (2.0 * mu))
-        c = np.where(np.isinf(eta_used) & (sigma == 0), 1.0, c)
+    slack = _slack(sigma, kl)  # sigma sqrt(2K)
+    # eta sigma^2 / (2 mu) at eta* = sqrt(2K)/sigma is sigma sqrt(2K) / (2 mu): no eta* needed
+    if eta is None:
+        half_excess = prod_ratio([slack], [2.0 * mu])      # eta* sigma^2 / (2 mu)
+        boundary = (half_excess >= 1.0) & (kl > 0) & (sigma > 0)
+        eta_max = np.where(sigma == 0, np.inf, prod_ratio([2.0, mu], [sigma, sigma]))
+        eta_star = np.where(kl == 0, 0.0, np.where(sigma == 0, np.inf,
+                                                   prod_ratio([SQRT2, np.sqrt(kl)], [np.where(sigma == 0, 1, sigma)])))
+        eta_used = np.where(boundary, eta_max, eta_star)
+        # a positive eta below the smallest float64 is not zero: NaN (reported), not a wrong 0
+        eta_used = np.where((eta_used == 0) & (kl > 0), np.nan, eta_used)
+        bound = np.where(boundary, -prod_ratio([kl, sigma, sigma], [2.0 * mu]), mu - slack)
+        bound = np.where(sigma == 0, mu, bound)
+        c = np.where(boundary, 0.0, 1.0 - half_excess)
+        c = np.where(sigma == 0, 1.0, c)
+    else:
+        eta_used = positive("eta", eta)
+        ratio = prod_ratio([eta_used, sigma, sigma], [2.0 * mu])  # eta sigma^2 / (2 mu)
+        require("eta", eta_used, ratio >= 1.0,
+                "must be < 2 gen_t / sigma^2 for Remark 2 (the central-condition interval)")
+        boundary = np.zeros(np.broadcast(mu, kl, sigma, eta_used).shape, dtype=bool)
+        bound = mu - prod_ratio([eta_used, sigma, sigma], [2.0]) - prod_ratio([kl], [eta_used])
+        c = 1.0 - ratio
     return LowerBound(*_same_shape(bound, eta_used, c, mu, kl, boundary))
+
+
+@dataclass(frozen=True, eq=False)
+class BestLowerBound(_Result):
+    """The best lower bound kdbound can state from a sub-Gaussian proxy sigma.
+
+    ``bound`` is the two-sided ``gen_T - sigma sqrt(2K)`` (Theorem 1 with negative
+    lambda), which Remark 2's value never exceeds; ``remark2_bound``, ``eta`` and
+    ``c`` are what Theorem 10 with Remark 2's pair gives (NaN when gen_T <= 0,
+    where Remark 2 does not apply).
+    """
+
+    bound: np.ndarray
+    remark2_bound: np.ndarray
+    eta: np.ndarray
+    c: np.ndarray
+    gen_t: np.ndarray
+    kl: np.ndarray
+    sigma: np.ndarray
+    boundary: np.ndarray
+    remark2_applies: np.ndarray
+
+
+@_quiet
+def lower_bound_best(gen_t, kl, sigma, eta=None) -> BestLowerBound:
+    """The best valid lower bound from sigma: ``gen_S >= gen_T - sigma sqrt(2K)``, beside Remark 2's.
+
+    For every eta > 0, ``eta sigma^2 / 2 + K / eta >= sigma sqrt(2K)`` (AM-GM),
+    so Remark 2's value ``gen_T - eta sigma^2 / 2 - K / eta`` never exceeds the
+    two-sided bound, which needs no sign condition on gen_T.
+
+    Parameters
+    ----------
+    gen_t : array_like
+        Teacher generalization gap gen_T (any sign).
+    kl : array_like
+        Distillation divergence K in nats, ``>= 0``.
+    sigma : array_like
+        Sub-Gaussian proxy of the teacher gap, ``>= 0``.
+    eta : array_like, optional
+        A fixed eta for Remark 2's pair (optimal when omitted).
+
+    Returns
+    -------
+    BestLowerBound
+        ``bound`` (the two-sided bound, or Remark 2's when it is larger through
+        rounding), Remark 2's ``remark2_bound``, ``eta``, ``c`` and ``boundary``.
+
+    References
+    ----------
+    Li and He (ISIT 2026), Theorems 1 and 10, Remark 2; ``docs/theory.md``,
+    "The best lower bound".
+    """
+    _broadcastable(gen_t=gen_t, kl=kl, sigma=sigma, eta=eta)
+    mu = finite("gen_t", gen_t)
+    kl = nonneg("kl", kl)
+    sigma = nonneg("sigma", sigma)
+    if eta is not None:
+        positive("eta", eta)
+    applies = mu > 0
+    safe_mu = np.where(applies, mu, 1.0)
+    r2 = lower_bound_subgaussian(safe_mu, kl, sigma, eta)
+    nan = np.nan
+    remark2 = np.where(applies, r2.bound, nan)
+    two_sided = mu - _slack(sigma, kl)
+    bound = np.where(applies & (remark2 > two_sided), remark2, two_sided)
+    return BestLowerBound(*_same_shape(bound, remark2, np.where(applies, r2.eta, nan), np.where(applies, r2.c, nan),
+                                       mu, kl, sigma, applies & r2.boundary, applies))
 
 
 # --------------------------------------------------------------------------- Theorem 12
@@ -290,7 +416,7 @@ class SharpnessBound(_Result):
     a0: np.ndarray
     a1: np.ndarray
     a2: np.ndarray
-    rho0: np.ndarray            # tightness radius: B_sh < B_std on (0, rho0)
+    rho0: np.ndarray            # tightness radius: B_sh < B_std on (0, rho0); NaN with measured values
     rho_min: np.ndarray         # kappa / n, smallest radius Lemmas 14-15 admit
     improvement: np.ndarray     # B_std - B_sh (> 0 means the sharpness bound is tighter)
     rho: np.ndarray             # radius used
@@ -298,13 +424,42 @@ class SharpnessBound(_Result):
     tightens: np.ndarray        # B_sh < B_std at the radius used
 
 
+CONSTANTS = ("paper", "refined")
+
+
+def _ball_mean_norm(dim):
+    """E||U|| / rho = d / (d + 1) for U uniform on the d-ball (1 when d is unknown)."""
+    return 1.0 if dim is None else 1.0 / (1.0 + 1.0 / dim)
+
+
+def sharpness_constants(n, kappa, lipschitz, g0, alpha, dim=None, constants="paper"):
+    """A0, A1, A2 with ``sigma0 - sigma_u - nu = (A0 - A1 rho - A2 rho^2) / sqrt(n)``.
+
+    ``paper``: Lemmas 14-15 as the paper states them, ``A0 = kappa (L - g0)``,
+    ``A1 = 3 alpha kappa / 2 + g0``, ``A2 = alpha / 2``.  ``refined``: the
+    rigorous Lemma 14 scale and the refined Lemma 15 (no g0 term),
+    ``A0' = kappa (L - g0) - alpha kappa^2 / (2n)``,
+    ``A1' = alpha kappa (d / (d + 1) + 1/2)``, ``A2' = alpha / 2``.
+    See ``docs/theory.md``, "Refined constants".
+    """
+    a0 = np.where(lipschitz >= g0, prod_ratio([kappa, lipschitz - g0]), -prod_ratio([kappa, g0 - lipschitz]))
+    if constants == "refined":
+        a0 = a0 - prod_ratio([alpha, kappa, kappa], [2.0 * n])
+        a1 = prod_ratio([alpha, kappa]) * (_ball_mean_norm(dim) + 0.5)
+    else:
+        a1 = 1.5 * prod_ratio([alpha, kappa]) + g0
+    return a0, a1, 0.5 * alpha
+
+
 @_quiet
-def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff):
+def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, constants="paper"):
     """The tightness radius rho0 of Theorem 12 against Lemma 13's standard bound.
 
     The positive root of ``(tau/2 + s A2) rho^2 + s A1 rho - s A0``, with
-    ``s = sqrt(2K/n)``, written as ``2 s A0 / (s A1 + sqrt(...))``, which has
-    no cancellation and covers the linear case ``rho0 = A0 / A1``.
+    ``s = sqrt(2K/n)``; B_sh < B_std exactly for ``0 < rho < rho0``.  Divided
+    by s A0 it reads ``q rho^2 + p rho - 1 = 0`` with ``p = A1 / A0`` and
+    ``q = (tau / (2 s) + A2) / A0``, whose root ``2 / (p + sqrt(p^2 + 4 q))``
+    has no cancellation and no overflow for any representable inputs.
 
     Parameters
     ----------
@@ -312,35 +467,61 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff):
         As in :func:`sharpness_bound`.
     tau_eff : array_like
         The Lemma 16 coefficient: tau, or ``tau d / (d + 2)`` with the dimension.
+    dim : array_like, optional
+        Parameter dimension (used by the refined constants).
+    constants : {"paper", "refined"}
+        Which Lemma 14-15 constants (see :func:`sharpness_constants`).
 
     Returns
     -------
     tuple of arrays
-        ``(rho0, A0, A1, A2)``; rho0 = 0 when A0 <= 0 or K = 0.
+        ``(rho0, A0, A1, A2)``; rho0 = 0 when A0 <= 0 or K = 0, +inf when
+        tau = A1 = A2 = 0 < A0.
 
     References
     ----------
     ``docs/theory.md``, "The tightness radius" (not in the paper).
     """
-    a0 = kappa * (lipschitz - g0)
-    a1 = 1.5 * alpha * kappa + g0
-    a2 = 0.5 * alpha
-    s = np.sqrt(2.0 * kl / n)
-    qa = tau_eff / 2.0 + s * a2
-    qb = s * a1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        root = 2.0 * s * a0 / (qb + np.sqrt(qb * qb + 4.0 * qa * s * a0))
-    rho0 = np.where((a0 <= 0) | (s == 0), 0.0, np.where((qa == 0) & (qb == 0), np.inf, root))
+    _broadcastable(kl=kl, n=n, kappa=kappa, lipschitz=lipschitz, g0=g0, alpha=alpha, tau_eff=tau_eff, dim=dim)
+    if constants not in CONSTANTS:
+        raise ParameterError("constants", "must be paper or refined", constants)
+    kl = nonneg("kl", kl)
+    n = at_least("n", n, 1)
+    kappa = nonneg("kappa", kappa)
+    lipschitz = nonneg("lipschitz", lipschitz)
+    g0 = nonneg("g0", g0)
+    alpha = nonneg("alpha", alpha)
+    tau_eff = nonneg("tau_eff", tau_eff)
+    dim = None if dim is None else at_least("dim", dim, 1)
+    a0, a1, a2 = sharpness_constants(n, kappa, lipschitz, g0, alpha, dim, constants)
+    s = prod_ratio([SQRT2, np.sqrt(kl)], [np.sqrt(n)])
+    # A0 = kappa e: dividing by kappa first keeps p = A1/A0 and q finite when A0 and A1 are not
+    e = lipschitz - g0
+    if constants == "refined":
+        e = e - prod_ratio([alpha, kappa], [2.0 * n])
+    pos = (kappa > 0) & (e > 0) & (s > 0)
+    safe_e = np.where(pos, e, 1.0)
+    safe_s = np.where(pos, s, 1.0)
+    safe_kappa = np.where(pos, kappa, 1.0)
+    if constants == "refined":
+        p = prod_ratio([alpha, _ball_mean_norm(dim) + 0.5], [safe_e])
+    else:
+        p = prod_ratio([1.5, alpha], [safe_e]) + prod_ratio([g0], [safe_kappa, safe_e])
+    # sqrt(q) = sqrt((tau/(2s) + A2) / A0), as quotients of square roots (q itself may overflow)
+    root_q = np.hypot(np.sqrt(tau_eff) / np.sqrt(2.0 * safe_s), np.sqrt(a2)) / (np.sqrt(safe_kappa) * np.sqrt(safe_e))
+    root = 2.0 / (p + np.hypot(p, 2.0 * root_q))
+    rho0 = np.where(pos, root, 0.0)
     return rho0, a0, a1, a2
 
 
 @_quiet
 def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alpha, tau,
-                    rho=None, dim=None, sigma_u=None, nu=None, sharpness=None) -> SharpnessBound:
+                    rho=None, dim=None, sigma_u=None, nu=None, sharpness=None,
+                    constants="paper") -> SharpnessBound:
     """The sharpness-aware bound of Theorem 12 beside the standard bound.
 
     ``B_sh = gen_T + E[S_P(f_T)] + (sigma_u + nu) sqrt(2K)``, with the proxies
-    from Lemmas 13-15 and the sharpness term from Lemma 16 (``tau rho^2 / 2``,
+    from Lemmas 14-15 and the sharpness term from Lemma 16 (``tau rho^2 / 2``,
     or ``tau rho^2 d / (2 (d + 2))`` with ``dim``), unless measured
     ``sigma_u``, ``nu`` or ``sharpness`` are given.  ``B_std = gen_T + sigma0 sqrt(2K)``.
 
@@ -357,24 +538,34 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
         global Lipschitz constant, gradient bound at the teacher, local
         smoothness and population Hessian bound.
     rho : array_like, optional
-        Perturbation radius; default the best admissible one, ``kappa / n``
-        (B_sh grows with rho).
+        Perturbation radius ``> 0``; default the best admissible one,
+        ``kappa / n`` (B_sh grows with rho; with kappa = 0 the limit rho -> 0+).
     dim : array_like, optional
-        Parameter dimension d (sharper Lemma 16).
+        Parameter dimension d (sharper Lemma 16; the refined constants use it too).
     sigma_u, nu, sharpness : array_like, optional
-        Measured values replacing Lemmas 14, 15 and 16.
+        Measured values replacing Lemmas 14, 15 and 16.  The tightness radius
+        is then undefined (NaN): measured values hold at one radius only.
+    constants : {"paper", "refined"}
+        ``paper`` reproduces Lemmas 14-15 exactly; ``refined`` uses the
+        rigorous Lemma 14 scale and the refined Lemma 15 (``docs/theory.md``,
+        "Refined constants").
 
     Returns
     -------
     SharpnessBound
-        Both bounds, the proxies, A0-A2, the tightness radius rho0 (always from
-        the lemma constants), rho_min, improvement = B_std - B_sh and flags.
+        Both bounds, the proxies, A0-A2, the tightness radius rho0, rho_min,
+        improvement = B_std - B_sh and flags.
 
     References
     ----------
     Li and He (ISIT 2026), Theorem 12 and Lemmas 13-16; ``docs/theory.md``,
-    "Sharpness-aware bound" and "The tightness radius".
+    "Sharpness-aware bound", "The tightness radius" and "Refined constants".
     """
+    _broadcastable(gen_t=gen_t, kl=kl, n=n, loss_min=loss_min, loss_max=loss_max, kappa=kappa,
+                   lipschitz=lipschitz, g0=g0, alpha=alpha, tau=tau, rho=rho, dim=dim, sigma_u=sigma_u, nu=nu,
+                   sharpness=sharpness)
+    if constants not in CONSTANTS:
+        raise ParameterError("constants", "must be paper or refined", constants)
     gen_t = finite("gen_t", gen_t)
     kl = nonneg("kl", kl)
     n = at_least("n", n, 1)
@@ -384,24 +575,43 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     g0 = nonneg("g0", g0)
     alpha = nonneg("alpha", alpha)
     tau = nonneg("tau", tau)
-    rho_min = kappa / n
-    rho = rho_min if rho is None else nonneg("rho", rho)
-    if dim is None:
-        tau_eff = tau
-    else:
-        d = at_least("dim", dim, 1)
-        tau_eff = tau * d / (d + 2.0)
-    half_range = (b - a) / 2.0
+    rho_min = prod_ratio([kappa], [n])
+    rho = rho_min if rho is None else positive("rho", rho)
+    d = None if dim is None else at_least("dim", dim, 1)
+    tau_eff = tau if d is None else tau / (1.0 + 2.0 / d)
+    half = _half_range(a, b)
     root_n = np.sqrt(n)
     sigma0 = sigma_parameter_stability(a, b, kappa, lipschitz, n).sigma
-    su = (kappa * (g0 + alpha * rho) + half_range) / root_n if sigma_u is None else nonneg("sigma_u", sigma_u)
-    nu_ = (alpha * kappa * rho / 2.0 + g0 * rho + alpha * rho * rho / 2.0) / root_n if nu is None else nonneg("nu", nu)
-    sp = tau_eff * rho * rho / 2.0 if sharpness is None else finite("sharpness", sharpness)
-    root_k = np.sqrt(2.0 * kl)
-    b_sh = gen_t + sp + (su + nu_) * root_k
-    b_std = gen_t + sigma0 * root_k
-    rho0, a0, a1, a2 = tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff)
-    improvement = b_std - b_sh
+    # sigma_u and nu as sums of products (each divided by sqrt(n)), so that the slack
+    # (sigma_u + nu) sqrt(2K) is computed term by term: a proxy may exceed float64 while the slack does not
+    m = _ball_mean_norm(d)
+    if constants == "refined":
+        # (kappa (g0 + alpha rho d/(d+1) + alpha kappa/(2n)) + (b-a)/2) / sqrt(n)
+        # and alpha (kappa rho + rho^2) / (2 sqrt(n))
+        su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho, m], [root_n]),
+                    ([alpha, kappa, kappa], [2.0 * n, root_n]), ([half], [root_n])]
+        nu_terms = [([alpha, kappa, rho], [2.0 * root_n]), ([alpha, rho, rho], [2.0 * root_n])]
+    else:
+        su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho], [root_n]), ([half], [root_n])]
+        nu_terms = [([alpha, kappa, rho], [2.0 * root_n]), ([g0, rho], [root_n]), ([alpha, rho, rho], [2.0 * root_n])]
+    root_k = SQRT2 * np.sqrt(kl)
+
+    def total(terms, times=()):
+        return sum((prod_ratio([*num, *times], den) for num, den in terms), np.zeros(()))
+
+    su = total(su_terms) if sigma_u is None else nonneg("sigma_u", sigma_u)
+    nu_ = total(nu_terms) if nu is None else nonneg("nu", nu)
+    slack_su = total(su_terms, [root_k]) if sigma_u is None else prod_ratio([su, root_k])
+    slack_nu = total(nu_terms, [root_k]) if nu is None else prod_ratio([nu_, root_k])
+    sp = prod_ratio([tau_eff, rho, rho], [2.0]) if sharpness is None else finite("sharpness", sharpness)
+    b_sh = gen_t + sp + slack_su + slack_nu
+    std_slack = total([([kappa, lipschitz], [root_n]), ([half], [root_n])], [root_k])  # sigma0 sqrt(2K)
+    b_std = gen_t + std_slack
+    rho0, a0, a1, a2 = tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, d, constants)
+    if sigma_u is not None or nu is not None or sharpness is not None:
+        rho0 = np.full(np.shape(rho0), np.nan)  # the regime is a statement about every rho; measured values hold at one
+    # the difference of the two bounds, computed from its own terms (no cancellation of gen_T)
+    improvement = std_slack - slack_su - slack_nu - sp
     return SharpnessBound(*_same_shape(b_sh, b_std, sigma0, su, nu_, sp, a0, a1, a2, rho0, rho_min, improvement,
                                        rho, rho_min < rho0, improvement > 0))
 
@@ -409,5 +619,6 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
 __all__ = [
     "SigmaEstimate", "sigma_stability", "sigma_parameter_stability",
     "UpperBound", "upper_bound", "LowerBound", "lower_bound", "lower_bound_subgaussian",
-    "SharpnessBound", "sharpness_bound", "tightness_radius",
+    "BestLowerBound", "lower_bound_best",
+    "SharpnessBound", "sharpness_bound", "sharpness_constants", "tightness_radius", "prod_ratio",
 ]

@@ -25,12 +25,12 @@ Per output row (the k rows are independent and share every covariance), with
   posterior recomputed on (x, y^) at inverse temperature ``beta_s`` (refit).
 
 K = KL(y^ law || y law) + E_{y^} KL(Theta | y^ || W | y = y^) (chain rule, both
-exact).  See docs/theory.md, "Linear-Gaussian: exact K".
+exact).  See docs/theory.md, "Exact K without a rank bottleneck".
 
 References
 ----------
 Li and He (ISIT 2026), Lemma 11 and eq. 28-39; docs/theory.md, sections
-"Linear-Gaussian: exact K without a bottleneck" and "the refit student".
+"Exact K without a rank bottleneck" and "The refit student".
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from ..errors import InputError, ParameterError
 from ._checks import positive, quiet_fp, require
 
 __all__ = ["GramEigen", "ExactKL", "gram_eigen", "kl_given_x", "kl_terms", "posterior_mean", "posterior_draw",
-           "check_sigma_s", "xm_log1p"]
+           "check_sigma_s", "xm_log1p", "spectral_kl", "normalise"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -264,66 +264,121 @@ def _validate(x, w_star, y, student, sigma_s, beta_s, eig):
     return x, w_star, y, k, sigma_s, beta_s, eig
 
 
+def spectral_kl(g, a, m=None, *, lam, beta, k: int, student: str = "kernel", sigma_kind: str = "teacher",
+                sigma_value=None, beta_s: float | None = None) -> ExactKL:
+    """The exact K from the spectrum, in units where the label noise is 1 (see :func:`normalise`).
+
+    Parameters
+    ----------
+    g : ndarray, (..., d)
+        Gram eigenvalues (any scale; :func:`kl_terms` passes them divided by the largest).
+    a : ndarray, (..., k, d)
+        W* in the eigenbasis (``w_star @ u``), in the same units.
+    m : ndarray, (..., k, d), optional
+        Conditional mode: Wbar_T in the eigenbasis.  None: expected mode (``m = s a``).
+    lam : float or ndarray (...,)
+        Prior precision in these units.
+    beta : float
+        Teacher inverse temperature (``c = beta`` when the noise is 1).
+    k : int
+        Number of output rows.
+    student, beta_s
+        As in :func:`kl_given_x`.
+    sigma_kind : {"teacher", "scalar", "matrix"}
+        Kernel student's covariance; ``sigma_value`` is the scalar (float or (...,) array)
+        or ``U^T Sigma_S U`` (..., d, d), in these units.
+
+    Returns
+    -------
+    ExactKL
+    """
+    lam = np.asarray(lam, dtype=np.float64)[..., None]   # broadcast against (..., d)
+    p = lam + beta * g                                    # posterior precisions
+    v = g / p                                             # eigenvalues of x Sigma_T x^T
+    s = beta * v                                          # of the smoother
+    shrink = lam / p                                      # 1 - s, without cancellation
+    if m is None:                                         # expected mode: Y integrated out
+        m = a * s[..., None, :]
+        t = s * s + v                                     # g A (the noise is 1)
+        r = ((1.0 - beta) + beta * v * (beta * shrink - 1.0)) / (1.0 + t)
+        pa = 1.0 + beta * s                               # p A
+    else:                                                 # conditional mode: D_n fixed
+        t = v
+        r = ((1.0 - beta) - s) / (1.0 + v)
+        pa = np.ones_like(p)
+    # dataset shift: per eigenvalue and row, KL(N(sqrt(g) m, g A + 1) || N(sqrt(g) a, 1))
+    diff = m - a
+    bias = np.sum(diff * diff, axis=-2) * g
+    shift = np.sum(0.5 * bias + 0.5 * k * xm_log1p(t), axis=-1)
+    pc = pa / (1.0 + t)                                   # p Var(W_T | y^)
+    if student == "kernel":
+        # E over y^ of ||mu_S(y^) - G y^||^2 in the Sigma_T^{-1} norm: mean part and variance part
+        mean_part = lam * shrink * np.sum(m * m, axis=-2)
+        var_part = k * v * (1.0 + t) * r * r
+        quad = 0.5 * np.sum(mean_part + var_part, axis=-1)
+        if sigma_kind == "teacher":                       # per eigenvalue p (Var(W_T | y^) + 1/p)
+            cov = 0.5 * k * np.sum(xm_log1p(pc), axis=-1)
+        elif sigma_kind == "scalar":
+            sv = np.asarray(sigma_value, dtype=np.float64)[..., None]
+            cov = 0.5 * k * np.sum(xm_log1p(pc + p * sv - 1.0), axis=-1)
+        else:
+            su = sigma_value                              # U^T Sigma_S U
+            d = g.shape[-1]
+            diag = np.einsum("...ii->...i", su)
+            mat = su + (pc / p)[..., None, :] * np.eye(d)
+            chol = np.linalg.cholesky(mat)
+            logdet = 2.0 * np.sum(np.log(np.einsum("...ii->...i", chol)), axis=-1)
+            cov = 0.5 * k * (np.sum(pc + p * diag - 1.0 - np.log(p), axis=-1) - logdet)
+        kernel = quad + cov
+    else:
+        p_s = lam + beta_s * g
+        # E y^2 along each eigenvector: g m^2 + (1 + t); p (gamma_s - gamma)^2 = g lam^2 (beta_s - beta)^2 / (p p_s^2)
+        ey2 = g[..., None, :] * m * m + (1.0 + t)[..., None, :]
+        weight = g * (shrink * (beta_s - beta) / p_s) ** 2 * p
+        quad = 0.5 * np.sum(weight * np.sum(ey2, axis=-2), axis=-1)
+        cov = 0.5 * k * np.sum(xm_log1p(p / p_s - 1.0), axis=-1)
+        kernel = quad + cov
+    return ExactKL(dataset_shift=shift, kernel=kernel, kl=shift + kernel)
+
+
+def normalise(g, noise: float):
+    """Scale factors that make the label noise 1 and the largest Gram eigenvalue 1.
+
+    K is invariant under (w*, y, noise, lam, Sigma_S) -> (w*/a, y/a, noise/a, lam a^2, Sigma_S/a^2)
+    and under (x, w*, lam, Sigma_S) -> (x b, w*/b, lam b^2, Sigma_S/b^2); with a = noise and
+    b = 1/sqrt(g_max) every eigenvalue lies in [0, 1] and c = beta_t, so no term overflows for
+    any hyperparameters whose reduced prior precision ``lam noise^2 / g_max`` is representable.
+
+    Returns ``(gmax, w_scale)``: divide g by ``gmax`` (..., 1); multiply W* coordinates by
+    ``w_scale = sqrt(gmax) / noise`` (...,); multiply lam by ``noise^2 / gmax``.
+    """
+    gmax = g[..., -1:]
+    gmax = np.where(gmax > 0, gmax, 1.0)
+    return gmax, np.sqrt(gmax[..., 0]) / noise
+
+
 @quiet_fp
 def kl_terms(x, w_star, *, lam: float, beta_t: float, noise: float, student: str = "kernel",
              sigma_s="teacher", beta_s: float | None = None, y=None, eig: GramEigen | None = None) -> ExactKL:
     """The exact K given X (or D_n) split into its chain-rule parts; see :func:`kl_given_x`."""
     lam, beta_t, noise = _hyper(lam, beta_t, noise)
     x, w_star, y, k, sigma_s, beta_s, eig = _validate(x, w_star, y, student, sigma_s, beta_s, eig)
-    noise2 = noise * noise
-    c = beta_t / noise2
-    g = eig.g                                             # (..., d)
-    p = lam + c * g                                       # posterior precisions
-    v = g / p                                             # eigenvalues of x Sigma_T x^T
-    s = c * v                                             # of the smoother
-    shrink = lam / p                                      # 1 - s, without cancellation
-    a = w_star @ eig.u                                    # (..., k, d): W* rows in the eigenbasis
-    if y is None:                                         # expected mode: Y integrated out
-        m = a * s[..., None, :]
-        t = s * s + v / noise2                            # g A / noise^2
-        r = ((1.0 - beta_t) + beta_t * (v / noise2) * (beta_t * shrink - 1.0)) / (noise2 * (1.0 + t))
-        pa = 1.0 + c * s * noise2                         # p A
-    else:                                                 # conditional mode: D_n fixed
-        yx = np.swapaxes(y, -1, -2) @ x                   # (..., k, d)
-        m = (yx @ eig.u) * (c / p)[..., None, :]          # Wbar_T in the eigenbasis
-        t = v / noise2
-        r = ((1.0 - beta_t) - s) / (noise2 + v)
-        pa = np.ones_like(p)
-    # dataset shift: per eigenvalue KL(N(sqrt(g) m, g A + noise^2) || N(sqrt(g) a, noise^2)) for each row
-    diff = m - a
-    bias = np.sum(diff * diff, axis=-2) * g               # sum over rows, (..., d)
-    shift = np.sum(bias / (2.0 * noise2) + 0.5 * k * xm_log1p(t), axis=-1)
-    cpost = pa / (p * (1.0 + t))                          # Var(W_T | y^) in the eigenbasis: A / (1 + t)
-    if student == "kernel":
-        # E over y^ of ||mu_S(y^) - G y^||^2_{Sigma_T^{-1}}: mean part and variance part
-        mean_part = lam * shrink * np.sum(m * m, axis=-2)
-        var_part = k * v * noise2 * (1.0 + t) * r * r
-        quad = 0.5 * np.sum(mean_part + var_part, axis=-1)
-        pc = p * cpost                                    # p Var(W_T | y^)
-        if isinstance(sigma_s, str):                      # Sigma_S = Sigma_T: per eigenvalue p (cpost + 1/p)
-            cov = 0.5 * k * np.sum(xm_log1p(pc), axis=-1)
-        elif isinstance(sigma_s, float):
-            cov = 0.5 * k * np.sum(xm_log1p(pc + p * sigma_s - 1.0), axis=-1)
-        else:
-            su = np.swapaxes(eig.u, -1, -2) @ sigma_s @ eig.u       # U^T Sigma_S U
-            diag = np.einsum("...ii->...i", su)
-            mat = su + cpost[..., None, :] * np.eye(eig.d)
-            chol = np.linalg.cholesky(mat)
-            logdet = 2.0 * np.sum(np.log(np.einsum("...ii->...i", chol)), axis=-1)
-            cov = 0.5 * k * (np.sum(pc + p * diag - 1.0 - np.log(p), axis=-1) - logdet)
-        kernel = quad + cov
-    else:
-        c_s = beta_s / noise2
-        p_s = lam + c_s * g
-        ratio = p / p_s
-        # E y^2 along each eigenvector: g m^2 + noise^2 (1 + t); p (gamma_s - gamma)^2 = g lam^2 (c_s - c)^2 / (p p_s^2)
-        ey2 = g[..., None, :] * m * m + (noise2 * (1.0 + t))[..., None, :]
-        weight = g * (shrink * (c_s - c) / p_s) ** 2 * p  # = g lam^2 (c_s - c)^2 / (p p_s^2)
-        quad = 0.5 * np.sum(weight * np.sum(ey2, axis=-2), axis=-1)
-        cov = 0.5 * k * np.sum(xm_log1p(ratio - 1.0), axis=-1)
-        kernel = quad + cov
-    kl = shift + kernel
-    return ExactKL(dataset_shift=shift, kernel=kernel, kl=kl)
+    gmax, w_scale = normalise(eig.g, noise)
+    g = eig.g / gmax
+    lam_n = lam * (noise / np.sqrt(gmax[..., 0])) ** 2
+    a = (w_star @ eig.u) * w_scale[..., None, None]
+    m = None
+    if y is not None:
+        yxu = (np.swapaxes(y, -1, -2) @ x) @ eig.u / (noise * np.sqrt(gmax))[..., None]
+        m = yxu * (beta_t / (lam_n[..., None] + beta_t * g))[..., None, :]
+    kind, value = "teacher", None
+    if isinstance(sigma_s, float):
+        kind, value = "scalar", sigma_s * gmax[..., 0] / noise ** 2
+    elif not isinstance(sigma_s, str):
+        kind = "matrix"
+        value = (np.swapaxes(eig.u, -1, -2) @ sigma_s @ eig.u) * (gmax[..., 0] / noise ** 2)[..., None, None]
+    return spectral_kl(g, a, m, lam=lam_n, beta=beta_t, k=k, student=student, sigma_kind=kind, sigma_value=value,
+                       beta_s=beta_s)
 
 
 def kl_given_x(x, w_star, *, lam: float, beta_t: float, noise: float, student: str = "kernel",
@@ -364,7 +419,7 @@ def kl_given_x(x, w_star, *, lam: float, beta_t: float, noise: float, student: s
     References
     ----------
     Li and He (ISIT 2026), Lemma 11 and eq. 28-39 (the model); the exact form is
-    derived in docs/theory.md, "Linear-Gaussian: exact K without a bottleneck".
+    derived in docs/theory.md, "Exact K without a rank bottleneck" and "The refit student".
     """
     return kl_terms(x, w_star, lam=lam, beta_t=beta_t, noise=noise, student=student, sigma_s=sigma_s,
                     beta_s=beta_s, y=y, eig=eig).kl

@@ -1,16 +1,23 @@
 """The linear-Gaussian case study (Lemma 11, eq. 28-39): the distillation divergence K
-of a Gibbs-posterior linear teacher and a rank-r student, term by term.
+of a Gibbs-posterior linear teacher and a rank-r student, term by term, with the exact
+dataset shift, the tighter decomposition ``kl_bound_tight`` and, without a rank
+bottleneck, the exact K.
 
 Layout: ``x`` is n x d with samples as rows (the paper's X is its transpose),
-``y`` is n x k, ``w_star`` is k x d (scikit-learn's ``coef_``).  Everything
-comes from one eigendecomposition of the d x d Gram matrix ``x.T @ x`` plus
-k x n and k x d products: no n x n matrix, no explicit inverse, no SVD of x.
+``y`` is n x k, ``w_star`` is k x d (scikit-learn's ``coef_``); the label model is
+``Y ~ MN(X W*^T, noise^2 I_n, I_k)`` (i.i.d. N(., noise^2) entries).  Everything comes
+from one eigendecomposition of the d x d Gram matrix ``X^T X`` plus k x n and k x d
+products: no n x n matrix, no explicit inverse, no SVD of X.
 
-Notation as in the paper: ``c = beta_t / noise^2``,
-``Sigma_T = (lam I + c X X^T)^{-1}``, ``Wbar_T = c Y X^T Sigma_T``.  In the
-eigenbasis ``X X^T = U diag(g) U^T`` every term is a sum over eigenvalues:
-``v = g / (lam + c g)`` (eigenvalues of X^T Sigma_T X), ``s = c v`` (of the
-smoother S) and ``t = s^2 + v / noise^2``.
+Notation: ``c = beta_t / noise^2``, ``Sigma_T = (lam I + c X^T X)^{-1}``,
+``Wbar_T = c Y^T X Sigma_T``.  In the eigenbasis ``X^T X = U diag(g) U^T`` every term is
+a sum over eigenvalues: ``v = g / (lam + c g)`` (eigenvalues of X Sigma_T X^T),
+``s = c v`` (of the smoother S) and ``t = s^2 + v / noise^2``.
+
+Numerics: every term is computed in reduced units where the label noise is 1 and the
+largest Gram eigenvalue is 1 (K is invariant under the rescalings of
+:func:`kdbound.engine.exact_kl.normalise`), so extreme hyperparameters do not overflow
+intermediate products; a result that is itself beyond float64 is refused.
 """
 
 from __future__ import annotations
@@ -22,21 +29,37 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError, ParameterError
-from ._checks import first_nonfinite, integer, positive, quiet_fp, require
+from ._checks import first_nonfinite, integer, positive, quiet_fp
+from .exact_kl import check_sigma_s, spectral_kl, xm_log1p
+
+__all__ = ["GramSpectrum", "gram_spectrum", "gram_products", "Hyper", "check_hyper", "Reduced", "reduce",
+           "apx_monte_carlo", "ApxEstimate", "LinearGaussianResult", "linear_gaussian", "estimate_noise",
+           "NoiseEstimate", "check_sigma_s", "TERMS", "COND_WARN", "MAX_SAMPLES", "MAX_WORK", "rank_bottleneck"]
 
 EPS = np.finfo(np.float64).eps
-COND_WARN = 1e10  # Gram condition number beyond which the apx estimate loses digits
+#: condition number of X^T X beyond which the warning is printed (apx and the rank decision lose digits)
+COND_WARN = 1e10
+#: Gram eigenvalues below this fraction of the largest are recomputed from X itself (the Gram
+#: matrix gives them only to about eps * g_max, i.e. singular values to about sqrt(eps) sigma_max)
+REFINE = 1e-8
+#: the largest --samples accepted, and the largest Monte Carlo work (draws x k x rho x min(k, rho))
+MAX_SAMPLES = 10 ** 7
+MAX_WORK = 5e11
+#: the reduced prior precision lam noise^2 / g_max must lie inside float64's comfortable range
+REDUCED_RANGE = (1e-290, 1e290)
 
 
 # --------------------------------------------------------------------------- spectrum of X
 
 @dataclass(frozen=True, eq=False)
 class GramSpectrum:
-    """Eigendecomposition of the Gram matrix X X^T (d x d): the one expensive step.
+    """Eigendecomposition of the Gram matrix X^T X (d x d): the one expensive step.
 
-    ``g`` ascending eigenvalues (clipped at 0, numerically-zero ones set to 0),
-    ``u`` the eigenvectors as columns, ``x_rank`` the numerical rank of X,
-    ``cond`` the condition number g_max / g_min over the retained eigenvalues.
+    ``g`` ascending eigenvalues (squared singular values of X; those of numerically
+    zero singular values set to exactly 0), ``u`` the eigenvectors as columns,
+    ``x_rank`` the numerical rank of X, ``cond`` the condition number of X^T X
+    (g_max / g_min over the retained eigenvalues, the square of cond(X)),
+    ``refined`` how many small eigenvalues were recomputed from X itself.
     """
 
     g: np.ndarray
@@ -44,24 +67,63 @@ class GramSpectrum:
     n: int
     x_rank: int
     cond: float
+    refined: int = 0
 
     @property
     def d(self) -> int:
         return self.g.size
 
 
-def gram_spectrum(gram: np.ndarray, n: int) -> GramSpectrum:
-    """Eigendecomposition of the symmetric positive semi-definite d x d Gram matrix X X^T."""
+def _small_singular_values(x, us: np.ndarray, block_rows: int = 16384):
+    """Singular values and right singular vectors of ``x @ us`` (n x m), by a blocked QR (never the Gram).
+
+    Accurate to about eps * sigma_max(x) in absolute terms, where the Gram matrix
+    resolves only about sqrt(eps) * sigma_max.
+    """
+    m = us.shape[1]
+    r = np.zeros((0, m))
+    for start in range(0, x.shape[0], block_rows):
+        block = np.asarray(x[start:start + block_rows], dtype=np.float64) @ us
+        r = np.linalg.qr(np.vstack([r, block]), mode="r")
+    _, sv, vt = np.linalg.svd(r, full_matrices=False) if r.shape[0] else (None, np.zeros(0), np.eye(m))
+    if sv.size < m:                       # fewer rows than columns: the rest are exact zeros
+        sv = np.concatenate([sv, np.zeros(m - sv.size)])
+        _, _, vt = np.linalg.svd(np.vstack([r, np.zeros((m - r.shape[0], m))]))
+    return sv, vt.T
+
+
+def gram_spectrum(gram: np.ndarray, n: int, x=None, block_rows: int = 16384) -> GramSpectrum:
+    """Eigendecomposition of the symmetric positive semi-definite d x d Gram matrix X^T X.
+
+    The numerical rank of X counts singular values ``sqrt(g_i)`` above
+    ``sigma_max * max(n, d) * eps`` (the rule of ``numpy.linalg.matrix_rank``: on
+    singular values, so the tolerance does not square the condition number).  The
+    Gram matrix gives an eigenvalue only to about ``eps * g_max``; when ``x`` is given,
+    eigenvalues below ``REFINE * g_max`` are recomputed from ``x`` itself (the
+    singular values of ``x @ U_small`` by a blocked QR), so that small singular values
+    are resolved to about ``eps * sigma_max``.  That costs one more pass over x, and only
+    for ill-conditioned or rank-deficient X.
+    """
     g, u = np.linalg.eigh(gram)
     d = g.size
+    g = np.maximum(g, 0.0)
     gmax = float(g[-1]) if d else 0.0
-    # eigenvalues below this are rounding noise of the Gram product: treat them as exact zeros
-    tol = max(gmax, 0.0) * max(d, n, 64) * EPS
-    g = np.where(g > tol, g, 0.0)
-    kept = g[g > 0]
+    refined = 0
+    if x is not None and gmax > 0:
+        small = g < REFINE * gmax
+        refined = int(small.sum())
+        if refined:
+            sv, rot = _small_singular_values(x, u[:, small], block_rows)
+            g = np.concatenate([sv[::-1] ** 2, g[~small]])
+            u = np.concatenate([u[:, small] @ rot[:, ::-1], u[:, ~small]], axis=1)
+    smax = math.sqrt(gmax)
+    tol = smax * max(n, d) * EPS
+    zero = np.sqrt(g) <= tol
+    g = np.where(zero, 0.0, g)
+    kept = g[~zero]
     x_rank = int(kept.size)
     cond = float(kept[-1] / kept[0]) if x_rank else math.inf
-    return GramSpectrum(g=g, u=u, n=n, x_rank=x_rank, cond=cond)
+    return GramSpectrum(g=g, u=u, n=n, x_rank=x_rank, cond=cond, refined=refined)
 
 
 def gram_products(x: np.ndarray, y: np.ndarray | None = None, block_rows: int = 16384):
@@ -85,7 +147,7 @@ def gram_products(x: np.ndarray, y: np.ndarray | None = None, block_rows: int = 
     return gram, yx
 
 
-# --------------------------------------------------------------------------- closed forms
+# --------------------------------------------------------------------------- hyperparameters, reduced units
 
 @dataclass(frozen=True, eq=False)
 class Hyper:
@@ -102,205 +164,281 @@ def check_hyper(lam, beta_t, noise) -> Hyper:
     return Hyper(float(positive("lam", lam)), float(positive("beta_t", beta_t)), float(positive("noise", noise)))
 
 
-def eigen_terms(spec: GramSpectrum, h: Hyper):
-    """Per-eigenvalue v, s, t and 1 / (lam + c g)."""
-    inv = 1.0 / (h.lam + h.c * spec.g)
-    v = spec.g * inv
-    s = h.c * v
-    t = s * s + v / h.noise ** 2
-    return v, s, t, inv
+@dataclass(frozen=True, eq=False)
+class Reduced:
+    """The problem in reduced units: label noise 1, largest Gram eigenvalue 1.
+
+    ``g`` eigenvalues / g_max; ``lam`` = lam noise^2 / g_max; ``beta`` = beta_t (= c);
+    ``p = lam + beta g``, ``v = g / p``, ``s = beta v``, ``shrink = lam / p = 1 - s``;
+    ``w_scale = sqrt(g_max) / noise`` multiplies W-coordinates; ``var_scale = noise^2``
+    turns the reduced bias and variance back into the data's units.
+    """
+
+    g: np.ndarray
+    lam: float
+    beta: float
+    p: np.ndarray
+    v: np.ndarray
+    s: np.ndarray
+    shrink: np.ndarray
+    w_scale: float
+    gmax: float
+    var_scale: float
+    noise: float
 
 
-def variance(spec: GramSpectrum, h: Hyper) -> float:
-    """Var(D_n) = tr(Sigma_T X X^T) = sum_i v_i (eq. 28-33)."""
-    return float(np.sum(eigen_terms(spec, h)[0]))
+def reduce(spec: GramSpectrum, h: Hyper) -> Reduced:
+    """The reduced problem, or an InputError naming the range kdbound can compute."""
+    gmax = float(spec.g[-1]) if spec.d and spec.g[-1] > 0 else 1.0
+    log_lam = math.log(h.lam) + 2 * math.log(h.noise) - math.log(gmax)
+    lo, hi = REDUCED_RANGE
+    if not math.log(lo) < log_lam < math.log(hi):
+        raise InputError(f"lam noise^2 / g_max = 10^{log_lam / math.log(10):.0f} is outside the range kdbound "
+                         f"computes in float64 ({lo:g} to {hi:g}; g_max = {gmax:.3g} is the largest eigenvalue of "
+                         "X^T X): rescale X or choose less extreme values", ("lam", "noise"))
+    lam = math.exp(log_lam)
+    beta = h.beta_t
+    g = spec.g / gmax
+    p = lam + beta * g
+    v = g / p
+    return Reduced(g=g, lam=lam, beta=beta, p=p, v=v, s=beta * v, shrink=lam / p,
+                   w_scale=math.sqrt(gmax) / h.noise, gmax=gmax, var_scale=h.noise ** 2, noise=h.noise)
 
 
-def residual_norm(spec: GramSpectrum, h: Hyper, w_star: np.ndarray) -> float:
-    """||W* X (I - S)||_F^2 = sum_j ||(W* U)_j||^2 g_j (lam / (lam + c g_j))^2."""
-    wu = w_star @ spec.u
-    shrink = h.lam / (h.lam + h.c * spec.g)
-    return float(np.sum(wu * wu, axis=0) @ (spec.g * shrink * shrink))
+# --------------------------------------------------------------------------- closed forms (reduced units)
+
+def _t_expected(rd: Reduced) -> np.ndarray:
+    return rd.s * rd.s + rd.v
 
 
-def bias_conditional(spec: GramSpectrum, wbar_u: np.ndarray, w_star: np.ndarray) -> float:
-    """Bias(D_n) = ||(Wbar_T - W*) X||_F^2, with Wbar_T given in the eigenbasis (Wbar_T U)."""
-    diff = wbar_u - w_star @ spec.u
-    return float(np.sum(diff * diff, axis=0) @ spec.g)
+def variance(rd: Reduced) -> float:
+    """Var(D_n) = tr(X Sigma_T X^T) = sum_i v_i, in reduced units (times noise^2 in the data's)."""
+    return float(np.sum(rd.v))
 
 
-def bias_expected(spec: GramSpectrum, h: Hyper, w_star: np.ndarray, k: int) -> float:
-    """E_Y Bias = ||W* X (I - S)||_F^2 + k noise^2 sum_i s_i^2."""
-    s = eigen_terms(spec, h)[1]
-    return residual_norm(spec, h, w_star) + k * h.noise ** 2 * float(np.sum(s * s))
+def residual_norm(rd: Reduced, a: np.ndarray) -> float:
+    """||(I - S) X W*^T||_F^2 = sum_i ||a_i||^2 g_i shrink_i^2 (a = W* U in reduced units)."""
+    return float(np.sum(a * a, axis=0) @ (rd.g * rd.shrink * rd.shrink))
 
 
-def dataset_shift_exact(spec: GramSpectrum, h: Hyper, w_star: np.ndarray, k: int) -> float:
-    """Exact KL(Y^ | X || Y | X), Y integrated out (SPEC, derived there):
-    ``||W* X (I - S)||^2 / (2 noise^2) + (k/2) sum_i (t_i - ln(1 + t_i))``."""
-    t = eigen_terms(spec, h)[2]
-    return residual_norm(spec, h, w_star) / (2 * h.noise ** 2) + 0.5 * k * float(np.sum(t - np.log1p(t)))
+def bias_conditional(rd: Reduced, m: np.ndarray, a: np.ndarray) -> float:
+    """Bias(D_n) = ||X (Wbar_T - W*)^T||_F^2, with both in the eigenbasis (reduced units)."""
+    diff = m - a
+    return float(np.sum(diff * diff, axis=0) @ rd.g)
 
 
-def convexity_gap(spec: GramSpectrum, h: Hyper, k: int) -> float:
+def bias_expected(rd: Reduced, a: np.ndarray, k: int) -> float:
+    """E_Y Bias = ||(I - S) X W*^T||_F^2 + k noise^2 sum_i s_i^2 (reduced units: noise 1)."""
+    return residual_norm(rd, a) + k * float(np.sum(rd.s * rd.s))
+
+
+def dataset_shift_exact(rd: Reduced, a: np.ndarray, k: int) -> float:
+    """Exact KL(Y^ | X || Y | X), Y integrated out:
+    ``||(I - S) X W*^T||^2 / (2 noise^2) + (k/2) sum_i (t_i - ln(1 + t_i))``."""
+    return 0.5 * residual_norm(rd, a) + 0.5 * k * float(np.sum(xm_log1p(_t_expected(rd))))
+
+
+def dataset_shift_conditional(rd: Reduced, m: np.ndarray, a: np.ndarray, k: int) -> float:
+    """Exact KL(Y^ | D_n || Y | X) = Bias / (2 noise^2) + (k/2) sum_i (v_i/noise^2 - ln(1 + v_i/noise^2))."""
+    return 0.5 * bias_conditional(rd, m, a) + 0.5 * k * float(np.sum(xm_log1p(rd.v)))
+
+
+def convexity_gap(rd: Reduced, k: int) -> float:
     """How much the convexity bound exceeds the exact dataset shift on average: (k/2) sum ln(1 + t_i)."""
-    return 0.5 * k * float(np.sum(np.log1p(eigen_terms(spec, h)[2])))
+    return 0.5 * k * float(np.sum(np.log1p(_t_expected(rd))))
 
 
-def spread_conditional(spec: GramSpectrum, h: Hyper, wbar_u: np.ndarray, k: int) -> float:
-    """Spread(D_n) = lam^2 (||Wbar_T Sigma_T^{1/2}||^2 + k tr(Sigma_T^2)) + c^2 noise^2 k Var."""
-    v, _, _, inv = eigen_terms(spec, h)
-    quad = float(np.sum(wbar_u * wbar_u, axis=0) @ inv)
-    return h.lam ** 2 * (quad + k * float(np.sum(inv * inv))) + h.c ** 2 * h.noise ** 2 * k * float(np.sum(v))
+def spread_conditional(rd: Reduced, m: np.ndarray, k: int) -> float:
+    """Spread(D_n) = lam^2 (||Wbar_T Sigma_T^{1/2}||^2 + k tr(Sigma_T^2)) + c^2 noise^2 k Var,
+    written as sum_i lam shrink_i ||m_i||^2 + k shrink_i^2 + beta k s_i (no lam^2 or c^2 to overflow)."""
+    return float(np.sum(rd.lam * rd.shrink * np.sum(m * m, axis=0) + k * rd.shrink ** 2 + rd.beta * k * rd.s))
 
 
-def spread_expected(spec: GramSpectrum, h: Hyper, w_star: np.ndarray, k: int) -> float:
-    """E_Y Spread = lam^2 (||c W* X X^T Sigma_T^{3/2}||^2 + c^2 k noise^2 tr(X^T Sigma_T^3 X) + k tr(Sigma_T^2))
-    + c^2 noise^2 k Var."""
-    v, _, _, inv = eigen_terms(spec, h)
-    wu = w_star @ spec.u
-    c = h.c
-    first = c * c * float(np.sum(wu * wu, axis=0) @ (spec.g ** 2 * inv ** 3))
-    second = c * c * k * h.noise ** 2 * float(np.sum(spec.g * inv ** 3))
-    return h.lam ** 2 * (first + second + k * float(np.sum(inv * inv))) + c * c * h.noise ** 2 * k * float(np.sum(v))
+def spread_expected(rd: Reduced, a: np.ndarray, k: int) -> float:
+    """E_Y Spread = lam^2 (||c X^T X Sigma_T^{3/2} W*^T||^2 + c^2 k noise^2 tr(X Sigma_T^3 X^T) + k tr(Sigma_T^2))
+    + c^2 noise^2 k Var = sum_i shrink_i^2 (beta s_i g_i ||a_i||^2 + beta k s_i + k) + beta k s_i."""
+    wa = np.sum(a * a, axis=0)
+    return float(np.sum(rd.shrink ** 2 * (rd.beta * rd.s * rd.g * wa + rd.beta * k * rd.s + k)
+                        + rd.beta * k * rd.s))
 
 
-def covariance_cost(spec: GramSpectrum, h: Hyper, sigma_s, k: int) -> float:
+def covariance_cost(spec: GramSpectrum, rd: Reduced, sigma_s, k: int) -> float:
     """Cov(Sigma_S, Sigma_T) = k/2 [tr(Sigma_T^{-1} Sigma_S) - d + ln det Sigma_T - ln det Sigma_S]:
     the KL of matrix normals with equal means (eq. 34-39).  ``sigma_s``: "teacher", a scalar s (s I) or
-    a d x d symmetric positive-definite matrix."""
+    a d x d symmetric positive-definite matrix (in the data's units)."""
     if isinstance(sigma_s, str):
         return 0.0                         # Sigma_S = Sigma_T
     d = spec.d
-    prec = h.lam + h.c * spec.g            # eigenvalues of Sigma_T^{-1}
-    logdet_t = -float(np.sum(np.log(prec)))
-    sigma_s = np.asarray(sigma_s, dtype=np.float64)
-    if sigma_s.ndim == 0:
-        s = float(sigma_s)
-        return 0.5 * k * (s * float(np.sum(prec)) - d + logdet_t - d * math.log(s))
+    to_reduced = rd.gmax / rd.var_scale    # Sigma_S in reduced units: Sigma_S g_max / noise^2
+    if isinstance(sigma_s, float):
+        return 0.5 * k * float(np.sum(xm_log1p(rd.p * (sigma_s * to_reduced) - 1.0)))
     chol = np.linalg.cholesky(sigma_s)     # validated positive definite by check_sigma_s
-    logdet_s = 2.0 * float(np.sum(np.log(np.diag(chol))))
-    # tr(Sigma_T^{-1} Sigma_S) = tr(U diag(prec) U^T Sigma_S) = sum_j prec_j (U^T Sigma_S U)_jj
-    diag = np.einsum("ij,ij->j", spec.u, sigma_s @ spec.u)
-    return 0.5 * k * (float(prec @ diag) - d + logdet_t - logdet_s)
-
-
-def check_sigma_s(sigma_s, d: int):
-    """Validate Sigma_S: 'teacher', a positive scalar, or a d x d symmetric positive-definite matrix."""
-    if isinstance(sigma_s, str):
-        if sigma_s != "teacher":
-            raise ParameterError("sigma_s", "must be a positive number, 'teacher' or a d x d matrix", sigma_s)
-        return sigma_s
-    arr = np.asarray(sigma_s, dtype=np.float64)
-    if arr.ndim == 0:
-        return float(positive("sigma_s", arr))
-    if arr.shape != (d, d):
-        raise InputError(f"expected a d x d = {d} x {d} matrix (got shape {arr.shape})", "sigma_s")
-    require("sigma_s", arr, ~np.isfinite(arr), "must have finite entries")
-    if not np.allclose(arr, arr.T, rtol=1e-10, atol=1e-12 * float(np.max(np.abs(arr)) or 1.0)):
-        raise InputError("must be symmetric (Sigma_S is a covariance matrix)", "sigma_s")
-    arr = 0.5 * (arr + arr.T)
-    try:
-        np.linalg.cholesky(arr)
-    except np.linalg.LinAlgError:
-        low = float(np.linalg.eigvalsh(arr)[0])
-        raise InputError(f"must be positive definite (smallest eigenvalue {low!r})", "sigma_s") from None
-    return arr
+    log_scale = math.log(rd.gmax) - 2.0 * math.log(rd.noise)
+    logdet_s = 2.0 * float(np.sum(np.log(np.diag(chol)))) + d * log_scale
+    # tr(Sigma_T^{-1} Sigma_S) = sum_j p_j (U^T Sigma_S U)_jj
+    diag = np.einsum("ij,ij->j", spec.u, sigma_s @ spec.u) * to_reduced
+    return 0.5 * k * (float(rd.p @ diag) - d - float(np.sum(np.log(rd.p))) - logdet_s)
 
 
 # --------------------------------------------------------------------------- Apx by Monte Carlo
 
-def apx_draw_terms(wrho: np.ndarray, d_rho: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Per-draw, per-singular-value contributions a_i to Apx, for a stack of draws.
-
-    ``wrho``: (S, k, rho) draws of W_T U_rho (W_T in the basis of X's column space);
-    ``d_rho``: the rho non-zero singular values of X; ``w = sqrt(lam + c g) / d``.
-    With B = W_T U_rho diag(d) = L diag(sigma) R^T, the rank-r student leaves
-    ``||B (I - R_r R_r^T) diag(w)||_F^2 = sum_{i >= r} sigma_i^2 ||diag(w) R_i||^2``:
-    a tail sum of the a_i = sigma_i^2 ||w * R_i||^2 returned here (S, min(k, rho)).
-    """
-    b = wrho * d_rho
-    _, sv, rt = np.linalg.svd(b, full_matrices=False)
-    weighted = rt * w
-    return sv * sv * np.einsum("sij,sij->si", weighted, weighted)
-
-
 @dataclass(frozen=True, eq=False)
 class ApxEstimate:
-    """Monte Carlo estimate of Apx for each student rank in ``ranks``."""
+    """Monte Carlo estimate of Apx for each student rank in ``ranks``.
+
+    ``null_space[i]`` is the part of ``mean[i]`` that X's null space contributes:
+    exactly ``(k - r)(d - rank X)`` when r <= min(k, rank X), else estimated with the rest.
+    """
 
     ranks: np.ndarray
     mean: np.ndarray
     stderr: np.ndarray
-    null_space: float  # k (d - rank X): the exact contribution of X's null space
+    null_space: np.ndarray
 
 
-def apx_monte_carlo(spec: GramSpectrum, h: Hyper, k: int, ranks, samples: int, rng: np.random.Generator,
-                    wbar_u: np.ndarray | None = None, w_star: np.ndarray | None = None,
+def rank_bottleneck(rank: int, k: int, x_rank: int) -> bool:
+    """True when the student rank r < min(k, rank X): W_T M* differs from W_T and kl_exact does not apply."""
+    return rank < min(k, x_rank)
+
+
+def apx_monte_carlo(spec: GramSpectrum, rd: Reduced, k: int, ranks, samples: int, rng: np.random.Generator,
+                    m: np.ndarray | None = None, a: np.ndarray | None = None,
                     progress: Callable[[int, int], None] | None = None, block: int = 64) -> ApxEstimate:
-    """Apx(D_n) = E ||W_T (I - M*) Sigma_T^{-1/2}||_F^2, M* = X V_r V_r^T X^+ (canonical choice).
+    """Apx(D_n) = E ||(I_k - L_r L_r^T) W_T Sigma_T^{-1/2}||_F^2, L_r = top-r left singular vectors of W_T X^T.
 
-    Conditional on the data (``wbar_u`` = Wbar_T U given) or, with ``w_star``,
-    averaged over Y as well (each draw also draws the label noise).  Each draw
-    costs O(k rho min(k, rho)) in the rho-dimensional column space of X; the
-    null space of X adds exactly k (d - rho), because M* vanishes there and
-    W_T's null-space coordinates are N(0, 1/lam) with weight lam.
+    The continuous choice ``W_T M* = L_r L_r^T W_T`` (docs/theory.md, "A continuous M*").
+    Conditional on the data (``m`` = Wbar_T U given, reduced units) or, with
+    ``a`` = W* U, averaged over Y as well (each draw also draws the label noise).
+
+    In the eigenbasis, ``C = W_T U diag(sqrt(p))`` has i.i.d. rows given the mean;
+    ``B = W_T U diag(sqrt(g))`` is W_T X^T in X's right-singular basis, so L comes from
+    a k x rho SVD per draw (rho = rank X) and Apx for every rank r at once is the tail
+    sum over i > r of ``||l_i^T C||^2``, projected directly (no division by a small
+    singular value).  X's null space adds exactly ``(k - r)(d - rho)`` when
+    r <= min(k, rho) (its coordinates of W_T are independent N(0, 1/lam) with weight
+    lam).  When rho < r < k, L_r holds all rho directions of B and is completed by the
+    top r - rho left singular vectors of the null-space residual (the completion with
+    the smallest Apx, and the limit of nearly rank-deficient X along one direction);
+    that part is estimated on the same draws.
     """
     ranks = np.asarray(ranks, dtype=int)
     keep = spec.g > 0
-    g = spec.g[keep]
+    g = rd.g[keep]
     rho = g.size
-    d_rho = np.sqrt(g)
-    w = np.sqrt(h.lam + h.c * g) / d_rho
-    post_sd = 1.0 / np.sqrt(h.lam + h.c * g)
-    null_space = float(k * (spec.d - rho))
-    if rho == 0:
-        z = np.zeros(len(ranks))
-        return ApxEstimate(ranks, z + null_space, z, null_space)
-    if wbar_u is not None:
-        mean_rho = wbar_u[:, keep]
+    nnull = spec.d - rho
+    kb = min(k, rho)
+    exact_null = np.array([(k - r) * nnull if r <= kb else 0 for r in ranks], dtype=float)
+    null_mc = [i for i, r in enumerate(ranks) if r > kb and r < k and nnull > 0]
+    p = rd.p[keep]
+    post_sd = 1.0 / np.sqrt(p)
+    sqp, sqg = np.sqrt(p), np.sqrt(g)
+    if m is not None:
+        mean_rho = m[:, keep]
     else:
-        mean_rho = h.c * (w_star @ spec.u[:, keep]) * (g / (h.lam + h.c * g))
+        mean_rho = a[:, keep] * rd.s[keep]
     total = np.zeros(len(ranks))
     total_sq = np.zeros(len(ranks))
     done = 0
     if progress is not None:
         progress(0, samples)
     while done < samples:
-        m = min(block, samples - done)
-        draws = rng.standard_normal((m, k, rho)) * post_sd
-        if wbar_u is not None:
-            wrho = mean_rho + draws
-        else:  # Y = W* X + E: E X^T U_rho = noise Z' diag(d) in distribution
-            label_noise = rng.standard_normal((m, k, rho)) * (h.noise * d_rho * h.c / (h.lam + h.c * g))
-            wrho = mean_rho + label_noise + draws
-        a = apx_draw_terms(wrho, d_rho, w)
-        tails = np.cumsum(a[:, ::-1], axis=1)[:, ::-1]        # tails[:, i] = sum_{j >= i} a_j
-        tails = np.concatenate([tails, np.zeros((m, 1))], axis=1)
-        per_rank = tails[:, np.minimum(ranks, tails.shape[1] - 1)]
+        mb = min(block, samples - done)
+        per_rank = np.zeros((mb, len(ranks)))
+        if rho:
+            wrho = mean_rho + rng.standard_normal((mb, k, rho)) * post_sd
+            if m is None:  # Y = X W*^T + E: U^T X^T E in distribution is sqrt(g) Z, times beta / p
+                wrho = wrho + rng.standard_normal((mb, k, rho)) * (sqg * rd.beta / p)
+            lvec = np.linalg.svd(wrho * sqg, full_matrices=False)[0]        # (mb, k, kb)
+            proj = np.swapaxes(lvec, -1, -2) @ (wrho * sqp)                # (mb, kb, rho)
+            a_i = np.sum(proj * proj, axis=-1)                             # (mb, kb)
+            tails = np.cumsum(a_i[:, ::-1], axis=1)[:, ::-1]
+            tails = np.concatenate([tails, np.zeros((mb, 1))], axis=1)
+            per_rank += tails[:, np.minimum(ranks, kb)]
+        if null_mc:
+            # the complement of B's range has k - rho dimensions; the null-space coordinates projected on it
+            # form a standard Gaussian (k - rho) x (d - rho) matrix Q; the rank-r completion leaves the
+            # smallest k - r eigenvalues of Q Q^T
+            q = rng.standard_normal((mb, k - rho, nnull))
+            ev = np.linalg.eigvalsh(q @ np.swapaxes(q, -1, -2))            # ascending
+            csum = np.concatenate([np.zeros((mb, 1)), np.cumsum(ev, axis=1)], axis=1)
+            for i in null_mc:
+                per_rank[:, i] += csum[:, k - ranks[i]]
         total += per_rank.sum(axis=0)
         total_sq += (per_rank * per_rank).sum(axis=0)
-        done += m
+        done += mb
         if progress is not None:
             progress(done, samples)
     mean = total / samples
     var = np.maximum(total_sq / samples - mean * mean, 0.0) * samples / max(samples - 1, 1)
     stderr = np.sqrt(var / samples) if samples > 1 else np.full(len(ranks), np.nan)
-    return ApxEstimate(ranks, mean + null_space, stderr, null_space)
+    return ApxEstimate(ranks, mean + exact_null, stderr, exact_null)
+
+
+# --------------------------------------------------------------------------- the noise from the data
+
+@dataclass(frozen=True, eq=False)
+class NoiseEstimate:
+    """The label-noise standard deviation estimated from Y.
+
+    ``method``: "residual" (Y - X W*^T, W* known: ``dof = n k``) or "least-squares"
+    (residuals of the least-squares fit of Y on X: ``dof = (n - rank X) k``).
+    """
+
+    value: float
+    method: str
+    dof: int
+
+
+def estimate_noise(spec: GramSpectrum, x, y, yx: np.ndarray, w_star: np.ndarray | None,
+                   block_rows: int = 16384) -> NoiseEstimate:
+    """sqrt(RSS / dof): the residual standard deviation of Y given X (and W* when known).
+
+    Without W*, the least-squares residual sum of squares is ``||Y||^2 - sum_i ||(U^T X^T Y)_i||^2 / g_i``
+    over X's numerical column space (no extra pass over X), recomputed from the residuals
+    themselves when that difference loses digits (a near-perfect fit).  Needs n > d.
+    """
+    n, d = x.shape
+    k = y.shape[1]
+    if w_star is not None:
+        rss = 0.0
+        for start in range(0, n, block_rows):
+            r = np.asarray(y[start:start + block_rows], dtype=np.float64) - \
+                np.asarray(x[start:start + block_rows], dtype=np.float64) @ w_star.T
+            rss += float(np.sum(r * r))
+        return NoiseEstimate(math.sqrt(rss / (n * k)), "residual", n * k)
+    if n <= d:
+        raise InputError(f"cannot be estimated from the data without {{w_star}}: the least-squares fit of Y on X "
+                         f"needs n > d (got n = {n}, d = {d}); give it", "noise", refs=("w_star",))
+    keep = spec.g > 0
+    proj = (yx @ spec.u)[:, keep]
+    yy = float(np.sum(np.asarray(y, dtype=np.float64) ** 2))
+    rss = yy - float(np.sum(proj * proj / spec.g[keep]))
+    if rss <= 1e-6 * yy:  # cancellation: recompute the residuals themselves
+        coef = (spec.u[:, keep] / spec.g[keep]) @ proj.T           # d x k least-squares coefficients
+        rss = 0.0
+        for start in range(0, n, block_rows):
+            r = np.asarray(y[start:start + block_rows], dtype=np.float64) - \
+                np.asarray(x[start:start + block_rows], dtype=np.float64) @ coef
+            rss += float(np.sum(r * r))
+    dof = (n - spec.x_rank) * k
+    return NoiseEstimate(math.sqrt(max(rss, 0.0) / dof), "least-squares", dof)
 
 
 # --------------------------------------------------------------------------- the whole decomposition
 
-TERMS = ("bias", "var", "dataset_shift_bound", "dataset_shift_exact", "apx", "apx_stderr", "cov", "spread",
-         "kl_bound")
+#: the result keys, in the order printed: the terms, then the chain kl_exact <= kl_bound_tight <= kl_bound
+TERMS = ("bias", "var", "dataset_shift_bound", "dataset_shift_exact", "dataset_shift_conditional", "apx",
+         "apx_stderr", "cov", "spread", "kl_exact", "kl_bound_tight", "kl_bound")
 
 
 @dataclass(frozen=True, eq=False)
 class LinearGaussianResult:
-    """K's decomposition (the paper's final display) and the exact dataset shift.
+    """K's decomposition (the paper's final display), the exact dataset shift, the tighter
+    decomposition and, without a rank bottleneck, the exact K.
 
-    Missing terms are NaN, with the reason in ``missing``.  ``rank_sweep``
-    holds (rank, apx, apx_stderr, kl_bound) arrays when a sweep was asked for.
+    Missing terms are NaN, with the reason in ``missing``.  ``rank_sweep`` holds
+    (rank, apx, apx_stderr, kl_bound, kl_bound_tight, kl_exact) arrays when a sweep was asked for.
+    ``bias`` and ``var`` are in the data's units (squared labels); every other term is in nats.
     """
 
     mode: str                 # "conditional" (given Y) or "expected" (Y integrated out)
@@ -309,21 +447,27 @@ class LinearGaussianResult:
     k: int
     rank: int
     x_rank: int
-    cond: float
+    cond: float               # cond(X^T X)
     bias: float
     var: float
     dataset_shift_bound: float
-    dataset_shift_exact: float
+    dataset_shift_exact: float        # Y integrated out (expected over D_n given X)
+    dataset_shift_conditional: float  # given D_n (conditional mode only)
     convexity_gap: float      # (k/2) sum ln(1 + t_i): E[bound] - exact
     apx: float
     apx_stderr: float
     cov: float
     spread: float
-    kl_bound: float
+    kl_bound: float           # the paper's decomposition
+    kl_bound_tight: float     # the exact dataset shift of the mode in place of the convexity step
+    kl_exact: float           # exact K given X (expected) or given D_n (conditional), no rank bottleneck
     samples: int
     noise2: float             # noise^2, to split the dataset shift into its bias and variance parts
+    noise: float = 1.0
     missing: dict = field(default_factory=dict)  # term -> why, naming parameters as {w_star}
     rank_sweep: dict | None = None
+    refined: int = 0          # small Gram eigenvalues recomputed from X
+    noise_estimate: NoiseEstimate | None = None  # the data's estimate, whenever Y is given
 
     def shares(self) -> dict:
         """Each term's share of kl_bound (dataset shift split into its bias and variance parts)."""
@@ -336,11 +480,25 @@ class LinearGaussianResult:
         }
         return {key: val / self.kl_bound for key, val in parts.items() if math.isfinite(val)}
 
+    @property
+    def dataset_shift(self) -> float:
+        """The exact dataset shift of the mode: conditional given Y, else Y integrated out."""
+        return self.dataset_shift_conditional if self.mode == "conditional" else self.dataset_shift_exact
+
+
+def _as_array(name: str, a, rows: str, cols: str):
+    """Lists and tuples as arrays (a ragged list is an InputError); anything else as given."""
+    if isinstance(a, (list, tuple)):
+        try:
+            return np.asarray(a)
+        except ValueError:
+            raise InputError(f"expected a 2-D numeric array {rows} x {cols} (got a ragged list)", name) from None
+    return a
+
 
 def _matrix(name: str, a, rows: str, cols: str) -> np.ndarray:
     """A 2-D real array (memory maps stay memory maps); 1-D is not guessed here."""
-    if isinstance(a, (list, tuple)):
-        a = np.asarray(a)
+    a = _as_array(name, a, rows, cols)
     if not isinstance(a, np.ndarray):
         raise InputError(f"expected a 2-D numeric array {rows} x {cols} (got {type(a).__name__})", name)
     if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
@@ -365,7 +523,7 @@ def _problem(x, w_star, y, k):
     if n < 1 or d < 1:
         raise InputError(f"expected at least one sample and one feature (got shape {x.shape})", "x")
     if y is not None:
-        y = np.asarray(y) if isinstance(y, (list, tuple)) else y
+        y = _as_array("y", y, "n", "k")
         if isinstance(y, np.ndarray) and y.ndim == 1 and y.shape[0] == n:
             y = y.reshape(n, 1)
         y = _matrix("y", y, "n", "k")
@@ -373,18 +531,23 @@ def _problem(x, w_star, y, k):
             hint = " (transposed? rows must be samples)" if y.shape[1] == n else ""
             raise InputError(f"expected shape (n, k) = ({n}, k), rows are samples like {{x}} (got {y.shape}){hint}",
                              "y", refs=("x",))
+        if y.shape[1] < 1:
+            raise InputError(f"expected at least one output column (got shape {y.shape})", "y")
         y = np.asarray(y, dtype=np.float64)
         _check_finite("y", y)
     if w_star is not None:
-        w_star = np.asarray(w_star) if isinstance(w_star, (list, tuple)) else w_star
+        w_star = _as_array("w_star", w_star, "k", "d")
         if isinstance(w_star, np.ndarray) and w_star.ndim == 1 and w_star.shape[0] == d:
             w_star = w_star.reshape(1, d)
         w_star = _matrix("w_star", w_star, "k", "d")
         k_expected = y.shape[1] if y is not None else k
-        if w_star.shape[1] != d or (k_expected is not None and w_star.shape[0] != k_expected):
+        if w_star.shape[1] != d or w_star.shape[0] < 1 or (k_expected is not None and
+                                                           w_star.shape[0] != k_expected):
             want = f"({k_expected if k_expected is not None else 'k'}, {d})"
             hint = " (transposed? W* is k x d like scikit-learn's coef_)" if w_star.shape[0] == d else ""
-            raise InputError(f"expected shape (k, d) = {want} (got {w_star.shape}){hint}", "w_star")
+            with_y = " to match {y}" if y is not None else ""
+            raise InputError(f"expected shape (k, d) = {want}{with_y} (got {w_star.shape}){hint}", "w_star",
+                             refs=("y",) if y is not None else ())
         w_star = np.asarray(w_star, dtype=np.float64)
         _check_finite("w_star", w_star)
     known = y.shape[1] if y is not None else (w_star.shape[0] if w_star is not None else None)
@@ -398,16 +561,35 @@ def _problem(x, w_star, y, k):
     return x, w_star, y, n, d, (known if known is not None else k)
 
 
+def _rank(name: str, r, max_rank: int) -> int:
+    if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, np.integer)) or not 1 <= r <= max_rank:
+        raise ParameterError(name, f"must be an integer in 1..min(k, d, n) = 1..{max_rank}",
+                             r if isinstance(r, (int, float, str)) else repr(r))
+    return int(r)
+
+
+def check_work(samples: int, k: int, d: int, n: int, n_ranks: int = 1) -> None:
+    """Refuse a Monte Carlo that would run for hours: draws x k x rho x min(k, rho) multiply-adds."""
+    rho = min(d, n)
+    work = float(samples) * k * rho * (min(k, rho) + 2) * 4
+    if work > MAX_WORK:
+        seconds = work / 2e9
+        raise ParameterError("samples", f"would take about {seconds / 3600:.1f} hours of Monte Carlo at this size "
+                             f"(k = {k}, rank X up to {rho}); use fewer", samples)
+
+
 @quiet_fp
 def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = None, *,
-                    lam: float = 1.0, beta_t: float = 1.0, noise: float = 1.0, rank: int = 1,
+                    lam: float = 1.0, beta_t: float = 1.0, noise: float | None = 1.0, rank: int = 1,
                     sigma_s="teacher", samples: int = 256, seed: int | None = 0, k: int | None = None,
                     rank_sweep=None, progress: Callable[[int, int], None] | None = None) -> LinearGaussianResult:
     """The distillation divergence K of the linear-Gaussian case study, term by term.
 
-    ``K <= E[(Bias + k Var) / (2 noise^2) + Apx + Cov + Spread]``, with the exact
-    dataset shift beside its convexity bound.  Every input is validated before
-    the one expensive step (the Gram matrix ``x.T @ x``).
+    ``K <= E[(Bias + k Var) / (2 noise^2) + Apx + Cov + Spread]`` (``kl_bound``, the
+    paper's), the same with the exact dataset shift of the mode in place of the convexity
+    step (``kl_bound_tight``) and, when the student has no rank bottleneck
+    (r >= min(k, rank X)), the exact K (``kl_exact``).  Every input is validated before
+    the one expensive step (the Gram matrix ``X^T X``).
 
     Parameters
     ----------
@@ -418,10 +600,12 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
         Ground truth (scikit-learn's ``coef_`` layout).  Needed for the bias.
     y : ndarray, n x k, optional
         Labels.  With ``y`` the terms are conditional on this dataset; without
-        it but with ``w_star`` they are averaged over Y.
-    lam, beta_t, noise : float
-        Prior precision, teacher inverse temperature and label-noise standard
-        deviation (all > 0).
+        it but with ``w_star`` they are averaged over Y ~ MN(X W*^T, noise^2 I_n, I_k).
+    lam, beta_t : float
+        Prior precision and teacher inverse temperature (> 0).
+    noise : float or None
+        Label-noise standard deviation (> 0).  None: estimated from ``y`` (see
+        :func:`estimate_noise`; needs ``y``).
     rank : int
         Student rank r in ``1..min(k, d, n)``.
     sigma_s : "teacher", float or ndarray
@@ -433,7 +617,7 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     k : int, optional
         Number of outputs, when neither ``y`` nor ``w_star`` gives it.
     rank_sweep : sequence of int, optional
-        More ranks to evaluate Apx and the bound at, with common random numbers.
+        More ranks to evaluate Apx and the bounds at, with common random numbers.
     progress : callable, optional
         ``progress(done, total)`` during the Monte Carlo.
 
@@ -445,73 +629,141 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
 
     References
     ----------
-    Li and He (ISIT 2026), Lemma 11 and eq. 28-39; ``docs/theory.md``,
-    "Linear-Gaussian case study".
+    Li and He (ISIT 2026), Lemma 11 and eq. 28-39; docs/theory.md, sections
+    "Linear-Gaussian case study", "A continuous M*" and "Exact K without a rank bottleneck".
     """
-    h = check_hyper(lam, beta_t, noise)
+    lam_ = float(positive("lam", lam))
+    beta_ = float(positive("beta_t", beta_t))
+    if noise is not None:
+        noise = float(positive("noise", noise))
     x, w_star, y, n, d, k_ = _problem(x, w_star, y, k)
+    if noise is None and y is None:
+        raise InputError("can be estimated only from labels {y}; give it", "noise", refs=("y",))
     samples = integer("samples", samples, 1)
+    if samples > MAX_SAMPLES:
+        raise ParameterError("samples", f"must be <= {MAX_SAMPLES:,} (the Monte Carlo standard error falls as "
+                             "1/sqrt(samples); more draws are hours of work)", samples)
     if seed is not None:
         seed = integer("seed", seed, 0)
     max_rank = min(k_, d, n)
     sweep_ranks = [] if rank_sweep is None else list(rank_sweep)
-    for name, r in [("rank", rank)] + [("rank_sweep", r) for r in sweep_ranks]:
-        if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, np.integer)) or not 1 <= r <= max_rank:
-            raise ParameterError(name, f"must be an integer in 1..min(k, d, n) = 1..{max_rank}",
-                                 r if isinstance(r, (int, float, str)) else repr(r))
-    ranks = [int(rank)] + [int(r) for r in sweep_ranks]
+    ranks = [_rank("rank", rank, max_rank)] + [_rank("rank_sweep", r, max_rank) for r in sweep_ranks]
+    check_work(samples, k_, d, n)
     sigma_s = check_sigma_s(sigma_s, d)
     gmat, yx = gram_products(x, y)
     if not (np.isfinite(gmat).all() and (yx is None or np.isfinite(yx).all())):
         _check_finite("x", x)
         raise InputError("X^T X is not finite: the features are too large (overflow); rescale them", "x")
-    spec = gram_spectrum(gmat, n)
+    spec = gram_spectrum(gmat, n, x)
+    estimated = None
+    if y is not None:  # estimated whenever Y is given: used when noise is None, else a check on the given value
+        try:
+            estimated = estimate_noise(spec, x, y, yx, w_star)
+        except InputError:
+            if noise is None:
+                raise
+    if noise is None:
+        if not estimated.value > 0:
+            raise InputError("cannot be estimated from the data: the residuals are zero (noiseless labels); give it",
+                             "noise")
+        noise = estimated.value
+    h = Hyper(lam_, beta_, noise)
+    rd = reduce(spec, h)
     missing: dict[str, str] = {}
     nan = math.nan
-    var = variance(spec, h)
-    cov = covariance_cost(spec, h, sigma_s, k_)
-    gap = convexity_gap(spec, h, k_)
-    rng = np.random.default_rng(seed)
-    wbar_u = None
+    a = None if w_star is None else (w_star @ spec.u) * rd.w_scale
+    m = None
     if y is not None:
-        wbar_u = h.c * (yx @ spec.u) / (h.lam + h.c * spec.g)
+        m = (yx @ spec.u) * (rd.beta / (h.noise * math.sqrt(rd.gmax)) / rd.p)
+    var = variance(rd)
+    cov = covariance_cost(spec, rd, sigma_s, k_)
+    gap = convexity_gap(rd, k_)
+    rng = np.random.default_rng(seed)
+    shift_cond = nan
+    if m is not None:
         mode = "conditional"
-        spread = spread_conditional(spec, h, wbar_u, k_)
-        bias = bias_conditional(spec, wbar_u, w_star) if w_star is not None else nan
-    elif w_star is not None:
+        spread = spread_conditional(rd, m, k_)
+        bias = bias_conditional(rd, m, a) if a is not None else nan
+        if a is not None:
+            shift_cond = dataset_shift_conditional(rd, m, a, k_)
+    elif a is not None:
         mode = "expected"
-        spread = spread_expected(spec, h, w_star, k_)
-        bias = bias_expected(spec, h, w_star, k_)
+        spread = spread_expected(rd, a, k_)
+        bias = bias_expected(rd, a, k_)
     else:
         mode = "expected"
         spread = nan
         bias = nan
-    if w_star is None:
+    if mode != "conditional":
+        missing["dataset_shift_conditional"] = "only in conditional mode: needs labels {y}"
+    if a is None:
         missing["bias"] = "needs W* ({w_star}): the teacher's bias is measured against the ground truth"
         missing["dataset_shift_bound"] = "needs the bias, hence W*"
         missing["dataset_shift_exact"] = "needs W* ({w_star})"
-        missing["kl_bound"] = "needs the dataset-shift bound, hence W*"
+        if mode == "conditional":
+            missing["dataset_shift_conditional"] = "needs W* ({w_star})"
+        missing["kl_bound"] = missing["kl_bound_tight"] = "needs the dataset shift, hence W* ({w_star})"
         exact = nan
     else:
-        exact = dataset_shift_exact(spec, h, w_star, k_)
-    if y is None and w_star is None:
+        exact = dataset_shift_exact(rd, a, k_)
+    if m is None and a is None:
         missing["spread"] = "needs Y ({y}), or W* to average over Y"
         missing["apx"] = missing["apx_stderr"] = "needs Y ({y}), or W* to average over Y"
         est = None
     else:
-        est = apx_monte_carlo(spec, h, k_, ranks, samples, rng, wbar_u=wbar_u, w_star=w_star, progress=progress)
-    shift = (bias + k_ * var) / (2 * h.noise ** 2) if w_star is not None else nan
+        est = apx_monte_carlo(spec, rd, k_, ranks, samples, rng, m=m, a=a if m is None else None,
+                              progress=progress)
+    shift = 0.5 * (bias + k_ * var) if a is not None else nan     # reduced units: noise 1
     apx = float(est.mean[0]) if est is not None else nan
     apx_se = float(est.stderr[0]) if est is not None else nan
     if samples < 2 and est is not None:
         missing["apx_stderr"] = "needs {samples} >= 2"
+    tight_shift = shift_cond if mode == "conditional" else exact
     kl = shift + apx + cov + spread
+    kl_tight = tight_shift + apx + cov + spread
+    exact_k = nan
+    if a is not None:
+        kind, value = "teacher", None
+        if isinstance(sigma_s, float):
+            kind, value = "scalar", sigma_s * rd.gmax / rd.var_scale
+        elif not isinstance(sigma_s, str):
+            kind = "matrix"
+            value = (spec.u.T @ sigma_s @ spec.u) * (rd.gmax / rd.var_scale)
+        exact_k = float(spectral_kl(rd.g, a, m, lam=rd.lam, beta=rd.beta, k=k_, sigma_kind=kind,
+                                    sigma_value=value).kl)
+    kl_exact = nan
+    if a is None:
+        missing["kl_exact"] = "needs W* ({w_star})"
+    elif rank_bottleneck(ranks[0], k_, spec.x_rank):
+        missing["kl_exact"] = (f"the student has a rank bottleneck (rank {ranks[0]} < min(k, rank X) = "
+                               f"{min(k_, spec.x_rank)}): K has no closed form; kl_bound_tight bounds it")
+    else:
+        kl_exact = exact_k
     sweep = None
     if rank_sweep is not None and est is not None:
+        free = np.array([not rank_bottleneck(r, k_, spec.x_rank) for r in est.ranks[1:]], dtype=bool)
         sweep = {"rank": est.ranks[1:], "apx": est.mean[1:], "apx_stderr": est.stderr[1:],
-                 "kl_bound": shift + est.mean[1:] + cov + spread}
-    return LinearGaussianResult(
+                 "kl_bound": shift + est.mean[1:] + cov + spread,
+                 "kl_bound_tight": tight_shift + est.mean[1:] + cov + spread,
+                 "kl_exact": np.where(free, exact_k, nan)}
+    result = LinearGaussianResult(
         mode=mode, n=int(n), d=int(d), k=int(k_), rank=int(ranks[0]), x_rank=spec.x_rank, cond=spec.cond,
-        bias=bias, var=var, dataset_shift_bound=shift, dataset_shift_exact=exact, convexity_gap=gap, apx=apx,
-        apx_stderr=apx_se, cov=cov, spread=spread, kl_bound=kl, samples=samples, noise2=h.noise ** 2,
-        missing=missing, rank_sweep=sweep)
+        bias=bias * rd.var_scale, var=var * rd.var_scale, dataset_shift_bound=shift, dataset_shift_exact=exact,
+        dataset_shift_conditional=shift_cond, convexity_gap=gap, apx=apx, apx_stderr=apx_se, cov=cov,
+        spread=spread, kl_bound=kl, kl_bound_tight=kl_tight, kl_exact=kl_exact, samples=samples,
+        noise2=h.noise ** 2, noise=h.noise, missing=missing, rank_sweep=sweep, refined=spec.refined,
+        noise_estimate=estimated)
+    _check_representable(result, h)
+    return result
+
+
+def _check_representable(res: LinearGaussianResult, h: Hyper) -> None:
+    """A computed term that is not finite is beyond float64 (K itself is always finite): refuse it."""
+    for key in TERMS + ("convexity_gap",):
+        if key in res.missing or key == "apx_stderr":
+            continue
+        val = getattr(res, key)
+        if not math.isfinite(val):
+            raise InputError(f"{key} is beyond float64's range at lam = {h.lam:g}, beta_t = {h.beta_t:g}, "
+                             f"noise = {h.noise:g} (about 1e308 is the largest number kdbound can print); "
+                             "choose less extreme values or rescale the data", ("lam", "beta_t", "noise"))

@@ -1,12 +1,22 @@
 """Solve a bound for one unknown parameter, in the style of statsmodels' ``solve_power``.
 
-One generic mechanism serves every command: a model's closed form when it has
-one for that unknown, otherwise an exact bisection on the ordered bit patterns
-of float64 (at most 64 vectorised steps, ending on adjacent floats).  Either
-way the answer is checked by re-evaluating the bound, integer unknowns (n) are
-rounded to the nearest integer on the side that meets the target, and rows
-with no solution break the rule "no value meets the target" through the same
-validation mechanism as any other input (so batches can skip or null them).
+One generic mechanism serves every bound: the bound's closed form when it has
+one for that unknown, otherwise a search of the whole domain of the unknown:
+
+1. a scan of 129 points spread evenly over the ordered bit patterns of float64
+   between the domain's ends (so over every magnitude and both signs),
+2. where no scanned point meets the target, a golden-section search towards
+   the best value around the best scanned point (a narrow dip is not missed),
+3. an exact bisection of the chosen crossing on the bit patterns (at most 64
+   vectorised steps, ending on adjacent floats).
+
+A crossing is a change between "meets the target" and "a valid value that does
+not": the edge of the domain (say ``loss_min`` reaching ``loss_max``) is not a
+crossing.  Of several crossings, ``n`` takes the smallest sample size that meets
+the target and every other unknown the largest value.  The answer is checked by
+re-evaluating the bound; integer unknowns are rounded on the meeting side.
+Rows with no solution break the rule "no value meets the target" through the
+same validation mechanism as any other input (so batches can skip or null them).
 """
 
 from __future__ import annotations
@@ -20,25 +30,35 @@ from ._checks import collect_violations, finite, quiet_fp, require, scalar_or_ar
 from .specs import BoundSpec
 
 BIG = 1e300
+TINY = float(np.nextafter(0.0, 1.0))
 # search interval of each unknown; anything else ranges over [0, BIG]
 DOMAINS = {
     "gen_t": (-BIG, BIG),
-    "c": (np.nextafter(0.0, 1.0), 1.0),
-    "eta": (np.nextafter(0.0, 1.0), BIG),
+    "loss_min": (-BIG, BIG),
+    "loss_max": (-BIG, BIG),
+    "sharpness": (-BIG, BIG),
+    "c": (TINY, 1.0),
+    "eta": (TINY, BIG),
+    "rho": (TINY, BIG),
     "n": (1.0, BIG),
     "dim": (1.0, BIG),
-    "sharpness": (-BIG, BIG),
 }
+#: unknowns whose answer is the smallest value that meets the target (the others: the largest)
+SMALLEST = ("n", "dim")
+SCAN = 129
+ROWS_PER_SCAN = 2048  # rows scanned at once (memory: rows x SCAN evaluations)
 
 
 @dataclass(frozen=True, eq=False)
 class Solution:
-    """The unknown's value and the model's results re-evaluated there."""
+    """The unknown's value, the bound's results re-evaluated there, how it was found, and a note
+    for a scalar answer that needs one (every value meets the target, or the unknown is unbounded)."""
 
     param: str
     value: np.ndarray
     results: dict
-    method: str  # "closed form" or "bisection"
+    method: str  # "closed form" or "bisection" (after the scan of the domain)
+    note: str | None = None
 
 
 _MAG = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -56,37 +76,196 @@ def _unkey(k: np.ndarray) -> np.ndarray:
     return np.where(k < 0, (~k) | _SIGN, k).view(np.float64)
 
 
-def _meets(model: BoundSpec, values: dict, unknown: str, x: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Whether the bound at ``unknown = x`` meets the target; invalid points do not."""
+def _mid(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return lo // 2 + hi // 2 + (lo % 2 + hi % 2) // 2  # no int64 overflow across zero
+
+
+def _bound(model: BoundSpec, values: dict, unknown: str, x: np.ndarray):
+    """(bound, valid) at ``unknown = x``: valid where no rule is broken and the bound is finite.
+
+    A whole-number unknown (n) is evaluated at ceil(x), which keeps the order of x.
+    """
+    if model.param(unknown).integer:
+        x = np.ceil(x)
     with collect_violations() as found:
         bound = np.asarray(model.evaluate({**values, unknown: x})["bound"], dtype=float)
-    ok = bound <= target if model.target_sense == "at_most" else bound >= target
-    ok = ok & np.isfinite(bound)
+    shape = np.broadcast(bound, x).shape
+    bound = np.broadcast_to(bound, shape)
+    valid = np.isfinite(bound)
     for v in found:
-        ok = ok & ~np.broadcast_to(v.mask, ok.shape)
-    return ok
+        valid = valid & ~np.broadcast_to(v.mask, shape)
+    return bound, valid
+
+
+def _meets(model: BoundSpec, values: dict, unknown: str, x: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Whether the bound at ``unknown = x`` meets the target; invalid points do not."""
+    bound, valid = _bound(model, values, unknown, x)
+    ok = bound <= target if model.target_sense == "at_most" else bound >= target
+    return ok & valid
+
+
+def _bisect_keys(model, values, unknown, target, lo, hi):
+    """Adjacent floats across the change of ``meets`` between keys lo and hi (each row's own bracket)."""
+    m_lo = _meets(model, values, unknown, _unkey(lo), target)
+    for _ in range(70):
+        live = lo + 1 < hi
+        if not live.any():
+            break
+        mid = _mid(lo, hi)
+        m_mid = _meets(model, values, unknown, _unkey(mid), target)
+        go_hi = live & (m_mid == m_lo)
+        lo = np.where(go_hi, mid, lo)
+        hi = np.where(live & ~go_hi, mid, hi)
+    return np.where(m_lo, _unkey(lo), _unkey(hi))  # the float on the meeting side
+
+
+def _columns(values: dict, shape, rows: slice | None = None) -> dict:
+    """Each value broadcast to ``shape``, flattened, as a column (rows, 1) for the scan."""
+    out = {}
+    for k, v in values.items():
+        if v is None:
+            out[k] = None
+        else:
+            flat = np.broadcast_to(np.asarray(v), shape).reshape(-1)
+            out[k] = (flat if rows is None else flat[rows])[:, None]
+    return out
+
+
+class _Search:
+    """The scan, refinement and bisection for a block of rows (flattened)."""
+
+    def __init__(self, model, values, unknown, target):
+        self.model, self.unknown = model, unknown
+        self.values, self.target = values, target  # columns (rows, 1)
+        lo, hi = DOMAINS.get(unknown, (0.0, BIG))
+        self.klo, self.khi = int(_key(np.float64(lo))), int(_key(np.float64(hi)))
+        self.smallest = unknown in SMALLEST
+
+    def grid(self) -> np.ndarray:
+        keys = np.round(np.linspace(float(self.klo), float(self.khi), SCAN)).astype(np.int64)
+        keys[0], keys[-1] = self.klo, self.khi
+        return np.maximum.accumulate(np.clip(keys, self.klo, self.khi))
+
+    def run(self):
+        """(x, status) per row: status 0 found, 1 every valid value meets, 2 none meets, 3 no effect."""
+        keys = self.grid()
+        bound, valid = _bound(self.model, self.values, self.unknown, _unkey(keys)[None, :])
+        sense_ok = bound <= self.target if self.model.target_sense == "at_most" else bound >= self.target
+        meets = sense_ok & valid
+        rows = bound.shape[0]
+        x = np.full(rows, np.nan)
+        status = np.zeros(rows, dtype=int)
+        both = valid[:, :-1] & valid[:, 1:]
+        enter = both & ~meets[:, :-1] & meets[:, 1:]   # not meeting -> meeting
+        leave = both & meets[:, :-1] & ~meets[:, 1:]   # meeting -> not meeting
+        lo = np.zeros(rows, dtype=np.int64)
+        hi = np.zeros(rows, dtype=np.int64)
+        has = np.zeros(rows, dtype=bool)
+        edge = np.zeros(rows, dtype=bool)
+        for r in range(rows):
+            vals = bound[r][valid[r]]
+            flat = vals.size > 1 and bool(np.all(vals == vals[0]))
+            j = None if flat else self._bracket(enter[r], leave[r], meets[r])
+            if j is not None:
+                lo[r], hi[r], has[r] = keys[j], keys[j + 1], True
+            elif meets[r].any():
+                # every valid value meets: the answer is the end of the meeting values
+                status[r] = 3 if flat else 1
+                ends = np.flatnonzero(meets[r])
+                end = ends[0] if self.smallest else ends[-1]
+                x[r] = _unkey(keys[end])
+                if self.smallest and end > 0:
+                    lo[r], hi[r], has[r], edge[r] = keys[end - 1], keys[end], True, True
+                elif not self.smallest and end < SCAN - 1:
+                    lo[r], hi[r], has[r], edge[r] = keys[end], keys[end + 1], True, True
+                elif not self.smallest and self.khi == int(_key(np.float64(BIG))):
+                    x[r] = np.inf  # meets up to the end of the domain: unbounded
+            else:
+                status[r] = 3 if flat else 2
+        if has.any():
+            idx = np.flatnonzero(has)
+            sub = {k: (None if v is None else v[idx]) for k, v in self.values.items()}
+            x[idx] = _bisect_keys(self.model, sub, self.unknown, self.target[idx], lo[idx][:, None],
+                                  hi[idx][:, None])[:, 0]
+        none = np.flatnonzero((status == 2) & ~edge)
+        if none.size:
+            self._refine(none, keys, bound, valid, x, status)
+        return x, status
+
+    def _bracket(self, enter, leave, meets):
+        """The index j of the chosen crossing (keys j and j+1), or None when there is none.
+
+        One crossing is the answer whichever way it goes; of several (a bound that
+        is not monotone in the unknown), the smallest value that starts meeting the
+        target for ``n``, and the largest value that still meets it otherwise.
+        """
+        crossings = np.flatnonzero(enter | leave)
+        if crossings.size == 0:
+            return None
+        if crossings.size == 1:
+            return int(crossings[0])
+        if self.smallest:
+            hits = np.flatnonzero(enter)
+            return int(hits[0]) if hits.size else int(crossings[0])
+        hits = np.flatnonzero(leave)
+        return int(hits[-1]) if hits.size else int(crossings[-1])
+
+    def _refine(self, rows, keys, bound, valid, x, status):
+        """Golden-section search towards the best bound around the best scanned point, then bisect."""
+        at_most = self.model.target_sense == "at_most"
+        for r in rows:
+            score = np.where(valid[r], bound[r] if at_most else -bound[r], np.inf)
+            j = int(np.argmin(score))
+            if not np.isfinite(score[j]):
+                continue
+            a, b = int(keys[max(j - 1, 0)]), int(keys[min(j + 1, SCAN - 1)])
+            sub = {k: (None if v is None else v[r:r + 1, :]) for k, v in self.values.items()}
+            target = self.target[r:r + 1, :]
+            best = None
+            for _ in range(100):
+                if b - a < 3:
+                    break
+                third = (b - a) // 3
+                c, d = a + third, b - third
+                fc, fd = (self._score(sub, k, at_most) for k in (c, d))
+                if fc <= fd:
+                    b = d
+                else:
+                    a = c
+            for k in range(a, b + 1) if b - a < 3 else (a, b):
+                if _meets(self.model, sub, self.unknown, _unkey(np.array([[k]])), target)[0, 0]:
+                    best = k
+                    break
+            if best is None:
+                continue
+            # a meeting point inside: bisect towards the chosen side of the dip
+            edge = keys[max(j - 1, 0)] if self.smallest else keys[min(j + 1, SCAN - 1)]
+            lo, hi = (np.array([[edge]]), np.array([[best]])) if self.smallest else \
+                (np.array([[best]]), np.array([[edge]]))
+            x[r] = _bisect_keys(self.model, sub, self.unknown, target, lo, hi)[0, 0]
+            status[r] = 0
+
+    def _score(self, sub, k, at_most):
+        bound, valid = _bound(self.model, sub, self.unknown, _unkey(np.array([[k]])))
+        value = float(bound[0, 0]) if at_most else -float(bound[0, 0])
+        return value if bool(valid[0, 0]) else np.inf
 
 
 def _bisect(model: BoundSpec, values: dict, unknown: str, target: np.ndarray, shape) -> np.ndarray:
-    lo_x, hi_x = DOMAINS.get(unknown, (0.0, BIG))
-    lo = np.broadcast_to(_key(np.float64(lo_x)), shape).copy()
-    hi = np.broadcast_to(_key(np.float64(hi_x)), shape).copy()
-    m_lo = _meets(model, values, unknown, _unkey(lo), target)
-    m_hi = _meets(model, values, unknown, _unkey(hi), target)
-    found = m_lo != m_hi
-    for _ in range(70):
-        live = found & (lo + 1 < hi)
-        if not live.any():
-            break
-        mid = lo // 2 + hi // 2 + (lo % 2 + hi % 2) // 2  # no int64 overflow across zero
-        m_mid = _meets(model, values, unknown, _unkey(mid), target)
-        go_hi = live & (m_mid == m_lo)   # boundary lies above mid
-        go_lo = live & ~go_hi
-        lo = np.where(go_hi, mid, lo)
-        hi = np.where(go_lo, mid, hi)
-    # the float on the meeting side of the boundary
-    x = np.where(m_lo, _unkey(lo), _unkey(hi))
-    return np.where(found, x, np.nan)
+    """The unknown at which the bound crosses the target, by scan and bisection (NaN where none)."""
+    return _search(model, values, unknown, target, shape)[0]
+
+
+def _search(model, values, unknown, target, shape):
+    size = int(np.prod(shape)) if shape else 1
+    target_col = np.broadcast_to(np.asarray(target, dtype=float), shape).reshape(-1)
+    x = np.empty(size)
+    status = np.empty(size, dtype=int)
+    for start in range(0, size, ROWS_PER_SCAN):
+        rows = slice(start, min(start + ROWS_PER_SCAN, size))
+        search = _Search(model, _columns(values, shape, rows), unknown, target_col[rows][:, None])
+        x[rows], status[rows] = search.run()
+    return x.reshape(shape), status.reshape(shape)
 
 
 def _round_integer(model, values, unknown, x, target):
@@ -99,7 +278,7 @@ def _round_integer(model, values, unknown, x, target):
     largest = np.where(meets[2], cands[2], np.where(meets[1], cands[1], cands[0]))
     out = np.where(above, smallest, largest)
     ok = meets[0] | meets[1] | meets[2]
-    return np.where(np.isfinite(x) & ok, out, np.nan)
+    return np.where(np.isfinite(x) & ok, out, np.where(np.isinf(x), x, np.nan))
 
 
 def _polish(model, values, unknown, x, target):
@@ -122,8 +301,8 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     """The value of ``unknown`` at which a bound meets ``target``.
 
     One mechanism for every bound, in the style of statsmodels' ``solve_power``:
-    the bound's closed form when it has one for this unknown, otherwise an
-    exact bisection on the ordered bit patterns of float64.
+    the bound's closed form when it has one for this unknown, otherwise a search
+    of the unknown's whole domain (scan, refinement, exact bisection).
 
     Parameters
     ----------
@@ -139,18 +318,21 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     Returns
     -------
     Solution
-        ``value`` of the unknown and the bound's ``results`` re-evaluated there.
-        For the upper bounds that is the largest K (or sigma, gen_t) keeping the
-        bound at or below the target, for the lower bound the largest K keeping
-        it at or above; for ``n``, the smallest sample size that meets it.
+        ``value`` of the unknown and the bound's ``results`` re-evaluated there:
+        where the bound crosses the target (for the upper bounds, the largest K,
+        sigma or gen_t keeping it at or below the target; for the lower bound the
+        largest K keeping it at or above; for ``n``, the smallest sample size that
+        meets it).  When every value meets the target, the end of the meeting
+        values (+inf when unbounded) and a ``note`` that says so.
 
     Raises
     ------
     NoSolutionError
-        When no value of the unknown meets the target.
+        When no value of the unknown meets the target (the message says whether
+        the unknown affects the bound at all).
     """
-    if unknown not in model.param_names:
-        raise InputError(f"must be one of {', '.join(model.param_names)} for {model.name} (got {unknown!r})",
+    if unknown not in model.numeric_names:
+        raise InputError(f"must be one of {', '.join(model.numeric_names)} for {model.name} (got {unknown!r})",
                          "unknown")
     values = model.values(values)
     if values.get(unknown) is not None:
@@ -161,16 +343,31 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     x = closed(values, target) if closed is not None else None
     method = "closed form"
     shape = np.broadcast(target, *[np.asarray(v) for v in values.values() if v is not None]).shape
+    status = np.zeros(shape, dtype=int)
     if x is None:
-        x = _bisect(model, values, unknown, target, shape)
+        x, status = _search(model, values, unknown, target, shape)
         method = "bisection"
     x = np.broadcast_to(np.asarray(x, dtype=float), shape).copy()
     if model.param(unknown).integer:
         x = _round_integer(model, values, unknown, x, target)
     elif method == "closed form":
-        x = _polish(model, values, unknown, np.where(np.isfinite(x), x, np.nan), target)
+        x = _polish(model, values, unknown, np.where(np.isfinite(x) | (x == np.inf), x, np.nan), target)
     sense = "at or below" if model.target_sense == "at_most" else "at or above"
-    require("target", target, ~np.isfinite(x),
-            f"no finite {unknown} puts the {model.name} bound {sense} this target", error=NoSolutionError)
-    results = model.evaluate({**values, unknown: np.where(np.isfinite(x), x, 0.0 if unknown != "n" else 1.0)})
-    return Solution(unknown, scalar_or_array(x), results, method)
+    found = ~np.isnan(x)
+    if not shape and not bool(found):
+        why = (f"{unknown} does not affect the {model.name} bound here, which stays on the wrong side of the target"
+               if int(status) == 3 else f"no finite {unknown} puts the {model.name} bound {sense} this target")
+        raise NoSolutionError("target", why, float(target))
+    require("target", target, ~found, f"no finite {unknown} puts the {model.name} bound {sense} this target",
+            error=NoSolutionError)
+    note = None
+    if not shape and (int(status) in (1, 3) or np.isinf(x)):
+        end = "arbitrarily large" if np.isinf(x) else f"{float(x):.6g}, the end of the values that meet it"
+        note = (f"every {unknown} meets the target" + (f" ({unknown} does not affect the {model.name} bound here)"
+                                                        if int(status) == 3 else "")
+                + f": the answer reported is {unknown} = {end}.")
+    evaluate_at = np.where(np.isfinite(x), x, DOMAINS.get(unknown, (0.0, BIG))[1])
+    if model.param(unknown).integer:
+        evaluate_at = np.ceil(evaluate_at)
+    results = model.evaluate({**values, unknown: evaluate_at})
+    return Solution(unknown, scalar_or_array(x), results, method, note)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import bounds as B
-from ._checks import finite, nonneg, positive, quiet_fp
+from ._checks import as_float, finite, nonneg, positive, quiet_fp, require
 
 
 class Param(NamedTuple):
@@ -30,6 +30,7 @@ class Param(NamedTuple):
     help: str
     group: str = "inputs"
     integer: bool = False
+    choices: tuple[str, ...] | None = None  # a word from this list instead of a number (first is the default)
 
 
 class Evaluation:
@@ -61,6 +62,9 @@ class Evaluation:
 
     def items(self):
         return self.results.items()
+
+    def get(self, key: str, default=None):
+        return self.results.get(key, default)
 
     def __repr__(self) -> str:
         return f"Evaluation(route={self.route!r}, results={dict(self.results)!r})"
@@ -96,6 +100,11 @@ class BoundSpec:
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
+    @property
+    def numeric_names(self) -> tuple[str, ...]:
+        """The parameters that take numbers (those a batch column, a sweep or solve can supply)."""
+        return tuple(p.name for p in self.params if p.choices is None)
+
     def param(self, name: str) -> Param:
         for p in self.params:
             if p.name == name:
@@ -118,6 +127,10 @@ class BoundSpec:
         """Results for ``values`` (scalars or broadcastable arrays), with the route resolved once."""
         v = self.values(values)
         self.check_required(v)
+        for p in self.params:
+            if p.integer and v[p.name] is not None:
+                x = as_float(p.name, v[p.name])
+                require(p.name, x, np.isfinite(x) & (x != np.floor(x)), "must be a whole number")
         route = self.route(v)
         return Evaluation(self.compute(v, route), route)
 
@@ -136,19 +149,36 @@ PARAM_STABILITY = ("loss_min", "loss_max", "kappa", "lipschitz", "n")
 ROUTES = ("given", "stability", "parameter-stability")
 
 
+def _loss_pair(values: Mapping) -> None:
+    """The loss range comes as a pair [a, b]."""
+    for one, other in (("loss_min", "loss_max"), ("loss_max", "loss_min")):
+        if values.get(one) is not None and values.get(other) is None:
+            raise InputError(f"required with {{{one}}} (the loss range is [{{loss_min}}, {{loss_max}}])", other,
+                             refs=(one, "loss_min", "loss_max"))
+
+
 def sigma_route(values: Mapping) -> str:
-    """Which route gives sigma: "given", "stability" (Prop. 9) or "parameter-stability" (Lemma 13)."""
+    """Which route gives sigma: "given", "stability" (Prop. 9) or "parameter-stability" (Lemma 13).
+
+    Every parameter given must be used by the route: a conflicting or unused
+    one is an error (the loss range may accompany any route: it decides
+    whether the bound is vacuous).
+    """
     def has(n):
         return values.get(n) is not None
 
+    _loss_pair(values)
     if has("beta") and (has("kappa") or has("lipschitz")):
         raise InputError("conflicts with {kappa}/{lipschitz}: choose one stability route", "beta",
                          refs=("kappa", "lipschitz"))
     if has("sigma"):
-        extra = [n for n in ("loss_min", "loss_max", "beta", "kappa", "lipschitz") if has(n)]
+        extra = [n for n in ("beta", "kappa", "lipschitz") if has(n)]
         if extra:
             raise InputError("conflicts with {%s}: give sigma directly or by a stability route, not both" % extra[0],
                              "sigma", refs=(extra[0],))
+        if has("n"):
+            raise InputError("not used with {sigma}: only the stability routes use the sample size", "n",
+                             refs=("sigma",))
         return "given"
     if has("beta"):
         need(values, STABILITY, "for sigma from algorithmic stability (Proposition 9)")
@@ -159,6 +189,20 @@ def sigma_route(values: Mapping) -> str:
     raise InputError("required (or derive it: {loss_min} {loss_max} {beta} {n} for Proposition 9, "
                      "or {loss_min} {loss_max} {kappa} {lipschitz} {n} for Lemma 13)", "sigma",
                      refs=("loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
+
+
+def vacuous(bound, values: Mapping, sense: str):
+    """Whether a bound says nothing about a loss in [a, b]: gen_S always lies in [-(b - a), b - a].
+
+    An upper bound (``sense="at_most"``) >= b - a, or a lower bound <= -(b - a),
+    is vacuous.  None when the loss range is not given (it cannot be decided).
+    """
+    if values.get("loss_min") is None or values.get("loss_max") is None:
+        return None
+    width = 2.0 * (0.5 * finite("loss_max", values["loss_max"]) - 0.5 * finite("loss_min", values["loss_min"]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.asarray(bound >= width) if sense == "at_most" else np.asarray(bound <= -width)
+    return out[()] if out.ndim == 0 else out
 
 
 def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
@@ -172,11 +216,17 @@ def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
     return B.sigma_parameter_stability(v["loss_min"], v["loss_max"], v["kappa"], v["lipschitz"], v["n"]).sigma
 
 
+def _with_vacuous(results: dict, values: Mapping, sense: str) -> dict:
+    """The results, with ``vacuous`` when the loss range is known (only then can it be decided)."""
+    flag = vacuous(results["bound"], values, sense)
+    return results if flag is None else {**results, "vacuous": flag}
+
+
 GEN_T = Param("gen_t", "Teacher generalization gap gen_T = E[h(D_n, f_T)].")
 KL = Param("kl", "Distillation divergence K = KL(student process || teacher process), in nats, >= 0.")
-N = Param("n", "Number of training samples n >= 1.", "stability", integer=True)
-LOSS_MIN = Param("loss_min", "Lower end a of the loss range.", "stability")
-LOSS_MAX = Param("loss_max", "Upper end b of the loss range (> a).", "stability")
+N = Param("n", "Number of training samples n >= 1 (a whole number).", "loss", integer=True)
+LOSS_MIN = Param("loss_min", "Lower end a of the loss range (also decides whether a bound is vacuous).", "loss")
+LOSS_MAX = Param("loss_max", "Upper end b of the loss range (> a).", "loss")
 SIGMA_PARAMS = (
     Param("sigma", "Sub-Gaussian proxy sigma of the teacher gap (not sigma^2).", "sigma"),
     LOSS_MIN,
@@ -192,8 +242,8 @@ SIGMA_PARAMS = (
 
 def _upper_compute(v: dict, route: str) -> dict:
     r = B.upper_bound(v["gen_t"], v["kl"], sigma_of(v, route))
-    return {"bound": r.bound, "sigma": r.sigma, "slack": r.slack, "lambda_opt": r.lambda_opt,
-            "lower_two_sided": r.lower_two_sided}
+    return _with_vacuous({"bound": r.bound, "sigma": r.sigma, "slack": r.slack, "lambda_opt": r.lambda_opt,
+                          "lower_two_sided": r.lower_two_sided}, v, "at_most")
 
 
 @quiet_fp
@@ -263,17 +313,32 @@ def _lower_route(v: Mapping) -> str:
             raise InputError("conflicts with {%s}: give ({eta}, {c}) for Theorem 10, or sigma for Remark 2's "
                              "pair, not both" % given[0], "c", refs=(given[0], "eta", "c"))
         need(v, ("eta",), "with {c} (Theorem 10 needs the pair (eta, c))", refs=("c",))
+        if v.get("n") is not None:
+            raise InputError("not used with ({eta}, {c}): only the stability routes for sigma use it", "n",
+                             refs=("eta", "c"))
+        _loss_pair(v)
         return "central"
+    if not any(v.get(n) is not None for n in ("eta", "sigma", "beta", "kappa", "lipschitz")):
+        raise InputError("{eta} {c} or {sigma}: required: give the pair {eta} {c} (Theorem 10 directly), or sigma by "
+                         "{sigma} or a stability route ({loss_min} {loss_max} {beta} {n}, or {loss_min} {loss_max} "
+                         "{kappa} {lipschitz} {n}) for the two-sided bound and Remark 2",
+                         refs=("eta", "c", "sigma", "loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
+    if v.get("eta") is not None and not any(v.get(n) is not None for n in ("sigma", "beta", "kappa", "lipschitz")):
+        raise InputError("required with {eta}: Theorem 10 needs the pair ({eta}, {c}); or give sigma (--sigma or "
+                         "a stability route) for Remark 2's pair", "c", refs=("eta", "c"))
     return sigma_route(v)
 
 
 def _lower_compute(v: dict, route: str) -> dict:
+    """Theorem 10 with a given pair ("central"), else the best bound from sigma (the two-sided
+    bound) beside Remark 2's pair and value."""
     if route == "central":
         r = B.lower_bound(v["gen_t"], v["kl"], v["eta"], v["c"])
-        return {"bound": r.bound, "eta": r.eta, "c": r.c, "boundary": r.boundary}
+        return _with_vacuous({"bound": r.bound, "eta": r.eta, "c": r.c, "boundary": r.boundary}, v, "at_least")
     sigma = sigma_of(v, route)
-    r = B.lower_bound_subgaussian(v["gen_t"], v["kl"], sigma, v["eta"])
-    return {"bound": r.bound, "eta": r.eta, "c": r.c, "sigma": sigma + 0 * r.bound, "boundary": r.boundary}
+    r = B.lower_bound_best(v["gen_t"], v["kl"], sigma, v["eta"])
+    return _with_vacuous({"bound": r.bound, "eta": r.eta, "c": r.c, "remark2_bound": r.remark2_bound,
+                          "sigma": r.sigma, "boundary": r.boundary}, v, "at_least")
 
 
 @quiet_fp
@@ -282,12 +347,10 @@ def _lower_solve_kl(v, target):
     if _lower_route(v) == "central":
         eta, c = positive("eta", v["eta"]), positive("c", v["c"])
         return np.where(c * gen_t >= target, eta * (c * gen_t - target), np.nan)
-    if v.get("eta") is not None:
-        return None  # fixed eta under Remark 2: no closed form offered, the root finder handles it
+    # the reported bound is gen_T - sigma sqrt(2K): the largest K keeping it at or above the target
     sigma = sigma_of(v)
-    k = np.where(target >= -gen_t, 0.5 * ((gen_t - target) / sigma) ** 2, -2.0 * gen_t * target / (sigma * sigma))
-    k = np.where(sigma == 0, np.inf, k)
-    return np.where((target <= gen_t) & (gen_t > 0), k, np.nan)
+    k = np.where(sigma == 0, np.inf, 0.5 * B.prod_ratio([gen_t - target, gen_t - target], [sigma, sigma]))
+    return np.where(target <= gen_t, k, np.nan)
 
 
 LOWER = BoundSpec(
@@ -295,7 +358,7 @@ LOWER = BoundSpec(
     theorem="Theorem 10 (Li and He, ISIT 2026); Remark 2 for (eta, c) from sigma",
     formula="gen_S >= c * gen_T - K / eta",
     params=(GEN_T, KL,
-            Param("eta", "Central-condition eta > 0 (optional with sigma: chosen optimally).", "central"),
+            Param("eta", "Central-condition eta > 0 (with sigma: Remark 2's eta, optimal when omitted).", "central"),
             Param("c", "Central-condition constant c in (0, 1].", "central"),
             *SIGMA_PARAMS),
     route=_lower_route,
@@ -320,11 +383,12 @@ def _sharp_route(v: Mapping) -> str:
 def _sharp_result(v: Mapping) -> B.SharpnessBound:
     _sharp_route(v)
     return B.sharpness_bound(*(v[n] for n in SHARP_REQUIRED), rho=v.get("rho"), dim=v.get("dim"),
-                             sigma_u=v.get("sigma_u"), nu=v.get("nu"), sharpness=v.get("sharpness"))
+                             sigma_u=v.get("sigma_u"), nu=v.get("nu"), sharpness=v.get("sharpness"),
+                             constants=v.get("constants") or "paper")
 
 
 def _sharp_compute(v: dict, route: str) -> dict:
-    return _sharp_result(v).as_dict()
+    return _with_vacuous(_sharp_result(v).as_dict(), v, "at_most")
 
 
 @quiet_fp
@@ -338,19 +402,23 @@ def _sharp_solve_kl(v, target):
 
 @quiet_fp
 def _sharp_solve_rho(v, target):
-    """Largest rho with B_sh(rho) <= target: B_sh is a quadratic in rho with non-negative coefficients."""
+    """Largest rho with B_sh(rho) <= target.
+
+    With the lemma values B_sh(rho) = c0 + c1 rho + c2 rho^2, where
+    c0 = B_std - sqrt(2K) A0 / sqrt(n), c1 = sqrt(2K) A1 / sqrt(n) and
+    c2 = tau_eff / 2 + sqrt(2K) A2 / sqrt(n) (non-negative), so the answer is
+    the positive root of c2 rho^2 + c1 rho + c0 - target.
+    """
     if any(v.get(n) is not None for n in MEASURED):
         return None
-    zero = _sharp_result({**v, "rho": 0.0})
-    one = _sharp_result({**v, "rho": 1.0})
-    two = _sharp_result({**v, "rho": 2.0})
-    c0 = zero.bound
-    # exact coefficients from three evaluations of a quadratic
-    qa = (two.bound - 2.0 * one.bound + c0) / 2.0
-    qb = one.bound - c0 - qa
-    qc = c0 - target
-    root = np.where(qa == 0, -qc / qb, 2.0 * (-qc) / (qb + np.sqrt(qb * qb - 4.0 * qa * qc)))
-    return np.where(qc <= 0, root, np.nan)
+    r = _sharp_result({**v, "rho": 1.0})
+    per_n = B.prod_ratio([B.SQRT2, np.sqrt(nonneg("kl", v["kl"]))], [np.sqrt(finite("n", v["n"]))])
+    c0 = r.standard_bound - per_n * r.a0
+    c1 = per_n * r.a1
+    c2 = r.sharpness_term + per_n * r.a2  # the Lemma 16 term is tau_eff rho^2 / 2 at rho = 1
+    room = target - c0
+    root = np.where(c2 == 0, room / c1, 2.0 * room / (c1 + np.sqrt(c1 * c1 + 4.0 * c2 * room)))
+    return np.where(room > 0, root, np.nan)
 
 
 SHARPNESS = BoundSpec(
@@ -358,7 +426,7 @@ SHARPNESS = BoundSpec(
     theorem="Theorem 12 with Lemmas 13-16 (Li and He, ISIT 2026); tightness radius rho0 (docs/theory.md)",
     formula="gen_S <= gen_T + E[S_P(f_T)] + (sigma_u + nu) * sqrt(2 K)",
     params=(GEN_T, KL,
-            Param("n", "Number of training samples n >= 1.", "constants", integer=True),
+            Param("n", "Number of training samples n >= 1 (a whole number).", "constants", integer=True),
             Param("loss_min", "Lower end a of the loss range.", "constants"),
             Param("loss_max", "Upper end b of the loss range (> a).", "constants"),
             Param("kappa", "Parameter stability kappa >= 0: ||A(D) - A(D')|| <= kappa/n.", "constants"),
@@ -366,12 +434,14 @@ SHARPNESS = BoundSpec(
             Param("g0", "Gradient bound ||grad l(f_T; z)|| <= g0 at the teacher, g0 >= 0.", "constants"),
             Param("alpha", "Smoothness alpha >= 0 of the loss on B(f_T, 2 rho).", "constants"),
             Param("tau", "Population Hessian operator-norm bound tau >= 0 on B(f_T, rho).", "constants"),
-            Param("rho", "Perturbation radius rho >= 0 (default: the best admissible one, kappa/n)."),
-            Param("dim", "Parameter dimension d >= 1: sharper Lemma 16, tau rho^2 d / (2 (d + 2)).",
+            Param("rho", "Perturbation radius rho > 0 (default: the best admissible one, kappa/n).", "radius"),
+            Param("dim", "Parameter dimension d >= 1: sharper Lemma 16, tau rho^2 d / (2 (d + 2)).", "radius",
                   integer=True),
             Param("sigma_u", "Measured proxy of the perturbed gap (replaces Lemma 14).", "measured"),
             Param("nu", "Measured proxy of the empirical sharpness (replaces Lemma 15).", "measured"),
-            Param("sharpness", "Measured E[S_P(f_T)] (replaces Lemma 16).", "measured")),
+            Param("sharpness", "Measured E[S_P(f_T)] (replaces Lemma 16).", "measured"),
+            Param("constants", "Lemma 14-15 constants: paper (as the paper states them) or refined (rigorous; "
+                  "docs/theory.md, Refined constants).", "radius", choices=B.CONSTANTS)),
     route=_sharp_route,
     compute=_sharp_compute,
     required=SHARP_REQUIRED,

@@ -1,18 +1,112 @@
 """Numeric arrays from files: ``.npy``, ``.npz`` (``file.npz:name``), ``.csv``, ``.tsv``.
 
 Never unpickles (``allow_pickle=False``).  ``option`` is the engine name of the
-parameter the file is for (``x``, ``w_star``); messages carry it.
+parameter the file is for (``x``, ``w_star``); messages carry it.  Before any data is
+read, the ``.npy`` header's shape is checked against the bytes actually present (a
+header that claims an impossible shape, a truncated file or archive member, an
+archive member that is not an ``.npy`` array are all an :class:`InputError`), and an
+array that would be loaded into memory must fit in :data:`MAX_LOAD` bytes.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
 from ..errors import InputError
 
 ARRAY_FORMATS = ".npy, .npz (file.npz:name), .csv, .tsv"
+#: the largest array read into memory (a memory-mapped .npy is not counted: it stays on disk)
+MAX_LOAD = 4 << 30
+#: the largest delimited-text file read (text is parsed into memory; use .npy for large arrays)
+MAX_TEXT = 1 << 30
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2 ** 30:.1f} GiB"
+
+
+def _read_header(f, where: str, option: str):
+    """(shape, fortran_order, dtype) from an open .npy stream positioned at its start."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f, max_header_size=10000)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f, max_header_size=10000)
+        elif version == (3, 0) and hasattr(fmt, "_read_array_header"):
+            shape, fortran, dtype = fmt._read_array_header(f, version, max_header_size=10000)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
+        raise InputError(f"{where} is not a valid .npy array ({exc})", option) from None
+    if dtype.hasobject:
+        raise InputError(f"{where} holds pickled Python objects; kdbound never unpickles files "
+                         "(save a plain numeric array)", option)
+    if not all(isinstance(s, int) and s >= 0 for s in shape):
+        raise InputError(f"{where} has an invalid shape {shape}", option)
+    return shape, fortran, dtype
+
+
+def _check_size(shape, dtype, available: int, where: str, option: str, in_memory: bool) -> None:
+    """The header's claim against the bytes present, and against the memory limit."""
+    need = math.prod(shape) * dtype.itemsize
+    if need > available:
+        raise InputError(f"{where}: the header claims shape {shape} of {dtype} ({need:,} bytes) but only "
+                         f"{available:,} bytes of data follow (truncated or corrupt file)", option)
+    if in_memory and need > MAX_LOAD:
+        raise InputError(f"{where}: shape {shape} of {dtype} needs {_gib(need)} of memory; kdbound's limit is "
+                         f"{_gib(MAX_LOAD)} (X may be larger as an .npy file, which is memory-mapped)", option)
+
+
+def _load_npy(path: str, option: str, mmap: bool) -> np.ndarray:
+    with open(path, "rb") as f:
+        shape, _, dtype = _read_header(f, repr(path), option)
+        offset = f.tell()
+    _check_size(shape, dtype, os.path.getsize(path) - offset, repr(path), option, in_memory=not mmap)
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def _load_npz(path: str, name: str | None, option: str) -> np.ndarray:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+        raise InputError(f"{path!r} is not a readable .npz archive ({exc}; truncated or corrupt?)", option) from None
+    with archive:
+        members = {m.filename[:-4] if m.filename.endswith(".npy") else m.filename: m for m in archive.infolist()}
+        names = list(members)
+        if name is None:
+            if len(names) != 1:
+                raise InputError(f"{path!r} holds {len(names)} arrays ({', '.join(names) or 'none'}); "
+                                 f"pick one with {path}:NAME", option)
+            name = names[0]
+        if name not in members:
+            raise InputError(f"{path!r} has no array {name!r} (it has {', '.join(names) or 'none'})", option)
+        info = members[name]
+        where = f"{path}:{name}"
+        if not info.filename.endswith(".npy"):
+            raise InputError(f"{where!r} is not an .npy array inside the archive", option)
+        try:
+            with archive.open(info) as f:
+                shape, fortran, dtype = _read_header(f, repr(where), option)
+                offset = f.tell() if f.seekable() else None
+                header_len = offset if offset is not None else 0
+                _check_size(shape, dtype, info.file_size - header_len, repr(where), option, in_memory=True)
+                data = f.read()
+        except InputError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
+            raise InputError(f"cannot read {where!r} ({exc}; truncated or corrupt archive?)", option) from None
+    need = math.prod(shape) * dtype.itemsize
+    if len(data) < need:
+        raise InputError(f"{where!r}: truncated data ({len(data):,} of {need:,} bytes)", option)
+    arr = np.frombuffer(data, dtype=dtype, count=math.prod(shape))
+    return arr.reshape(shape, order="F" if fortran else "C")
 
 
 def load_array(spec: str, option: str, mmap: bool = False) -> np.ndarray:
@@ -20,7 +114,7 @@ def load_array(spec: str, option: str, mmap: bool = False) -> np.ndarray:
 
     Never unpickles (``allow_pickle=False``).  ``mmap`` memory-maps ``.npy``
     files so that a large X is read once, in place.  Delimited text may have
-    a header row.
+    a header row.  Every problem with the file is an :class:`InputError`.
     """
     path, name = spec, None
     if ".npz:" in spec.lower():
@@ -33,31 +127,28 @@ def load_array(spec: str, option: str, mmap: bool = False) -> np.ndarray:
         raise InputError(f"{path!r} is a folder, not a file", option)
     try:
         if ext == ".npy":
-            arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            arr = _load_npy(path, option, mmap)
         elif ext == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                names = list(archive.files)
-                if name is None:
-                    if len(names) != 1:
-                        raise InputError(f"{path!r} holds {len(names)} arrays ({', '.join(names)}); "
-                                         f"pick one with {path}:NAME", option)
-                    name = names[0]
-                if name not in names:
-                    raise InputError(f"{path!r} has no array {name!r} (it has {', '.join(names)})", option)
-                arr = archive[name]
+            arr = _load_npz(path, name, option)
         elif ext in (".csv", ".tsv", ".txt"):
+            size = os.path.getsize(path)
+            if size > MAX_TEXT:
+                raise InputError(f"{path!r} is {_gib(size)} of text; kdbound reads delimited text up to "
+                                 f"{_gib(MAX_TEXT)} (save large arrays as .npy, which is memory-mapped)", option)
             arr = _load_text(path, "," if ext == ".csv" else None)
         else:
             raise InputError(f"unsupported file type {ext or '(none)'!r}; use {ARRAY_FORMATS}", option)
     except InputError:
         raise
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read {path!r}: not UTF-8 text", option) from None
     except ValueError as exc:
         text = str(exc).lower()
         if "pickle" in text or "python objects" in text:
             raise InputError(f"{path!r} holds pickled Python objects; kdbound never unpickles files "
                              "(save a plain numeric array)", option) from None
         raise InputError(f"cannot read {path!r}: {exc}", option) from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, MemoryError) as exc:
         raise InputError(f"cannot read {path!r}: {exc}", option) from None
     if arr.dtype == bool:
         arr = arr.astype(np.float64)

@@ -59,6 +59,13 @@ def resolve_output(path: str, option: str = "output") -> tuple[str, bool]:
         raise InputError(f"folder {os.path.dirname(os.path.abspath(path))!r} does not exist", option)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"cannot write {path!r} (the folder is not writable)", option)
+    # a real probe: some places refuse new files whatever the permission bits say (/proc, read-only mounts)
+    probe = os.path.join(folder, f".kdbound-{os.urandom(5).hex()}.probe")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"cannot write {path!r} ({exc.strerror})", option) from None
     return target, False
 
 

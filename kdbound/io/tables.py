@@ -8,8 +8,10 @@ start-up never pays for it.  Output files are written through
 
 from __future__ import annotations
 
+import csv as csvmod
 import io
 import json
+import math
 import sys
 import threading
 from typing import Iterator
@@ -20,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ..errors import InputError
-from ..formats import INPUT_FORMATS, Format, from_extension, names, plain
+from ..formats import INPUT_FORMATS, Format, from_extension, names, parse_number, plain
 from .atomic import AtomicFile
 
 
@@ -64,128 +66,234 @@ def _open_binary(path: str, option: str):
     except OSError as exc:
         raise InputError(f"cannot read {path!r} ({exc.strerror})", option) from None
 
+#: field metadata marking a column whose cells are JSON texts (pass-through values of JSON Lines input)
+JSON_KIND = {b"kdbound": b"json"}
+
+
 def read_batches(path: str, fmt: str, numeric: set[str], block_bytes: int = 4 << 20) -> Iterator:
-    """Yield pyarrow RecordBatches of the input, in order, a block at a time.
+    """Yield pyarrow RecordBatches of the input, in order, a block at a time (at least one, maybe empty).
 
-    Columns named in ``numeric`` (parameter columns, after '-' -> '_') are read
-    as text, to be converted by :func:`to_float` with a row-level message for
-    anything that is not a number; other columns pass through as inferred.
+    Cells travel as they came: CSV/TSV cells as text (nothing inferred: ``08123``
+    stays ``08123``); JSON Lines values as their JSON text (columns marked with
+    :data:`JSON_KIND`); Parquet columns with their own types.  Parameter columns
+    (names in ``numeric``, with ``-`` or ``_``) are converted later by
+    :func:`to_float`, with a row-level message for anything that is not a number.
     """
-
     stream = _open_binary(path, "input")
     try:
         if fmt in (Format.CSV, Format.TSV):
-            yield from _read_csv(stream, fmt, numeric, block_bytes)
+            yield from _read_csv(stream, Format(fmt), block_bytes)
         elif fmt == Format.JSONL:
             yield from _read_jsonl(stream, numeric, block_bytes)
         else:
-            pq = _parquet()
-
-            source = io.BytesIO(stream.read()) if path == "-" else stream
-            try:
-                pf = pq.ParquetFile(source)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise InputError(f"{path!r} is not a readable Parquet file ({exc})", "input") from None
-            yield from pf.iter_batches(batch_size=max(1024, block_bytes // 64))
+            yield from _read_parquet(stream, path, block_bytes)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
 
 
-def _read_csv(stream, fmt, numeric, block_bytes):
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
-    sep = Format(fmt).delimiter
+
+def _check_names(names: list[str]) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"the column {name!r} appears twice in the header", "input")
+        seen.add(name)
+
+
+def _read_csv(stream, fmt: Format, block_bytes: int):
+    sep = fmt.delimiter
+    head = stream.readline()
+    if not head.strip():
+        raise InputError("the file is empty (a header row naming the columns is required)", "input")
+    try:
+        line = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("the header row is not UTF-8 text", "input") from None
+    names = next(csvmod.reader([line.rstrip("\r\n")], delimiter=sep))
+    _check_names(names)
+    strings = {name: pa.string() for name in names}
     try:
         reader = pcsv.open_csv(
             stream,
-            read_options=pcsv.ReadOptions(block_size=block_bytes),
+            read_options=pcsv.ReadOptions(block_size=block_bytes, column_names=names),
             parse_options=pcsv.ParseOptions(delimiter=sep),
-            convert_options=pcsv.ConvertOptions(
-                column_types={name: pa.string() for name in _both_spellings(numeric)},
-                strings_can_be_null=True),
+            convert_options=pcsv.ConvertOptions(column_types=strings, strings_can_be_null=False,
+                                                quoted_strings_can_be_null=False),
         )
     except pa.ArrowInvalid as exc:
-        if "Empty CSV file" in str(exc):
-            raise InputError("the file is empty (a header row naming the columns is required)", "input") from None
-        raise InputError(f"not a readable {fmt.upper()} file ({exc})", "input") from None
+        if "Empty CSV file" in str(exc):  # a header and nothing else
+            yield pa.RecordBatch.from_pylist([], schema=pa.schema(list(strings.items())))
+            return
+        raise _csv_error(exc, fmt, "not a readable") from None
+    yielded = False
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
-            return
+            break
         except pa.ArrowInvalid as exc:
-            raise InputError(f"malformed {fmt.upper()} ({exc})", "input") from None
+            raise _csv_error(exc, fmt, "malformed") from None
+        yielded = True
         yield batch
+    if not yielded:
+        yield pa.RecordBatch.from_pylist([], schema=reader.schema)
 
 
-def _read_jsonl(stream, numeric, block_bytes):
+def _csv_error(exc: Exception, fmt: Format, what: str) -> InputError:
+    text = _one_line(exc)
+    if "utf8" in text.lower():
+        return InputError(f"not UTF-8 text ({text})", "input")
+    return InputError(f"{what} {fmt.value.upper()} file ({text})", "input")
 
-    text = io.TextIOWrapper(stream, encoding="utf-8")
-    rows: list[dict] = []
-    names: list[str] = []
-    size = 0
-    for lineno, line in enumerate(text, start=1):
-        if not line.strip():
-            continue
+
+class _Raw(str):
+    """A JSON number (or NaN/Infinity constant) kept as the text it was written as."""
+
+
+def _loads(line: str):
+    return json.loads(line, parse_float=_Raw, parse_int=_Raw, parse_constant=_Raw)
+
+
+def _json_text(value) -> str | None:
+    """The JSON text of a parsed value (numbers as written), None for null."""
+    if value is None:
+        return None
+    if isinstance(value, _Raw):
+        return str(value)
+    return json.dumps(_numbers(value), ensure_ascii=False, allow_nan=False)
+
+
+def _numbers(value):
+    """A parsed value with its numbers as Python numbers (for re-serialising nested values)."""
+    if isinstance(value, _Raw):
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"line {lineno} is not valid JSON ({exc.msg})", "input") from None
-        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-            raise InputError(f"line {lineno} cannot be read ({exc})", "input") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"line {lineno} is not a JSON object", "input")
-        for k in obj:
-            if k not in names:
-                names.append(k)
-        rows.append(obj)
-        size += len(line)
-        if size >= block_bytes:
-            yield _rows_to_batch(rows, names, numeric)
-            rows, size = [], 0
-    if rows or not names:
-        if not names:
+            return int(value)
+        except ValueError:
+            try:
+                return float(value) if math.isfinite(float(value)) else str(value)
+            except ValueError:
+                return str(value)
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
+
+
+def _cell_text(value) -> str | None:
+    """A parameter cell from JSON as text for :func:`to_float` (strings as they are, anything else as JSON)."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # _Raw numbers included
+        return str(value)
+    return _json_text(value)
+
+
+def _read_jsonl(stream, numeric: set[str], block_bytes: int):
+    """JSON Lines, a block at a time.  The columns are the keys of the first block's rows (the union:
+    a row may leave a key out, which is then null); a key that first appears in a later block stops
+    the run with the row and the key named, so that the output always has the same columns."""
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict")
+    rows: list[dict] = []
+    names: list[str] | None = None
+    seen: dict[str, None] = {}
+    size, row = 0, 0
+    try:
+        for line in text:
+            if not line.strip():
+                continue
+            row += 1
+            try:
+                obj = _loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"row {row} is not valid JSON ({exc.msg})", "input") from None
+            except (ValueError, RecursionError) as exc:
+                raise InputError(f"row {row} cannot be read as JSON ({_one_line(exc)})", "input") from None
+            if not isinstance(obj, dict):
+                raise InputError(f"row {row} is not a JSON object", "input")
+            if names is None:
+                for key in obj:
+                    seen.setdefault(key)
+            else:
+                new = [key for key in obj if key not in seen]
+                if new:
+                    raise InputError(f"row {row} has the key {new[0]!r}, which no earlier row has; the columns are "
+                                     "the keys of the first rows (~4 MB): give every key in an early row (null is "
+                                     "fine)", "input")
+            rows.append(obj)
+            size += len(line)
+            if size >= block_bytes:
+                if names is None:
+                    names = list(seen)
+                yield _rows_to_batch(rows, names, numeric)
+                rows, size = [], 0
+    except UnicodeDecodeError:
+        raise InputError(f"row {row + 1} is not UTF-8 text", "input") from None
+    finally:
+        text.detach()  # the caller closes the stream itself
+    if names is None:
+        if not seen:
             raise InputError("the file is empty (no JSON objects)", "input")
+        names = list(seen)
+    if rows or row == 0:
         yield _rows_to_batch(rows, names, numeric)
 
 
 def _rows_to_batch(rows, names, numeric):
-    arrays = []
+    arrays, fields = [], []
     for name in names:
         vals = [r.get(name) for r in rows]
         if name.replace("-", "_") in numeric:
-            arrays.append(pa.array([None if v is None else (v if isinstance(v, str) else json.dumps(v))
-                                    for v in vals], type=pa.string()))
+            arrays.append(pa.array([_cell_text(v) for v in vals], type=pa.string()))
+            fields.append(pa.field(name, pa.string()))
         else:
-            try:
-                arrays.append(pa.array(vals))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                arrays.append(pa.array([None if v is None else str(v) for v in vals], type=pa.string()))
-    return pa.RecordBatch.from_arrays(arrays, names=names)
+            arrays.append(pa.array([_json_text(v) for v in vals], type=pa.string()))
+            fields.append(pa.field(name, pa.string(), metadata=JSON_KIND))
+    _check_names(names)
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def read_columns(path: str, fmt: str, numeric: set[str]) -> dict:
+def _read_parquet(stream, path: str, block_bytes: int):
+    pq = _parquet()
+    source = io.BytesIO(stream.read()) if path == "-" else stream
+    try:
+        pf = pq.ParquetFile(source)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path!r} is not a readable Parquet file ({_one_line(exc)})", "input") from None
+    try:
+        _check_names(pf.schema_arrow.names)
+        yielded = False
+        try:
+            for batch in pf.iter_batches(batch_size=max(1024, block_bytes // 64)):
+                yielded = True
+                yield batch
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{path!r} is not a readable Parquet file ({_one_line(exc)})", "input") from None
+        if not yielded:
+            yield pa.RecordBatch.from_pylist([], schema=pf.schema_arrow)
+    finally:
+        pf.close()
+
+
+def read_columns(path: str, fmt: str, text: set[str]) -> dict:
     """A whole table as {column name: pyarrow ChunkedArray}, for commands that need every row at once.
 
-    Numeric columns are read as by :func:`read_batches`.  A JSON Lines key that
-    first appears late is null in the rows before it; a column whose blocks
-    were inferred with different types is read as text.
+    Columns named in ``text`` arrive as by :func:`read_batches` for parameter
+    columns: cells as text (JSON strings as they are), for :func:`to_float`,
+    :func:`text_codes` or :func:`category_codes`.
     """
-    batches = list(read_batches(path, fmt, numeric))
-    first = batches[0].schema.names if batches else []
-    for name in first:
-        if first.count(name) > 1:
-            raise InputError(f"two columns are named {name!r}", "input")
-    names = list(dict.fromkeys(n for b in batches for n in b.schema.names))
+    batches = list(read_batches(path, fmt, text))
     out = {}
-    for name in names:
-        chunks = [b.column(name) if name in b.schema.names else pa.nulls(b.num_rows) for b in batches]
-        types = {c.type for c in chunks if not pa.types.is_null(c.type)}
-        kind = types.pop() if len(types) == 1 else pa.string()
+    for name in batches[0].schema.names:
+        chunks = [b.column(name) for b in batches]
         try:
-            out[name] = pa.chunked_array([c.cast(kind) for c in chunks], type=kind)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise InputError(f"column {name!r} holds nested or mixed values", "input") from None
+            out[name] = pa.chunked_array(chunks, type=chunks[0].type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # Parquet row groups that disagree
+            raise InputError(f"column {name!r} changes type within the file", "input") from None
     return out
 
 
@@ -194,19 +302,22 @@ def text_codes(column, choices: tuple[str, ...]) -> np.ndarray:
     try:
         text = pc.cast(column, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        text = pa.chunked_array([pa.array([None if v is None else str(v) for v in column.to_pylist()],
+        text = pa.chunked_array([pa.array([None if v is None else _shown(v) for v in column.to_pylist()],
                                           type=pa.string())])
     codes = np.full(len(column), -1, dtype=np.int64)
     for i, choice in enumerate(choices):
         codes[pc.fill_null(pc.equal(text, choice), False).to_numpy(zero_copy_only=False)] = i
-    codes[column.is_null().to_numpy(zero_copy_only=False)] = -2
+    codes[pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)] = -2
     return codes
 
 
 def category_codes(column) -> np.ndarray:
     """Integer codes of a column's values (equal values, equal codes); -1 for an empty cell."""
     codes = pc.index_in(column, value_set=pc.unique(column), skip_nulls=True)
-    return np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    codes = np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        codes[pc.fill_null(pc.equal(column, ""), True).to_numpy(zero_copy_only=False)] = -1
+    return codes
 
 
 def cell(column, row: int):
@@ -214,49 +325,52 @@ def cell(column, row: int):
     return column[row].as_py()
 
 
-def _both_spellings(names):
-    return {n for name in names for n in (name, name.replace("_", "-"))}
-
-
-def to_float(column) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def to_float(column) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """A pyarrow column as float64, with masks of empty cells and of non-numbers.
 
-    Returns (values, empty, not_a_number, raw) where raw holds the original
-    text for the error messages.
+    Returns (values, empty, not_a_number, raw) where raw holds the cells as
+    given, for the error messages.  Text is read strictly (:func:`kdbound.formats.parse_number`):
+    ``1_0``, other scripts' digits, ``NA`` or ``null`` are not numbers; ``nan`` and ``inf`` are,
+    and the rules of each parameter then refuse them by name.
     """
-
-    empty = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    n = len(column)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        empty = np.asarray(pc.fill_null(pc.equal(column, ""), True).to_numpy(zero_copy_only=False), dtype=bool)
         try:
-            values = pc.cast(column, pa.float64())
-            bad = np.zeros(len(column), dtype=bool)
+            values = pc.cast(pc.if_else(pc.fill_null(pc.equal(column, ""), True), "nan", column), pa.float64())
+            return (np.where(empty, np.nan, values.to_numpy(zero_copy_only=False)), empty, np.zeros(n, dtype=bool),
+                    None)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raw = column.to_pylist()
-            out = np.empty(len(raw))
-            bad = np.zeros(len(raw), dtype=bool)
+            out = np.full(n, np.nan)
+            bad = np.zeros(n, dtype=bool)
             for i, text in enumerate(raw):
-                try:
-                    out[i] = float(text) if text is not None else np.nan
-                except ValueError:
-                    out[i], bad[i] = np.nan, True
-            return out, empty, bad, np.asarray(column.to_pylist(), dtype=object)
-        out = values.to_numpy(zero_copy_only=False)
-    elif pa.types.is_boolean(column.type):
-        out = np.full(len(column), np.nan)
-        bad = ~empty
-    else:
-        try:
-            out = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-            bad = np.zeros(len(column), dtype=bool)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            out, bad = np.full(len(column), np.nan), ~empty
-    out = np.where(empty, np.nan, np.asarray(out, dtype=np.float64))
-    return out, empty, bad, None
+                if empty[i]:
+                    continue
+                number = parse_number(text)
+                if number is None:
+                    bad[i] = True
+                else:
+                    out[i] = number
+            return out, empty, bad, np.asarray(["" if t is None else t for t in raw], dtype=object)
+    empty = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+        out = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+        return np.where(empty, np.nan, np.asarray(out, dtype=np.float64)), empty, np.zeros(n, dtype=bool), None
+    # booleans, dates, nested values...: not numbers
+    raw = np.asarray([_shown(v) for v in column.to_pylist()], dtype=object)
+    return np.full(n, np.nan), empty, ~empty, raw
+
+
+def _shown(value) -> str:
+    """A non-numeric cell as the user would recognise it in a message."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def arrow_column(values, null=None):
     """Engine output as a pyarrow array: NaN and infinities become null, as do rows where ``null`` is true."""
-
     arr = np.asarray(values)
     if arr.dtype == bool:
         return pa.array(arr, mask=null)
@@ -266,9 +380,13 @@ def arrow_column(values, null=None):
     return pa.array(arr, mask=~np.isfinite(arr))
 
 
+def null_column(n: int):
+    """A boolean column of n nulls (a result that cannot be decided for these rows)."""
+    return pa.nulls(n, type=pa.bool_())
+
+
 def text_column(values):
     """A column of text (None is null)."""
-
     return pa.array(list(values), type=pa.string())
 
 
@@ -276,15 +394,20 @@ def column_names(table) -> list[str]:
     return list(table.schema.names)
 
 
-def make_table(columns: dict):
-    """A table from named columns (pyarrow arrays or numpy arrays)."""
-
-    return pa.table(columns)
+def make_table(columns: dict, like=None):
+    """A table from named columns (pyarrow arrays or numpy arrays); columns that pass through
+    unchanged from ``like`` (an input batch) keep their field metadata (how to write them)."""
+    table = pa.table(columns)
+    if like is None:
+        return table
+    source = {f.name: f for f in like.schema}
+    fields = [source[f.name] if f.name in source and source[f.name].type == f.type and source[f.name].metadata
+              else f for f in table.schema]
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
 
 
 def keep_rows(table, mask: np.ndarray):
     """The rows of ``table`` where ``mask`` is true."""
-
     return table.filter(pa.array(mask))
 
 
@@ -295,7 +418,6 @@ def to_columns(table) -> dict:
 
 class _Job(threading.Thread):
     """``func(*args)`` on a thread of its own; :meth:`result` waits for it (and re-raises its error)."""
-
     def __init__(self, func, *args):
         super().__init__(daemon=True)
         self.func, self.args = func, args
@@ -338,6 +460,7 @@ class TableWriter:
         self._pq = None
         self._rows = 0
         self._pending: list[_Job] = []
+        self._rows_json = False
         if path is None:
             self._text = stdout if stdout is not None else sys.stdout
             self._bin = None
@@ -355,19 +478,24 @@ class TableWriter:
                 self._emit(self._pending.pop(0).result())
         elif self.fmt == Format.PARQUET:
             pq = _parquet()
-
+            table = _decoded(table, self.fmt)
             if self._pq is None:
                 self._pq = pq.ParquetWriter(self._bin, table.schema)
+            elif table.schema != self._pq.schema:
+                try:
+                    table = table.cast(self._pq.schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+                    raise InputError("the columns change type between blocks of rows, which Parquet cannot hold "
+                                     f"({_one_line(exc)}); write CSV or JSON Lines instead", "output") from None
             self._pq.write_table(table)
         else:
-            names = table.column_names
-            lines = []
-            for row in zip(*(c.to_pylist() for c in table.columns)):
-                lines.append(json.dumps({n: plain(v) for n, v in zip(names, row)}, allow_nan=False))
+            lines = _json_lines(table)
             if self.fmt == Format.JSONL:
                 text = "".join(line + "\n" for line in lines)
             else:
                 text = ("[\n" if self._rows == 0 else ",\n") * bool(lines) + ",\n".join(lines)
+                if lines:
+                    self._rows_json = True
             self._emit(text.encode())
         self._rows += table.num_rows
 
@@ -390,7 +518,7 @@ class TableWriter:
             self._emit(job.result())
         self._pending = []
         if self.fmt == Format.JSON:
-            self._emit(b"\n]\n" if self._rows else b"[]\n")
+            self._emit(b"\n]\n" if self._rows_json else b"[]\n")
         if self._pq is not None:
             self._pq.close()
         if self._bin is not None:
@@ -402,6 +530,12 @@ class TableWriter:
         for job in self._pending:
             job.join()
         self._pending = []
+        if self._pq is not None:
+            try:
+                self._pq.close()  # closed here, not by its __del__ (which would report an error at exit)
+            except Exception:  # the file is discarded anyway
+                pass
+            self._pq = None
         if self._bin is not None:
             try:
                 self._bin.close()
@@ -418,26 +552,79 @@ class TableWriter:
             self.abort()
 
 
-def _csv_bytes(table, fmt: str, header: bool) -> bytes:
-    """One block as CSV/TSV bytes; quotes only where a value needs them."""
+def _is_json(field) -> bool:
+    return bool(field.metadata) and field.metadata.get(b"kdbound") == b"json"
 
-    sep = Format(fmt).delimiter
-    plain_names = not any(c in name for name in table.column_names for c in (sep, '"', "\n", "\r"))
+
+def _decoded(table, fmt):
+    """The table with every column as plain values a text or Parquet file can hold: JSON texts of
+    JSON Lines input decoded (a string as its text, other values as JSON), nested Parquet values as
+    JSON text, bytes as UTF-8 text (or an error naming the column)."""
+    cols, fields = [], []
+    for field, col in zip(table.schema, table.columns):
+        if _is_json(field):
+            values = [None if v is None else (json.loads(v) if v.startswith('"') else v) for v in col.to_pylist()]
+            col, field = pa.array(values, type=pa.string()), pa.field(field.name, pa.string())
+        elif pa.types.is_nested(field.type) and fmt != Format.PARQUET:
+            values = [None if v is None else json.dumps(v, default=str, ensure_ascii=False) for v in col.to_pylist()]
+            col, field = pa.array(values, type=pa.string()), pa.field(field.name, pa.string())
+        elif (pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type)) and fmt != Format.PARQUET:
+            try:
+                col = pc.cast(col, pa.string())
+            except pa.ArrowInvalid:
+                raise InputError(f"the column {field.name!r} holds bytes that are not UTF-8 text, which "
+                                 f"{fmt.value.upper()} cannot carry; write Parquet instead", "output") from None
+            field = pa.field(field.name, pa.string())
+        cols.append(col)
+        fields.append(field)
+    return pa.Table.from_arrays(cols, schema=pa.schema(fields))
+
+
+def _csv_line(values, sep: str) -> bytes:
+    buf = io.StringIO()
+    csvmod.writer(buf, delimiter=sep, quoting=csvmod.QUOTE_MINIMAL, lineterminator="\n").writerow(values)
+    return buf.getvalue().encode()
+
+
+def _csv_bytes(table, fmt: str, header: bool) -> bytes:
+    """One block as CSV/TSV bytes, with one quoting rule: a field is quoted only when it must be
+    (it holds the delimiter, a quote or a line break), in the header and in every row alike."""
+    fmt = Format(fmt)
+    sep = fmt.delimiter
+    table = _decoded(table, fmt)
+    special = "[" + ("," if sep == "," else "\t") + '"\n\r]'
+    needs = any((pa.types.is_string(c.type) or pa.types.is_large_string(c.type)) and len(c)
+                and pc.any(pc.match_substring_regex(c, special)).as_py() for c in table.columns)
     buf = io.BytesIO()
-    try:
-        pcsv.write_csv(table, buf, write_options=pcsv.WriteOptions(
-            include_header=header, delimiter=sep, quoting_style="none",
-            quoting_header="none" if plain_names else "needed"))
-    except pa.ArrowInvalid:  # some text needs quoting
-        buf = io.BytesIO()
-        pcsv.write_csv(table, buf, write_options=pcsv.WriteOptions(include_header=header, delimiter=sep,
-                                                                   quoting_style="needed"))
+    if header:
+        buf.write(_csv_line(table.column_names, sep))
+    if not needs:
+        pcsv.write_csv(table, buf, write_options=pcsv.WriteOptions(include_header=False, delimiter=sep,
+                                                                   quoting_style="none"))
+    else:  # some text needs quotes: the same number formatting as pyarrow's, minimal quoting by hand
+        cols = [pc.fill_null(pc.cast(c, pa.string()), "").to_pylist() for c in table.columns]
+        text = io.StringIO()
+        csvmod.writer(text, delimiter=sep, quoting=csvmod.QUOTE_MINIMAL, lineterminator="\n").writerows(zip(*cols))
+        buf.write(text.getvalue().encode())
     return buf.getvalue()
+
+
+def _json_lines(table) -> list[str]:
+    """Each row as one JSON object: JSON texts from JSON Lines input embedded as written, other
+    values exact (floats by shortest repr, non-finite as null)."""
+    names = [json.dumps(n, ensure_ascii=False) for n in table.column_names]
+    columns = []
+    for field, col in zip(table.schema, table.columns):
+        if _is_json(field):
+            columns.append(["null" if v is None else v for v in col.to_pylist()])
+        else:
+            columns.append([json.dumps(plain(v), allow_nan=False, ensure_ascii=False, default=str)
+                            for v in col.to_pylist()])
+    return ["{" + ", ".join(f"{n}: {v}" for n, v in zip(names, row)) + "}" for row in zip(*columns)]
 
 
 def write_table_file(columns: dict, path: str, fmt: str) -> None:
     """Write equal-length columns (a sweep) to ``path`` atomically."""
-
     table = pa.table({k: arrow_column(v) for k, v in columns.items()})
     with TableWriter(path, fmt) as writer:
         writer.write(table)

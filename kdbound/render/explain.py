@@ -8,7 +8,8 @@ from typing import Mapping
 
 import numpy as np
 
-from ..engine.specs import MEASURED, BoundSpec, Evaluation
+from ..engine.specs import MEASURED, SHARPNESS, BoundSpec, Evaluation
+from ..errors import KdboundError
 from .report import Check
 
 ROUTE_TEXT = {
@@ -28,13 +29,37 @@ def _f(x) -> float:
 
 
 def checks(spec: BoundSpec, values: Mapping, ev: Evaluation) -> list[Check]:
-    """The conditions of ``spec``'s theorem, each with a mark and a reason."""
+    """The conditions of ``spec``'s theorem, each with its status (holds, fails, assumed) and a reason."""
     return _CHECKS[spec.name](values, ev)
 
 
 def notes(spec: BoundSpec, values: Mapping, ev: Evaluation) -> list[str]:
-    """Notes on edge cases of this evaluation (undefined or infinite values, defaults used)."""
-    return _NOTES[spec.name](values, ev)
+    """Notes on this evaluation: edge cases, defaults used, vacuous bounds, dominated bounds."""
+    return _NOTES[spec.name](values, ev) + _vacuous_notes(spec, values, ev)
+
+
+def headline(spec: BoundSpec, values: Mapping, ev: Evaluation) -> tuple[str, str, str]:
+    """(theorem, formula, key of the headline result) of this evaluation.
+
+    The headline is the best bound printed: a bound that another printed
+    bound dominates is never the headline.
+    """
+    if spec.name == "lower" and ev.route != "central":
+        return ("Theorem 1, two-sided (Li and He, ISIT 2026); Theorem 10 with Remark 2's pair beside it",
+                "gen_S >= gen_T - sigma * sqrt(2 K)", "bound")
+    if spec.name == "sharpness" and not bool(_first(ev["tightens"])):
+        return spec.theorem, spec.formula, "standard_bound"
+    return spec.theorem, spec.formula, "bound"
+
+
+def extra(spec: BoundSpec, values: Mapping, ev: Evaluation) -> dict:
+    """Top-level JSON keys that describe how the result was obtained."""
+    out = {}
+    if ev.route in ROUTE_TEXT:
+        out["sigma_route"] = ev.route
+    if spec.name == "lower":
+        out["bound_source"] = "theorem-10" if ev.route == "central" else "two-sided"
+    return out
 
 
 def route_text(ev: Evaluation) -> str | None:
@@ -51,6 +76,19 @@ def _sigma_check(r: Evaluation) -> Check:
     return Check.assumed(f"sub-Gaussian teacher gap, sigma = {_f(r['sigma']):.6g}", how)
 
 
+def _vacuous_notes(spec: BoundSpec, v: Mapping, r: Evaluation) -> list[str]:
+    vac = r.get("vacuous")
+    if vac is None or not bool(_first(vac)):
+        return []
+    width = _f(v["loss_max"]) - _f(v["loss_min"])
+    bound = _f(r["bound"])
+    if spec.name == "lower":
+        return [f"The lower bound {bound:.6g} is vacuous: gen_S >= -(b - a) = {-width:.6g} holds for any loss in "
+                "[a, b], so the bound says nothing here."]
+    return [f"The upper bound {bound:.6g} is vacuous: gen_S <= b - a = {width:.6g} holds for any loss in [a, b], "
+            "so the bound says nothing here."]
+
+
 # --------------------------------------------------------------------------- upper
 
 def _upper_checks(v: Mapping, r: Evaluation) -> list[Check]:
@@ -60,8 +98,8 @@ def _upper_checks(v: Mapping, r: Evaluation) -> list[Check]:
         n, beta = _f(v["n"]), _f(v["beta"])
         shrinks = beta * np.sqrt(n) < 1.0
         out.append(Check.verified(bool(shrinks), "beta = o(1/sqrt(n))",
-                         "the stability route shrinks with n only when beta sqrt(n) -> 0"
-                         + ("" if shrinks else f" (here beta sqrt(n) = {beta * np.sqrt(n):.3g})")))
+                                  "the stability route shrinks with n only when beta sqrt(n) -> 0"
+                                  + ("" if shrinks else f" (here beta sqrt(n) = {beta * np.sqrt(n):.3g})")))
     return out
 
 
@@ -71,6 +109,9 @@ def _upper_notes(v: Mapping, r: Evaluation) -> list[str]:
         notes.append("lambda_opt is undefined when K = 0: the bound is gen_T for every lambda.")
     elif _f(r["sigma"]) == 0:
         notes.append("lambda_opt is +inf when sigma = 0: the gap is deterministic and the bound is gen_T.")
+    elif not np.isfinite(_f(r["lambda_opt"])):
+        notes.append("lambda_opt = sqrt(2K)/sigma exceeds the largest float64 (~1.8e308): printed as null; the "
+                     "bound itself is exact.")
     return notes
 
 
@@ -80,12 +121,22 @@ def _lower_checks(v: Mapping, r: Evaluation) -> list[Check]:
     if r.route == "central":
         return [Check.verified(True, "0 < c <= 1, eta > 0", "the pair lies in Theorem 10's range"),
                 Check.assumed("(eta, c)-central condition", "of the teacher gap: log E exp(-eta h) <= -c eta E h")]
+    applies = _f(v["gen_t"]) > 0
+    out = [_sigma_check(r),
+           Check.verified(applies, "gen_T > 0 (Remark 2)", "Remark 2 derives a central-condition pair from sigma"
+                          if applies else "Remark 2 does not apply: eta, c and remark2_bound are null; the "
+                          "two-sided bound needs no sign condition")]
+    if not applies:
+        return out
     eta = _f(r["eta"])
-    out = [Check.verified(True, "gen_T > 0", "Remark 2 derives the central condition from sub-Gaussianity"),
-           _sigma_check(r)]
-    if bool(_first(r["boundary"])):
+    if _f(r["sigma"]) == 0:
+        out.append(Check.verified(True, "sigma = 0", "the gap is deterministic: eta -> inf, c = 1"))
+    elif _f(v["kl"]) == 0 and v.get("eta") is None:
+        out.append(Check.verified(True, "K = 0", "Remark 2's supremum is approached as eta -> 0+ (c -> 1)"))
+    elif bool(_first(r["boundary"])):
         out.append(Check.verified(False, "eta* = sqrt(2K)/sigma < 2 gen_T / sigma^2",
-                         "the optimum lies at the interval's end where c -> 0: the bound is valid but trivial"))
+                                  "Remark 2's optimum lies at the interval's end where c -> 0: remark2_bound is "
+                                  "valid but trivial"))
     else:
         out.append(Check.verified(True, "0 < eta < 2 gen_T / sigma^2", f"Remark 2's interval (eta = {eta:.6g})"))
     return out
@@ -93,14 +144,29 @@ def _lower_checks(v: Mapping, r: Evaluation) -> list[Check]:
 
 def _lower_notes(v: Mapping, r: Evaluation) -> list[str]:
     notes = []
-    if r.route != "central":
-        if bool(_first(r["boundary"])):
-            notes.append("eta* = sqrt(2K)/sigma lies beyond 2 gen_T / sigma^2: the supremum is approached as "
-                         "eta -> 2 gen_T / sigma^2 (c -> 0), giving the trivial value -K sigma^2 / (2 gen_T).")
-        if np.isinf(_f(r["eta"])):
-            notes.append("eta is +inf: with sigma = 0 the bound tends to gen_T as eta -> inf.")
-        elif _f(r["eta"]) == 0 and v.get("eta") is None:
-            notes.append("eta -> 0 when K = 0: the bound tends to gen_T.")
+    if r.route == "central":
+        return notes
+    if _f(v["gen_t"]) <= 0:
+        notes.append("Remark 2 needs gen_T > 0: eta, c and remark2_bound are null. The bound is the two-sided "
+                     "gen_T - sigma sqrt(2K), valid for any sign of gen_T.")
+        return notes
+    if bool(_first(r["boundary"])):
+        beyond = "" if np.isfinite(_f(r["remark2_bound"])) else " (here below -1.8e308, the float64 range: null)"
+        notes.append("remark2_bound: eta* = sqrt(2K)/sigma lies beyond 2 gen_T / sigma^2, so Remark 2's supremum is "
+                     "approached as eta -> 2 gen_T / sigma^2 (c -> 0), the trivial value -K sigma^2 / (2 gen_T)"
+                     f"{beyond}; the bound printed is the two-sided gen_T - sigma sqrt(2K), which is larger.")
+    elif _f(r["remark2_bound"]) < _f(r["bound"]):
+        notes.append("remark2_bound (Theorem 10 at the given eta) is below the two-sided bound gen_T - sigma sqrt(2K), "
+                     "which is printed as the bound.")
+    eta = _f(r["eta"])
+    if _f(r["sigma"]) == 0:
+        notes.append("eta is +inf: with sigma = 0 the bound tends to gen_T as eta -> inf.")
+    elif np.isinf(eta):
+        notes.append("eta = sqrt(2K)/sigma exceeds the largest float64 (~1.8e308): printed as null.")
+    elif np.isnan(eta):
+        notes.append("eta is positive but below the smallest float64 (~5e-324): printed as null.")
+    elif _f(v["kl"]) == 0 and v.get("eta") is None:
+        notes.append("K = 0: Remark 2's eta -> 0+ and both bounds equal gen_T.")
     return notes
 
 
@@ -110,24 +176,36 @@ def _sharp_checks(v: Mapping, r: Evaluation) -> list[Check]:
     def g(k):
         return _f(r[k])
 
+    refined = (v.get("constants") or "paper") == "refined"
+    measured = [n for n in MEASURED if v.get(n) is not None]
+    lemmas_used = v.get("sigma_u") is None or v.get("nu") is None
     out = []
-    flat = _f(v["g0"]) < _f(v["lipschitz"])
-    out.append(Check.verified(flat, "g0 < L (A0 > 0)", "the teacher is locally flatter than the global Lipschitz "
-                              "constant" if flat else "no tightening is possible: g0 >= L"))
-    if v.get("rho") is not None:
+    flat = g("a0") > 0
+    if refined:
+        out.append(Check.verified(flat, "A0' > 0", "kappa (L - g0) exceeds alpha kappa^2 / (2n): tightening is "
+                                  "possible" if flat else "no tightening is possible: A0' <= 0"))
+    else:
+        out.append(Check.verified(flat, "g0 < L (A0 > 0)", "the teacher is locally flatter than the global Lipschitz "
+                                  "constant" if flat else "no tightening is possible: A0 <= 0"))
+    tightens = bool(_first(r["tightens"]))
+    if lemmas_used:
         ok = g("rho") >= g("rho_min")
         out.append(Check.verified(ok, "rho >= kappa / n", "Lemmas 14-15 need the rho-ball to cover the stability "
                                   "segment" + ("" if ok else f" (rho_min = {g('rho_min'):.6g})")))
-        out.append(Check.verified(g("rho") < g("rho0"), "rho < rho0", "inside the tightness regime: B_sh < B_std"
-                         if g("rho") < g("rho0") else f"outside the tightness regime (rho0 = {g('rho0'):.6g})"))
+    if measured:
+        out.append(Check.verified(tightens, f"B_sh < B_std at rho = {g('rho'):.6g}",
+                                  f"improvement = {g('improvement'):.6g} with the measured values; rho0 is undefined "
+                                  "for measured values (they hold at one radius)"))
+    elif v.get("rho") is not None:
+        out.append(Check.verified(tightens, "rho < rho0", f"inside the tightness regime: B_sh < B_std (rho0 = "
+                                  f"{g('rho0'):.6g})" if tightens else
+                                  f"outside the tightness regime (rho0 = {g('rho0'):.6g})"))
     else:
         ok = g("rho_min") < g("rho0")
         out.append(Check.verified(ok, "kappa / n < rho0", f"admissible interval [{g('rho_min'):.6g}, {g('rho0'):.6g})"
-                         + (" is non-empty; using its smallest radius" if ok else " is empty")))
-    measured = [n for n in MEASURED if v.get(n) is not None]
+                                  + (" is non-empty; using its smallest radius" if ok else " is empty")))
     if measured:
-        out.append(Check.assumed("measured " + ", ".join(measured),
-                         "replace the lemma values in B_sh; rho0 stays lemma-based"))
+        out.append(Check.assumed("measured " + ", ".join(measured), "replace the lemma values in B_sh"))
     out.append(Check.assumed("student locally optimal in expectation", "an assumption of Theorem 12"))
     out.append(Check.assumed("assumptions A1-A5", "loss range, stability, Lipschitz, local smoothness and Hessian "
                              "constants as given"))
@@ -136,16 +214,91 @@ def _sharp_checks(v: Mapping, r: Evaluation) -> list[Check]:
 
 def _sharp_notes(v: Mapping, r: Evaluation) -> list[str]:
     notes = []
+    measured = [n for n in MEASURED if v.get(n) is not None]
     if v.get("rho") is None:
-        if _f(r["rho_min"]) < _f(r["rho0"]):
+        if _f(r["rho_min"]) == 0:
+            notes.append("No --rho and kappa = 0: evaluated in the limit rho -> 0+ (rho must be > 0; B_sh grows "
+                         "with rho).")
+        elif measured or _f(r["rho_min"]) < _f(r["rho0"]):
             notes.append("No --rho: evaluated at the best admissible radius rho_min = kappa/n = "
                          f"{_f(r['rho_min']):.6g} (B_sh grows with rho).")
         else:
             notes.append("No radius in [kappa/n, rho0) exists: the sharpness-aware bound cannot beat the standard "
                          "bound here; shown at rho = kappa/n.")
-    if np.isinf(_f(r["rho0"])):
+    if measured:
+        notes.append("rho0 is null: the tightness regime is a statement about every radius, and the measured "
+                     f"{', '.join(measured)} hold at one; improvement compares the two bounds at this radius.")
+    elif np.isinf(_f(r["rho0"])):
         notes.append("rho0 is +inf: with tau = 0 and A1 = A2 = 0 every radius tightens the bound.")
+    if not bool(_first(r["tightens"])):
+        notes.append(f"The standard bound B_std = {_f(r['standard_bound']):.6g} is tighter here than the "
+                     f"sharpness-aware bound B_sh = {_f(r['bound']):.6g}: B_sh is dominated, so B_std is the "
+                     "headline.")
+    if (v.get("constants") or "paper") == "paper" and v.get("sigma_u") is None:
+        refined = _refined_sigma_u(v)
+        if refined is not None and refined > _f(r["sigma_u"]):
+            notes.append(f"With --constants refined, sigma_u would be {refined:.6g}, above the paper's "
+                         f"{_f(r['sigma_u']):.6g}: the paper's Lemma 14 is slightly optimistic (docs/theory.md, "
+                         "Refined constants).")
     return notes
+
+
+def _refined_sigma_u(v: Mapping) -> float | None:
+    try:
+        return _f(SHARPNESS.evaluate({**v, "constants": "refined"})["sigma_u"])
+    except KdboundError:
+        return None
+
+
+class NullCells:
+    """Which result columns hold nulls in rows that did not fail, and why: a note per column.
+
+    The reason is the note kdbound gives for a single evaluation of the first
+    such row (e.g. ``lambda_opt is undefined when K = 0``), so batches and
+    sweeps explain their nulls as single runs do.
+    """
+
+    def __init__(self, spec: BoundSpec):
+        self.spec = spec
+        self.count: dict[str, int] = {}
+        self.first: dict[str, tuple[int, dict]] = {}
+
+    def add(self, chunk: dict, results: dict, bad_rows: np.ndarray, offset: int) -> None:
+        n = len(bad_rows)
+        for key, vals in results.items():
+            arr = None if vals is None else np.broadcast_to(np.asarray(vals), (n,))
+            if arr is None or arr.dtype == object:
+                null = ~bad_rows if arr is None else np.array([v is None for v in arr]) & ~bad_rows
+            else:
+                if arr.dtype == bool:
+                    continue
+                null = ~np.isfinite(arr.astype(float)) & ~bad_rows
+            if not null.any():
+                continue
+            self.count[key] = self.count.get(key, 0) + int(null.sum())
+            if key not in self.first:
+                i = int(np.argmax(null))
+                row = {k: (None if v is None else np.broadcast_to(np.asarray(v), (n,))[i]) for k, v in chunk.items()}
+                row.update({k: np.broadcast_to(np.asarray(v), (n,))[i] for k, v in results.items()
+                            if k in row and v is not None})
+                self.first[key] = (offset + i + 1, row)
+
+    def notes(self, total: int) -> list[str]:
+        out = []
+        for key, count in self.count.items():
+            row_no, row = self.first[key]
+            out.append(f"{key} is null in {count} of {total} rows (first: row {row_no}): {self._why(key, row)}")
+        return out
+
+    def _why(self, key: str, row: dict) -> str:
+        try:
+            ev = self.spec.evaluate(row)
+            for note in notes(self.spec, row, ev):
+                if key in note:
+                    return note
+        except KdboundError:
+            pass
+        return "not finite (undefined, or beyond the float64 range)."
 
 
 _CHECKS = {"upper": _upper_checks, "lower": _lower_checks, "sharpness": _sharp_checks}

@@ -9,18 +9,18 @@ import os
 import numpy as np
 
 from ..errors import InputError
-from ..io.atomic import AtomicFile
+from ..io.atomic import AtomicFile, resolve_output
 
 PLOT_FORMATS = (".png", ".svg")
 
 
 def check_plot_path(path: str) -> None:
+    """Everything ``--plot`` needs, checked before any work: the extension, a writable place, matplotlib."""
     ext = os.path.splitext(path.lower())[1]
     if ext not in PLOT_FORMATS:
         raise InputError(f"must end in .png or .svg (got {path!r})", "plot")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(f"folder {folder!r} does not exist", "plot")
+    resolve_output(path, "plot")
+    _pyplot()
 
 
 def _pyplot():
@@ -36,7 +36,8 @@ def _pyplot():
     return plt
 
 
-LABELS = {"kl": "distillation divergence K (nats)", "rho": "perturbation radius rho", "rank": "student rank r"}
+LABELS = {"kl": "distillation divergence K (nats)", "rho": "perturbation radius rho", "rank": "student rank r",
+          "n": "number of training samples n", "sigma": "sub-Gaussian proxy sigma", "gen_t": "teacher gap gen_T"}
 
 
 def _save(fig, path: str) -> None:
@@ -45,21 +46,32 @@ def _save(fig, path: str) -> None:
         fig.savefig(tmp, format=os.path.splitext(path)[1][1:].lower(), dpi=150, bbox_inches="tight")
 
 
-def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = None) -> None:
+#: line styles that stay distinguishable where curves overlap (and in grey print)
+STYLES = [dict(ls="-", lw=2.0), dict(ls="--", lw=1.6, marker="o", markevery=0.1, ms=4),
+          dict(ls=":", lw=1.8, marker="s", markevery=0.13, ms=4),
+          dict(ls="-.", lw=1.4, marker="^", markevery=0.17, ms=4)]
+
+
+def _values(column) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in np.asarray(column, dtype=object).reshape(-1)], dtype=float)
+
+
+def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = None, log_x: bool = False,
+               formula: str | None = None) -> None:
     """Bounds against the swept parameter.
 
-    upper: the bound and the two-sided lower value; lower: the bound;
-    sharpness: B_sh and B_std, with rho0 and rho_min marked.
+    upper: the bound and the two-sided lower value; lower: the bound (two-sided, or Theorem 10) and
+    Remark 2's value; sharpness: B_sh and B_std, with rho0 and rho_min marked.
     """
-    check_plot_path(path)
     plt = _pyplot()
-    x = np.asarray(columns[name], dtype=float)
+    x = _values(columns[name])
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     series = {"upper": [("bound", "upper bound (Thm 1)"), ("lower_two_sided", "two-sided lower")],
-              "lower": [("bound", "lower bound (Thm 10)")],
+              "lower": [("bound", "lower bound (best)"), ("remark2_bound", "Remark 2's value (Thm 10)")],
               "sharpness": [("bound", "B_sh (Thm 12)"), ("standard_bound", "B_std")]}[model.name]
-    for key, label in series:
-        ax.plot(x, np.asarray(columns[key], dtype=float), label=label)
+    for (key, label), style in zip(series, STYLES):
+        if key in columns and columns[key] is not None and np.isfinite(_values(columns[key])).any():
+            ax.plot(x, _values(columns[key]), label=label, **style)
     if model.name == "sharpness":
         src = extra if extra is not None else columns
         rho0 = float(np.asarray(src["rho0"]).reshape(-1)[0])
@@ -70,9 +82,28 @@ def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = 
             ax.axvline(rho_min, color="0.6", ls=":", lw=1, label=f"rho_min = kappa/n = {rho_min:.3g}")
             if np.isfinite(rho0) and rho_min < rho0:
                 ax.axvspan(rho_min, rho0, color="tab:green", alpha=0.08, label="admissible, tighter")
+    if log_x:
+        ax.set_xscale("log")
     ax.set_xlabel(LABELS.get(name, name))
     ax.set_ylabel("generalization gap bound")
-    ax.set_title(f"kdbound {model.name}: {model.formula}", fontsize=9)
+    ax.set_title(f"kdbound {model.name}: {formula or model.formula}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_solved(model, name: str, unknown: str, columns: dict, path: str, log_x: bool = False) -> None:
+    """The solved quantity against the swept one (or against the target): what ``--solve`` answers."""
+    plt = _pyplot()
+    x, y = _values(columns[name]), _values(columns[unknown])
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(x, y, marker="o", ms=3, lw=1.6, label=f"{unknown} that meets the target")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(LABELS.get(name, "target value of the bound" if name == "target" else name))
+    ax.set_ylabel(LABELS.get(unknown, unknown))
+    ax.set_title(f"kdbound {model.name} --solve {unknown}: {model.formula}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)
@@ -80,20 +111,40 @@ def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = 
 
 
 def plot_rank_sweep(columns: dict, path: str) -> None:
-    """linear-gaussian: kl_bound and its terms against the student rank."""
+    """linear-gaussian: the K bounds and their terms against the student rank.
+
+    Integer rank ticks; each curve has its own marker and line style (and the
+    constant terms are drawn dashed, behind), so curves that coincide stay visible.
+    """
     check_plot_path(path)
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     r = np.asarray(columns["rank"], dtype=float)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for key in ("kl_bound", "apx", "dataset_shift_bound", "cov", "spread"):
-        if key in columns:
-            y = np.array([np.nan if v is None else v for v in columns[key]], dtype=float)
-            if np.isfinite(y).any():
-                ax.plot(r, y, marker="o", lw=2 if key == "kl_bound" else 1, label=key)
+    styles = {  # key: (marker, linestyle, linewidth, marker size, z-order, label)
+        "kl_bound": ("o", "-", 2.2, 6, 5, "kl_bound (paper)"),
+        "kl_bound_tight": ("s", "--", 1.8, 5, 6, "kl_bound_tight"),
+        "kl_exact": ("*", "none", 1.0, 11, 8, "kl_exact (no rank bottleneck)"),
+        "apx": ("^", "-", 1.4, 6, 4, "apx (rank cost)"),
+        "dataset_shift_bound": ("D", ":", 1.6, 7, 3, "dataset_shift_bound"),
+        "spread": ("x", "-.", 1.4, 7, 7, "spread"),
+        "cov": ("v", (0, (1, 3)), 1.4, 5, 2, "cov"),
+    }
+    for key, (marker, ls, lw, ms, z, label) in styles.items():
+        if key not in columns:
+            continue
+        y = np.array([np.nan if v is None else v for v in columns[key]], dtype=float)
+        if not np.isfinite(y).any():
+            continue
+        const = np.isfinite(y).sum() > 1 and np.nanmax(y) == np.nanmin(y)
+        ax.plot(r, y, marker=marker, ls=ls, lw=lw, ms=ms, zorder=z, mfc="none" if marker not in "x*" else None,
+                label=label + (" (same at every rank)" if const else ""))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(LABELS["rank"])
     ax.set_ylabel("nats")
     ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_title("kdbound linear-gaussian: K bound and its terms", fontsize=9)
+    ax.set_title("kdbound linear-gaussian: bounds on K and their terms against the student rank", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)

@@ -9,6 +9,7 @@ actually drawn, so the machine-format path stays light.
 
 from __future__ import annotations
 
+import csv
 import json
 from typing import Mapping, NamedTuple, Sequence
 
@@ -62,6 +63,7 @@ class Report(NamedTuple):
     extra: Mapping = {}       # more top-level JSON keys (mode, sizes, nested objects, ...)
     sections: Sequence = ()   # [(title, {column: values})] extra tables
     labels: Mapping = {}      # result key -> a word shown beside its value in tables (e.g. what backs it)
+    headline: str = "bound"   # the result shown first and in bold in tables: the best bound printed
 
     def as_json(self) -> dict:
         out = {"command": self.command, "theorem": self.theorem, "formula": self.formula}
@@ -87,11 +89,16 @@ def render_report(report: Report, fmt: Format, env: Environment) -> None:
         json.dump(report.as_json(), out, indent=2 if fmt == Format.JSON else None, allow_nan=False)
         out.write("\n")
     elif fmt in (Format.CSV, Format.TSV):
-        sep = Format(fmt).delimiter
-        for k, v in report.results.items():
-            out.write(f"{k}{sep}{field_text(v)}\n")
-        for title, _ in report.sections:
-            env.warn(f"({title}: use --format json to see it)")
+        if report.sections:  # one row per entry of the section (e.g. per rank), the other results repeated
+            _, cols = report.sections[0]
+            n = len(next(iter(cols.values()))) if cols else 0
+            wide = {k: list(v) for k, v in cols.items()}
+            wide.update({k: [v] * n for k, v in report.results.items() if k not in cols})
+            render_rows(wide, fmt, env)
+        else:
+            sep = Format(fmt).delimiter
+            for k, v in report.results.items():
+                out.write(f"{k}{sep}{field_text(v)}\n")
         for note in report.notes:
             env.warn(f"note: {note}")
     else:
@@ -119,11 +126,15 @@ def _report_table(report: Report, env: Environment) -> None:
         first = False
     table.add_section()
     first = True
-    for k, v in report.results.items():
+    results = dict(report.results)
+    if report.headline in results:  # the headline first
+        results = {report.headline: results.pop(report.headline), **results}
+    for k, v in results.items():
         if k in shown:
             continue  # already listed above (sizes)
         label = (report.labels.get(k, ""),) if report.labels else ()
-        table.add_row("results" if first else "", f"[bold]{k}[/]" if k == "bound" else k, table_text(v), *label)
+        table.add_row("results" if first else "", f"[bold]{k}[/]" if k == report.headline else k, table_text(v),
+                      *label)
         first = False
     console.print(table)
     if report.checks:
@@ -142,17 +153,23 @@ def _report_table(report: Report, env: Environment) -> None:
 # --------------------------------------------------------------------------- many rows
 
 def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None = None,
-                header: bool = True) -> None:
-    """Columns of equal length as a table, CSV/TSV (with header), JSON Lines or a JSON array."""
+                header: bool = True, keep: tuple[str, ...] = ()) -> None:
+    """Columns of equal length as a table, CSV/TSV (with header), JSON Lines or a JSON array.
+
+    A table never cuts a number: when the columns do not fit the terminal, the
+    ``keep`` columns stay and others are left out as space requires, with a
+    note on stderr saying which and how to see them.
+    """
     names = list(columns)
-    cols = [np.asarray(columns[n]) if not isinstance(columns[n], list) else columns[n] for n in names]
+    cols = [np.asarray(columns[n], dtype=object).reshape(-1) if not isinstance(columns[n], list) else columns[n]
+            for n in names]
     rows = zip(*cols)
     out = env.stdout
     if fmt in (Format.CSV, Format.TSV):
-        sep = Format(fmt).delimiter
+        writer = csv.writer(out, delimiter=Format(fmt).delimiter, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
         if header:
-            out.write(sep.join(names) + "\n")
-        out.writelines(sep.join(field_text(v) for v in row) + "\n" for row in rows)
+            writer.writerow(names)
+        writer.writerows([field_text(v) for v in row] for row in rows)
     elif fmt == Format.JSONL:
         for row in rows:
             out.write(json.dumps({n: plain(v) for n, v in zip(names, row)}, allow_nan=False) + "\n")
@@ -160,13 +177,37 @@ def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None 
         json.dump([{n: plain(v) for n, v in zip(names, row)} for row in rows], out, indent=2, allow_nan=False)
         out.write("\n")
     else:
-        from rich import box  # rich only when a table is drawn
-        from rich.table import Table
+        _rows_table(names, cols, env, title, keep)
 
-        table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
-        for n in names:
-            table.add_column(n, justify="right")
-        for row in rows:
-            table.add_row(*(table_text(v) for v in row))
-        env.console().print(table)
 
+def _rows_table(names, cols, env: Environment, title, keep) -> None:
+    from rich import box  # rich only when a table is drawn
+    from rich.table import Table
+
+    texts = {n: [table_text(v) for v in col] for n, col in zip(names, cols)}
+    console = env.console()
+    shown = fit_columns(names, texts, console.width, keep)
+    left_out = [n for n in names if n not in shown]
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    for n in shown:
+        table.add_column(n, justify="right", no_wrap=True, overflow="fold")
+    for i in range(len(cols[0]) if cols else 0):
+        table.add_row(*(texts[n][i] for n in shown))
+    console.print(table)
+    if left_out:
+        env.warn(f"kdbound: note: {len(left_out)} column(s) left out to fit the terminal "
+                 f"({', '.join(left_out)}); see every column with --format tsv, or choose them with --columns")
+
+
+def fit_columns(names: list[str], texts: dict, width: int, keep: tuple[str, ...] = ()) -> list[str]:
+    """The columns that fit ``width`` characters whole: the ``keep`` ones first, then others in order."""
+    need = {n: max([len(n), *(len(t) for t in texts[n])]) + 3 for n in names}  # padding and separator
+    chosen = {n for n in names if n in keep}
+    total = 2 + sum(need[n] for n in chosen)
+    for n in names:
+        if n not in chosen and total + need[n] <= width:
+            chosen.add(n)
+            total += need[n]
+    if not chosen and names:
+        chosen.add(names[0])
+    return [n for n in names if n in chosen]

@@ -1,0 +1,138 @@
+"""Huge and tiny inputs: every finite true value prints finite and right (issue: no wrong value with exit 0).
+
+The oracle evaluates the same formulas in 60-digit decimal arithmetic, which
+neither overflows nor underflows in this range; the engine must agree wherever
+the true value is a normal float64, and say inf/NaN only where it is not.
+"""
+
+import math
+from decimal import Decimal, getcontext
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kdbound import lower_bound_best, sharpness_bound, sigma_parameter_stability, sigma_stability, upper_bound
+
+getcontext().prec = 60
+getcontext().Emax = 10 ** 6
+getcontext().Emin = -10 ** 6
+
+TINY, HUGE = Decimal("2.3e-308"), Decimal("1.7e308")
+magnitude = st.floats(-300, 300).map(lambda e: float(10.0 ** e))
+signed = st.one_of(magnitude, magnitude.map(lambda x: -x), st.just(0.0))
+D = Decimal
+
+
+def close(engine, exact, scale=None):
+    """engine equals the exact value to 1e-9 relative (of ``scale``, for sums that cancel)."""
+    if abs(exact) > HUGE:
+        return not math.isfinite(engine) or abs(engine) > 1e307
+    if exact != 0 and abs(exact) < TINY:
+        return abs(engine) <= 1e-300
+    if not math.isfinite(engine):
+        return False
+    scale = abs(exact) if scale is None else scale
+    return abs(D(engine) - exact) <= D("1e-9") * scale + TINY
+
+
+def sqrt(x):
+    return x.sqrt()
+
+
+@settings(max_examples=400, deadline=None)
+@given(gen_t=signed, kl=magnitude, sigma=magnitude)
+def test_upper_bound_has_no_spurious_overflow(gen_t, kl, sigma):
+    r = upper_bound(gen_t, kl, sigma)
+    slack = D(sigma) * sqrt(2 * D(kl))
+    assert close(float(r.slack), slack)
+    assert close(float(r.bound), D(gen_t) + slack, abs(D(gen_t)) + slack)
+    assert close(float(r.lower_two_sided), D(gen_t) - slack, abs(D(gen_t)) + slack)
+    lam = sqrt(2 * D(kl)) / D(sigma)
+    assert close(float(r.lambda_opt), lam)
+
+
+@settings(max_examples=300, deadline=None)
+@given(gen_t=signed, kl=magnitude, sigma=magnitude)
+def test_best_lower_bound_has_no_spurious_overflow(gen_t, kl, sigma):
+    r = lower_bound_best(gen_t, kl, sigma)
+    slack = D(sigma) * sqrt(2 * D(kl))
+    assert close(float(r.bound), D(gen_t) - slack, abs(D(gen_t)) + slack)
+    if gen_t > 0:
+        assert float(r.remark2_bound) <= float(r.bound) or math.isnan(float(r.remark2_bound))
+        # c is in [0, 1] whenever it is a number
+        c = float(r.c)
+        assert math.isnan(c) or 0.0 <= c <= 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=signed, width=magnitude, beta=magnitude, kappa=magnitude, lip=magnitude, n=st.floats(0, 300))
+def test_sigma_routes_have_no_spurious_overflow(a, width, beta, kappa, lip, n):
+    n = float(10.0 ** n)
+    b = a + width
+    if not (math.isfinite(b) and b > a):
+        return
+    half = (D(b) - D(a)) / 2
+    s = sigma_stability(a, b, beta, n).sigma
+    assert close(float(s), sqrt(D(n)) * D(beta) + half / sqrt(D(n)))
+    s = sigma_parameter_stability(a, b, kappa, lip, n).sigma
+    assert close(float(s), (D(kappa) * D(lip) + half) / sqrt(D(n)))
+
+
+def sharp_oracle(gen_t, kl, n, a, b, kappa, lip, g0, alpha, tau, rho, dim, constants):
+    gen_t, kl, n, a, b, kappa, lip, g0, alpha, tau, rho = map(D, (gen_t, kl, n, a, b, kappa, lip, g0, alpha, tau,
+                                                                rho))
+    half = (b - a) / 2
+    rn = sqrt(n)
+    tau_eff = tau if dim is None else tau * D(dim) / (D(dim) + 2)
+    m = D(1) if dim is None else D(dim) / (D(dim) + 1)
+    sigma0 = (kappa * lip + half) / rn
+    if constants == "paper":
+        su = (kappa * (g0 + alpha * rho) + half) / rn
+        nu = (alpha * kappa * rho / 2 + g0 * rho + alpha * rho * rho / 2) / rn
+        a0, a1 = kappa * (lip - g0), 3 * alpha * kappa / 2 + g0
+    else:
+        su = (kappa * (g0 + alpha * rho * m + alpha * kappa / (2 * n)) + half) / rn
+        nu = alpha * (kappa * rho + rho * rho) / (2 * rn)
+        a0, a1 = kappa * (lip - g0) - alpha * kappa * kappa / (2 * n), alpha * kappa * (m + D("0.5"))
+    a2 = alpha / 2
+    sp = tau_eff * rho * rho / 2
+    rk = sqrt(2 * kl)
+    s = sqrt(2 * kl / n)
+    qa, qb = tau_eff / 2 + s * a2, s * a1
+    if a0 <= 0 or s == 0:
+        rho0 = D(0)
+    else:
+        rho0 = 2 * s * a0 / (qb + sqrt(qb * qb + 4 * qa * s * a0))
+    return dict(bound=gen_t + sp + (su + nu) * rk, standard_bound=gen_t + sigma0 * rk, sigma_u=su, nu=nu,
+                sharpness_term=sp, rho0=rho0, scale=abs(gen_t) + sp + (su + nu + sigma0) * rk)
+
+
+@settings(max_examples=400, deadline=None)
+@given(gen_t=signed, kl=magnitude, n=st.floats(0, 300), width=magnitude, kappa=magnitude, lip=magnitude,
+       g0=magnitude, alpha=magnitude, tau=magnitude, rho=magnitude,
+       dim=st.one_of(st.none(), st.floats(0, 308).map(lambda e: float(10.0 ** e))),
+       constants=st.sampled_from(["paper", "refined"]))
+def test_sharpness_has_no_spurious_overflow(gen_t, kl, n, width, kappa, lip, g0, alpha, tau, rho, dim, constants):
+    n = float(10.0 ** n)
+    r = sharpness_bound(gen_t, kl, n, 0.0, width, kappa, lip, g0, alpha, tau, rho=rho, dim=dim, constants=constants)
+    o = sharp_oracle(gen_t, kl, n, 0.0, width, kappa, lip, g0, alpha, tau, rho, dim, constants)
+    for key in ("sigma_u", "nu", "sharpness_term", "rho0"):
+        assert close(float(getattr(r, key)), o[key]), (key, float(getattr(r, key)), o[key])
+    for key in ("bound", "standard_bound"):
+        assert close(float(getattr(r, key)), o[key], o["scale"]), (key, float(getattr(r, key)), o[key])
+
+
+@pytest.mark.parametrize("call, expect", [
+    (lambda: upper_bound(0.05, 1e308, 1e-300).bound, 0.05),
+    (lambda: lower_bound_best(0.05, 0.01, 1e-320).bound, 0.05),
+    (lambda: sharpness_bound(0.05, 0.5, 1e4, 0, 1, 2, 5, 0.5, 10, 2, dim=1e308).bound,
+     float(sharpness_bound(0.05, 0.5, 1e4, 0, 1, 2, 5, 0.5, 10, 2).bound)),
+])
+def test_issue_reproducers(call, expect):
+    assert float(call()) == pytest.approx(expect, rel=1e-12)
+
+
+def test_genuinely_out_of_range_values_are_not_finite():
+    assert np.isinf(upper_bound(0.05, 1e308, 1e-300).lambda_opt)   # sqrt(2e308)/1e-300 ~ 1.4e454
+    assert np.isinf(upper_bound(0.0, 1e308, 1e300).bound)          # 1.4e454

@@ -1,0 +1,303 @@
+"""linear-gaussian (issue 10, sections 3-4): the continuous M*, the null-space contribution, kl_exact,
+kl_bound_tight and the chain, the noise estimate and extreme hyperparameters, each against an
+independent computation in the paper's d x n layout."""
+
+import math
+
+import numpy as np
+import pytest
+from test_exact_kl import dense_kl, spd
+
+from kdbound.engine.lingauss import estimate_noise, gram_products, gram_spectrum, linear_gaussian
+from kdbound.errors import InputError, ParameterError
+
+HP = dict(lam=0.5, beta_t=1.3, noise=0.7)
+
+
+def problem(n, d, k, seed, noise=0.7):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    w = rng.normal(size=(k, d))
+    y = x @ w.T + noise * rng.normal(size=(n, k))
+    return x, w, y
+
+
+def se(values):
+    return np.std(values, ddof=1) / math.sqrt(len(values))
+
+
+class Brute:
+    """W_T drawn in the paper's layout (X is d x n), Apx of the continuous M* by an explicit SVD of W_T X."""
+
+    def __init__(self, x, lam, beta_t, noise):
+        self.X = x.T
+        self.d, self.n = self.X.shape
+        self.c = beta_t / noise ** 2
+        self.ST = np.linalg.inv(lam * np.eye(self.d) + self.c * self.X @ self.X.T)
+        ev, eu = np.linalg.eigh(self.ST)
+        self.ST_mhalf = eu @ np.diag(ev ** -0.5) @ eu.T
+        self.L = np.linalg.cholesky(self.ST)
+        self.noise = noise
+
+    def apx(self, wbar, r, rng, draws):
+        k = wbar.shape[0]
+        out = []
+        for _ in range(draws):
+            wt = wbar + rng.normal(size=wbar.shape) @ self.L.T
+            P = wt @ self.X
+            lvec, sv, _ = np.linalg.svd(P, full_matrices=True)
+            rank_p = int(np.sum(sv > sv[0] * 1e-10)) if sv.size else 0
+            if r <= rank_p:
+                lr = lvec[:, :r]
+                out.append(np.sum(((np.eye(k) - lr @ lr.T) @ wt @ self.ST_mhalf) ** 2))
+            else:  # L_r holds P's range, completed by Eckart-Young on the residual (the smallest Apx)
+                lp = lvec[:, :rank_p]
+                resid = (np.eye(k) - lp @ lp.T) @ wt @ self.ST_mhalf
+                s2 = np.linalg.svd(resid, compute_uv=False) ** 2
+                out.append(np.sum(s2[r - rank_p:]))
+        return np.array(out)
+
+
+@pytest.mark.parametrize("n, d, k, r", [(8, 4, 3, 1), (3, 6, 3, 1), (3, 6, 3, 2), (9, 4, 4, 2), (9, 5, 5, 4)])
+def test_apx_against_brute_force_of_the_continuous_m_star(n, d, k, r):
+    x, w, y = problem(n, d, k, seed=n + 10 * d + 100 * k)
+    if n == 9:
+        x[:, 3] = x[:, 0] - 0.5 * x[:, 1]            # collinear features: rank X = 3 < d
+    if d == 5:
+        x[:, 4] = x[:, 2] + 2 * x[:, 1]              # rank X = 3 < r = 4 < k: L_r is completed
+    res = linear_gaussian(x, w, y, rank=r, samples=6000, seed=1, **HP)
+    b = Brute(x, **HP)
+    wbar = b.c * y.T @ b.X.T @ b.ST
+    ref = b.apx(wbar, r, np.random.default_rng(2), 3000)
+    assert abs(res.apx - ref.mean()) <= 4 * math.hypot(res.apx_stderr, se(ref)), (res.apx, ref.mean())
+
+
+def test_null_space_contributes_k_minus_r_times_d_minus_rank_x():
+    # d > n: rank X = n; W_T's null-space coordinates are N(0, 1/lam), weighted by lam
+    x, w, y = problem(4, 9, 3, seed=5)
+    b = Brute(x, **HP)
+    for r in (1, 2, 3):
+        res = linear_gaussian(x, w, y, rank=r, samples=4000, seed=3, **HP)
+        assert res.x_rank == 4
+        # the null-space part alone, by brute force: project the null coordinates of W_T off L_r
+        rng = np.random.default_rng(4)
+        wbar = b.c * y.T @ b.X.T @ b.ST
+        vals = []
+        _, _, vt = np.linalg.svd(b.X.T)
+        null = vt[4:].T                                   # d x (d - n) basis of X's null space (paper layout)
+        for _ in range(2000):
+            wt = wbar + rng.normal(size=wbar.shape) @ b.L.T
+            lr = np.linalg.svd(wt @ b.X)[0][:, :r]
+            vals.append(np.sum(((np.eye(3) - lr @ lr.T) @ wt @ null) ** 2) * HP["lam"])
+        assert abs(np.mean(vals) - (3 - r) * (9 - 4)) <= 4 * se(vals) + 1e-9
+        assert res.apx >= (3 - r) * 5 - 4 * res.apx_stderr
+
+
+@pytest.mark.parametrize("r", [1, 2])
+def test_apx_is_continuous_as_a_feature_becomes_collinear(r):
+    """One feature replaced by x0 - 0.5 x1 + eps z: the old canonical M* jumped by r (d - rank X) at eps = 0."""
+    rng = np.random.default_rng(0)
+    n, d, k = 40, 4, 3
+    x = rng.normal(size=(n, d))
+    z = rng.normal(size=n)
+    y = x[:, :3] @ rng.normal(size=(3, k)) + 0.7 * rng.normal(size=(n, k))
+    w = rng.normal(size=(k, d))
+    results = []
+    for eps in (1e-6, 1e-8, 1e-10, 0.0):
+        xe = x.copy()
+        xe[:, 3] = x[:, 0] - 0.5 * x[:, 1] + eps * z
+        results.append(linear_gaussian(xe, w, y, rank=r, samples=4000, seed=7, **HP))
+    assert results[0].x_rank == 4 and results[-1].x_rank == 3
+    for a in results:
+        for b in results:
+            assert abs(a.apx - b.apx) <= 4 * math.hypot(a.apx_stderr, b.apx_stderr), [q.apx for q in results]
+            assert a.kl_bound_tight == pytest.approx(b.kl_bound_tight, rel=0.05)
+
+
+SIGMAS = ["teacher", 0.37, "matrix"]
+
+
+@pytest.mark.parametrize("n, d, k", [(7, 3, 2), (3, 5, 2), (6, 4, 4), (5, 2, 3)])
+@pytest.mark.parametrize("sigma", SIGMAS)
+@pytest.mark.parametrize("mode", ["expected", "conditional"])
+def test_kl_exact_is_the_dense_gaussian_kl(n, d, k, sigma, mode):
+    x, w, y = problem(n, d, k, seed=3 * n + d)
+    sigma_s = spd(d, 1) if sigma == "matrix" else sigma
+    yy = y if mode == "conditional" else None
+    rank = min(k, d, n)
+    res = linear_gaussian(x, w, yy, rank=rank, sigma_s=sigma_s, samples=64, **HP)
+    ref, ref_shift = dense_kl(x, w, yy, **HP, sigma_s=sigma_s)
+    assert res.kl_exact == pytest.approx(ref, rel=1e-9)
+    assert res.dataset_shift == pytest.approx(ref_shift, rel=1e-9)
+    if mode == "conditional":
+        assert res.dataset_shift_conditional == pytest.approx(ref_shift, rel=1e-9)
+    else:
+        assert math.isnan(res.dataset_shift_conditional) and "dataset_shift_conditional" in res.missing
+    # the chain: dataset shift <= kl_exact <= kl_bound_tight <= kl_bound (apx = 0 exactly here)
+    assert res.apx == pytest.approx(0.0, abs=1e-12)
+    assert res.dataset_shift <= res.kl_exact <= res.kl_bound_tight * (1 + 1e-12) <= res.kl_bound * (1 + 1e-12)
+
+
+def test_kl_exact_is_null_with_a_bottleneck_and_the_tight_bound_still_holds():
+    x, w, y = problem(30, 5, 4, seed=2)
+    res = linear_gaussian(x, w, None, rank=2, samples=2000, seed=1, **HP)
+    assert math.isnan(res.kl_exact) and "rank bottleneck" in res.missing["kl_exact"]
+    assert res.dataset_shift_exact <= res.kl_bound_tight <= res.kl_bound
+    # kl_bound_tight replaces the convexity step of the shift: they differ by exactly the convexity gap
+    assert res.kl_bound - res.kl_bound_tight == pytest.approx(res.convexity_gap, rel=1e-10)
+
+
+def test_conditional_tight_bound_differs_from_the_paper_by_the_conditional_convexity_gap():
+    x, w, y = problem(20, 4, 3, seed=9)
+    res = linear_gaussian(x, w, y, rank=1, samples=64, **HP)
+    b = Brute(x, **HP)
+    v = np.linalg.eigvalsh(b.X.T @ b.ST @ b.X)
+    gap = 0.5 * 3 * np.sum(np.log1p(np.clip(v, 0, None) / HP["noise"] ** 2))
+    assert res.kl_bound - res.kl_bound_tight == pytest.approx(gap, rel=1e-9)
+
+
+@pytest.mark.parametrize("alpha, b", [(1e-120, 1.0), (1e120, 1.0), (1.0, 1e-100), (1.0, 1e90)])
+def test_extreme_hyperparameters_reached_by_exact_rescalings_give_the_same_numbers(alpha, b):
+    """K's terms are invariant under (w*, y, noise, lam) -> (a w*, a y, a noise, lam / a^2) and
+    (x, w*, lam) -> (b x, w*/b, b^2 lam); bias and var scale by a^2."""
+    x, w, y = problem(12, 4, 3, seed=1)
+    for yy in (None, y):
+        for rank, sigma_s in ((1, "teacher"), (3, 0.4)):
+            ref = linear_gaussian(x, w, yy, rank=rank, sigma_s=sigma_s, samples=64, seed=2, **HP)
+            got = linear_gaussian(b * x, alpha * w / b, None if yy is None else alpha * yy, rank=rank,
+                                  sigma_s=sigma_s if isinstance(sigma_s, str) else sigma_s * alpha ** 2 / b ** 2,
+                                  samples=64, seed=2, lam=HP["lam"] / alpha ** 2 * b ** 2, beta_t=HP["beta_t"],
+                                  noise=HP["noise"] * alpha)
+            for key in ("dataset_shift_bound", "dataset_shift_exact", "dataset_shift_conditional", "apx", "cov",
+                        "spread", "kl_bound", "kl_bound_tight", "kl_exact", "convexity_gap"):
+                a_, b_ = getattr(ref, key), getattr(got, key)
+                assert (math.isnan(a_) and math.isnan(b_)) or b_ == pytest.approx(a_, rel=1e-7, abs=1e-9), key
+            assert got.bias == pytest.approx(ref.bias * alpha ** 2, rel=1e-7)
+            assert got.var == pytest.approx(ref.var * alpha ** 2, rel=1e-7)
+
+
+def test_values_beyond_float64_are_refused_not_printed():
+    x, w, y = problem(12, 4, 3, seed=1)
+    for kw in (dict(noise=1e-160), dict(lam=1e-300), dict(noise=1e160)):
+        with pytest.raises(InputError) as info:
+            linear_gaussian(x, w, y, **{**HP, **kw})
+        assert "outside the range kdbound computes" in str(info.value)
+    with pytest.raises(InputError) as info:
+        linear_gaussian(x, w, y, lam=1.0, beta_t=1e308, noise=1.0)
+    assert "beyond float64" in str(info.value)
+
+
+def test_rank_decision_uses_singular_values_resolved_from_x():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 5))
+    for eps, rank in ((1e-7, 5), (1e-11, 5), (0.0, 4)):
+        xe = x.copy()
+        xe[:, 4] = x[:, 0] + 2 * x[:, 1] + eps * rng.normal(size=200)
+        gram, _ = gram_products(xe)
+        spec = gram_spectrum(gram, 200, xe)
+        assert spec.x_rank == rank, eps
+        if eps:
+            sv = np.linalg.svd(xe, compute_uv=False)
+            assert math.sqrt(spec.g[spec.g > 0][0]) == pytest.approx(sv[-1], rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- the noise from the data
+
+def test_noise_estimates():
+    x, w, y = problem(60, 4, 3, seed=8, noise=0.5)
+    gram, yx = gram_products(x, y)
+    spec = gram_spectrum(gram, 60, x)
+    est = estimate_noise(spec, x, y, yx, w)
+    assert est.method == "residual" and est.dof == 180
+    assert est.value == pytest.approx(math.sqrt(np.mean((y - x @ w.T) ** 2)), rel=1e-12)
+    est = estimate_noise(spec, x, y, yx, None)
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    assert est.method == "least-squares" and est.dof == (60 - 4) * 3
+    assert est.value == pytest.approx(math.sqrt(np.sum((y - x @ coef) ** 2) / ((60 - 4) * 3)), rel=1e-10)
+    # a near-perfect fit: the residuals are recomputed, not taken as a difference of large numbers
+    y2 = x @ w.T * 1e6 + 1e-3 * np.random.default_rng(1).normal(size=(60, 3))
+    _, yx2 = gram_products(x, y2)
+    est = estimate_noise(spec, x, y2, yx2, None)
+    coef, *_ = np.linalg.lstsq(x, y2, rcond=None)
+    assert est.value == pytest.approx(math.sqrt(np.sum((y2 - x @ coef) ** 2) / 168), rel=1e-4)
+    with pytest.raises(InputError) as info:
+        xs = x[:4]
+        g4, yx4 = gram_products(xs, y[:4])
+        estimate_noise(gram_spectrum(g4, 4, xs), xs, y[:4], yx4, None)
+    assert info.value.param == "noise" and "n > d" in str(info.value)
+
+
+def test_noise_none_is_estimated_and_used():
+    x, w, y = problem(80, 4, 2, seed=4, noise=0.5)
+    res = linear_gaussian(x, w, y, lam=0.5, beta_t=1.3, noise=None, samples=16)
+    assert res.noise == pytest.approx(math.sqrt(np.mean((y - x @ w.T) ** 2)), rel=1e-12)
+    assert res.noise_estimate.method == "residual"
+    same = linear_gaussian(x, w, y, lam=0.5, beta_t=1.3, noise=res.noise, samples=16)
+    assert same.kl_bound == res.kl_bound
+    with pytest.raises(InputError):
+        linear_gaussian(x, w, None, noise=None)
+    with pytest.raises(InputError):
+        linear_gaussian(x, w, x @ w.T, noise=None)      # noiseless labels: nothing to estimate
+
+
+# ----------------------------------------------------------------------------- the Python API fails like the CLI
+
+def test_python_api_raises_kdbound_errors():
+    x, w, y = problem(10, 3, 2, seed=0)
+    ynan = y.copy()
+    ynan[1, 1] = np.nan
+    wnan = w.copy()
+    wnan[0, 2] = np.inf
+    cases = [
+        (dict(y=ynan), InputError, "y"),
+        (dict(w_star=wnan), InputError, "w_star"),
+        (dict(w_star=w[:1]), InputError, "w_star"),                   # k = 1 against Y's k = 2
+        (dict(w_star=w[:1, :], y=None, k=2), InputError, "w_star"),
+        (dict(x=x.astype(complex)), InputError, "x"),
+        (dict(x=x > 0), InputError, "x"),
+        (dict(y=y > 0), InputError, "y"),
+        (dict(w_star=w.astype(np.complex64)), InputError, "w_star"),
+        (dict(rank=1.5), ParameterError, "rank"),
+        (dict(rank=True), ParameterError, "rank"),
+        (dict(samples=2.5), ParameterError, "samples"),
+        (dict(samples=0), ParameterError, "samples"),
+        (dict(seed=-1), ParameterError, "seed"),
+        (dict(rank_sweep=[1, 0]), ParameterError, "rank_sweep"),
+        (dict(rank_sweep=[1.5]), ParameterError, "rank_sweep"),
+        (dict(sigma_s="student"), ParameterError, "sigma_s"),
+        (dict(sigma_s=np.eye(2)), InputError, "sigma_s"),
+        (dict(w_star=[[1, 2], [3]]), InputError, "w_star"),
+        (dict(lam=float("nan")), ParameterError, "lam"),
+        (dict(k=0, y=None, w_star=None), ParameterError, "k"),
+    ]
+    for kw, err, name in cases:
+        args = dict(x=x, w_star=w, y=y, samples=4)
+        args.update(kw)
+        with pytest.raises(err) as info:
+            linear_gaussian(args.pop("x"), args.pop("w_star"), args.pop("y"), **args)
+        assert info.value.param == name, (kw, info.value)
+    # W* as a list is accepted as an array
+    res = linear_gaussian(x, w.tolist(), y, samples=4)
+    assert res.k == 2 and math.isfinite(res.kl_bound)
+
+
+def test_spread_and_cov_against_explicit_matrices():
+    """The reduced-unit forms of Spread against SPEC's closed forms with explicit inverses (paper layout)."""
+    x, w, y = problem(9, 4, 3, seed=6)
+    b = Brute(x, **HP)
+    lam, c, s2, k = HP["lam"], b.c, HP["noise"] ** 2, 3
+    ST, X = b.ST, b.X
+    ev, eu = np.linalg.eigh(ST)
+    st_half = eu @ np.diag(ev ** 0.5) @ eu.T
+    var = np.trace(X.T @ ST @ X)
+    wbar = c * y.T @ X.T @ ST
+    spread_c = lam ** 2 * (np.sum((wbar @ st_half) ** 2) + k * np.trace(ST @ ST)) + c ** 2 * s2 * k * var
+    st32 = st_half @ ST
+    spread_e = lam ** 2 * (np.sum((c * w @ X @ X.T @ st32) ** 2) + c ** 2 * k * s2 * np.trace(X.T @ ST @ ST @ ST @ X)
+                           + k * np.trace(ST @ ST)) + c ** 2 * s2 * k * var
+    cond = linear_gaussian(x, w, y, samples=4, **HP)
+    expd = linear_gaussian(x, w, None, samples=4, **HP)
+    assert cond.spread == pytest.approx(spread_c, rel=1e-10)
+    assert expd.spread == pytest.approx(spread_e, rel=1e-10)
+    assert cond.var == pytest.approx(var, rel=1e-10)
+    assert cond.bias == pytest.approx(np.sum(((wbar - w) @ X) ** 2), rel=1e-10)

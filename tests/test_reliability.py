@@ -1,0 +1,362 @@
+"""Issue: no traceback, no silent wrong number, no damaged file, on any input.
+
+One test (at least) per failure class: output files, stdout, batch input,
+numbers, the solver and the Python API.  Subprocess tests run the installed
+console script, as a user's shell would.
+"""
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from kdbound import BOUND_SPECS, InputError, NoSolutionError, ParameterError, solve, tightness_radius, upper_bound
+from kdbound.cli.app import app
+from kdbound.render import Environment
+
+UP = ["upper", "--gen-t", "0.05", "--kl", "0.2", "--sigma", "0.1"]
+SWEEP = ["upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:5"]
+
+
+def invoke(*args, input=None, chunk_bytes=4 << 20, tty=False):
+    return CliRunner().invoke(app, [str(a) for a in args], input=input,
+                              obj=Environment(stdout_isatty=tty, no_color=True, chunk_bytes=chunk_bytes))
+
+
+def one_line_error(r, *words):
+    assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr)
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+@pytest.fixture(scope="module")
+def exe():
+    path = shutil.which("kdbound") or os.path.join(os.path.dirname(sys.executable), "kdbound")
+    if not os.path.exists(path):
+        pytest.skip("the kdbound console script is not installed")
+    return path
+
+
+# ----------------------------------------------------------------------------- 1. output files
+
+def test_symlink_is_followed_and_kept(tmp_path):
+    target = tmp_path / "target.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    r = invoke(*SWEEP, "-o", link)
+    assert r.exit_code == 0, r.stderr
+    assert link.is_symlink() and target.read_text().startswith("kl,bound")
+
+
+def test_permissions_survive(tmp_path):
+    out = tmp_path / "out.csv"
+    out.write_text("old\n")
+    out.chmod(0o600)
+    assert invoke(*SWEEP, "-o", out).exit_code == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600 and out.read_text().startswith("kl,")
+
+
+def test_character_device_is_written_through_not_replaced(tmp_path):
+    dev = tmp_path / "null"
+    try:
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, OSError):
+        pytest.skip("cannot create a device file here")
+    assert invoke(*SWEEP, "-o", dev).exit_code == 0
+    assert stat.S_ISCHR(dev.stat().st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["null"]
+
+
+def test_fifo_is_written_through(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    import threading
+
+    def read():
+        with open(fifo) as f:
+            got.append(f.read())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert invoke(*SWEEP, "-o", fifo).exit_code == 0
+    reader.join(10)
+    assert got and got[0].startswith("kl,bound") and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_long_names_and_dash(tmp_path):
+    long = tmp_path / ("a" * 250 + ".csv")
+    assert invoke(*SWEEP, "-o", long).exit_code == 0 and long.exists()
+    r = invoke(*SWEEP, "-o", "-")
+    assert r.exit_code == 0 and r.stdout.startswith("kl\t") and not os.path.exists("-")
+
+
+@pytest.mark.parametrize("where, words", [
+    ("DIR", ["--output", "is a folder"]), ("DIR/", ["--output", "is a folder"]),
+    ("", ["--output", "must name a file"]), ("/proc/x.csv", ["--output", "cannot write"]),
+    ("MISSING/x.csv", ["--output", "does not exist"]),
+])
+def test_bad_output_paths_are_one_line_exit_2(tmp_path, where, words):
+    where = where.replace("DIR", str(tmp_path)).replace("MISSING", str(tmp_path / "nope"))
+    before = sorted(os.listdir(tmp_path))
+    one_line_error(invoke(*SWEEP, "-o", where), *words)
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_plot_onto_a_folder_leaves_nothing(tmp_path):
+    (tmp_path / "d.png").mkdir()
+    one_line_error(invoke(*UP, "--plot", tmp_path / "d.png"), "--plot", "is a folder")
+    assert os.listdir(tmp_path) == ["d.png"] and os.listdir(tmp_path / "d.png") == []
+
+
+def test_header_only_input_gives_valid_empty_outputs(tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("gen_t,kl\n")
+    assert invoke("upper", "-i", rows, "--sigma", "0.1", "-o", tmp_path / "out.parquet").exit_code == 0
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.num_rows == 0 and "bound" in table.column_names
+    r = invoke("upper", "-i", rows, "--sigma", "0.1", "-f", "csv")
+    assert r.exit_code == 0 and r.stdout.startswith("gen_t,kl,bound") and len(r.stdout.splitlines()) == 1
+    r = invoke("upper", "-i", rows, "--sigma", "0.1", "-f", "json")
+    assert json.loads(r.stdout) == []
+
+
+def test_plot_without_matplotlib_fails_before_any_output(tmp_path, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def fake(name, *args, **kw):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("no matplotlib")
+        return real(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    one_line_error(invoke(*SWEEP, "-o", tmp_path / "nm3.csv", "--plot", tmp_path / "nm3.png"), "--plot",
+                   "matplotlib")
+    assert os.listdir(tmp_path) == []
+    one_line_error(invoke(*UP, "--plot", tmp_path / "x.png"), "--plot")
+
+
+def test_sigterm_removes_the_temporary_file(tmp_path, exe):
+    out = tmp_path / "out.csv"
+    p = subprocess.Popen([exe, "upper", "-i", "-", "--sigma", "0.1", "-o", str(out)], stdin=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=tmp_path)
+    p.stdin.write(b"gen_t,kl\n" + b"0.05,0.1\n" * 1000)
+    p.stdin.flush()
+    deadline = time.time() + 20
+    while time.time() < deadline and not any(n.startswith(".kdbound-") for n in os.listdir(tmp_path)):
+        time.sleep(0.05)
+    assert any(n.startswith(".kdbound-") for n in os.listdir(tmp_path))  # the run is under way
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=20)
+    assert p.returncode == 143 and b"terminated" in err
+    assert os.listdir(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------- stdout
+
+@pytest.mark.parametrize("args", [UP, ["--help"], ["--version"], ["demo"], ["upper", "--help"]])
+def test_full_stdout_is_one_line_exit_2(exe, args):
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([exe, *args], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "stdout" in p.stderr, p.stderr
+
+
+def test_closed_stdout_is_one_line_exit_2(exe):
+    p = subprocess.run(f"'{exe}' upper --gen-t 0.05 --kl 0.2 --sigma 0.1 >&-", shell=True, stderr=subprocess.PIPE,
+                       text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "stdout" in p.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:200000", "-f", "csv"],
+    ["demo", "-f", "csv", "-q"],
+    ["linear-gaussian", "--rank-sweep", "1:3", "-f", "csv", "--samples", "16", "-q"],
+])
+def test_broken_pipe_exits_0_quietly(exe, args):
+    """(-q only silences the notes these commands print in any case, when the pipe is not yet broken.)"""
+    for _ in range(3):
+        p = subprocess.run(f"'{exe}' {' '.join(args)} | head -1; exit ${{PIPESTATUS[0]}}", shell=True,
+                           executable="/bin/bash", capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0 and p.stderr == "", (p.returncode, p.stderr)
+        assert p.stdout.count("\n") == 1
+
+
+def test_broken_pipe_in_a_batch(exe, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("gen_t,kl\n" + "0.05,0.1\n" * 300000)
+    p = subprocess.run(f"'{exe}' upper -i '{rows}' --sigma 0.1 -f csv | head -1; exit ${{PIPESTATUS[0]}}",
+                       shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+
+
+# ----------------------------------------------------------------------------- 2. batch input
+
+def test_late_jsonl_keys_stop_with_row_and_key(tmp_path):
+    rows = "".join(json.dumps({"gen_t": 0.05, "kl": 0.1}) + "\n" for _ in range(200))
+    for key in ("note", "loss_min"):
+        r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1", "-o", tmp_path / "out.parquet",
+                   input=rows + json.dumps({"gen_t": 0.05, "kl": 0.1, key: 1}) + "\n", chunk_bytes=500)
+        one_line_error(r, "row 201", repr(key))
+        assert os.listdir(tmp_path) == []  # no partial file, no ParquetWriter complaint at exit
+
+
+def test_jsonl_keys_may_vary_within_the_first_rows():
+    text = '{"gen_t": 0.05, "kl": 0.1}\n{"gen_t": 0.05, "kl": 0.2, "tag": "x"}\n'
+    r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1", "-f", "csv", input=text)
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("gen_t,kl,tag,bound") and len({line.count(",") for line in lines}) == 1
+
+
+def test_pass_through_cells_come_out_as_they_went_in(tmp_path):
+    text = "zip,gen_t,kl,code\n08123,0.05,0.2,1e3\n00001,0.1,0.3,abc\n"
+    r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv", input=text)
+    out = [line.split(",") for line in r.stdout.splitlines()]
+    assert [row[0] for row in out] == ["zip", "08123", "00001"] and [row[3] for row in out] == ["code", "1e3", "abc"]
+    r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "jsonl", input=text)
+    assert [json.loads(line)["zip"] for line in r.stdout.splitlines()] == ["08123", "00001"]
+    # integers for a whole block, then text: still valid
+    big = "id,gen_t,kl\n" + "".join(f"{i},0.05,0.1\n" for i in range(3000)) + "abc,0.05,0.1\n"
+    r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv", input=big, chunk_bytes=1000)
+    assert r.exit_code == 0 and r.stdout.splitlines()[-1].startswith("abc,")
+
+
+def test_jsonl_values_keep_their_json_types():
+    line = '{"gen_t": 0.05, "kl": 0.1, "z": "08123", "nest": {"a": [1]}, "t": true, "x": 1.50}\n'
+    r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1", "-f", "jsonl", input=line)
+    row = json.loads(r.stdout)
+    assert row["z"] == "08123" and row["nest"] == {"a": [1]} and row["t"] is True and row["x"] == 1.5
+    r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1", "-f", "csv", input=line)
+    header, values = r.stdout.splitlines()
+    assert values.startswith('0.05,0.1,08123,"{""a"": [1]}",true,1.50,')
+
+
+def test_parquet_types_survive_and_nested_columns_become_json_text(tmp_path):
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"gen_t": [0.05], "kl": [0.1], "when": pa.array([7], pa.int32()),
+                             "s": pa.array([{"a": 1}])}), path)
+    assert invoke("upper", "-i", path, "--sigma", "0.1", "-o", tmp_path / "o.parquet").exit_code == 0
+    t = pq.read_table(tmp_path / "o.parquet")
+    assert t.schema.field("when").type == pa.int32() and t.column("s").to_pylist() == [{"a": 1}]
+    r = invoke("upper", "-i", path, "--sigma", "0.1", "-f", "csv")
+    assert r.exit_code == 0 and '"{""a"": 1}"' in r.stdout
+
+
+def test_binary_pass_through_that_is_not_utf8_cannot_go_to_csv(tmp_path):
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"gen_t": [0.05], "kl": [0.1], "raw": pa.array([b"\xff\xfe"], pa.binary())}), path)
+    one_line_error(invoke("upper", "-i", path, "--sigma", "0.1", "-f", "csv"), "'raw'", "UTF-8")
+
+
+@pytest.mark.parametrize("payload, fmt, words", [
+    ("a,a,kl\n1,2,3\n", "csv", ["--input", "appears twice"]),
+    (b"gen_t,kl,note\n0.05,0.2,caf\xe9\n", "csv", ["--input", "UTF-8"]),
+    ('{"gen_t": 0.05, "kl": ' + "1" * 5000 + "}\n", "jsonl", ["kl", "must be finite"]),
+    ('{"gen_t": 0.05, "kl": {"a": 1}}\n', "jsonl", ["column kl", "must be a number"]),
+    ('{"gen_t": 0.05, "kl": [1, 2]}\n', "jsonl", ["column kl", "must be a number"]),
+    ("[1, 2]\n", "jsonl", ["--input", "not a JSON object"]),
+])
+def test_unusual_input_is_exit_2(payload, fmt, words):
+    data = payload if isinstance(payload, str) else payload.decode("latin-1")
+    r = invoke("upper", "-i", "-", "--input-format", fmt, "--sigma", "0.1", "-f", "csv",
+               input=payload if isinstance(payload, bytes) else data)
+    one_line_error(r, *words)
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("NA", "must be a number (got 'NA')"), ("null", "must be a number (got 'null')"),
+    ("nan", "must be finite (got nan)"), ("", "must not be empty (got '')"),
+    ("1_0", "must be a number (got '1_0')"), ("١٢", "must be a number (got '١٢')"),
+])
+def test_cells_say_what_they_hold(cell, message):
+    r = invoke("upper", "-i", "-", "--sigma", "0.1", input=f"gen_t,kl\n0.05,{cell}\n")
+    one_line_error(r, f"row 1, column kl: {message}")
+
+
+@pytest.mark.parametrize("spelling", ["1_0", "١٢", "0x10", "1,5"])
+def test_unusual_number_spellings_are_refused_as_options(spelling):
+    one_line_error(invoke("upper", "--gen-t", "0", "--sigma", "1", "--kl", spelling), "--kl", repr(spelling))
+
+
+def test_null_cells_are_explained_in_batches_and_sweeps():
+    r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv", input="gen_t,kl\n0.05,0\n0.05,0.2\n")
+    assert "lambda_opt is null in 1 of 2 rows (first: row 1): lambda_opt is undefined when K = 0" in r.stderr
+    r = invoke(*SWEEP, "-f", "csv")
+    assert "lambda_opt is null in 1 of 5 rows" in r.stderr
+
+
+def test_stop_prints_the_rows_before_the_bad_one_to_stdout_as_documented():
+    r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv",
+               input="gen_t,kl\n" + "0.05,0.1\n" * 3000 + "0.05,-1\n", chunk_bytes=1000)
+    assert r.exit_code == 2 and "row 3001, column kl" in r.stderr
+    assert r.stdout.startswith("gen_t,kl,bound")  # streams cannot be recalled (README, "Pipelines")
+
+
+# ----------------------------------------------------------------------------- 4. --solve
+
+@pytest.mark.parametrize("args, unknown, check", [
+    (["lower", "--gen-t", "0.05", "--kl", "0.01", "--loss-min", "0", "--loss-max", "1", "--beta", "1e-4",
+      "--solve", "n", "--target", "0.038"], "n", lambda v, r: v == 36 and r["bound"] >= 0.038),
+    (["upper", "--gen-t", "0.05", "--kl", "0.2", "--loss-max", "1", "--beta", "1e-4", "--n", "5000", "--solve",
+      "loss-min", "--target", "0.5"], "loss_min", lambda v, r: -99 < v < -98 and r["bound"] <= 0.5),
+    (["upper", "--gen-t", "0.05", "--kl", "0.2", "--loss-min", "0", "--beta", "1e-4", "--n", "5000", "--solve",
+      "loss-max", "--target", "0.5"], "loss_max", lambda v, r: 99 < v < 100 and r["bound"] <= 0.5),
+])
+def test_solve_finds_a_solution_whenever_one_exists(run_json, args, unknown, check):
+    out = run_json(*args)
+    assert check(out["results"][unknown], out["results"]), out["results"]
+
+
+def test_smallest_n_is_the_smallest():
+    spec = BOUND_SPECS["lower"]
+    values = dict(gen_t=0.05, kl=0.01, loss_min=0.0, loss_max=1.0, beta=1e-4)
+    n = float(solve(spec, values, "n", 0.038).value)
+    assert spec.evaluate({**values, "n": n})["bound"] >= 0.038
+    assert spec.evaluate({**values, "n": n - 1})["bound"] < 0.038
+    assert spec.evaluate({**values, "n": 5000})["bound"] == pytest.approx(0.048, abs=1e-3)
+
+
+def test_solve_says_why(run, run_json):
+    out = run_json("upper", "--gen-t", "0.05", "--kl", "0", "--solve", "sigma", "--target", "0.1")
+    assert out["results"]["sigma"] is None and any("every sigma meets the target" in n for n in out["notes"])
+    r = run("lower", "--gen-t", "0.05", "--kl", "0.2", "--sigma", "0.1", "--solve", "eta", "--target", "0.5")
+    one_line_error(r, "--target", "eta does not affect the lower bound")
+    r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--solve", "kl", "--target", "0.01")
+    one_line_error(r, "--target: no finite kl puts the upper bound at or below this target (got 0.01)")
+
+
+def test_solve_with_plot(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    r = run(*UP[:3], "--sigma", "0.1", "--solve", "kl", "--target", "0.1", "--plot", tmp_path / "s.png")
+    assert r.exit_code == 0 and (tmp_path / "s.png").stat().st_size > 1000
+
+
+# ----------------------------------------------------------------------------- 5. the Python API
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: upper_bound([0.05, 0.1], [0.1, 0.2, 0.3], 0.1), InputError, "do not broadcast"),
+    (lambda: solve(BOUND_SPECS["upper"], {"sigma": 0.1}, "kl", 0.1), ParameterError, "gen_t: is required"),
+    (lambda: solve(BOUND_SPECS["upper"], {"gen_t": 0.05, "sigma": 0.1, "bogus": 1}, "kl", 0.1), InputError,
+     "bogus"),
+    (lambda: tightness_radius(-1, 10, 1, 1, 0, 1, 1), ParameterError, "kl: must be >= 0"),
+    (lambda: tightness_radius(1, 10, 1, 1, 0, 1, 1, constants="wrong"), ParameterError, "constants"),
+    (lambda: solve(BOUND_SPECS["upper"], {"gen_t": 0.05, "sigma": 0.1}, "kl", 0.01), NoSolutionError, "target"),
+])
+def test_api_raises_kdbound_errors(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
