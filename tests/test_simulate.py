@@ -274,8 +274,10 @@ def test_tight_bound_closed_forms_match_the_linear_gaussian_engine():
         h = LG.check_hyper(0.6, 1.7, 0.9)
         for i in range(4):
             spec = LG.gram_spectrum(x[i].T @ x[i], 7)
-            ref = (LG.dataset_shift_exact(spec, h, w, 3) + LG.covariance_cost(spec, h, model.sigma_s, 3)
-                   + LG.spread_expected(spec, h, w, 3))
+            rd = LG.reduce(spec, h)
+            a = (w @ spec.u) * rd.w_scale
+            ref = (LG.dataset_shift_exact(rd, a, 3) + LG.covariance_cost(spec, rd, model.sigma_s, 3)
+                   + LG.spread_expected(rd, a, 3))
             assert got[i] == pytest.approx(ref, rel=1e-10)
 
 

@@ -137,7 +137,7 @@ def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
 
 
 #: seconds a default run (or a whole default sweep) is sized for
-BUDGET_S, SWEEP_BUDGET_S = 2.0, 4.0
+BUDGET_S, SWEEP_BUDGET_S = 1.5, 4.0
 
 
 def _datasets(opts: dict, model, budget_s: float = BUDGET_S) -> int:

@@ -277,7 +277,7 @@ def cost_us(n: int, d: int, k: int) -> float:
     return 8.0 + 0.012 * n * (d + 2 * k) + 0.004 * d ** 3 + 0.01 * n * k + 0.002 * k ** 3
 
 
-def default_datasets(n: int, d: int, k: int, budget_s: float = 2.0) -> int:
+def default_datasets(n: int, d: int, k: int, budget_s: float = 1.5) -> int:
     """The default ``datasets``: about ``budget_s`` seconds of simulation by :func:`cost_us`,
     between 2,000 and 200,000, rounded to two significant digits."""
     raw = min(200_000.0, max(2_000.0, budget_s * 1e6 / cost_us(n, d, k)))
