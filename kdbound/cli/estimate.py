@@ -324,7 +324,7 @@ def build_report(res: E.RunsEstimate, runs: Runs, path: str, kwargs: dict) -> Re
         checks.append(Check.assumed("continuous gap laws, many runs", f"the 1-NN estimate is consistent; kl_gap_hi by "
                                     f"subsampling ({res.replicates} subsamples of {bm} student and {bk} teacher runs)"))
         if res.jitter:
-            notes.append(f"kNN ties were broken by adding uniform noise of width {res.jitter!r} to every gap before "
+            notes.append(f"kNN ties were broken by adding uniform noise of width {_g(res.jitter)} to every gap before "
                          "estimating K_h (seeded); the gaps themselves are unchanged.")
     if math.isinf(res.kl_gap):
         flat = [role for role, sd in (("teacher", res.sigma_sd), ("student", res.student_sd)) if sd == 0]
@@ -345,11 +345,16 @@ def build_report(res: E.RunsEstimate, runs: Runs, path: str, kwargs: dict) -> Re
                  "(Bonferroni).")
 
     # vacuity and the consistency check
+    vacuous = set()
     if span is not None:
-        if math.isfinite(res.upper_bound) and res.upper_bound >= span:
-            notes.append(f"upper_bound >= b - a = {_g(span)}: vacuous (the gap can never exceed b - a).")
-        if math.isfinite(res.lower_bound) and res.lower_bound <= -span:
-            notes.append(f"lower_bound <= -(b - a) = {_g(-span)}: vacuous (the gap is never below -(b - a)).")
+        vacuous = {k for k in ("upper_bound", "upper_bound_hi") if getattr(res, k) >= span}
+        vacuous |= {k for k in ("lower_bound", "lower_bound_lo") if getattr(res, k) <= -span}
+        for key, side in (("upper_bound", "upper"), ("lower_bound", "lower")):
+            said = [k for k in (key, key + ("_hi" if side == "upper" else "_lo")) if k in vacuous]
+            if said:
+                rule = (f">= b - a = {_g(span)}: vacuous (the gap can never exceed b - a)" if side == "upper" else
+                        f"<= -(b - a) = {_g(-span)}: vacuous (the gap is never below -(b - a))")
+                notes.append(f"{' and '.join(said)} {rule}.")
     if res.observed_within_bounds is False:
         side = "above upper_bound" if res.gen_s_observed > res.upper_bound else "below lower_bound"
         limit = res.upper_bound_hi if side.startswith("above") else res.lower_bound_lo
@@ -375,6 +380,6 @@ def build_report(res: E.RunsEstimate, runs: Runs, path: str, kwargs: dict) -> Re
         extra["jitter_width"] = res.jitter
     if runs.unused:
         notes.append(f"column(s) {', '.join(map(repr, runs.unused))} are not used by estimate.")
-    labels = {k: (v or "") for k, v in extra["basis"].items()}
+    labels = {k: (v or "") + (", vacuous" if k in vacuous else "") for k, v in extra["basis"].items()}
     return Report(command="estimate", theorem=THEOREM, formula=FORMULA, inputs=inputs, results=results,
                   checks=checks, notes=notes, extra=extra, labels=labels)
