@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 
 import numpy as np
 
@@ -368,8 +369,10 @@ def build_report(res: E.RunsEstimate, runs: Runs, path: str, kwargs: dict) -> Re
         notes.append("observed_within_bounds is null: a bound is not finite.")
     notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
 
-    inputs = {"runs": path, "gap": runs.gap_from, "loss_min": kwargs["loss_min"], "loss_max": kwargs["loss_max"],
-              "delta": delta, "kl_method": res.kl_method, "bootstrap": res.replicates, "seed": kwargs["seed"]}
+    # the file's name (not its folder) keeps tables narrow
+    inputs = {"runs": os.path.basename(path) or path, "gap": runs.gap_from, "loss_min": kwargs["loss_min"],
+              "loss_max": kwargs["loss_max"], "delta": delta, "kl_method": res.kl_method,
+              "bootstrap": res.replicates, "seed": kwargs["seed"]}
     if kwargs["jitter"] is not None:
         inputs["jitter"] = kwargs["jitter"]
     extra = {"teacher_runs": res.teacher_runs, "student_runs": res.student_runs, "sigma_used": res.sigma_used,
