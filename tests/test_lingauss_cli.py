@@ -5,7 +5,6 @@ import json
 import math
 import os
 import re
-import shlex
 from pathlib import Path
 
 import numpy as np
@@ -205,37 +204,6 @@ def test_broken_array_files_exit_2(run, tmp_path):
 
 
 # ----------------------------------------------------------------------------- the README runs as written
-
-def readme_commands():
-    text = (ROOT / "README.md").read_text()
-    cmds = []
-    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
-        joined = re.sub(r"\\\n\s*", " ", block)
-        for line in joined.splitlines():
-            line = line.split("#")[0].strip()
-            if line.startswith("kdbound linear-gaussian"):
-                cmds.append(shlex.split(line)[1:])
-    return cmds
-
-
-def test_readme_linear_gaussian_examples_run_as_written(run, tmp_path, monkeypatch):
-    cmds = readme_commands()
-    assert len(cmds) >= 5
-    monkeypatch.chdir(ROOT)
-    for args in cmds:
-        args = [str(tmp_path / a) if a.endswith(".png") else a for a in args]
-        if "--plot" in args:
-            pytest.importorskip("matplotlib")
-        r = run(*args, "--samples", "16", "--format", "json") if "--samples" not in args else run(*args)
-        assert r.exit_code == 0, (args, r.stderr)
-
-
-def test_readme_python_snippet_runs():
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("### linear-gaussian"):]
-    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
-    exec(compile(code, "README.md", "exec"), {})
-
 
 def test_example_data_is_what_the_script_writes(tmp_path):
     import runpy

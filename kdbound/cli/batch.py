@@ -98,8 +98,10 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
             for original, name in columns.items():
                 floats, empty, not_number, raw = tables.to_float(batch.column(original))
                 parsed[original] = floats
-                flag(empty, original, "must not be empty", np.full(n, "", dtype=object))
-                flag(not_number, original, "must be a number", raw if raw is not None else floats)
+                if empty.any():
+                    flag(empty, original, "must not be empty", np.full(n, "", dtype=object))
+                if not_number.any():
+                    flag(not_number, original, "must be a number", raw if raw is not None else floats)
                 if name == "target":
                     target = floats
                 else:

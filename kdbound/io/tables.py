@@ -335,6 +335,12 @@ def to_float(column) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | N
     """
     n = len(column)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        try:  # the common case: every cell a number, one vectorised cast
+            if column.null_count == 0:
+                values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+                return values, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
         empty = np.asarray(pc.fill_null(pc.equal(column, ""), True).to_numpy(zero_copy_only=False), dtype=bool)
         try:
             values = pc.cast(pc.if_else(pc.fill_null(pc.equal(column, ""), True), "nan", column), pa.float64())
@@ -580,6 +586,27 @@ def _decoded(table, fmt):
     return pa.Table.from_arrays(cols, schema=pa.schema(fields))
 
 
+def _needs_quotes(column, sep: str) -> bool:
+    """Whether some text cell holds the delimiter, a quote or a line break: a scan of the raw
+    character bytes (a slice may include a few bytes around it, which errs only towards quoting)."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return False
+    offset_type = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    specials = [(sep + '"\n\r').encode()[i:i + 1] for i in range(4)]
+    for chunk in (column.chunks if hasattr(column, "chunks") else [column]):
+        if len(chunk) == 0:
+            continue
+        offsets_buf, data_buf = chunk.buffers()[1], chunk.buffers()[2]
+        if data_buf is None:
+            continue
+        offsets = np.frombuffer(offsets_buf, dtype=offset_type)
+        start, end = int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)])
+        data = memoryview(data_buf)[start:end].tobytes()
+        if any(byte in data for byte in specials):
+            return True
+    return False
+
+
 def _csv_line(values, sep: str) -> bytes:
     buf = io.StringIO()
     csvmod.writer(buf, delimiter=sep, quoting=csvmod.QUOTE_MINIMAL, lineterminator="\n").writerow(values)
@@ -592,9 +619,7 @@ def _csv_bytes(table, fmt: str, header: bool) -> bytes:
     fmt = Format(fmt)
     sep = fmt.delimiter
     table = _decoded(table, fmt)
-    special = "[" + ("," if sep == "," else "\t") + '"\n\r]'
-    needs = any((pa.types.is_string(c.type) or pa.types.is_large_string(c.type)) and len(c)
-                and pc.any(pc.match_substring_regex(c, special)).as_py() for c in table.columns)
+    needs = any(_needs_quotes(c, sep) for c in table.columns)
     buf = io.BytesIO()
     if header:
         buf.write(_csv_line(table.column_names, sep))
