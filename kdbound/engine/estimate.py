@@ -254,7 +254,7 @@ def plugin_proxy(gaps) -> float:
 
     References
     ----------
-    ``docs/theory.md``, "Monte Carlo check" (the plug-in proxy).
+    ``docs/theory.md``, "Bounds from measured runs", the proxy sigma.
     """
     h = _gaps("gaps", gaps)
     if h.min() == h.max():
