@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 FAST = ["simulate", "--datasets", "3000"]
 RESULTS = {"gen_t", "gen_t_se", "gen_s", "gen_s_se", "gen_s_real", "gen_s_real_se", "kl", "kl_se", "sigma",
@@ -136,6 +138,14 @@ def test_sweep_rows_integers_and_file_output(run, tmp_path):
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert [float(x["clip"]) for x in rows] == [1.0, 2.5, 4.0] and rows[0]["verdict_lower"] == "holds"
+    import pyarrow.parquet as pq
+
+    pqf = tmp_path / "sweep.parquet"
+    r = run("simulate", "--datasets", "300", "--sweep", "n=10:20:2", "-o", str(pqf))
+    assert r.exit_code == 0, r.stderr
+    table = pq.read_table(pqf)
+    assert str(table.schema.field("n").type) == "int64" and table.column("n").to_pylist() == [10, 20]
+    assert str(table.schema.field("verdict_upper").type) == "string"
 
 
 def test_sweep_plot_is_written(run, tmp_path):
@@ -162,6 +172,9 @@ BAD = [
     (["--runs-out", "runs.xyz"], "--runs-out"), (["--runs-out", "/no/such/dir/r.csv"], "--runs-out"),
     (["--runs-out", "r.csv", "--sweep", "n=5:10:2"], "--runs-out"), (["--sweep", "n=5:10:2", "--n", "5"], "--sweep"),
     (["--sweep", "sigma=1:2:3"], "--sweep"), (["--sweep", "n=5:10"], "--sweep"), (["-f", "parquet"], "--format"),
+    (["--clip", "1e-300"], "--clip --noise"), (["--noise", "1e-150"], "--lam --noise"),
+    (["--lam", "1e300", "--noise", "1e150"], "--lam --noise"), (["--beta-t", "1e300"], "--beta-t"),
+    (["--sigma-s", "1e300"], "--sigma-s --noise"), (["--student", "refit", "--beta-s", "1e300"], "--beta-s"),
 ]
 
 
@@ -205,15 +218,103 @@ def test_ctrl_c_exits_130_and_leaves_no_partial_file(tmp_path):
 
 
 def test_extreme_hyperparameters_print_finite_values_or_null_with_a_reason(run_json):
-    out = run_json("simulate", "--datasets", "200", "--student", "refit", "--beta-s", "1e300")
+    out = run_json("simulate", "--datasets", "200", "--student", "refit", "--beta-s", "1e99")
     assert out["results"]["kl"] is None and out["results"]["upper_bound"] is None
     assert any(n.startswith("kl is not finite") for n in out["notes"])
-    out = run_json("simulate", "--datasets", "200", "--clip", "1e-300")
+    out = run_json("simulate", "--datasets", "200", "--clip", "1e-90")
     r = out["results"]
-    assert r["gen_t"] is not None and 0 < abs(r["gen_t"]) < 1e-140       # kept its digits, not rounded to 0
+    assert r["gen_t"] is not None and 0 < abs(r["gen_t"]) < 1e-40       # kept its digits, not rounded to 0
     assert any("saturates" in n for n in out["notes"])
-    out = run_json("simulate", "--datasets", "200", "--clip", "1e300")
-    assert 0 < abs(out["results"]["gen_t"]) < 1e-290
+    out = run_json("simulate", "--datasets", "200", "--clip", "1e90")
+    assert 0 < abs(out["results"]["gen_t"]) < 1e-85
+    out = run_json("simulate", "--datasets", "200", "--noise", "1e-40", "--lam", "1e80", "--rank", "1")
+    assert all(out["results"][key] is not None for key in ("gen_t", "gen_s", "kl", "upper_bound"))
     out = run_json("simulate", "--datasets", "200", "--kl-scale", "0")
     assert out["results"]["slack_used"] is None and out["results"]["upper_bound"] == out["results"]["gen_t"]
     assert any("slack_used is undefined" in n for n in out["notes"])
+
+
+def run_pty(args, columns):
+    """kdbound in a real pseudo-terminal of the given width; the output with ANSI codes removed."""
+    import fcntl
+    import pty
+    import re
+    import struct
+    import termios
+
+    exe = os.path.join(os.path.dirname(sys.executable), "kdbound")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {**os.environ, "COLUMNS": str(columns)}
+    env.pop("NO_COLOR", None)
+    p = subprocess.Popen([exe, *args], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    p.wait(timeout=60)
+    os.close(master)
+    return p.returncode, re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", b"".join(chunks).decode())
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_terminal_tables_never_cut_a_number(columns):
+    code, text = run_pty(["simulate", "--datasets", "2000", "--rank", "1"], columns)
+    assert code == 0 and "…" not in text and "holds" in text and "bound-tight" in text
+    code, text = run_pty(["simulate", "--datasets", "300", "--sweep", "n=10:40:3"], columns)
+    assert code == 0 and "…" not in text and "verdict_upper" in text and "more columns" in text
+
+
+OPTION_VALUES = {
+    "--clip": ["4", "0", "-1", "1e-300", "1e300", "nan", "inf", "abc"],
+    "--datasets": ["2", "3", "1", "0", "-5", "2.5"],
+    "--rank": ["1", "2", "3", "0", "9"],
+    "--n": ["1", "2", "7", "0", "-1"],
+    "--d": ["1", "3", "0"],
+    "--k": ["1", "2", "0"],
+    "--lam": ["1", "1e-300", "1e300", "0", "-1", "nan"],
+    "--beta-t": ["1", "1e-300", "1e300", "0"],
+    "--noise": ["1", "1e-150", "1e150", "0", "inf"],
+    "--student": ["kernel", "refit", "teacher", ""],
+    "--beta-s": ["3", "1e300", "0", "-1", "nan"],
+    "--sigma-s": ["teacher", "0.5", "1e300", "-1", "x"],
+    "--kl-scale": ["1", "0", "1e-6", "1e308", "-1", "inf"],
+    "--seed": ["0", "7", "-1"],
+    "--format": ["json", "csv", "tsv", "jsonl", "table", "xml"],
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(sorted(OPTION_VALUES)), st.integers(0, 7), max_size=6))
+def test_fuzz_options_exit_0_or_2_with_one_line(choice):
+    from typer.testing import CliRunner
+
+    from kdbound.cli.app import app
+
+    args = ["simulate", "--datasets", "20"]
+    for opt, i in choice.items():
+        values = OPTION_VALUES[opt]
+        args += [opt, values[i % len(values)]]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code in (0, 2), (args, r.exit_code, r.stderr, r.exception)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, (args, r.stderr)
+    if r.exit_code == 2:
+        assert r.stdout == "" and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    elif "--format" not in choice or OPTION_VALUES["--format"][choice["--format"] % 6] == "json":
+        json.loads(r.stdout) if "--format" in choice else None
+
+
+def test_sweep_notes_are_said_once_and_summarised(run):
+    r = run("simulate", "--datasets", "300", "--sweep", "kl_scale=0:1:3", "--rank", "1", "-f", "csv")
+    assert r.exit_code == 0, r.stderr
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == len(set(notes))
+    assert any("kl_scale != 1 at 2 of 3 points" in n for n in notes)
+    assert any("slack_used is not finite at 1 of 3 points" in n for n in notes)
+    assert any("rank bottleneck" in n for n in notes)

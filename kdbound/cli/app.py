@@ -299,6 +299,10 @@ SIMULATE_OPTIONS = [
                "1; an experiment: below 1 the bounds are no longer the theorems').", "Monte Carlo"),
     _lg_option("runs_out", Optional[str], None, "Write the simulated runs (one row per teacher or student run) to "
                "FILE.csv|.tsv|.jsonl|.parquet, the input of kdbound estimate.", "Output"),
+    # simulate reads no batch: --input is accepted only to refuse it with a message that points to --sweep
+    inspect.Parameter("input", inspect.Parameter.KEYWORD_ONLY, default=None,
+                      annotation=Annotated[Optional[str], option("--input", "-i", help="Not for simulate.",
+                                                                 panel="Output", hidden=True)]),
 ]
 
 
@@ -310,7 +314,7 @@ def simulate_cmd(ctx: typer.Context, **kwargs) -> int:
     return run_simulate(kwargs, common, ctx.obj)
 
 
-_register(simulate_cmd, "simulate", ("fmt", "quiet", "input", "output", "sweep", "plot"), SIMULATE_OPTIONS,
+_register(simulate_cmd, "simulate", ("fmt", "quiet", "output", "sweep", "plot"), SIMULATE_OPTIONS,
           help=_doc("""Check Theorems 1 and 10 by Monte Carlo in the linear-Gaussian model, where every quantity is
 known.
 

@@ -19,6 +19,7 @@ from ..io.atomic import resolve_output
 from ..render import Check, Environment, Report, non_finite_notes, render_report, render_rows
 from ..render import plot
 from ..render.progress import Progress
+from ..render.values import table_text
 from .lingauss import parse_sigma_s
 from .options import Common, check_combination, environment, output_format, parse_sweep
 
@@ -33,9 +34,9 @@ INTEGER = ("n", "d", "k", "rank", "datasets")
 RESULT_KEYS = ("gen_t", "gen_t_se", "gen_s", "gen_s_se", "gen_s_real", "gen_s_real_se", "kl", "kl_se", "sigma",
                "sigma_hat", "upper_bound", "upper_bound_hat", "lower_bound", "dv_optimum", "slack_used", "z_upper",
                "z_lower", "vacuous")
-#: the sweep columns a table shows (every column in the other formats)
-TABLE_SWEEP = ("gen_t", "gen_t_se", "gen_s", "gen_s_se", "kl", "upper_bound", "upper_bound_hat", "lower_bound",
-               "verdict_upper", "verdict_lower")
+#: the sweep columns a table shows, most important first, as many as the terminal fits (all in other formats)
+TABLE_SWEEP = ("gen_t", "gen_s", "verdict_upper", "verdict_lower", "kl", "upper_bound_hat", "upper_bound",
+               "lower_bound", "gen_t_se", "gen_s_se", "dv_optimum", "z_upper", "z_lower", "gen_s_real")
 
 
 # --------------------------------------------------------------------------- options -> models
@@ -200,11 +201,11 @@ def build_report(res, model, opts: dict, datasets: int, w_path, sigma_text, fmt)
     notes = _notes(res, model)
     notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
     labels = {
-        "gen_t": f"± {res.gen_t_se:.2g}", "gen_s": f"± {res.gen_s_se:.2g} (pseudo data)",
-        "gen_s_real": f"± {res.gen_s_real_se:.2g} (real labels)", "kl": f"{res.kl_kind}, ± {res.kl_se:.2g}",
+        "gen_t": f"SE {res.gen_t_se:.2g}", "gen_s": f"SE {res.gen_s_se:.2g}, pseudo data",
+        "gen_s_real": f"SE {res.gen_s_real_se:.2g}, real labels", "kl": f"{res.kl_kind}, SE {res.kl_se:.2g}",
         "sigma": "certified", "sigma_hat": "plug-in, not certified",
-        "upper_bound": "Theorem 1, sigma", "upper_bound_hat": "sigma_hat (plug-in)",
-        "lower_bound": "two-sided, sigma", "dv_optimum": "plug-in; bounds gen_S - gen_T",
+        "upper_bound": "Theorem 1, sigma", "upper_bound_hat": "with sigma_hat",
+        "lower_bound": "two-sided, sigma", "dv_optimum": "plug-in, on gen_S - gen_T",
         "z_upper": res.verdict_upper, "z_lower": res.verdict_lower,
     }
     if fmt in (Format.CSV, Format.TSV):     # machine rows of key, value: the verdict as rows too
@@ -233,8 +234,9 @@ def _notes(res, model) -> list[str]:
     if math.isnan(res.slack_used):
         notes.append("slack_used is undefined: the slack sigma sqrt(2K) is 0 (K = 0 or kl_scale = 0).")
     if not math.isfinite(res.kl):
-        notes.insert(0, "kl is not finite: K given X overflowed for these hyperparameters (for example beta_s far "
-                        "above beta_t); the bounds are infinite (printed as null) and say nothing.")
+        notes.insert(0, "kl is not finite: K given X could not be computed in float64 for these hyperparameters (for "
+                        "example beta_s far above beta_t); the bounds are infinite (printed as null) and say "
+                        "nothing.")
     elif not math.isfinite(res.kl * res.kl_scale):
         notes.insert(0, "kl x kl_scale overflows: the bounds are infinite (printed as null) and say nothing.")
     if res.saturated:
@@ -296,23 +298,70 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text) -> int:
     if common.output is not None:
         from ..io.tables import TableWriter, arrow_column, make_table, text_column  # pyarrow, only for -o
 
-        table = make_table({k: (text_column(v) if isinstance(v, list) else arrow_column(v))
-                            for k, v in columns.items()})
+        table = make_table({k: (text_column(v) if isinstance(v, list) else arrow_column(v) if v.dtype.kind == "f"
+                                else v) for k, v in columns.items()})   # whole numbers stay int64
         with TableWriter(common.output, fmt) as writer:
             writer.write(table)
         env.warn(f"wrote {common.output}")
     elif fmt == Format.TABLE:
-        shown = {name: columns[name], **{k: columns[k] for k in TABLE_SWEEP}}
-        render_rows(shown, fmt, env, title=f"kdbound simulate: sweep of {name}")
-        env.warn("note: more columns (gen_s_real, dv_optimum, z_upper, ...) with --format tsv, csv or json.")
+        keep = _fit_columns(columns, [name, *TABLE_SWEEP], env.console().width)
+        render_rows({k: columns[k] for k in columns if k in keep}, fmt, env, title=f"kdbound simulate: sweep of {name}")
+        left = [k for k in columns if k not in keep]
+        env.warn(f"note: {len(left)} more columns ({', '.join(left[:4])}{', ...' if len(left) > 4 else ''}) with "
+                 "--format tsv, csv or json, or a wider terminal.")
     else:
         render_rows(columns, fmt, env, title=f"kdbound simulate: sweep of {name}")
-    if any(res.upper_bound >= 1.0 for _, res, _ in rows):
-        env.warn("note: the certified upper bound is >= 1 (vacuous: every gap is in [-1, 1]) at some points.")
+    for note in _sweep_notes(rows, [p[2] for p in points], columns):
+        env.warn(f"note: {note}")
     if common.plot is not None:
-        plot.plot_simulate(columns, name, common.plot, log_x=log_axis)
+        scales = sorted({res.kl_scale for _, res, _ in rows} - {1.0})
+        caveat = (f"K x kl_scale ({', '.join(f'{v:g}' for v in scales)}): not the theorems' bounds" if scales
+                  else None)
+        plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=caveat)
         env.warn(f"wrote {common.plot}")
     return 0
+
+
+def _sweep_notes(rows, models, columns: dict) -> list[str]:
+    """The notes of the sweep's points, each said once; the ones about a single value are summarised."""
+    notes = []
+    vacuous = sum(res.upper_bound >= 1.0 for _, res, _ in rows)
+    if vacuous:
+        notes.append(f"the certified upper bound is >= 1 (vacuous: every gap is in [-1, 1]) at {vacuous} of "
+                     f"{len(rows)} points.")
+    for (_, res, _), model in zip(rows, models):
+        for note in _notes(res, model):
+            if not note.startswith(("upper_bound ", "lower_bound ", "z_upper", "z_lower", "the loss saturates",
+                                    "--kl-scale")) and note not in notes:
+                notes.append(note)
+    scaled = sum(res.kl_scale != 1.0 for _, res, _ in rows)
+    if scaled:
+        notes.append(f"kl_scale != 1 at {scaled} of {len(rows)} points: there the bounds use K x kl_scale and are not "
+                     "the theorems' bounds (an experiment).")
+    saturated = sum(res.saturated > 0 for _, res, _ in rows)
+    if saturated:
+        notes.append(f"the loss saturates (a population loss within 1e-4 of 1) at {saturated} of {len(rows)} points: "
+                     "there the gaps are averages of rare events and their standard errors are unreliable; raise "
+                     "--clip.")
+    for key, values in columns.items():
+        if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+            bad = int(np.sum(~np.isfinite(values)))
+            if bad:
+                notes.append(f"{key} is not finite at {bad} of {len(values)} points: printed as null.")
+    return notes
+
+
+def _fit_columns(columns: dict, priority: list, width: int) -> set:
+    """The columns, in priority order, whose values (6 significant digits) fit ``width`` whole."""
+    keep, used = set(), 4
+    for key in priority:
+        values = columns[key]
+        cell = max([len(key)] + [len(table_text(v)) for v in values]) + 3
+        if used + cell > width and keep:
+            break
+        keep.add(key)
+        used += cell
+    return keep
 
 
 def _sweep_columns(name: str, rows) -> dict:

@@ -135,6 +135,64 @@ def clipped_square_complement(s2, clip):
 # --------------------------------------------------------------------------- the model
 
 @dataclass(frozen=True, eq=False)
+class Reduced:
+    """The problem in units where the label noise is 1 (y, W and residuals divided by ``noise``).
+
+    The loss is unchanged (``min(r^2, B)/B = min((r/noise)^2, B/noise^2)/(B/noise^2)``) and so are the
+    gaps and K (a KL does not depend on the units).  The prior precision becomes ``lam noise^2``, the
+    clip ``B / noise^2``, W* ``W* / noise``, Sigma_S ``Sigma_S / noise^2``; beta_t and beta_s stay.
+    """
+
+    w_star: np.ndarray
+    lam: float
+    beta_t: float
+    beta_s: float | None
+    clip: float
+    sigma_s: object
+
+
+#: the range of reduced hyperparameters simulate computes in float64 (products of three stay finite)
+REDUCED_RANGE = (1e-100, 1e100)
+
+
+def _reduced(w, lam, beta_t, noise, clip, sigma_s, beta_s) -> Reduced:
+    """The reduced problem, or an InputError naming the parameters out of the computable range."""
+    lo, hi = REDUCED_RANGE
+    n2 = noise * noise
+
+    def within(value, text, params, log10=None):
+        if not lo <= value <= hi:
+            shown = f"{value:.3g}" if math.isfinite(value) and value > 0 else f"1e{log10:+.0f}"
+            raise InputError(f"{text} = {shown} is outside the range simulate computes in float64 "
+                             f"({lo:g} to {hi:g}): choose less extreme values", params)
+        return value
+
+    log_noise = math.log10(noise)
+    lam_r = within(lam * n2, "lam noise^2", ("lam", "noise"), math.log10(lam) + 2 * log_noise)
+    clip_r = within(clip / n2, "clip / noise^2", ("clip", "noise"), math.log10(clip) - 2 * log_noise)
+    within(beta_t, "beta_t", ("beta_t",))
+    if beta_s is not None:
+        within(beta_s, "beta_s", ("beta_s",))
+    w_r = w / noise
+    top = float(np.max(np.abs(w_r))) if w_r.size else 0.0
+    if top > hi:
+        within(top, "max |W*| / noise", ("w_star", "noise"), math.log10(float(np.max(np.abs(w)))) - log_noise)
+    if isinstance(sigma_s, float):
+        sigma_r = within(sigma_s / n2, "sigma_s / noise^2", ("sigma_s", "noise"),
+                         math.log10(sigma_s) - 2 * log_noise)
+    elif isinstance(sigma_s, np.ndarray):
+        ev = np.linalg.eigvalsh(sigma_s)
+        within(float(ev[0]) / n2, "smallest eigenvalue of Sigma_S / noise^2", ("sigma_s", "noise"),
+               math.log10(float(ev[0])) - 2 * log_noise)
+        within(float(ev[-1]) / n2, "largest eigenvalue of Sigma_S / noise^2", ("sigma_s", "noise"),
+               math.log10(float(ev[-1])) - 2 * log_noise)
+        sigma_r = sigma_s / n2
+    else:
+        sigma_r = sigma_s
+    return Reduced(w_star=w_r, lam=lam_r, beta_t=beta_t, beta_s=beta_s, clip=clip_r, sigma_s=sigma_r)
+
+
+@dataclass(frozen=True, eq=False)
 class SimModel:
     """A validated simulation configuration (see :func:`sim_model`)."""
 
@@ -148,6 +206,7 @@ class SimModel:
     sigma_s: object         # "teacher", a float, or a d x d matrix (kernel student only)
     beta_s: float | None    # refit student only
     clip: float
+    red: Reduced            # the same problem in units where the label noise is 1
 
     @property
     def k(self) -> int:
@@ -156,10 +215,6 @@ class SimModel:
     @property
     def d(self) -> int:
         return self.w_star.shape[1]
-
-    @property
-    def c(self) -> float:
-        return self.beta_t / self.noise ** 2
 
     @property
     def bottleneck(self) -> bool:
@@ -227,8 +282,9 @@ def sim_model(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int |
             raise InputError("only for the kernel student: the refit student's covariance is its own posterior's",
                              "sigma_s")
         beta_s = beta_t if beta_s is None else float(positive("beta_s", beta_s))
+    red = _reduced(w, lam, beta_t, noise, clip, sigma_s, beta_s)
     return SimModel(w_star=w, n=n, lam=lam, beta_t=beta_t, noise=noise, student=student, rank=rank,
-                    sigma_s=sigma_s, beta_s=beta_s, clip=clip)
+                    sigma_s=sigma_s, beta_s=beta_s, clip=clip, red=red)
 
 
 def _w_star_array(w) -> np.ndarray:
@@ -316,20 +372,21 @@ class _Moments:
 class _CgfGrid:
     """The empirical cumulant generating function of the teacher gaps on a fixed grid of lambda, streamed.
 
-    ``log mean exp(l (h - m0))`` is accumulated as a log-sum-exp for every grid point
-    (m0: the first block's mean, to keep the exponents small); at the end, with the
-    final mean m, ``Lambda(l) = LSE(l) - log N - l (m - m0)`` is the centred CGF.  The
-    grid is ``+-geomspace(1e-6, 1e6) / s0`` (s0: the first block's standard deviation),
-    eight points per decade: memory does not grow with the number of datasets.
+    The grid is ``+-geomspace(1e-6, 1e6) / s0`` (s0: the first block's standard deviation),
+    eight points per decade, and m0 is the first block's mean.  For |l| <= 1/2 (where
+    ``|l (h - m0)| <= 1`` because every gap is in [-1, 1]) the sum of ``expm1(l (h - m0))`` is
+    accumulated, which keeps the digits of ``Lambda(l) ~ l^2 var / 2`` at small l; beyond, a
+    log-sum-exp.  At the end, with the final count N and mean m, the centred CGF is
+    ``Lambda(l) = log1p(S / N) - l (m - m0)`` or ``LSE(l) - log N - l (m - m0)``.  Memory does
+    not grow with the number of datasets.
     """
 
     PER_DECADE = 8
     SPAN = 6
+    SMALL = 0.5
 
     def __init__(self):
         self.lams = None
-        self.lse = None
-        self.m0 = 0.0
 
     def add(self, h: np.ndarray) -> None:
         if self.lams is None:
@@ -338,15 +395,23 @@ class _CgfGrid:
             s0 = s0 if s0 > 0 and math.isfinite(s0) else 1.0
             pos = np.geomspace(10.0 ** -self.SPAN, 10.0 ** self.SPAN, 2 * self.SPAN * self.PER_DECADE + 1) / s0
             self.lams = np.concatenate([-pos[::-1], pos])
-            self.lse = np.full(self.lams.size, -np.inf)
-        e = np.multiply.outer(h - self.m0, self.lams)      # (m, L)
-        top = e.max(axis=0)
-        block = top + np.log(np.exp(e - top).sum(axis=0))
-        self.lse = np.logaddexp(self.lse, block)
+            self.small = np.abs(self.lams) <= self.SMALL
+            self.sum = np.zeros(int(self.small.sum()))
+            self.lse = np.full(int((~self.small).sum()), -np.inf)
+        dev = h - self.m0
+        if self.sum.size:
+            self.sum += np.expm1(np.multiply.outer(dev, self.lams[self.small])).sum(axis=0)
+        if self.lse.size:
+            e = np.multiply.outer(dev, self.lams[~self.small])      # (m, L)
+            top = e.max(axis=0)
+            self.lse = np.logaddexp(self.lse, top + np.log(np.exp(e - top).sum(axis=0)))
 
     def cgf(self, count: int, mean: float) -> tuple[np.ndarray, np.ndarray]:
         """(lambdas, centred Lambda(lambda)) for the final count and mean."""
-        return self.lams, self.lse - math.log(count) - self.lams * (mean - self.m0)
+        out = np.empty(self.lams.size)
+        out[self.small] = np.log1p(self.sum / count)
+        out[~self.small] = self.lse - math.log(count)
+        return self.lams, out - self.lams * (mean - self.m0)
 
 
 def _parabola_vertex(x, y, i):
@@ -381,16 +446,23 @@ def plug_in_sigma(lams, cgf, var_limit: float) -> float:
     return math.sqrt(max(best, 0.0))
 
 
-def dv_optimum(lams, cgf, kl: float, tail: float) -> float:
-    """``inf_{l > 0} (K + Lambda(l)) / l`` over the grid (refined); ``tail`` is the l -> infinity limit
-    ``max h - mean h``, and the value is 0 when K = 0 (the l -> 0 limit)."""
+def dv_optimum(lams, cgf, kl: float, tail: float, var: float) -> float:
+    """``inf_{l > 0} (K + Lambda(l)) / l`` over the grid (refined).
+
+    Its limits are included: ``tail = max h - mean h`` as l -> infinity, 0 when K = 0, and,
+    when the optimum lies below the grid (K tiny), the small-l form ``Lambda(l) ~ l^2 var / 2``
+    whose optimum is ``sqrt(2 K var)`` at ``l = sqrt(2 K / var)``.
+    """
     if kl == 0:
         return 0.0
     pos = lams > 0
-    x = np.log(lams[pos])
-    y = (kl + cgf[pos]) / lams[pos]
+    lp = lams[pos]
+    x = np.log(lp)
+    y = (kl + cgf[pos]) / lp
     i = int(np.argmin(y))
-    best = min(float(y[i]), float(_parabola_vertex(x, y, i)) if 0 < i < len(y) - 1 else float(y[i]))
+    best = min(float(y[i]), float(_parabola_vertex(x, y, i)))
+    if i == 0 and var > 0 and math.sqrt(2.0 * kl / var) < lp[0]:
+        best = min(best, math.sqrt(2.0 * kl * var))
     return min(best, tail)
 
 
@@ -450,30 +522,30 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
     training residual.
     """
     n, d, k = model.n, model.d, model.k
-    lam, noise, clip, c = model.lam, model.noise, model.clip, model.c
-    noise2 = noise * noise
-    w_star = model.w_star
+    red = model.red                                           # units where the label noise is 1
+    lam, clip, c = red.lam, red.clip, red.beta_t
+    w_star = red.w_star
     if work is None:
         work = Workspace(model, m)
     z, res = work.take(m)
-    rng.standard_normal(out=z)                                # rows: X^T (d), E^T / noise (k), E'^T / noise (k)
+    rng.standard_normal(out=z)                                # rows: X^T (d), E^T (k), E'^T (k), noise 1
     xp = z[:, :d]                                             # (m, d, n): the paper's X
-    cross = xp @ np.swapaxes(z, 1, 2)                         # (m, d, d + 2k): X^T X | X^T E | X^T E' (/ noise)
+    cross = xp @ np.swapaxes(z, 1, 2)                         # (m, d, d + 2k): X^T X | X^T E | X^T E'
     g, u = np.linalg.eigh(cross[:, :, :d])
     g = np.maximum(g, 0.0)
     ut = np.swapaxes(u, 1, 2)
     p = lam + c * g                                           # teacher posterior precisions
     a = w_star @ u                                            # (m, k, d): W* in the eigenbasis
-    proj = np.swapaxes(ut @ cross[:, :, d:], 1, 2)            # (m, 2k, d): (E^T X U, E'^T X U) / noise
+    proj = np.swapaxes(ut @ cross[:, :, d:], 1, 2)            # (m, 2k, d): E^T X U, E'^T X U
     zz = rng.standard_normal((m, 2, k, d))
     # W_T in the eigenbasis: mean c (Y^T X U) / p with Y^T X U = W* U g + E^T X U, sd 1 / sqrt(p)
-    wbar = (a * g[:, None, :] + noise * proj[:, :k]) * (c / p)[:, None, :]
+    wbar = (a * g[:, None, :] + proj[:, :k]) * (c / p)[:, None, :]
     wt = wbar + zz[:, 0] / np.sqrt(p)[:, None, :]
     apx = None
     if model.student == "refit":
-        c_s = model.beta_s / noise2
+        c_s = red.beta_s
         p_s = lam + c_s * g
-        yhx = wt * g[:, None, :] + noise * proj[:, k:]        # Y^^T X U = W_T U g + E'^T X U
+        yhx = wt * g[:, None, :] + proj[:, k:]                # Y^^T X U = W_T U g + E'^T X U
         mean = yhx * (c_s / p_s)[:, None, :]
         th = mean + zz[:, 1] / np.sqrt(p_s)[:, None, :]
     else:
@@ -483,10 +555,11 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
             _, lv = np.linalg.eigh((wt * g[:, None, :]) @ np.swapaxes(wt, 1, 2))
             lr = lv[:, :, k - model.rank:]                    # (m, k, r)
             mean = lr @ (np.swapaxes(lr, 1, 2) @ wt)          # L_r L_r^T W_T
-            # Apx = ||(I - L_r L_r^T) W_T Sigma_T^{-1/2}||_F^2 = tr Q - tr(L_r^T Q L_r), Q = W_T Sigma_T^{-1} W_T^T
-            q = (wt * p[:, None, :]) @ np.swapaxes(wt, 1, 2)
-            apx = np.einsum("mii->m", q) - np.einsum("mkr,mkj,mjr->m", lr, q, lr)
-        sigma_s = model.sigma_s
+            # Apx = ||(I - L_r L_r^T) W_T Sigma_T^{-1/2}||_F^2, projected directly (no cancellation)
+            scaled = wt * np.sqrt(p)[:, None, :]
+            off = scaled - lr @ (np.swapaxes(lr, 1, 2) @ scaled)
+            apx = np.einsum("mkd,mkd->m", off, off)
+        sigma_s = red.sigma_s
         if isinstance(sigma_s, str):                          # Sigma_S = Sigma_T: diagonal in the eigenbasis
             th = mean + zz[:, 1] / np.sqrt(p)[:, None, :]
         elif isinstance(sigma_s, float):                      # s I: isotropic in any basis
@@ -496,29 +569,27 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
     # population losses from distances in the eigenbasis (U is orthogonal)
     dt = wt - a
     ds = th - a
-    s2_t = np.einsum("mkd,mkd->mk", dt, dt) + noise2
-    s2_s = np.einsum("mkd,mkd->mk", ds, ds) + noise2
+    s2_t = np.einsum("mkd,mkd->mk", dt, dt) + 1.0
+    s2_s = np.einsum("mkd,mkd->mk", ds, ds) + 1.0
     pop_t = np.mean(clipped_square_mean(s2_t, clip), axis=-1)
     pop_s = np.mean(clipped_square_mean(s2_s, clip), axis=-1)
     # training residuals (k x n each): (W* - W_T) X + E^T, (W_T - Theta) X + E'^T, (W* - Theta) X + E^T
     r = (np.concatenate([-dt, dt - ds], axis=1) @ ut) @ xp    # (m, 2k, n)
-    np.multiply(z[:, d:d + k], noise, out=res[:, :k])
-    res[:, :k] += r[:, :k]
-    np.multiply(z[:, d + k:], noise, out=res[:, k:2 * k])
-    res[:, k:2 * k] += r[:, k:]
+    np.add(z[:, d:d + k], r[:, :k], out=res[:, :k])
+    np.add(z[:, d + k:], r[:, k:], out=res[:, k:2 * k])
     np.add(res[:, :k], r[:, k:], out=res[:, 2 * k:])
     np.multiply(res, res, out=res)
-    scale = clip * n * k
+    per = float(n * k)                                        # (sum / (n k)) / B: no overflow for a large B
     saturated = (pop_t > SATURATED) | (pop_s > SATURATED)
     if saturated.any():
         # losses within 1e-4 of 1: 1 - L has the digits, so the gap is taken between the complements
         # (1 - L_D) - (1 - L_P), each computed directly: sum (B - r^2)_+ and the closed form
         deficit = np.maximum(clip - res[saturated], 0.0).sum(axis=2)
-        comp_d = deficit.reshape(-1, 3, k).sum(axis=2) / scale
+        comp_d = deficit.reshape(-1, 3, k).sum(axis=2) / per / clip
         comp_t = np.mean(clipped_square_complement(s2_t[saturated], clip), axis=-1)
         comp_s = np.mean(clipped_square_complement(s2_s[saturated], clip), axis=-1)
     np.minimum(res, clip, out=res)
-    train = res.sum(axis=2).reshape(m, 3, k).sum(axis=2) / scale
+    train = res.sum(axis=2).reshape(m, 3, k).sum(axis=2) / per / clip
     gaps = np.stack([pop_t, pop_s, pop_s], axis=1) - train
     if saturated.any():
         sat_t, sat_s = pop_t[saturated] > SATURATED, pop_s[saturated] > SATURATED
@@ -527,12 +598,13 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
         gaps[saturated, 2] = np.where(sat_s, comp_d[:, 2] - comp_s, gaps[saturated, 2])
     kl = _kl_block(model, xp, GramEigen(g=g, u=u), apx)
     draws = None
-    if keep:
+    if keep:                                                  # back in the data's units
+        noise = model.noise
         x = np.swapaxes(xp, 1, 2).copy()
-        w_t, theta = wt @ ut, th @ ut
-        draws = {"x": x, "y": x @ w_star.T + noise * np.swapaxes(z[:, d:d + k], 1, 2),
+        w_t, theta = wt @ ut * noise, th @ ut * noise
+        draws = {"x": x, "y": x @ model.w_star.T + noise * np.swapaxes(z[:, d:d + k], 1, 2),
                  "y_hat": x @ np.swapaxes(w_t, 1, 2) + noise * np.swapaxes(z[:, d + k:], 1, 2),
-                 "w_t": w_t, "theta": theta, "apx": apx, "w_bar": wbar @ ut, "theta_mean": mean @ ut}
+                 "w_t": w_t, "theta": theta, "apx": apx, "w_bar": wbar @ ut * noise, "theta_mean": mean @ ut * noise}
     return Block(start=start, teacher_train=train[:, 0], teacher_test=pop_t, teacher_gap=gaps[:, 0],
                  student_train=train[:, 1], student_test=pop_s, student_gap=gaps[:, 1],
                  student_gap_real=gaps[:, 2], kl=kl, saturated=int(saturated.sum()), draws=draws)
@@ -545,12 +617,12 @@ def _kl_block(model: SimModel, xp, eig: GramEigen, apx) -> np.ndarray:
     X^T X, whose eigendecomposition ``eig`` is passed along.
     """
     x = np.swapaxes(xp, 1, 2)
+    red = model.red
     if model.student == "refit":
-        return kl_terms(x, model.w_star, lam=model.lam, beta_t=model.beta_t, noise=model.noise, student="refit",
-                        beta_s=model.beta_s, eig=eig).kl
+        return kl_terms(x, red.w_star, lam=red.lam, beta_t=red.beta_t, noise=1.0, student="refit",
+                        beta_s=red.beta_s, eig=eig).kl
     if not model.bottleneck:
-        return kl_terms(x, model.w_star, lam=model.lam, beta_t=model.beta_t, noise=model.noise,
-                        sigma_s=model.sigma_s, eig=eig).kl
+        return kl_terms(x, red.w_star, lam=red.lam, beta_t=red.beta_t, noise=1.0, sigma_s=red.sigma_s, eig=eig).kl
     return tight_bound_terms(model, x, eig) + apx
 
 
@@ -563,19 +635,19 @@ def tight_bound_terms(model: SimModel, x, eig: GramEigen) -> np.ndarray:
     ----------
     docs/theory.md, "Linear-Gaussian: exact K without a bottleneck, and a tighter bound".
     """
-    lam, c, noise2, k = model.lam, model.c, model.noise ** 2, model.k
+    red, k = model.red, model.k                               # units where the label noise is 1
+    lam, c = red.lam, red.beta_t
     g = eig.g
     p = lam + c * g
-    v = g / p
-    shift = kl_terms(x, model.w_star, lam=lam, beta_t=model.beta_t, noise=model.noise,
-                     eig=eig).dataset_shift
-    a = model.w_star @ eig.u                                             # (m, k, d)
-    a2 = np.einsum("mkd,mkd->md", a, a)                                   # sum over rows of a^2, per eigenvector
-    # E Spread = lam^2 (c^2 sum a^2 g^2 / p^3 + c^2 k noise^2 sum g / p^3 + k sum 1/p^2) + c^2 noise^2 k sum v
-    p3 = p ** 3
-    spread = lam * lam * (c * c * np.sum(a2 * g * g / p3, axis=-1) + c * c * k * noise2 * np.sum(g / p3, axis=-1)
-                          + k * np.sum(1.0 / (p * p), axis=-1)) + c * c * noise2 * k * np.sum(v, axis=-1)
-    sigma_s = model.sigma_s
+    s = c * g / p                                             # eigenvalues of the smoother
+    shrink = lam / p                                          # 1 - s
+    shift = kl_terms(x, red.w_star, lam=lam, beta_t=c, noise=1.0, eig=eig).dataset_shift
+    a = red.w_star @ eig.u                                    # (m, k, d)
+    a2 = np.einsum("mkd,mkd->md", a, a)                       # sum over rows of a^2, per eigenvector
+    # E Spread = lam^2 (c^2 sum a^2 g^2 / p^3 + c^2 k sum g / p^3 + k sum 1/p^2) + c^2 k sum g / p
+    #          = sum shrink^2 (c s g a^2 + c k s + k) + c k s       (no lam^2 or c^2 to overflow)
+    spread = np.sum(shrink * shrink * (c * s * g * a2 + c * k * s + k) + c * k * s, axis=-1)
+    sigma_s = red.sigma_s
     if isinstance(sigma_s, str):
         cov = np.zeros_like(shift)
     elif isinstance(sigma_s, float):
@@ -766,7 +838,7 @@ def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: floa
     slack_hat = sigma_hat * root if sigma_hat > 0 else 0.0
     upper, lower, upper_hat = gen_t + slack, gen_t - slack, gen_t + slack_hat
     tail = max(float(moments.max[0]) - gen_t, 0.0)   # max h >= mean h (up to rounding)
-    dv = dv_optimum(lams, lam_cgf, k_used, tail) if math.isfinite(k_used) else math.inf
+    dv = dv_optimum(lams, lam_cgf, k_used, tail, var_biased) if math.isfinite(k_used) else math.inf
     slack_used = (gen_s - gen_t) / slack if slack > 0 else math.nan
     # standard errors of the margins by the delta method on per-dataset (h_T, h_S, h_S_real, K / k_ref):
     # d(sigma sqrt(2 s K)) / dK times k_ref = sigma sqrt(s / 2) k_ref / sqrt(K)

@@ -159,7 +159,7 @@ def check_simulate_plot(path: str) -> None:
     _pyplot()
 
 
-def plot_simulate(columns: dict, name: str, path: str, log_x: bool = False) -> None:
+def plot_simulate(columns: dict, name: str, path: str, log_x: bool = False, caveat: str | None = None) -> None:
     """simulate --sweep: the measured gaps (error bars: +-2 standard errors) and the bounds against ``name``.
 
     The certified bounds (sigma = 1) are often far outside the range of the gaps: the
@@ -212,8 +212,8 @@ def plot_simulate(columns: dict, name: str, path: str, log_x: bool = False) -> N
                                     "datasets": "simulated training sets"}.get(name, name)))
     ax.set_ylabel("generalization gap")
     kinds = sorted(set(columns.get("kl_kind", [])))
-    ax.set_title("kdbound simulate: measured gaps and bounds" + (f" (K {', '.join(kinds)})" if kinds else ""),
-                 fontsize=9)
+    title = "kdbound simulate: measured gaps and bounds" + (f" (K {', '.join(kinds)})" if kinds else "")
+    ax.set_title(title + (f"\n{caveat}" if caveat else ""), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     _save(fig, path)
