@@ -315,7 +315,7 @@ def simulate_cmd(ctx: typer.Context, **kwargs) -> int:
 
 
 _register(simulate_cmd, "simulate", ("fmt", "quiet", "output", "sweep", "plot"), SIMULATE_OPTIONS,
-          help=_doc("""Check Theorems 1 and 10 by Monte Carlo in the linear-Gaussian model, where every quantity is
+          help=("""Check Theorems 1 and 10 by Monte Carlo in the linear-Gaussian model, where every quantity is
 known.
 
 Many independent training sets (x ~ N(0, I_d), y = W* x + noise) are drawn in vectorised blocks; on each, the
@@ -326,8 +326,13 @@ defines it) and gen_S on the real labels, with standard errors; K; the certified
 sigma_hat; the bounds gen_T +- sigma sqrt(2K), their plug-in version and the Donsker-Varadhan optimum; and a
 verdict per bound: holds, violated (margin below -4 standard errors) or inconclusive.
 
-Examples:  kdbound simulate;  kdbound simulate --student refit --beta-s 3;
-kdbound simulate --sweep n=10:200:8 --plot sim.png;  kdbound simulate --datasets 2000 --runs-out runs.csv"""))
+Examples:
+
+  kdbound simulate
+  kdbound simulate --student refit --beta-s 3
+  kdbound simulate --sweep n=10:200:8 --plot sim.png
+  kdbound simulate --datasets 2000 --runs-out runs.csv"""),
+          short_help="Check Theorems 1 and 10 by Monte Carlo, where every quantity is known")
 
 
 # --------------------------------------------------------------------------- estimate

@@ -633,7 +633,7 @@ def tight_bound_terms(model: SimModel, x, eig: GramEigen) -> np.ndarray:
 
     References
     ----------
-    docs/theory.md, "Linear-Gaussian: exact K without a bottleneck, and a tighter bound".
+    docs/theory.md, "Exact K without a rank bottleneck" and "A tighter bound".
     """
     red, k = model.red, model.k                               # units where the label noise is 1
     lam, c = red.lam, red.beta_t
