@@ -301,3 +301,17 @@ def test_spread_and_cov_against_explicit_matrices():
     assert expd.spread == pytest.approx(spread_e, rel=1e-10)
     assert cond.var == pytest.approx(var, rel=1e-10)
     assert cond.bias == pytest.approx(np.sum(((wbar - w) @ X) ** 2), rel=1e-10)
+
+
+def test_rank_at_least_rank_x_is_still_a_bottleneck_in_the_null_space():
+    """k = 3, d = 5, n = 2, r = 2 = rank X: W_T (rank 3) is not L_r L_r^T W_T, so K is not exact here."""
+    rng = np.random.default_rng(5)
+    x, w = rng.normal(size=(2, 5)), rng.normal(size=(3, 5))
+    y = x @ w.T + 0.5 * rng.normal(size=(2, 3))
+    res = linear_gaussian(x, w, y, lam=1.0, beta_t=1.0, noise=0.5, rank=2, samples=200, seed=1)
+    assert res.x_rank == 2 and np.isnan(res.kl_exact) and "kl_exact" in res.missing
+    assert res.apx >= (3 - 2) * (5 - 2) - 1e-9  # the null space's exact share, at least
+    x3 = rng.normal(size=(3, 5))  # one sample more: rank 3 = min(k, d) is allowed and has no bottleneck
+    y3 = x3 @ w.T + 0.5 * rng.normal(size=(3, 3))
+    full = linear_gaussian(x3, w, y3, lam=1.0, beta_t=1.0, noise=0.5, rank=3, samples=50, seed=1)
+    assert np.isfinite(full.kl_exact) and full.apx == pytest.approx(0.0, abs=1e-9)

@@ -257,7 +257,7 @@ _register(linear_gaussian_cmd, "linear-gaussian", ("fmt", "quiet", "plot"), LINE
 K <= E[(Bias + k Var)/(2 noise^2) + Apx + Cov + Spread] (kl_bound): the teacher's bias and variance
 (dataset shift), the student's rank bottleneck (Apx, by Monte Carlo), the kernel covariance cost
 (Cov) and the posterior spread. Also the exact dataset shift, kl_bound_tight (the exact shift in
-place of the convexity step) and, when the student rank r >= min(k, rank X), the exact K
+place of the convexity step) and, when the student rank r >= min(k, d), the exact K
 (kl_exact): dataset shift <= kl_exact <= kl_bound_tight <= kl_bound. Teacher: Gibbs posterior with
 prior MN(0, I, 1/lam I) at inverse temperature beta_t; labels Y ~ MN(X W*^T, noise^2 I_n, I_k);
 student: rank r, W_T M* = L_r L_r^T W_T.

@@ -373,7 +373,7 @@ def build_report(res, opts: dict, source: dict, sigma_s, noise_from: str = "give
     if res.rank_sweep is not None:
         sections.append(("rank_sweep", res.rank_sweep))
         if not np.isfinite(res.rank_sweep["kl_exact"]).all() and "w_star" not in str(res.missing.get("kl_exact")):
-            notes.append("rank_sweep: kl_exact is null at ranks below min(k, rank X) (a rank bottleneck: no closed "
+            notes.append("rank_sweep: kl_exact is null at ranks below min(k, d) (a rank bottleneck: no closed "
                          "form); kl_bound_tight bounds K there.")
     if "guidance" in extra:
         notes.insert(0, f"guidance: {extra['guidance']}.")
@@ -383,7 +383,7 @@ def build_report(res, opts: dict, source: dict, sigma_s, noise_from: str = "give
 
 def _checks(res, opts: dict) -> list:
     full = res.x_rank == res.d
-    bottleneck = rank_bottleneck(res.rank, res.k, res.x_rank)
+    bottleneck = rank_bottleneck(res.rank, res.k, res.d)
     checks = [
         Check.assumed(f"mode: {res.mode}", "terms conditional on the given Y" if res.mode == "conditional"
                       else "terms averaged over Y ~ MN(X W*^T, noise^2 I_n, I_k)"),
@@ -394,7 +394,7 @@ def _checks(res, opts: dict) -> list:
         Check.verified(res.cond <= COND_WARN, f"cond(X^T X) = {res.cond:.3g}", "well conditioned"
                        if res.cond <= COND_WARN else "ill-conditioned: the rank and apx depend on tiny singular "
                        "values"),
-        Check.verified(not bottleneck, f"student rank {res.rank} >= min(k, rank X) = {min(res.k, res.x_rank)}",
+        Check.verified(not bottleneck, f"student rank {res.rank} >= min(k, d) = {min(res.k, res.d)}",
                        "no rank bottleneck: kl_exact is K itself" if not bottleneck
                        else "rank bottleneck: K is bounded (kl_bound_tight), not exact"),
         Check.verified(res.samples >= 2, f"{res.samples} Monte Carlo draws", "apx is a Monte Carlo mean with its "

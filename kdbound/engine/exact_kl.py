@@ -1,6 +1,6 @@
 """Exact distillation divergence K given X (or given D_n) in the linear-Gaussian model, batched.
 
-With no rank bottleneck (the student's rank r >= min(k, rank X), so W_T M* = W_T)
+With no rank bottleneck (the student's rank r >= min(k, d), so W_T M* = W_T)
 or with a *refit* student, the pairs (Y^, Theta) of the student process and
 (Y, W_T) of the teacher process are jointly Gaussian given X, row by row, and
 every covariance is diagonal in the eigenbasis of the Gram matrix ``x.T @ x``.
@@ -396,7 +396,7 @@ def kl_given_x(x, w_star, *, lam: float, beta_t: float, noise: float, student: s
         Prior precision, teacher inverse temperature, label-noise standard deviation (> 0).
     student : {"kernel", "refit"}
         ``"kernel"``: Theta | W_T ~ MN(W_T, I_k, Sigma_S) (no rank bottleneck:
-        the student rank r >= min(k, rank X)).  ``"refit"``: Theta is the Gibbs
+        the student rank r >= min(k, d)).  ``"refit"``: Theta is the Gibbs
         posterior recomputed on the pseudo data (x, Y^) at inverse temperature
         ``beta_s``: covariance ``(lam I + (beta_s / noise^2) x^T x)^{-1}``, mean
         ``(beta_s / noise^2) Sigma_S' x^T Y^``.

@@ -296,9 +296,11 @@ class ApxEstimate:
     null_space: np.ndarray
 
 
-def rank_bottleneck(rank: int, k: int, x_rank: int) -> bool:
-    """True when the student rank r < min(k, rank X): W_T M* differs from W_T and kl_exact does not apply."""
-    return rank < min(k, x_rank)
+def rank_bottleneck(rank: int, k: int, d: int) -> bool:
+    """True when the student rank r < min(k, d): then W_T M* = L_r L_r^T W_T differs from W_T (which has
+    rank min(k, d) almost surely; in X's null space too, where Apx gains (k - r)(d - rank X)), and
+    kl_exact does not apply."""
+    return rank < min(k, d)
 
 
 def apx_monte_carlo(spec: GramSpectrum, rd: Reduced, k: int, ranks, samples: int, rng: np.random.Generator,
@@ -588,7 +590,7 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     ``K <= E[(Bias + k Var) / (2 noise^2) + Apx + Cov + Spread]`` (``kl_bound``, the
     paper's), the same with the exact dataset shift of the mode in place of the convexity
     step (``kl_bound_tight``) and, when the student has no rank bottleneck
-    (r >= min(k, rank X)), the exact K (``kl_exact``).  Every input is validated before
+    (r >= min(k, d)), the exact K (``kl_exact``).  Every input is validated before
     the one expensive step (the Gram matrix ``X^T X``).
 
     Parameters
@@ -734,14 +736,14 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     kl_exact = nan
     if a is None:
         missing["kl_exact"] = "needs W* ({w_star})"
-    elif rank_bottleneck(ranks[0], k_, spec.x_rank):
-        missing["kl_exact"] = (f"the student has a rank bottleneck (rank {ranks[0]} < min(k, rank X) = "
-                               f"{min(k_, spec.x_rank)}): K has no closed form; kl_bound_tight bounds it")
+    elif rank_bottleneck(ranks[0], k_, d):
+        missing["kl_exact"] = (f"the student has a rank bottleneck (rank {ranks[0]} < min(k, d) = "
+                               f"{min(k_, d)}): K has no closed form; kl_bound_tight bounds it")
     else:
         kl_exact = exact_k
     sweep = None
     if rank_sweep is not None and est is not None:
-        free = np.array([not rank_bottleneck(r, k_, spec.x_rank) for r in est.ranks[1:]], dtype=bool)
+        free = np.array([not rank_bottleneck(r, k_, d) for r in est.ranks[1:]], dtype=bool)
         sweep = {"rank": est.ranks[1:], "apx": est.mean[1:], "apx_stderr": est.stderr[1:],
                  "kl_bound": shift + est.mean[1:] + cov + spread,
                  "kl_bound_tight": tight_shift + est.mean[1:] + cov + spread,
