@@ -29,7 +29,7 @@ LAYERS = [
     ("kdbound.cli.options",),
     ("kdbound.cli.group",),
     ("kdbound.cli.batch",),
-    ("kdbound.cli.run", "kdbound.cli.lingauss", "kdbound.cli.simulate"),
+    ("kdbound.cli.run", "kdbound.cli.lingauss", "kdbound.cli.simulate", "kdbound.cli.estimate"),
     ("kdbound.cli.app",),
     ("kdbound.cli.main", "kdbound.__main__", "kdbound"),
 ]
@@ -37,9 +37,10 @@ HEAVY = ("pyarrow", "matplotlib", "scipy", "rich")
 # the modules allowed to import a heavy library
 HEAVY_HOMES = {"pyarrow": {"kdbound.io.tables"}, "matplotlib": {"kdbound.render.plot"},
                "rich": {"kdbound.render.report", "kdbound.render.environment", "kdbound.render.progress"},
-               "scipy": {"kdbound.engine.simulate"}}
+               "scipy": {"kdbound.engine.simulate", "kdbound.engine.estimate"}}
 # modules that import a heavy library at their top: others import them only inside functions
-HEAVY_AT_TOP = {"kdbound.io.tables": "pyarrow", "kdbound.cli.batch": "pyarrow (through io.tables)"}
+HEAVY_AT_TOP = {"kdbound.io.tables": "pyarrow", "kdbound.cli.batch": "pyarrow (through io.tables)",
+                "kdbound.cli.estimate": "pyarrow (through io.tables)"}
 
 
 def module_name(path: Path) -> str:

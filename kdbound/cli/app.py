@@ -333,3 +333,61 @@ Examples:
   kdbound simulate --sweep n=10:200:8 --plot sim.png
   kdbound simulate --datasets 2000 --runs-out runs.csv"""),
           short_help="Check Theorems 1 and 10 by Monte Carlo, where every quantity is known")
+
+
+# --------------------------------------------------------------------------- estimate
+
+def _est_option(name, kind, default, help, panel):
+    return _lg_option(name, kind, default, escape(help), panel)
+
+
+ESTIMATE_OPTIONS = [
+    inspect.Parameter("runs", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, typer.Argument(
+        metavar="RUNS", show_default=False, help=escape(
+            "The runs table (CSV, TSV, JSON Lines or Parquet; '-' for stdin): one row per training run with role "
+            "(teacher or student), train_loss and test_loss (or gap), and optionally n_test, dataset, seed."))]),
+    _est_option("loss_min", Optional[float], None, "Loss range [a, b]: lower end (with --loss-max).", "Loss range"),
+    _est_option("loss_max", Optional[float], None, "Loss range [a, b]: upper end. Gives the certified proxy "
+                "sigma_range = b - a.", "Loss range"),
+    _est_option("delta", float, 0.05, "One minus the confidence level, in (0, 1).", "Statistics"),
+    _est_option("kl_method", str, "gauss", "How to estimate K_h: gauss (Gaussian fit, parametric bootstrap) or knn "
+                "(1-nearest neighbour, subsampling; >= 50 runs per role, distinct gaps).", "Statistics"),
+    _est_option("jitter", Optional[str], None, "knn only: add uniform noise of this width to every gap before "
+                "estimating K_h, to break ties; 'auto' = the smallest distance between distinct gaps.", "Statistics"),
+    _est_option("bootstrap", int, 1000, "Replicates for kl_gap_hi (bootstrap draws or subsamples), >= 2/delta.",
+                "Statistics"),
+    _est_option("seed", int, 0, "Random seed of the replicates and the jitter (same seed, same numbers).",
+                "Statistics"),
+    # the shared names (Common.pop reads them), described for a table of runs in and one report out
+    _est_option("input_format", Optional[str], None, "csv | tsv | jsonl | parquet (default: from RUNS' extension; "
+                "csv for stdin).", "Files"),
+    inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[str], option("--output", "-o", panel="Files", help=escape(
+            "Write the report to FILE (atomically) instead of stdout: JSON, JSON Lines, CSV or TSV as --format "
+            "or the extension says, or one row of results as .parquet."))]),
+]
+
+
+def estimate_cmd(ctx: typer.Context, **kwargs) -> int:
+    # loaded when the command runs: the estimate engine and the table readers are not on the start-up path
+    from .estimate import run_estimate
+
+    common = Common.pop(kwargs)
+    return run_estimate(kwargs.pop("runs"), kwargs, common, ctx.obj)
+
+
+_register(estimate_cmd, "estimate", ("fmt", "quiet"), ESTIMATE_OPTIONS,
+          short_help="Bounds of Theorem 1 from measured training runs, with the gap-law divergence K_h",
+          help=_doc("""Bounds of Theorem 1 from measured training runs, with K_h for K:
+gen_T - sigma sqrt(2 K_h) <= gen_S <= gen_T + sigma sqrt(2 K_h).
+
+RUNS is a table (CSV, TSV, JSON Lines or Parquet; '-' for stdin) with one row per training run:
+role (teacher or student), train_loss and test_loss (or gap), and optionally n_test (test-set size),
+dataset (training-set id) and seed.
+
+K_h = KL(law of the student gap || law of the teacher gap) <= K (data processing), estimated from
+the runs. Each result carries its basis: certified, assumption, asymptotic, model (Gaussian fit)
+or plug-in. Gap intervals are at level 1 - delta; upper_bound_hi and lower_bound_lo combine the
+gen_T interval with kl_gap_hi by Bonferroni.
+
+Example:  kdbound estimate runs.csv --loss-min 0 --loss-max 1"""))

@@ -279,6 +279,52 @@ def _read_parquet(stream, path: str, block_bytes: int):
         pf.close()
 
 
+def read_columns(path: str, fmt: str, text: set[str]) -> dict:
+    """A whole table as {column name: pyarrow ChunkedArray}, for commands that need every row at once.
+
+    Columns named in ``text`` arrive as by :func:`read_batches` for parameter
+    columns: cells as text (JSON strings as they are), for :func:`to_float`,
+    :func:`text_codes` or :func:`category_codes`.
+    """
+    batches = list(read_batches(path, fmt, text))
+    out = {}
+    for name in batches[0].schema.names:
+        chunks = [b.column(name) for b in batches]
+        try:
+            out[name] = pa.chunked_array(chunks, type=chunks[0].type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # Parquet row groups that disagree
+            raise InputError(f"column {name!r} changes type within the file", "input") from None
+    return out
+
+
+def text_codes(column, choices: tuple[str, ...]) -> np.ndarray:
+    """Per cell: the index of its text in ``choices``, -1 for any other value, -2 for an empty cell."""
+    try:
+        text = pc.cast(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        text = pa.chunked_array([pa.array([None if v is None else _shown(v) for v in column.to_pylist()],
+                                          type=pa.string())])
+    codes = np.full(len(column), -1, dtype=np.int64)
+    for i, choice in enumerate(choices):
+        codes[pc.fill_null(pc.equal(text, choice), False).to_numpy(zero_copy_only=False)] = i
+    codes[pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)] = -2
+    return codes
+
+
+def category_codes(column) -> np.ndarray:
+    """Integer codes of a column's values (equal values, equal codes); -1 for an empty cell."""
+    codes = pc.index_in(column, value_set=pc.unique(column), skip_nulls=True)
+    codes = np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        codes[pc.fill_null(pc.equal(column, ""), True).to_numpy(zero_copy_only=False)] = -1
+    return codes
+
+
+def cell(column, row: int):
+    """One cell of a column as a Python value (for messages)."""
+    return column[row].as_py()
+
+
 def to_float(column) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """A pyarrow column as float64, with masks of empty cells and of non-numbers.
 

@@ -1,0 +1,800 @@
+"""From measured training runs to the bounds of Theorem 1, with the gap-law divergence K_h.
+
+Theorem 1's proof uses the two processes only through the laws of the scalar
+generalization gap ``h = L_P(f) - L_D(f)``: ``P_h`` (teacher runs) and ``Q_h``
+(student runs).  With ``K_h = KL(Q_h || P_h) <= K`` (data processing),
+
+    gen_S <= gen_T + sigma sqrt(2 K_h),     gen_S >= gen_T - sigma sqrt(2 K_h),
+
+and ``K_h`` is a divergence between two one-dimensional laws, which runs can
+estimate.  This module holds the estimators (pure functions over numpy
+arrays): the gaps' confidence intervals, the sub-Gaussian proxies, ``K_h`` by a
+Gaussian fit (upper limit by parametric bootstrap) or by the 1-nearest-neighbour
+estimator of Wang, Kulkarni and Verdu (upper limit by subsampling), and
+:func:`estimate`, which puts them together with a *basis* for every number:
+
+* ``certified``: follows from the inputs by a proven inequality;
+* ``assumption``: holds under an assumption kdbound cannot check;
+* ``asymptotic``: a consistent estimate, or a limit whose coverage tends to the
+  nominal level as the number of runs grows;
+* ``model``: right if the gaps are Gaussian;
+* ``plug-in``: an estimate with no guarantee.
+
+A bound takes the weakest basis of its terms (:data:`BASIS_ORDER`, strongest
+first).  Derivations: ``docs/theory.md``, "Bounds from measured runs".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from ..errors import InputError, ParameterError
+from ._checks import first_nonfinite, integer, quiet_fp
+
+#: basis words, strongest first: a value computed from several takes the last of theirs in this order
+BASIS_ORDER = ("certified", "assumption", "asymptotic", "model", "plug-in")
+
+#: the result keys, in the order they are printed
+RESULT_KEYS = ("gen_t", "gen_t_lo", "gen_t_hi", "gen_s_observed", "gen_s_lo", "gen_s_hi", "sigma_range", "sigma_sd",
+               "sigma_hat", "kl_gap", "kl_gap_hi", "upper_bound", "upper_bound_hi", "lower_bound", "lower_bound_lo",
+               "observed_within_bounds")
+
+KL_METHODS = ("gauss", "knn")
+#: the kNN estimator needs this many runs of each role (its bias and the subsampling need room)
+KNN_MIN_RUNS = 50
+MIN_RUNS = 2
+
+
+def weakest(*bases: str) -> str:
+    """The weakest of some basis words (:data:`BASIS_ORDER`)."""
+    return max(bases, key=BASIS_ORDER.index)
+
+
+class TieError(InputError):
+    """The kNN estimator met two equal gap values (a zero distance).
+
+    ``first`` and ``second`` are (role, index) pairs of the tied runs (role is
+    ``"teacher"`` or ``"student"``, index the position in that role's array),
+    ``value`` the tied value and ``count`` how many values repeat one before them.
+    """
+
+    def __init__(self, first: tuple[str, int], second: tuple[str, int], value: float, count: int):
+        self.first, self.second, self.value, self.count = first, second, value, count
+        super().__init__(f"{count} tied gap value(s), e.g. {first[0]} run {first[1]} and {second[0]} run "
+                         f"{second[1]} both have {value!r}: the kNN estimator needs distinct values; break ties "
+                         "with {jitter} or use {kl_method} gauss", "kl_method", refs=("jitter", "kl_method"))
+
+
+# --------------------------------------------------------------------------- checks
+
+def _scale(*arrays: np.ndarray, axis=None) -> np.ndarray:
+    """A power of two near the largest magnitude (1 for all zeros): dividing by it is exact and keeps
+    squares and differences of the values from overflowing.  Every quantity here is
+    scale-equivariant (gaps, proxies) or scale-invariant (K_h)."""
+    top = np.max([np.max(np.abs(a), axis=axis) for a in arrays], axis=0)
+    top = np.where((top > 0) & np.isfinite(top), top, 1.0)
+    return np.ldexp(1.0, np.frexp(top)[1] - 1)
+
+
+def _gaps(name: str, values, minimum: int = MIN_RUNS) -> np.ndarray:
+    """A 1-D float array of at least ``minimum`` finite gaps."""
+    if isinstance(values, (bool, np.bool_)):
+        raise ParameterError(name, "must be an array of numbers", values)
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(name, "must be an array of numbers", None) from None
+    if arr.ndim != 1:
+        raise InputError(f"expected a 1-D array of gaps (got shape {arr.shape})", name)
+    if arr.size < minimum:
+        raise InputError(f"needs at least {minimum} runs (got {arr.size})", name)
+    bad = first_nonfinite(arr)
+    if bad is not None:
+        raise ParameterError(name, "must be finite", bad[2], bad[0])
+    return arr
+
+
+def _sd(arr: np.ndarray) -> float:
+    """Sample standard deviation (ddof 1); exactly 0 when every value is the same (not a rounding residue)."""
+    return 0.0 if arr.min() == arr.max() else float(arr.std(ddof=1))
+
+
+def check_delta(delta) -> float:
+    d = float(delta)
+    if not (0.0 < d < 1.0):
+        raise ParameterError("delta", "must lie in (0, 1)", delta)
+    return d
+
+
+def check_replicates(replicates, delta: float) -> int:
+    """At least 2 / delta replicates, so that the delta/2 quantile lies inside them."""
+    low = math.ceil(2.0 / delta - 1e-9)
+    b = integer("bootstrap", replicates, 1)
+    if b < low:
+        raise ParameterError("bootstrap", f"must be >= 2/{{delta}} = {low}, so that the delta/2 quantile lies "
+                             "inside the replicates", b)
+    return b
+
+
+def check_loss_range(loss_min, loss_max) -> tuple[float, float] | None:
+    """(a, b) with a < b, both finite; None when neither is given."""
+    if loss_min is None and loss_max is None:
+        return None
+    if loss_min is None or loss_max is None:
+        missing, given = ("loss_min", "loss_max") if loss_min is None else ("loss_max", "loss_min")
+        raise InputError(f"required with {{{given}}} (the loss range [a, b])", missing, refs=(given,))
+    a, b = float(loss_min), float(loss_max)
+    if not math.isfinite(a):
+        raise ParameterError("loss_min", "must be finite", loss_min)
+    if not math.isfinite(b):
+        raise ParameterError("loss_max", "must be finite", loss_max)
+    if b <= a:
+        raise ParameterError("loss_max", "must be > {loss_min}", loss_max)
+    return a, b
+
+
+def _n_test(name: str, values, size: int) -> np.ndarray | None:
+    if values is None:
+        return None
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    arr = np.broadcast_to(arr, (size,)) if arr.size == 1 else arr
+    if arr.size != size:
+        raise InputError(f"expected one test-set size per run ({size}), got {arr.size}", name)
+    bad = ~np.isfinite(arr) | (arr < 1) | (arr != np.floor(arr))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ParameterError(name, "must be a whole number >= 1", float(arr[i]), i)
+    return arr
+
+
+# --------------------------------------------------------------------------- gaps
+
+@dataclass(frozen=True, eq=False)
+class GapInterval:
+    """The mean gap over runs and its confidence interval at level ``1 - delta``.
+
+    ``half_t`` is Student's t half-width ``t s / sqrt(R)``; ``hoeffding`` the
+    test-set term added to it (0 without a loss range and test-set sizes);
+    ``skew`` the sample skewness ``g1 = m3 / m2^1.5`` of the gaps (0 when they
+    are all equal).  The t interval's coverage is close to nominal when
+    ``R > 25 g1^2`` (Cochran's rule); fewer runs of skewed gaps may cover less.
+    """
+
+    mean: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    sd: np.ndarray
+    se: np.ndarray
+    half_t: np.ndarray
+    hoeffding: np.ndarray
+    runs: int
+    skew: np.ndarray
+
+
+@quiet_fp
+def gap_interval(gaps, delta: float = 0.05, loss_range: tuple[float, float] | None = None,
+                 n_test=None) -> GapInterval:
+    """Mean of the per-run gaps along the last axis and its two-sided interval at level ``1 - delta``.
+
+    ``mean +- (t_{1 - d_t/2, R-1} s / sqrt(R) + hoeffding)``, where ``s`` is the
+    sample standard deviation (ddof 1) of the ``R`` runs.  Without test-set
+    sizes ``d_t = delta`` and ``hoeffding = 0``: the test losses are taken as
+    population losses (or their errors as independent across runs, which the
+    t interval absorbs).  With ``loss_range = (a, b)`` and ``n_test``, the
+    delta is split, ``d_t = delta / 2``, and
+
+        hoeffding = (b - a) sqrt(ln(4 / delta) mean(1 / n_test) / 2)
+
+    bounds the average test-set error over the runs with probability
+    ``1 - delta / 2``, however the runs share test points.
+
+    Parameters
+    ----------
+    gaps : array_like
+        Per-run gaps ``test_loss - train_loss``; the last axis is the runs
+        (leading axes are independent problems, for simulation studies).
+    delta : float
+        One minus the confidence level, in (0, 1).
+    loss_range : (a, b), optional
+        The loss range; needed for the test-set term.
+    n_test : array_like, optional
+        Test-set size of each run (whole numbers >= 1).
+
+    Returns
+    -------
+    GapInterval
+
+    References
+    ----------
+    ``docs/theory.md``, "Bounds from measured runs", gaps.
+    """
+    from scipy.special import stdtrit  # Student's t quantile: the estimate command's only scipy use here
+
+    delta = check_delta(delta)
+    h = np.asarray(gaps, dtype=np.float64)
+    if h.ndim == 0 or h.shape[-1] < MIN_RUNS:
+        raise InputError(f"needs at least {MIN_RUNS} runs", "gaps")
+    runs = h.shape[-1]
+    s = _scale(h, axis=-1)
+    hs = h / s[..., None] if h.ndim > 1 else h / s
+    centred = hs - hs.mean(axis=-1, keepdims=True)
+    m2 = np.mean(centred ** 2, axis=-1)
+    skew = np.where(m2 > 0, np.mean(centred ** 3, axis=-1) / np.where(m2 > 0, m2, 1.0) ** 1.5, 0.0)
+    mean = hs.mean(axis=-1) * s
+    sd = hs.std(axis=-1, ddof=1) * s
+    se = sd / math.sqrt(runs)
+    hoeff = np.zeros_like(mean)
+    d_t = delta
+    if loss_range is not None and n_test is not None:
+        a, b = loss_range
+        n = _n_test("n_test", n_test, runs)
+        d_t = delta / 2.0
+        hoeff = hoeff + (b - a) * math.sqrt(math.log(4.0 / delta) * float(np.mean(1.0 / n)) / 2.0)
+    half_t = stdtrit(runs - 1, 1.0 - d_t / 2.0) * se
+    half = half_t + hoeff
+    return GapInterval(mean=mean, lo=mean - half, hi=mean + half, sd=sd, se=se, half_t=half_t, hoeffding=hoeff,
+                       runs=runs, skew=skew)
+
+
+# --------------------------------------------------------------------------- proxies
+
+@quiet_fp
+def plugin_proxy(gaps) -> float:
+    """The plug-in sub-Gaussian proxy ``sup_l sqrt(2 log mean exp(l (h - mean h)) / l^2)``.
+
+    The empirical cumulant generating function in place of the true one: the
+    supremum over ``l != 0`` (both signs) of ``sqrt(2 Lambda(l) / l^2)``, whose
+    limit at ``l -> 0`` is the standard deviation (ddof 0).  Found on a
+    geometric grid of ``u = l sd`` in ``[1e-3, 1e2]`` on each side, refined by
+    golden-section search around the best point.  Informative, not certified:
+    the empirical CGF misses the tails that the sample did not reach.
+
+    References
+    ----------
+    ``docs/theory.md``, "Bounds from measured runs", the proxy sigma.
+    """
+    h = _gaps("gaps", gaps)
+    if h.min() == h.max():
+        return 0.0  # a constant (not the rounding residue of its mean)
+    scale = float(_scale(h))
+    h = h / scale
+    c = h - h.mean()
+    var = float(np.mean(c * c))
+    if var == 0.0:
+        return 0.0
+    sd = math.sqrt(var)
+    log_r = math.log(c.size)
+
+    def f(u: float) -> float:
+        lam = u / sd
+        z = lam * c
+        top = float(z.max())
+        lme = top + math.log(float(np.exp(z - top).sum())) - log_r
+        return 2.0 * max(lme, 0.0) / (lam * lam)
+
+    grid = np.geomspace(1e-3, 1e2, 31)
+    best_val, best = var, None
+    for sign in (1.0, -1.0):
+        vals = [f(sign * u) for u in grid]
+        i = int(np.argmax(vals))
+        if vals[i] > best_val:
+            best_val, best = vals[i], (sign, i)
+    if best is not None:  # golden-section refinement in log u between the grid neighbours
+        sign, i = best
+        lo, hi = math.log(grid[max(i - 1, 0)]), math.log(grid[min(i + 1, grid.size - 1)])
+        g = (math.sqrt(5.0) - 1.0) / 2.0
+        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+        f1, f2 = f(sign * math.exp(x1)), f(sign * math.exp(x2))
+        for _ in range(30):
+            if f1 >= f2:
+                hi, x2, f2 = x2, x1, f1
+                x1 = hi - g * (hi - lo)
+                f1 = f(sign * math.exp(x1))
+            else:
+                lo, x1, f1 = x1, x2, f2
+                x2 = lo + g * (hi - lo)
+                f2 = f(sign * math.exp(x2))
+        best_val = max(best_val, f1, f2)
+    return math.sqrt(best_val) * scale
+
+
+# --------------------------------------------------------------------------- K_h: Gaussian fit
+
+@quiet_fp
+def kl_gauss_moments(mean_s, sd_s, mean_t, sd_t):
+    """``KL(N(mean_s, sd_s^2) || N(mean_t, sd_t^2))`` in nats, elementwise, in an overflow-safe form.
+
+    ``ln(sd_t / sd_s) + (sd_s^2 + (mean_s - mean_t)^2) / (2 sd_t^2) - 1/2``,
+    computed as ``(x - ln r^2) / 2 + d^2 / 2`` with ``r = sd_s / sd_t``,
+    ``x = r^2 - 1`` and ``d = (mean_s - mean_t) / sd_t`` (``ln r^2`` from the
+    logarithms of the standard deviations, and a series for small ``x``, where
+    ``x - log1p(x)`` would cancel).  +inf when a standard
+    deviation is 0 and the laws differ; 0 when both are the same point mass.
+
+    References
+    ----------
+    ``docs/theory.md``, "Bounds from measured runs", Gaussian fit.
+    """
+    ms, ss, mt, st = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (mean_s, sd_s, mean_t, sd_t)))
+    r = ss / st
+    x = (r - 1.0) * (r + 1.0)
+    small = np.abs(x) < 1e-3
+    xs = np.where(small, x, 0.0)
+    series = xs * xs * (0.5 - xs * (1.0 / 3.0 - xs * (0.25 - xs * (0.2 - xs / 6.0))))
+    # ln r^2 from the logarithms, not from r: r^2 may underflow while the KL is finite
+    shape = np.where(small, series, x - 2.0 * (np.log(ss) - np.log(st)))
+    d = (ms - mt) / st
+    out = 0.5 * shape + 0.5 * d * d
+    out = np.where((st == 0) & (ss == 0), np.where(ms == mt, 0.0, np.inf), out)
+    out = np.where((st == 0) & (ss > 0), np.inf, out)
+    out = np.where((ss == 0) & (st > 0), np.inf, out)
+    return out[()] if out.ndim == 0 else out
+
+
+def kl_gauss(student, teacher) -> float:
+    """K_h of the Gaussian fits: sample means and sample standard deviations (ddof 1) of each role.
+
+    Parameters
+    ----------
+    student, teacher : array_like
+        Per-run gaps under the student and teacher processes (>= 2 each).
+
+    References
+    ----------
+    ``docs/theory.md``, "Bounds from measured runs", Gaussian fit.
+    """
+    x = _gaps("student", student)
+    y = _gaps("teacher", teacher)
+    s = _scale(x, y)
+    x, y = x / s, y / s
+    return float(kl_gauss_moments(x.mean(), _sd(x), y.mean(), _sd(y)))
+
+
+@quiet_fp
+def kl_gauss_replicates(student, teacher, replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """Parametric bootstrap of the Gaussian-fit K_h: ``replicates`` values.
+
+    Each replicate draws both roles' samples from their fitted Gaussians, of the
+    observed sizes, and refits.  Only the sufficient statistics are drawn, from
+    their exact laws: the mean is ``N(m, s^2 / R)`` and the variance
+    ``s^2 chi^2_{R-1} / (R - 1)``, independently.
+    """
+    x = _gaps("student", student)
+    y = _gaps("teacher", teacher)
+    s = _scale(x, y)
+    x, y = x / s, y / s
+    stats = []
+    for arr in (x, y):
+        r, m, s = arr.size, arr.mean(), _sd(arr)
+        means = m + s / math.sqrt(r) * rng.standard_normal(replicates)
+        sds = s * np.sqrt(rng.chisquare(r - 1, replicates) / (r - 1))
+        stats.append((means, sds))
+    (ms, ss), (mt, st) = stats
+    return np.asarray(kl_gauss_moments(ms, ss, mt, st), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- K_h: 1-nearest neighbour
+
+def _pooled(student: np.ndarray, teacher: np.ndarray):
+    """The pooled values (scaled, see :func:`_scale`) sorted, whether each is a teacher value, and the order."""
+    vals = np.concatenate([student, teacher])
+    vals = vals / _scale(vals)
+    order = np.argsort(vals, kind="stable")
+    return vals[order], order >= student.size, order
+
+
+def find_ties(student, teacher) -> TieError | None:
+    """A :class:`TieError` describing the repeated values of the pooled gaps, or None when all are distinct."""
+    x = np.asarray(student, dtype=np.float64)
+    y = np.asarray(teacher, dtype=np.float64)
+    sv, _, order = _pooled(x, y)
+    return _tie_in(sv, order, x, y)
+
+
+def _tie_in(sv: np.ndarray, order: np.ndarray, x: np.ndarray, y: np.ndarray) -> TieError | None:
+    same = sv[1:] == sv[:-1]
+    if not same.any():
+        return None
+    j = int(np.flatnonzero(same)[0])
+    m = x.size
+
+    def who(i):
+        o = int(order[i])
+        return ("student", o) if o < m else ("teacher", o - m)
+
+    a, b = sorted((who(j), who(j + 1)), key=lambda t: (t[0] != "teacher", t[1]))
+    value = x[a[1]] if a[0] == "student" else y[a[1]]
+    return TieError(a, b, float(value), int(same.sum()))
+
+
+@quiet_fp
+def _knn_core(xs: np.ndarray, ys: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """The 1-NN estimate for each row: ``xs`` (B x m) and ``ys`` (B x k) sorted within rows, distinct,
+    and ``below[b, i]`` the number of teacher values of row b below ``xs[b, i]``.
+
+    ``rho`` (nearest other student value) comes from the neighbours in the
+    student sequence, ``nu`` (nearest teacher value) from the teacher values
+    just below and above: no Python loop over values.
+    """
+    rows, m = xs.shape
+    k = ys.shape[1]
+    gaps = np.diff(xs, axis=1)
+    rho = np.empty_like(xs)
+    rho[:, 0], rho[:, -1] = gaps[:, 0], gaps[:, -1]
+    np.minimum(gaps[:, :-1], gaps[:, 1:], out=rho[:, 1:-1])
+    padded = np.empty((rows, k + 2))
+    padded[:, 0], padded[:, -1], padded[:, 1:-1] = -np.inf, np.inf, ys
+    at = below + (np.arange(rows, dtype=np.int64) * (k + 2))[:, None]  # flat index of the teacher value below
+    flat = padded.ravel()
+    nu = np.minimum(xs - flat[at], flat[at + 1] - xs)
+    terms = np.log(nu / rho)
+    bad = ~np.isfinite(terms)  # the ratio over- or underflowed: take the logarithms apart
+    if bad.any():
+        terms[bad] = np.log(nu[bad]) - np.log(rho[bad])
+    return terms.sum(axis=1) / m + math.log(k / (m - 1))
+
+
+def _knn_sorted(sv: np.ndarray, is_y: np.ndarray) -> np.ndarray:
+    """:func:`_knn_core` from pooled sorted rows ``sv`` with labels ``is_y`` (the same count of each per row)."""
+    rows = sv.shape[0]
+    is_x = ~is_y
+    m = int(is_x[0].sum())
+    xs = sv[is_x].reshape(rows, m)
+    ys = sv[is_y].reshape(rows, sv.shape[1] - m)
+    below = np.cumsum(is_y, axis=1)[is_x].reshape(rows, m)
+    return _knn_core(xs, ys, below)
+
+
+def kl_knn(student, teacher) -> float:
+    """K_h by the 1-nearest-neighbour estimator of Wang, Kulkarni and Verdu (2009), in one dimension.
+
+    With ``m`` student gaps ``x_i`` and ``k`` teacher gaps ``y_j``:
+
+        K_h ~ (1/m) sum_i ln(nu_i / rho_i) + ln(k / (m - 1)),
+
+    ``rho_i`` the distance from ``x_i`` to its nearest other ``x``, ``nu_i`` to its
+    nearest ``y``.  Computed by sorting the pooled values once.  Equal values
+    (a zero distance) raise :class:`TieError`; break them first (:func:`jitter_gaps`).
+
+    Parameters
+    ----------
+    student, teacher : array_like
+        Per-run gaps, at least :data:`KNN_MIN_RUNS` of each.
+
+    References
+    ----------
+    Q. Wang, S. R. Kulkarni and S. Verdu, "Divergence estimation for multidimensional
+    densities via k-nearest-neighbor distances", IEEE Trans. Inf. Theory 55 (2009);
+    ``docs/theory.md``, "Bounds from measured runs", kNN.
+    """
+    x = _gaps("student", student, KNN_MIN_RUNS)
+    y = _gaps("teacher", teacher, KNN_MIN_RUNS)
+    tie = find_ties(x, y)
+    if tie is not None:
+        raise tie
+    return _knn_pooled(*_pooled(x, y)[:2])
+
+
+def _knn_pooled(sv: np.ndarray, is_y: np.ndarray) -> float:
+    """The 1-NN estimate from the pooled sorted values of one problem."""
+    xs, ys = sv[~is_y], sv[is_y]
+    below = np.flatnonzero(~is_y) - np.arange(xs.size)  # teacher values below each student value
+    return float(_knn_core(xs[None, :], ys[None, :], below[None, :])[0])
+
+
+def knn_batch(student, teacher) -> np.ndarray:
+    """The 1-NN estimate for each row of ``student`` (B x m) against the same row of ``teacher`` (B x k).
+
+    For simulation studies: rows are independent problems, estimated together
+    without a Python loop.  Rows with ties give inf or NaN.
+    """
+    x = np.atleast_2d(np.asarray(student, dtype=np.float64))
+    y = np.atleast_2d(np.asarray(teacher, dtype=np.float64))
+    vals = np.concatenate([x, y], axis=1)
+    order = np.argsort(vals, axis=1, kind="stable")
+    sv = np.take_along_axis(vals, order, axis=1)
+    return _knn_sorted(sv, order >= x.shape[1])
+
+
+def subsample_sizes(m: int, k: int) -> tuple[int, int, float]:
+    """Subsample sizes (student, teacher) for the kNN upper limit, and their common fraction.
+
+    The fraction is ``f = N^(-1/3)`` (at most 1/2) with ``N = min(m, k)``: the
+    subsamples grow without bound while ``f -> 0``, as subsampling needs
+    (Politis and Romano); at least 3 values each.
+    """
+    f = min(0.5, min(m, k) ** (-1.0 / 3.0))
+    return max(3, round(f * m)), max(3, round(f * k)), f
+
+
+@quiet_fp
+def knn_subsample_replicates(student, teacher, replicates: int, rng: np.random.Generator,
+                             block: int = 1 << 22, pooled=None, progress=None) -> tuple[np.ndarray, int, int]:
+    """The 1-NN estimate on ``replicates`` subsamples drawn without replacement from each role.
+
+    Returns (estimates, b_student, b_teacher).  The values are sorted once; a
+    subsample is a uniform random set of ranks within each role, so the
+    subsample's values come out sorted by sorting the ranks (integers), and the
+    number of teacher values below each student value is a ``searchsorted`` of
+    its whole-sample count among the teacher subsample's ranks.
+    Replicates are processed in blocks of about ``block`` values.  ``pooled``
+    may pass ``_pooled(student, teacher)[:2]`` when the caller has it;
+    ``progress(done, total)`` is called after each block.
+    """
+    x = np.asarray(student, dtype=np.float64)
+    y = np.asarray(teacher, dtype=np.float64)
+    m, k = x.size, y.size
+    bm, bk, _ = subsample_sizes(m, k)
+    sv, is_y = _pooled(x, y)[:2] if pooled is None else pooled
+    xsorted, ysorted = sv[~is_y], sv[is_y]
+    teacher_below = np.flatnonzero(~is_y) - np.arange(m)  # in the whole sample, below each student value
+    out = np.empty(replicates)
+    per = max(1, block // (bm + bk))
+    for start in range(0, replicates, per):
+        rows = min(per, replicates - start)
+        # ranks as 32-bit integers when they fit: sorting them is the main cost, and 2-3x faster
+        kind = np.int32 if max(m, k) < 2 ** 31 else np.int64
+        rx = np.empty((rows, bm), dtype=kind)
+        ry = np.empty((rows, bk), dtype=kind)
+        for r in range(rows):
+            rx[r] = rng.choice(m, bm, replace=False)
+            ry[r] = rng.choice(k, bk, replace=False)
+        rx.sort(axis=1)
+        ry.sort(axis=1)
+        below = np.empty((rows, bm), dtype=np.int64)
+        for r in range(rows):  # per replicate, vectorised over its values
+            below[r] = np.searchsorted(ry[r], teacher_below[rx[r]])
+        out[start:start + rows] = _knn_core(xsorted[rx], ysorted[ry], below)
+        if progress is not None:
+            progress(start + rows, replicates)
+    return out, bm, bk
+
+
+def knn_upper(raw: float, replicates: np.ndarray, fraction: float, level: float) -> tuple[float, float]:
+    """The subsampling upper limit of K_h at one-sided level ``1 - level``, and the standard error.
+
+    The spread of the estimate over subsamples, centred at the subsamples' mean
+    and scaled from subsample to sample size by ``sqrt(f / (1 - f))`` (the
+    root-n rate with the finite-population correction of sampling a fraction
+    ``f`` without replacement):
+
+        hi = raw + sqrt(f / (1 - f)) (mean(reps) - quantile(reps, level)).
+
+    Centring at the subsamples' mean rather than at ``raw`` keeps the
+    estimator's larger bias at the subsample size out of the limit.
+    """
+    scale = math.sqrt(fraction / (1.0 - fraction))
+    reps = np.asarray(replicates, dtype=np.float64)
+    centre = float(reps.mean())
+    hi = raw + scale * (centre - float(np.quantile(reps, level)))
+    return hi, scale * float(reps.std(ddof=1))
+
+
+def jitter_width(student, teacher) -> float:
+    """The automatic jitter width: the smallest distance between distinct pooled gap values.
+
+    Distances below ``1e-9`` times the largest magnitude are rounding residue
+    (``0.3 - 0.1`` and ``0.2`` differ by one unit in the last place), not
+    distinct values, and are skipped.  Gaps measured on a grid (losses counted
+    in whole examples) repeat; uniform noise one grid step wide turns the grid
+    into a continuous law whose KL equals the grid's.  0 when every value is the same.
+    """
+    vals = np.unique(np.concatenate([np.asarray(student, float), np.asarray(teacher, float)]))
+    if vals.size < 2:
+        return 0.0
+    steps = np.diff(vals)
+    steps = steps[steps > 1e-9 * float(np.max(np.abs(vals)))]
+    return float(steps.min()) if steps.size else 0.0
+
+
+def jitter_gaps(values, width: float, rng: np.random.Generator) -> np.ndarray:
+    """``values`` plus independent uniform noise on ``[-width/2, width/2)``."""
+    v = np.asarray(values, dtype=np.float64)
+    return v + width * (rng.random(v.shape) - 0.5)
+
+
+# --------------------------------------------------------------------------- everything
+
+@dataclass(frozen=True, eq=False)
+class RunsEstimate:
+    """Bounds of Theorem 1 (with K_h) from measured runs; :data:`RESULT_KEYS` are the printed results.
+
+    ``basis`` maps each result key to what backs it (:data:`BASIS_ORDER`).  The
+    other fields describe how the numbers were obtained.
+    """
+
+    gen_t: float
+    gen_t_lo: float
+    gen_t_hi: float
+    gen_s_observed: float
+    gen_s_lo: float
+    gen_s_hi: float
+    sigma_range: float | None
+    sigma_sd: float
+    sigma_hat: float
+    kl_gap: float
+    kl_gap_hi: float
+    upper_bound: float
+    upper_bound_hi: float
+    lower_bound: float
+    lower_bound_lo: float
+    observed_within_bounds: bool | None
+    basis: dict = field(default_factory=dict)
+    sigma_used: str = "sigma_range"
+    kl_method: str = "gauss"
+    kl_gap_raw: float = math.nan         # the estimator's value before clipping at 0
+    kl_gap_se: float = math.nan          # standard error of kl_gap from the replicates
+    replicates: int = 0
+    subsample: tuple | None = None       # (student, teacher) subsample sizes for knn
+    jitter: float = 0.0                  # width of the uniform jitter added before knn (0: none)
+    teacher_runs: int = 0
+    student_runs: int = 0
+    delta: float = 0.05
+    gen_t_se: float = math.nan
+    gen_s_se: float = math.nan
+    hoeffding_t: float = 0.0
+    hoeffding_s: float = 0.0
+    skew_t: float = 0.0                  # sample skewness of the teacher gaps (Cochran's rule, see GapInterval)
+    skew_s: float = 0.0
+    student_sd: float = math.nan         # sample standard deviation of the student gaps (0 when all are equal)
+
+    def results(self) -> dict:
+        return {key: getattr(self, key) for key in RESULT_KEYS}
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _slack(sigma: float, kl: float) -> float:
+    """``sigma sqrt(2 K)`` without overflow: ``sigma * sqrt(2) * sqrt(K)``; +inf when K is (an infinite K_h
+    leaves the Donsker-Varadhan bound vacuous whatever the proxy)."""
+    if math.isinf(kl):
+        return math.inf
+    if sigma == 0.0 or kl == 0.0:
+        return 0.0
+    return sigma * math.sqrt(2.0) * math.sqrt(kl)
+
+
+@quiet_fp
+def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0.05, kl_method: str = "gauss",
+             jitter=None, replicates: int = 1000, seed: int | None = 0, n_test_teacher=None,
+             n_test_student=None, progress=None) -> RunsEstimate:
+    """Theorem 1's upper bound and its two-sided lower bound from per-run gaps, with K_h for K.
+
+    Parameters
+    ----------
+    teacher, student : array_like
+        Per-run gaps ``h = test_loss - train_loss`` of the teacher process
+        (training sets drawn, teachers trained) and of the student process
+        (students trained on the teachers' pseudo data; ``train_loss`` on that data).
+    loss_min, loss_max : float, optional
+        The loss range [a, b] (both or neither).  Gives the certified proxy
+        ``sigma_range = b - a`` and, with test-set sizes, the Hoeffding term.
+    delta : float
+        One minus the confidence level, in (0, 1).  Gap intervals are two-sided
+        at ``1 - delta``; ``kl_gap_hi`` is one-sided at ``1 - delta/2``, so that
+        ``upper_bound_hi`` and ``lower_bound_lo`` hold at ``1 - delta`` (Bonferroni).
+    kl_method : {"gauss", "knn"}
+        Gaussian fit (parametric bootstrap) or 1-nearest-neighbour (subsampling).
+    jitter : float or "auto", optional
+        knn only: add uniform noise of this width to every gap before
+        estimating K_h (``"auto"``: the smallest distance between distinct values).
+    replicates : int
+        Bootstrap or subsample replicates, at least ``2 / delta``.
+    seed : int or None
+        Seed of the replicates and the jitter.
+    n_test_teacher, n_test_student : array_like, optional
+        Test-set size of each run (whole numbers >= 1), for the Hoeffding term.
+    progress : callable, optional
+        ``progress(done, total)`` after each block of kNN subsamples.
+
+    Returns
+    -------
+    RunsEstimate
+
+    References
+    ----------
+    Li and He (ISIT 2026), Theorem 1 and its proof; ``docs/theory.md``, "Bounds from measured runs".
+    """
+    if kl_method not in KL_METHODS:
+        raise ParameterError("kl_method", "must be gauss or knn", kl_method)
+    minimum = KNN_MIN_RUNS if kl_method == "knn" else MIN_RUNS
+    y = _gaps("teacher", teacher, minimum)
+    x = _gaps("student", student, minimum)
+    delta = check_delta(delta)
+    replicates = check_replicates(replicates, delta)
+    if seed is not None:
+        seed = integer("seed", seed, 0)
+    rng = np.random.default_rng(seed)
+    loss_range = check_loss_range(loss_min, loss_max)
+    nt = _n_test("n_test_teacher", n_test_teacher, y.size)
+    ns = _n_test("n_test_student", n_test_student, x.size)
+    if jitter is not None and kl_method != "knn":
+        raise InputError("only with {kl_method} knn (the Gaussian fit has no ties to break)", "jitter",
+                         refs=("kl_method",))
+    if loss_range is not None:
+        span = loss_range[1] - loss_range[0]
+        for name, arr in (("teacher", y), ("student", x)):
+            out = np.abs(arr) > span
+            if out.any():
+                i = int(np.flatnonzero(out)[0])
+                raise ParameterError(name, "must lie in [-({loss_max} - {loss_min}), {loss_max} - {loss_min}] "
+                                     "(a gap of a loss in [a, b])", float(arr[i]), i)
+
+    gt = gap_interval(y, delta, loss_range, nt)
+    gs = gap_interval(x, delta, loss_range, ns)
+    sigma_range = None if loss_range is None else loss_range[1] - loss_range[0]
+    sigma_sd = _sd(y)
+    sigma_hat = plugin_proxy(y)
+
+    level = delta / 2.0  # one-sided error of kl_gap_hi (Bonferroni with gen_t's interval)
+    subsample = None
+    width = 0.0
+    if kl_method == "gauss":
+        raw = kl_gauss(x, y)
+        reps = kl_gauss_replicates(x, y, replicates, rng)
+        finite = reps[np.isfinite(reps)]
+        hi = float(np.quantile(reps, 1.0 - level)) if finite.size == reps.size else math.inf
+        se = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+        kl_basis = "model"
+    else:
+        xs, ys = x, y
+        if jitter is not None:
+            auto = isinstance(jitter, str) and jitter == "auto"
+            width = jitter_width(x, y) if auto else float(jitter)
+            if auto and width == 0:
+                raise InputError("auto: every gap has the same value; there is no grid step to jitter by", "jitter")
+            if not (math.isfinite(width) and width > 0):
+                raise ParameterError("jitter", "must be > 0 (a width) or 'auto'", jitter)
+            xs, ys = jitter_gaps(x, width, rng), jitter_gaps(y, width, rng)
+        sv, is_y, order = _pooled(xs, ys)
+        tie = _tie_in(sv, order, xs, ys)
+        if tie is not None:
+            if jitter is not None:
+                raise ParameterError("jitter", f"is too small to break the ties at these magnitudes (e.g. "
+                                     f"{tie.value!r}); give a larger width", width)
+            raise tie
+        raw = _knn_pooled(sv, is_y)
+        reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng, pooled=(sv, is_y), progress=progress)
+        hi, se = knn_upper(raw, reps, bm / xs.size, level)
+        subsample = (bm, bk)
+        kl_basis = "asymptotic"
+    kl = max(raw, 0.0)
+    kl_hi = max(hi, kl)
+
+    sigma, sigma_used = (sigma_range, "sigma_range") if sigma_range is not None else (sigma_hat, "sigma_hat")
+    up = float(gt.mean) + _slack(sigma, kl)
+    up_hi = float(gt.hi) + _slack(sigma, kl_hi)
+    low = float(gt.mean) - _slack(sigma, kl)
+    low_lo = float(gt.lo) - _slack(sigma, kl_hi)
+    gen_s = float(gs.mean)
+    within = None if not (math.isfinite(up) and math.isfinite(low)) else bool(low <= gen_s <= up)
+
+    sig_basis = "certified" if sigma_used == "sigma_range" else "plug-in"
+    basis = {
+        "gen_t": "plug-in", "gen_t_lo": "asymptotic", "gen_t_hi": "asymptotic",
+        "gen_s_observed": "plug-in", "gen_s_lo": "asymptotic", "gen_s_hi": "asymptotic",
+        "sigma_range": "certified", "sigma_sd": "model", "sigma_hat": "plug-in",
+        "kl_gap": kl_basis, "kl_gap_hi": kl_basis,
+        "upper_bound": weakest("plug-in", sig_basis, kl_basis),
+        "upper_bound_hi": weakest("asymptotic", sig_basis, kl_basis),
+        "lower_bound": weakest("plug-in", sig_basis, kl_basis),
+        "lower_bound_lo": weakest("asymptotic", sig_basis, kl_basis),
+        "observed_within_bounds": "plug-in",
+    }
+    if sigma_range is None:
+        basis["sigma_range"] = None
+    return RunsEstimate(
+        gen_t=float(gt.mean), gen_t_lo=float(gt.lo), gen_t_hi=float(gt.hi),
+        gen_s_observed=gen_s, gen_s_lo=float(gs.lo), gen_s_hi=float(gs.hi),
+        sigma_range=sigma_range, sigma_sd=sigma_sd, sigma_hat=sigma_hat,
+        kl_gap=kl, kl_gap_hi=kl_hi, upper_bound=up, upper_bound_hi=up_hi, lower_bound=low, lower_bound_lo=low_lo,
+        observed_within_bounds=within, basis=basis, sigma_used=sigma_used, kl_method=kl_method, kl_gap_raw=raw,
+        kl_gap_se=se, replicates=replicates, subsample=subsample, jitter=width, teacher_runs=y.size,
+        student_runs=x.size, delta=delta, gen_t_se=float(gt.se), gen_s_se=float(gs.se),
+        hoeffding_t=float(gt.hoeffding), hoeffding_s=float(gs.hoeffding), skew_t=float(gt.skew),
+        skew_s=float(gs.skew), student_sd=_sd(x),
+    )
