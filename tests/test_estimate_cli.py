@@ -360,43 +360,18 @@ def test_help_lists_the_options(run):
 
 # --------------------------------------------------------------------------- a real terminal
 
-def _in_pty(args, columns):
-    """kdbound's output on a pseudo-terminal of the given width (stdout and stderr), escapes removed."""
-    import fcntl
-    import os
-    import pty
-    import re
-    import shutil
-    import struct
-    import subprocess
-    import sys
-    import termios
+@pytest.fixture
+def _in_pty(in_pty):
+    def run(args, columns):
+        text, status = in_pty(args, columns)
+        assert status == 0, text
+        return text
 
-    exe = shutil.which("kdbound") or os.path.join(os.path.dirname(sys.executable), "kdbound")
-    if not os.path.exists(exe):
-        pytest.skip("the kdbound console script is not installed")
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
-    env.update(TERM="xterm-256color", COLUMNS=str(columns))
-    p = subprocess.Popen([exe, *map(str, args)], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert p.wait(timeout=120) == 0
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace")).replace("\r", "")
+    return run
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_terminal_table_and_help(run, runs_csv, columns):
+def test_terminal_table_and_help(run, runs_csv, columns, _in_pty):
     text = _in_pty(["estimate", runs_csv, "--loss-min", 0, "--loss-max", 1, "--kl-method", "knn"], columns)
     assert "…" not in text
     values = json.loads(run("estimate", runs_csv, "--loss-min", 0, "--loss-max", 1, "--kl-method", "knn",

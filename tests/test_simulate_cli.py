@@ -233,37 +233,17 @@ def test_extreme_hyperparameters_print_finite_values_or_null_with_a_reason(run_j
     assert any("slack_used is undefined" in n for n in out["notes"])
 
 
-def run_pty(args, columns):
-    """kdbound in a real pseudo-terminal of the given width; the output with ANSI codes removed."""
-    import fcntl
-    import pty
-    import re
-    import struct
-    import termios
+@pytest.fixture
+def run_pty(in_pty):
+    def run(args, columns):
+        text, status = in_pty(args, columns)
+        return status, text
 
-    exe = os.path.join(os.path.dirname(sys.executable), "kdbound")
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    env = {**os.environ, "COLUMNS": str(columns)}
-    env.pop("NO_COLOR", None)
-    p = subprocess.Popen([exe, *args], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    p.wait(timeout=60)
-    os.close(master)
-    return p.returncode, re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", b"".join(chunks).decode())
+    return run
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_terminal_tables_never_cut_a_number(columns):
+def test_terminal_tables_never_cut_a_number(columns, run_pty):
     code, text = run_pty(["simulate", "--datasets", "2000", "--rank", "1"], columns)
     assert code == 0 and "…" not in text and "holds" in text and "bound-tight" in text
     code, text = run_pty(["simulate", "--datasets", "300", "--sweep", "n=10:40:3"], columns)

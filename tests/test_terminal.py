@@ -5,54 +5,14 @@ checks say holds / fails / assumed, and a dominated or vacuous bound is said
 to be so.
 """
 
-import fcntl
 import json
-import os
-import pty
-import re
-import shutil
-import struct
 import subprocess
-import sys
-import termios
 
 import pytest
 
 WIDTHS = (80, 120)
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 SHARP = ["sharpness", "--gen-t", "0.05", "--kl", "0.5", "--n", "10000", "--loss-min", "0", "--loss-max", "1",
          "--kappa", "2", "--lipschitz", "5", "--g0", "0.5", "--alpha", "10", "--tau", "2"]
-
-
-@pytest.fixture(scope="module")
-def exe():
-    path = shutil.which("kdbound") or os.path.join(os.path.dirname(sys.executable), "kdbound")
-    if not os.path.exists(path):
-        pytest.skip("the kdbound console script is not installed")
-    return path
-
-
-def in_pty(exe, args, columns, cwd=None):
-    """Run kdbound with stdout and stderr on a pseudo-terminal of the given width; return (text, status)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
-    env.update(TERM="xterm-256color", COLUMNS=str(columns))
-    p = subprocess.Popen([exe, *map(str, args)], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
-                         close_fds=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    status = p.wait(timeout=120)
-    return ANSI.sub("", b"".join(chunks).decode("utf-8", "replace")).replace("\r", ""), status
 
 
 def lines_fit(text, columns):
@@ -62,12 +22,12 @@ def lines_fit(text, columns):
 
 
 @pytest.mark.parametrize("columns", WIDTHS)
-def test_help_has_panels_and_no_escapes(exe, columns):
+def test_help_has_panels_and_no_escapes(in_pty, exe, columns):
     for args, panels in ((["upper", "--help"], ["Inputs", "sigma, given", "sigma from uniform stability",
                                                 "sigma from parameter stability", "Output", "Batch", "Solve"]),
                          (["lower", "--help"], ["Inputs", "Central condition"]),
                          (SHARP[:1] + ["--help"], ["Constants of Theorem 12", "Measured values"])):
-        text, status = in_pty(exe, args, columns)
+        text, status = in_pty(args, columns)
         assert status == 0
         assert "\\[" not in text, text
         for panel in panels:
@@ -77,8 +37,8 @@ def test_help_has_panels_and_no_escapes(exe, columns):
 
 
 @pytest.mark.parametrize("columns", WIDTHS)
-def test_root_help_shows_whole_summaries(exe, columns):
-    text, status = in_pty(exe, ["--help"], columns)
+def test_root_help_shows_whole_summaries(in_pty, exe, columns):
+    text, status = in_pty(["--help"], columns)
     assert status == 0 and "\\[" not in text
     flat = " ".join(text.replace("│", " ").split())
     for summary in ("Upper bound (Theorem 1): gen_S <= gen_T + sigma * sqrt(2 K)",
@@ -94,37 +54,37 @@ def _numbers_whole(text, values):
 
 
 @pytest.mark.parametrize("columns", WIDTHS)
-def test_single_tables_show_numbers_whole_and_honest_marks(exe, columns):
+def test_single_tables_show_numbers_whole_and_honest_marks(in_pty, exe, columns):
     for args in (["upper", "--gen-t", "0.05", "--kl", "0.2", "--sigma", "0.1"], SHARP + ["--rho", "0.01"],
                  ["lower", "--gen-t", "0.05", "--kl", "2", "--sigma", "0.1"]):
-        text, status = in_pty(exe, args, columns)
+        text, status = in_pty(args, columns)
         assert status == 0 and "…" not in text and lines_fit(text, columns), text
         out = json.loads(subprocess.run([exe, *args, "-f", "json"], capture_output=True, text=True).stdout)
         _numbers_whole(text, out["results"].values())
         assert "? assumed" in text and "✓ holds" in text
 
 
-def test_dominated_and_vacuous_bounds_are_said(exe):
-    text, _ = in_pty(exe, SHARP + ["--sigma-u", "0.2", "--rho", "0.001"], 120)
+def test_dominated_and_vacuous_bounds_are_said(in_pty, exe):
+    text, _ = in_pty(SHARP + ["--sigma-u", "0.2", "--rho", "0.001"], 120)
     assert "B_sh is dominated" in " ".join(text.split())
-    text, _ = in_pty(exe, ["upper", "--gen-t", "0.05", "--kl", "50", "--loss-min", "0", "--loss-max", "1",
+    text, _ = in_pty(["upper", "--gen-t", "0.05", "--kl", "50", "--loss-min", "0", "--loss-max", "1",
                            "--kappa", "2", "--lipschitz", "5", "--n", "5000"], 120)
     flat = " ".join(text.split())
     assert "vacuous" in flat and "says nothing" in flat
 
 
 @pytest.mark.parametrize("columns", WIDTHS)
-def test_batch_tables_never_cut_a_number(exe, columns, tmp_path):
+def test_batch_tables_never_cut_a_number(in_pty, exe, columns, tmp_path):
     rows = tmp_path / "rows.csv"
     rows.write_text("rho\n0.001\n0.0123456789\n0.3\n")
-    text, status = in_pty(exe, [*SHARP, "-i", rows], columns)
+    text, status = in_pty([*SHARP, "-i", rows], columns)
     assert status == 0 and "…" not in text and lines_fit(text, columns), text
     assert "left out to fit the terminal" in text or columns >= 200
     assert "0.0123457" in text and "--columns" in " ".join(text.split())
 
 
 @pytest.mark.parametrize("columns", WIDTHS)
-def test_demo_and_linear_gaussian_fit(exe, columns):
+def test_demo_and_linear_gaussian_fit(in_pty, exe, columns):
     for args in (["demo"], ["linear-gaussian", "--samples", "64"]):
-        text, status = in_pty(exe, args, columns)
+        text, status = in_pty(args, columns)
         assert status == 0 and "…" not in text and "\\[" not in text, text

@@ -60,12 +60,18 @@ def resolve_output(path: str, option: str = "output") -> tuple[str, bool]:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"cannot write {path!r} (the folder is not writable)", option)
     # a real probe: some places refuse new files whatever the permission bits say (/proc, read-only mounts)
-    probe = os.path.join(folder, f".kdbound-{os.urandom(5).hex()}.probe")
+    probe = os.path.join(folder, f".kdbound-probe-{os.urandom(5).hex()}")
+    _LIVE.add(probe)  # removed even if a signal arrives in between
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        os.unlink(probe)
     except OSError as exc:
         raise InputError(f"cannot write {path!r} ({exc.strerror})", option) from None
+    finally:
+        try:
+            os.unlink(probe)
+        except OSError:
+            pass
+        _LIVE.discard(probe)
     return target, False
 
 
