@@ -365,3 +365,63 @@ def test_solve_with_plot(run, tmp_path):
 def test_api_raises_kdbound_errors(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+# ----------------------------------------------------------------------------- found by trying it as a user
+
+def test_data_is_never_read_as_markup(in_pty, tmp_path):
+    rows = tmp_path / "m.csv"
+    rows.write_text("run,gen_t,kl,sigma\n[/bold] a,0.05,0.2,0.1\n[red]b,0.05,0.3,0.1\n")
+    text, status = in_pty(["upper", "-i", rows, "--columns", "run,bound"], 120)
+    assert status == 0 and "[/bold] a" in text and "[red]b" in text
+    text, status = in_pty(["upper", "--gen-t", "0.5", "--kl", "20", "--sigma", "0.1", "--loss-min", "0",
+                           "--loss-max", "1"], 120)
+    assert status == 0 and "for any loss in [a, b]" in " ".join(text.split())
+
+
+def test_ctrl_c_while_writing_a_sweep_leaves_no_temporary(tmp_path, exe):
+    p = subprocess.Popen([exe, "upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:3000000", "-o",
+                          str(tmp_path / "big.csv")], stderr=subprocess.PIPE, cwd=tmp_path,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(".part" in n for n in os.listdir(tmp_path)) and p.poll() is None:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=60)
+    assert p.returncode in (0, 130)
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".kdbound-")] == []
+
+
+def test_full_disk_for_an_output_file_and_for_stderr(exe):
+    p = subprocess.run([exe, "upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:5", "-o", "/dev/full"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "No space left" in p.stderr
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([exe, "upper", "--gen-t", "0.05", "--kl", "0.2"], stderr=full, stdout=subprocess.PIPE,
+                           timeout=60)
+        assert p.returncode == 2
+        p = subprocess.run([exe, "demo"], stderr=full, stdout=subprocess.PIPE, timeout=60)
+        assert p.returncode == 0
+
+
+def test_sharpness_below_kappa_over_n_is_no_bound(run_json):
+    out = run_json("sharpness", "--gen-t", "0.05", "--kl", "0.5", "--n", "10000", "--loss-min", "0", "--loss-max",
+                   "1", "--kappa", "2", "--lipschitz", "5", "--g0", "0.5", "--alpha", "10", "--tau", "2", "--rho", "1e-5")
+    assert out["results"]["bound"] is None and out["results"]["tightens"] is False
+    assert any("below kappa/n" in n for n in out["notes"])
+
+
+def test_gen_t_outside_the_loss_range_is_refused(run):
+    one_line_error(run("upper", "--gen-t", "2", "--kl", "0.2", "--sigma", "0.1", "--loss-min", "0", "--loss-max",
+                       "1"), "--gen-t", "[-(b - a), b - a]")
+
+
+def test_no_numpy_warning_reaches_the_user(exe):
+    p = subprocess.run([exe, "upper", "--gen-t", "0.05", "--kl", "0.2", "--loss-min", "-1e308", "--loss-max", "1e308",
+                        "--sigma", "1"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "Warning" not in p.stderr
+
+
+def test_lower_at_k_0_and_sigma_0_says_what_it_prints(run_json):
+    out = run_json("lower", "--gen-t", "0.05", "--kl", "0", "--sigma", "0")
+    assert out["results"]["eta"] == 0.0 and not any("+inf" in n for n in out["notes"])

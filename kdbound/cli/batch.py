@@ -20,6 +20,7 @@ from ..errors import InputError, ParameterError, format_value
 from ..formats import Format
 from ..io import tables
 from ..render import Environment, explain, render_rows
+from ..render.report import name_list
 from .options import Common, output_format, select_columns
 from .status import ExitStatus
 
@@ -156,10 +157,10 @@ def _other_columns(names, columns: dict, results: dict, spec: BoundSpec) -> list
     passed = [name for name in others if name not in replaced]
     notes = []
     if passed:
-        notes.append(f"column(s) {', '.join(map(repr, passed))} are not parameters of {spec.name}; passed through "
-                     "unchanged")
+        notes.append(f"column(s) {name_list(map(repr, passed))} are not parameters of {spec.name}; passed "
+                     "through unchanged")
     if replaced:
-        notes.append(f"input column(s) {', '.join(map(repr, replaced))} are replaced by freshly computed results")
+        notes.append(f"input column(s) {name_list(map(repr, replaced))} are replaced by freshly computed results")
     return notes
 
 

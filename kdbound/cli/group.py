@@ -13,6 +13,7 @@ import sys
 from typer.core import TyperGroup
 
 from ..errors import KdboundError
+from ..io.atomic import remove_temporaries
 from ..io.stdout import StdoutClosed, StdoutError, silence_stdout
 from .click_api import Abort, ClickException, UsageError, echo
 from .options import option_name
@@ -53,6 +54,7 @@ class KdboundGroup(TyperGroup):
         try:
             rv = super().main(args, prog_name or "kdbound", complete_var, standalone_mode=False, **extra)
             if rv == ExitStatus.INTERRUPTED:  # typer turns Ctrl-C into this status before we see it
+                remove_temporaries()
                 _say("kdbound: interrupted")
                 return ExitStatus.INTERRUPTED
             sys.stdout.flush()  # a full disk shows here at the latest, while it can still be reported
@@ -81,6 +83,7 @@ class KdboundGroup(TyperGroup):
             _say(f"kdbound: error: {exc.format_message()}")
             return exc.exit_code
         except (KeyboardInterrupt, Abort):
+            remove_temporaries()
             _say("kdbound: interrupted")
             return ExitStatus.INTERRUPTED
         except BrokenPipeError:  # a pipe that is not stdout's (stdout's is StdoutClosed)
@@ -94,4 +97,7 @@ class KdboundGroup(TyperGroup):
 
 
 def _say(line: str) -> None:
-    echo(line, err=True)
+    try:
+        echo(line, err=True)
+    except (OSError, ValueError):  # stderr itself cannot be written: the status says it all
+        pass

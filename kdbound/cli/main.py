@@ -15,7 +15,7 @@ import sys
 from typer.main import get_command
 
 from ..io.atomic import remove_temporaries
-from ..io.stdout import GuardedStream
+from ..io.stdout import GuardedStream, QuietStream
 from .app import app, app_for
 from .group import Terminated
 from .status import ExitStatus
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         return ExitStatus.USAGE
     if not isinstance(sys.stdout, GuardedStream):
         sys.stdout = GuardedStream(sys.stdout)
+    if sys.stderr is not None and not isinstance(sys.stderr, QuietStream):
+        sys.stderr = QuietStream(sys.stderr)
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread

@@ -612,8 +612,15 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
         rho0 = np.full(np.shape(rho0), np.nan)  # the regime is a statement about every rho; measured values hold at one
     # the difference of the two bounds, computed from its own terms (no cancellation of gen_T)
     improvement = std_slack - slack_su - slack_nu - sp
+    if sigma_u is None or nu is None:
+        # Lemmas 14-15 need the rho-ball to cover the stability segment (rho >= kappa/n): below it the
+        # lemma proxies are not justified and B_sh is no bound at all
+        outside = rho < rho_min
+        b_sh = np.where(outside, np.nan, b_sh)
+    else:
+        outside = np.zeros((), dtype=bool)
     return SharpnessBound(*_same_shape(b_sh, b_std, sigma0, su, nu_, sp, a0, a1, a2, rho0, rho_min, improvement,
-                                       rho, rho_min < rho0, improvement > 0))
+                                       rho, rho_min < rho0, (improvement > 0) & ~outside))
 
 
 __all__ = [

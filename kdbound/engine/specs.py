@@ -199,10 +199,25 @@ def vacuous(bound, values: Mapping, sense: str):
     """
     if values.get("loss_min") is None or values.get("loss_max") is None:
         return None
-    width = 2.0 * (0.5 * finite("loss_max", values["loss_max"]) - 0.5 * finite("loss_min", values["loss_min"]))
     with np.errstate(over="ignore", invalid="ignore"):
+        width = loss_width(values)
         out = np.asarray(bound >= width) if sense == "at_most" else np.asarray(bound <= -width)
     return out[()] if out.ndim == 0 else out
+
+
+def loss_width(values: Mapping):
+    """b - a of the loss range (inf when it exceeds float64, which no bound can reach anyway)."""
+    with np.errstate(over="ignore"):
+        return 2.0 * (0.5 * finite("loss_max", values["loss_max"]) - 0.5 * finite("loss_min", values["loss_min"]))
+
+
+def check_gen_t_range(values: Mapping) -> None:
+    """With a loss in [a, b] every gap lies in [-(b - a), b - a], so gen_T must too."""
+    if values.get("loss_min") is None or values.get("loss_max") is None or values.get("gen_t") is None:
+        return
+    gen_t = finite("gen_t", values["gen_t"])
+    require("gen_t", gen_t, np.abs(gen_t) > loss_width(values),
+            "must lie in [-(b - a), b - a] for a loss in [a, b] ({loss_min}, {loss_max})")
 
 
 def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
@@ -218,6 +233,7 @@ def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
 
 def _with_vacuous(results: dict, values: Mapping, sense: str) -> dict:
     """The results, with ``vacuous`` when the loss range is known (only then can it be decided)."""
+    check_gen_t_range(values)
     flag = vacuous(results["bound"], values, sense)
     return results if flag is None else {**results, "vacuous": flag}
 

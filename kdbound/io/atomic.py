@@ -111,6 +111,13 @@ class AtomicFile:
         if self.direct:
             return
         try:
+            self._replace()
+        except OSError as exc:
+            self.abort()
+            raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", "output") from None
+
+    def _replace(self) -> None:
+        try:
             mode = stat.S_IMODE(os.stat(self.target).st_mode)
         except FileNotFoundError:
             umask = os.umask(0)

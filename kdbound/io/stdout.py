@@ -82,3 +82,26 @@ def silence_stdout() -> None:
         os.close(devnull)
     except OSError:
         pass
+
+
+class QuietStream:
+    """stderr that cannot fail: when it cannot be written (a full disk, a closed descriptor),
+    messages are lost but the exit status still tells what happened."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, data):
+        try:
+            return self._stream.write(data)
+        except (OSError, ValueError):
+            return len(data)
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except (OSError, ValueError):
+            return None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)

@@ -119,7 +119,9 @@ def _read_csv(stream, fmt: Format, block_bytes: int):
     try:
         reader = pcsv.open_csv(
             stream,
-            read_options=pcsv.ReadOptions(block_size=block_bytes, column_names=names),
+            # no reader threads: as fast for this streaming read, and no native thread can outlive
+            # the reader when an error ends the process early
+            read_options=pcsv.ReadOptions(block_size=block_bytes, column_names=names, use_threads=False),
             parse_options=pcsv.ParseOptions(delimiter=sep),
             convert_options=pcsv.ConvertOptions(column_types=strings, strings_can_be_null=False,
                                                 quoted_strings_can_be_null=False),
@@ -268,7 +270,7 @@ def _read_parquet(stream, path: str, block_bytes: int):
         _check_names(pf.schema_arrow.names)
         yielded = False
         try:
-            for batch in pf.iter_batches(batch_size=max(1024, block_bytes // 64)):
+            for batch in pf.iter_batches(batch_size=max(1024, block_bytes // 64), use_threads=False):
                 yielded = True
                 yield batch
         except (pa.ArrowInvalid, OSError) as exc:
@@ -508,7 +510,10 @@ class TableWriter:
     def _emit(self, data: bytes) -> None:
         """Bytes to the file, or to stdout (through its binary buffer when it has one)."""
         if self._bin is not None:
-            self._bin.write(data)
+            try:
+                self._bin.write(data)
+            except OSError as exc:
+                raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", "output") from None
             return
         self._text.flush()
         out = getattr(self._text, "buffer", None)
@@ -525,10 +530,14 @@ class TableWriter:
         self._pending = []
         if self.fmt == Format.JSON:
             self._emit(b"\n]\n" if self._rows_json else b"[]\n")
-        if self._pq is not None:
-            self._pq.close()
+        try:
+            if self._pq is not None:
+                self._pq.close()
+            if self._bin is not None:
+                self._bin.close()  # flushes: a full disk shows here
+        except OSError as exc:
+            raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", "output") from None
         if self._bin is not None:
-            self._bin.close()
             self._file.commit()
 
     def abort(self) -> None:
@@ -552,10 +561,14 @@ class TableWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
+        if exc_type is not None:
             self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:  # a failure (or Ctrl-C) while finishing: drop the partial file too
+            self.abort()
+            raise
 
 
 def _is_json(field) -> bool:

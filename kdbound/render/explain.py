@@ -159,14 +159,14 @@ def _lower_notes(v: Mapping, r: Evaluation) -> list[str]:
         notes.append("remark2_bound (Theorem 10 at the given eta) is below the two-sided bound gen_T - sigma sqrt(2K), "
                      "which is printed as the bound.")
     eta = _f(r["eta"])
-    if _f(r["sigma"]) == 0:
+    if _f(v["kl"]) == 0 and v.get("eta") is None:
+        notes.append("K = 0: Remark 2's eta -> 0+ and both bounds equal gen_T.")
+    elif _f(r["sigma"]) == 0:
         notes.append("eta is +inf: with sigma = 0 the bound tends to gen_T as eta -> inf.")
     elif np.isinf(eta):
         notes.append("eta = sqrt(2K)/sigma exceeds the largest float64 (~1.8e308): printed as null.")
     elif np.isnan(eta):
         notes.append("eta is positive but below the smallest float64 (~5e-324): printed as null.")
-    elif _f(v["kl"]) == 0 and v.get("eta") is None:
-        notes.append("K = 0: Remark 2's eta -> 0+ and both bounds equal gen_T.")
     return notes
 
 
@@ -230,10 +230,16 @@ def _sharp_notes(v: Mapping, r: Evaluation) -> list[str]:
                      f"{', '.join(measured)} hold at one; improvement compares the two bounds at this radius.")
     elif np.isinf(_f(r["rho0"])):
         notes.append("rho0 is +inf: with tau = 0 and A1 = A2 = 0 every radius tightens the bound.")
-    if not bool(_first(r["tightens"])):
-        notes.append(f"The standard bound B_std = {_f(r['standard_bound']):.6g} is tighter here than the "
-                     f"sharpness-aware bound B_sh = {_f(r['bound']):.6g}: B_sh is dominated, so B_std is the "
-                     "headline.")
+    if np.isnan(_f(r["bound"])) and _f(r["rho"]) < _f(r["rho_min"]):
+        notes.append(f"rho = {_f(r['rho']):.6g} is below kappa/n = {_f(r['rho_min']):.6g}: Lemmas 14-15 do not apply "
+                     "there, so B_sh is no bound (null; improvement still compares the two formulas, as rho0 "
+                     "does) and the standard bound B_std is the headline.")
+    elif not bool(_first(r["tightens"])):
+        same = _f(r["improvement"]) == 0
+        notes.append(f"The standard bound B_std = {_f(r['standard_bound']):.6g} is "
+                     + ("equal to" if same else "tighter here than")
+                     + f" the sharpness-aware bound B_sh = {_f(r['bound']):.6g}: B_sh "
+                     + ("does not improve on it" if same else "is dominated") + ", so B_std is the headline.")
     if (v.get("constants") or "paper") == "paper" and v.get("sigma_u") is None:
         refined = _refined_sigma_u(v)
         if refined is not None and refined > _f(r["sigma_u"]):

@@ -106,48 +106,48 @@ def render_report(report: Report, fmt: Format, env: Environment) -> None:
 
 
 def _report_table(report: Report, env: Environment) -> None:
+    """The table of one report.  Every text from data or prose is a rich ``Text`` (never parsed as
+    markup: a cell ``[red]b`` or a note about ``[a, b]`` shows as written)."""
     from rich import box  # rich only when a table is drawn (off the start-up path)
     from rich.table import Table
+    from rich.text import Text
 
     console = env.console()
-    table = Table(title=f"kdbound {report.command}", box=box.SIMPLE_HEAVY, show_header=True,
+    table = Table(title=Text(f"kdbound {report.command}"), box=box.SIMPLE_HEAVY, show_header=True,
                   title_justify="left")
     table.add_column("", style="dim")
     table.add_column("name")
     table.add_column("value", justify="right")
     if report.labels:
         table.add_column("", style="dim")
-    first = True
-    shown = {k: v for k, v in report.extra.items() if k != "guidance"}  # guidance is printed as a note
-    for k, v in {**shown, **report.inputs}.items():
-        if isinstance(v, Mapping):
-            continue  # nested objects (a verdict, a basis) are for machines; tables show them as notes or labels
-        table.add_row("inputs" if first else "", k, table_text(v))
-        first = False
-    table.add_section()
-    first = True
+    about = {k: v for k, v in report.extra.items() if k != "guidance" and not isinstance(v, Mapping)}
     results = dict(report.results)
+    shown_sizes = {k for k in about if k in results}  # sizes listed in the results are not repeated
+    sections = (("about", {k: v for k, v in about.items() if k not in shown_sizes}),
+                ("inputs", {k: v for k, v in report.inputs.items() if not isinstance(v, Mapping)}))
+    for label, rows in sections:
+        for i, (k, v) in enumerate(rows.items()):
+            table.add_row(label if i == 0 else "", Text(str(k)), Text(table_text(v)), *(("",) if report.labels else ()))
+        if rows:
+            table.add_section()
     if report.headline in results:  # the headline first
         results = {report.headline: results.pop(report.headline), **results}
-    for k, v in results.items():
-        if k in shown:
-            continue  # already listed above (sizes)
-        label = (report.labels.get(k, ""),) if report.labels else ()
-        table.add_row("results" if first else "", f"[bold]{k}[/]" if k == report.headline else k, table_text(v),
-                      *label)
-        first = False
+    for i, (k, v) in enumerate(results.items()):
+        label = (Text(report.labels.get(k, "")),) if report.labels else ()
+        table.add_row("results" if i == 0 else "", Text(str(k), style="bold" if k == report.headline else ""),
+                      Text(table_text(v)), *label)
     console.print(table)
     if report.checks:
         checks = Table(box=None, show_header=False, padding=(0, 1))
         for c in report.checks:
-            checks.add_row(MARKS[c.status], c.condition, f"[dim]{c.reason}[/]")
+            checks.add_row(MARKS[c.status], Text(c.condition), Text(c.reason, style="dim"))
         console.print("Conditions")
         console.print(checks)
     for title, cols in report.sections:
         render_rows(cols, Format.TABLE, env, title=title)
     for note in report.notes:
-        console.print(f"note: {note}")
-    console.print(f"[dim]{report.theorem}:[/] {report.formula}")
+        console.print(Text(f"note: {note}"))
+    console.print(Text.assemble((f"{report.theorem}:", "dim"), " ", report.formula))
 
 
 # --------------------------------------------------------------------------- many rows
@@ -183,28 +183,39 @@ def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None 
 def _rows_table(names, cols, env: Environment, title, keep) -> None:
     from rich import box  # rich only when a table is drawn
     from rich.table import Table
+    from rich.text import Text
 
     texts = {n: [table_text(v) for v in col] for n, col in zip(names, cols)}
     console = env.console()
     shown = fit_columns(names, texts, console.width, keep)
     left_out = [n for n in names if n not in shown]
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    table = Table(title=None if title is None else Text(title), box=box.SIMPLE_HEAVY, title_justify="left")
     for n in shown:
-        table.add_column(n, justify="right", no_wrap=True, overflow="fold")
+        table.add_column(Text(str(n)), justify="right", no_wrap=True, overflow="fold")
     for i in range(len(cols[0]) if cols else 0):
-        table.add_row(*(texts[n][i] for n in shown))
+        table.add_row(*(Text(texts[n][i]) for n in shown))
     console.print(table)
     if left_out:
         env.warn(f"kdbound: note: {len(left_out)} column(s) left out to fit the terminal "
-                 f"({', '.join(left_out)}); see every column with --format tsv, or choose them with --columns")
+                 f"({name_list(left_out)}); see every column with --format tsv, or choose them with --columns")
+
+
+def name_list(names, most: int = 8) -> str:
+    """Names for a message: all of a few, the first ``most`` of many and how many more."""
+    names = list(names)
+    shown = ", ".join(map(str, names[:most]))
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
 
 
 def fit_columns(names: list[str], texts: dict, width: int, keep: tuple[str, ...] = ()) -> list[str]:
-    """The columns that fit ``width`` characters whole: the ``keep`` ones first, then others in order."""
-    need = {n: max([len(n), *(len(t) for t in texts[n])]) + 3 for n in names}  # padding and separator
+    """The columns that fit ``width`` characters whole: the ``keep`` ones first, then the columns
+    whose values vary, then the constant ones, each group in order."""
+    need = {n: max([len(str(n)), *(len(t) for t in texts[n])]) + 3 for n in names}  # padding and separator
     chosen = {n for n in names if n in keep}
     total = 2 + sum(need[n] for n in chosen)
-    for n in names:
+    varying = [n for n in names if len(set(texts[n])) > 1]
+    constant = [n for n in names if n not in varying]
+    for n in varying + constant:
         if n not in chosen and total + need[n] <= width:
             chosen.add(n)
             total += need[n]
