@@ -82,7 +82,7 @@ def plain(x: Any) -> Any:
         f = float(x)
     except (TypeError, ValueError):
         return str(x)
-    return f if math.isfinite(f) else None
+    return f + 0.0 if math.isfinite(f) else None  # + 0.0: no "-0.0"
 
 
 def field_text(x: Any) -> str:

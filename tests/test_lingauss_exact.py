@@ -315,3 +315,15 @@ def test_rank_at_least_rank_x_is_still_a_bottleneck_in_the_null_space():
     y3 = x3 @ w.T + 0.5 * rng.normal(size=(3, 3))
     full = linear_gaussian(x3, w, y3, lam=1.0, beta_t=1.0, noise=0.5, rank=3, samples=50, seed=1)
     assert np.isfinite(full.kl_exact) and full.apx == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: np.arange(250.0).reshape(50, 5),
+    lambda rng: np.column_stack([rng.normal(size=(50, 3)), np.zeros(50)]),
+    lambda rng: rng.normal(size=(50, 4)) @ np.diag([1, 1e-5, 1e-9, 1e-13]),
+    lambda rng: rng.normal(size=(4, 9)),
+])
+def test_rank_of_x_follows_numpys_rule(make):
+    x = make(np.random.default_rng(3))
+    gram, _ = gram_products(x)
+    assert gram_spectrum(gram, x.shape[0], x).x_rank == np.linalg.matrix_rank(x)

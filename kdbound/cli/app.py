@@ -89,7 +89,7 @@ def _doc(text: str) -> str:
 PANELS = {
     "inputs": "Inputs",
     "sigma": "sigma, given",
-    "loss": "Loss range and sample size (both stability routes; the range also decides vacuity)",
+    "loss": "Loss range and n (stability routes; vacuity)",
     "stability": "sigma from uniform stability (Proposition 9)",
     "param-stability": "sigma from parameter stability (Lemma 13)",
     "central": "Central condition (Theorem 10)",

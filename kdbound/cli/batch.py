@@ -88,6 +88,12 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
             first_block = columns is None
             if first_block:
                 columns = _check_columns(names, spec, constants, unknown, common)
+                if not columns and len(names) == 1 and ("\t" in names[0] or ";" in names[0]):
+                    sep = "tabs" if "\t" in names[0] else "semicolons"
+                    raise InputError(f"the header is one column that holds {sep} ({names[0][:40]!r}): give "
+                                     "{input_format} tsv for tab-separated values (stdin is read as CSV)"
+                                     if sep == "tabs" else f"the header is one column that holds {sep}: kdbound "
+                                     "reads commas (CSV) or tabs (TSV)", "input", refs=("input_format",))
             n = batch.num_rows
             chunk = {name: None for name in spec.param_names}
             chunk.update(constants)

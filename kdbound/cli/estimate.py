@@ -160,7 +160,7 @@ def read_runs(path: str, input_format: str | None, loss_range) -> Runs:
             off = np.flatnonzero(np.abs(gap - computed) > 1e-9 * scale)
             if off.size:
                 r = int(off[0])
-                raise _row_error(r, names["gap"], f"differs from test_loss - train_loss = {computed[r]!r}; give "
+                raise _row_error(r, names["gap"], f"differs from test_loss - train_loss = {float(computed[r])!r}; give "
                                  "gap or the two losses, or make them agree", float(gap[r]))
             runs.gap_from = "gap"
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import re
 from dataclasses import replace
 from typing import Annotated, NamedTuple, Optional
@@ -80,8 +81,9 @@ SHARED = {
                                                ".parquet allowed) instead of stdout.", panel=BATCH)], None),
     "on_error": (Annotated[str, option("--on-error", help="stop (exit 2) | skip the row | null its results; "
                                        "skip/null exit 3 when any row failed.", panel=BATCH)], "stop"),
-    "solve": (Annotated[Optional[str], option("--solve", help="Solve for this parameter (kl, sigma, gen_t, n, rho, "
-                                              "...) so that the bound equals --target.", panel=SOLVE)], None),
+    "solve": (Annotated[Optional[str], option("--solve", help="Solve for this parameter (one of the command's "
+                                              "options, such as kl) so that the bound meets --target.",
+                                              panel=SOLVE)], None),
     "target": (Annotated[Optional[float], option("--target", help="Target value of the bound for --solve.",
                                                  panel=SOLVE, click_type=Real())], None),
     "sweep": (Annotated[Optional[str], option("--sweep", help="PARAM=START:STOP:NUM (linear) or "
@@ -137,7 +139,12 @@ def output_format(common: Common, env: Environment) -> Format:
     if common.output is not None:
         allowed = FILE_FORMATS
         if common.fmt is None:
-            return from_extension(common.output) or Format.CSV
+            ext = os.path.splitext(common.output)[1]
+            fmt = Format.JSON if ext.lower() == ".json" else from_extension(common.output, FILE_FORMATS)
+            if fmt is None and ext:
+                raise InputError(f"cannot tell the format from the extension {ext!r}; give {{format}} "
+                                 f"{'|'.join(f.value for f in FILE_FORMATS)}", "output", refs=("format",))
+            return fmt or Format.CSV  # no extension (a device, a pipe): CSV
     else:
         allowed = STDOUT_FORMATS
         if common.fmt is None:

@@ -48,7 +48,8 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
     render_report(report, fmt, env)
     if common.plot is not None:
         name, grid = default_grid(spec, values, common)
-        _plot(spec, values, common, env, name, grid)
+        at = common.target if name == "target" else values.get(name)
+        _plot(spec, values, common, env, name, grid, at=None if at is None else float(at))
     return 0
 
 
@@ -65,12 +66,24 @@ def bound_report(spec: BoundSpec, values: dict, common: Common) -> Report:
     # a generic note for each non-finite result that no specific note already names
     notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
     theorem, formula, headline = explain.headline(spec, full, ev)
+    whole = {p.name for p in spec.params if p.integer}
+    inputs = {k: _whole(v) if k in whole else v for k, v in inputs.items()}
+    results = {k: _whole(v) if k in whole else v for k, v in results.items()}
     chosen = select_columns(common, list(results))
     if chosen is not None:
         results = {k: results[k] for k in chosen}
     return Report(command=spec.name, theorem=theorem, formula=formula, inputs=inputs, results=results,
                   checks=explain.checks(spec, full, ev), notes=notes, extra=explain.extra(spec, full, ev),
                   headline=headline)
+
+
+def _whole(value):
+    """A whole-number parameter's value printed as an integer (n = 10000, not 10000.0)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(f) if np.isfinite(f) and f == int(f) else value
 
 
 def render_reports(reports: dict, fmt: Format, env: Environment) -> None:
@@ -135,7 +148,7 @@ def _grid_columns(spec: BoundSpec, values: dict, common: Common, name: str, grid
 
 
 def _plot(spec: BoundSpec, values: dict, common: Common, env: Environment, name: str, grid: np.ndarray,
-          columns: dict | None = None, log_x: bool = False) -> None:
+          columns: dict | None = None, log_x: bool = False, at: float | None = None) -> None:
     if columns is None:
         columns = _grid_columns(spec, values, common, name, grid)
     if common.solve is not None:
@@ -144,7 +157,7 @@ def _plot(spec: BoundSpec, values: dict, common: Common, env: Environment, name:
         marks = spec.evaluate({**values, name: None}) if spec.name == "sharpness" and name == "rho" else None
         first = {**values, name: grid[0]}
         _, formula, _ = explain.headline(spec, first, spec.evaluate(first))
-        plot.plot_bound(spec, name, columns, common.plot, extra=marks, log_x=log_x, formula=formula)
+        plot.plot_bound(spec, name, columns, common.plot, extra=marks, log_x=log_x, formula=formula, at=at)
     env.warn(f"wrote {common.plot}")
 
 
@@ -152,7 +165,7 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
     fmt = output_format(common, env)
     name, grid = parse_sweep(common.sweep, spec.numeric_names)
     if spec.param(name).integer:
-        grid = np.unique(np.round(grid))  # a whole-number parameter: each integer once
+        grid = np.unique(np.round(grid)).astype(np.int64)  # a whole-number parameter: each integer once
     if values.get(name) is not None:
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))

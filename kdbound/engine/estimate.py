@@ -109,8 +109,14 @@ def check_delta(delta) -> float:
     return d
 
 
+MAX_REPLICATES = 10_000_000
+
+
 def check_replicates(replicates, delta: float) -> int:
     """At least 2 / delta replicates, so that the delta/2 quantile lies inside them."""
+    if 2.0 / delta > MAX_REPLICATES:
+        raise ParameterError("delta", f"must be >= {2.0 / MAX_REPLICATES:g}: a limit at level 1 - delta needs 2/delta "
+                             f"replicates, and kdbound draws at most {MAX_REPLICATES:,}", delta)
     low = math.ceil(2.0 / delta - 1e-9)
     b = integer("bootstrap", replicates, 1)
     if b < low:

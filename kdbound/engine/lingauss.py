@@ -98,11 +98,11 @@ def gram_spectrum(gram: np.ndarray, n: int, x=None, block_rows: int = 16384) -> 
     The numerical rank of X counts singular values ``sqrt(g_i)`` above
     ``sigma_max * max(n, d) * eps`` (the rule of ``numpy.linalg.matrix_rank``: on
     singular values, so the tolerance does not square the condition number).  The
-    Gram matrix gives an eigenvalue only to about ``eps * g_max``; when ``x`` is given,
-    eigenvalues below ``REFINE * g_max`` are recomputed from ``x`` itself (the
-    singular values of ``x @ U_small`` by a blocked QR), so that small singular values
-    are resolved to about ``eps * sigma_max``.  That costs one more pass over x, and only
-    for ill-conditioned or rank-deficient X.
+    Gram matrix gives an eigenvalue only to about ``eps * g_max``; when ``x`` is given and
+    some eigenvalue lies below ``REFINE * g_max``, the spectrum is recomputed from ``x``
+    itself (the singular values of a blocked QR factor of x), so that small singular
+    values are resolved to about ``eps * sigma_max``.  That costs one more pass over x,
+    and only for ill-conditioned or rank-deficient X.
     """
     g, u = np.linalg.eigh(gram)
     d = g.size
@@ -113,9 +113,11 @@ def gram_spectrum(gram: np.ndarray, n: int, x=None, block_rows: int = 16384) -> 
         small = g < REFINE * gmax
         refined = int(small.sum())
         if refined:
-            sv, rot = _small_singular_values(x, u[:, small], block_rows)
-            g = np.concatenate([sv[::-1] ** 2, g[~small]])
-            u = np.concatenate([u[:, small] @ rot[:, ::-1], u[:, ~small]], axis=1)
+            # the whole spectrum from a blocked QR of x: the Gram's small eigenvectors leak the large
+            # directions (by about eps g_max / gap), which would pose as small singular values
+            sv, vecs = _small_singular_values(x, np.eye(d), block_rows)
+            g, u = sv[::-1] ** 2, vecs[:, ::-1]
+            gmax = float(g[-1])
     smax = math.sqrt(gmax)
     tol = smax * max(n, d) * EPS
     zero = np.sqrt(g) <= tol
@@ -338,8 +340,9 @@ def apx_monte_carlo(spec: GramSpectrum, rd: Reduced, k: int, ranks, samples: int
         mean_rho = m[:, keep]
     else:
         mean_rho = a[:, keep] * rd.s[keep]
-    total = np.zeros(len(ranks))
-    total_sq = np.zeros(len(ranks))
+    # running mean and sum of squared deviations (Chan's merge of per-block moments), in units of a
+    # scale fixed by the first block: no cancellation of E x^2 - (E x)^2 and no overflow of x^2
+    count, mean_acc, m2_acc, scale = 0, np.zeros(len(ranks)), np.zeros(len(ranks)), None
     done = 0
     if progress is not None:
         progress(0, samples)
@@ -365,14 +368,23 @@ def apx_monte_carlo(spec: GramSpectrum, rd: Reduced, k: int, ranks, samples: int
             csum = np.concatenate([np.zeros((mb, 1)), np.cumsum(ev, axis=1)], axis=1)
             for i in null_mc:
                 per_rank[:, i] += csum[:, k - ranks[i]]
-        total += per_rank.sum(axis=0)
-        total_sq += (per_rank * per_rank).sum(axis=0)
+        if scale is None:
+            scale = np.max(np.abs(per_rank), axis=0)
+            scale = np.where(scale > 0, scale, 1.0)
+        x = per_rank / scale
+        b_mean = x.mean(axis=0)
+        b_m2 = ((x - b_mean) ** 2).sum(axis=0)
+        delta = b_mean - mean_acc
+        total_n = count + mb
+        mean_acc = mean_acc + delta * (mb / total_n)
+        m2_acc = m2_acc + b_m2 + delta * delta * (count * mb / total_n)
+        count = total_n
         done += mb
         if progress is not None:
             progress(done, samples)
-    mean = total / samples
-    var = np.maximum(total_sq / samples - mean * mean, 0.0) * samples / max(samples - 1, 1)
-    stderr = np.sqrt(var / samples) if samples > 1 else np.full(len(ranks), np.nan)
+    mean = mean_acc * scale
+    stderr = (np.sqrt(m2_acc / (samples - 1) / samples) * scale if samples > 1
+              else np.full(len(ranks), np.nan))
     return ApxEstimate(ranks, mean + exact_null, stderr, exact_null)
 
 

@@ -147,7 +147,7 @@ def load_array(spec: str, option: str, mmap: bool = False) -> np.ndarray:
         if "pickle" in text or "python objects" in text:
             raise InputError(f"{path!r} holds pickled Python objects; kdbound never unpickles files "
                              "(save a plain numeric array)", option) from None
-        raise InputError(f"cannot read {path!r}: {exc}", option) from None
+        raise InputError(f"cannot read {path!r}: {_plain_reason(exc)}", option) from None
     except (OSError, EOFError, MemoryError) as exc:
         raise InputError(f"cannot read {path!r}: {exc}", option) from None
     if arr.dtype == bool:
@@ -171,3 +171,9 @@ def _load_text(path: str, delimiter: str | None) -> np.ndarray:
     except ValueError:
         skip = 1  # a header row
     return np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
+
+
+def _plain_reason(exc: Exception) -> str:
+    """numpy's reason, one line, without its advice about its own arguments (``usecols``)."""
+    text = " ".join(str(exc).split())
+    return text.split("; use `usecols`")[0]

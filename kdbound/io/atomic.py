@@ -56,7 +56,8 @@ def resolve_output(path: str, option: str = "output") -> tuple[str, bool]:
         raise InputError(f"{path!r} is not a regular file, device or pipe", option)
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
-        raise InputError(f"folder {os.path.dirname(os.path.abspath(path))!r} does not exist", option)
+        via = f" (the link {path!r} points there)" if os.path.islink(path) else ""
+        raise InputError(f"folder {folder!r} does not exist{via}", option)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"cannot write {path!r} (the folder is not writable)", option)
     # a real probe: some places refuse new files whatever the permission bits say (/proc, read-only mounts)

@@ -109,6 +109,9 @@ def _read_csv(stream, fmt: Format, block_bytes: int):
     head = stream.readline()
     if not head.strip():
         raise InputError("the file is empty (a header row naming the columns is required)", "input")
+    if head.startswith(b"PAR1"):
+        raise InputError("this is a Parquet file, not " + fmt.value.upper() + "; give {input_format} parquet",
+                         "input", refs=("input_format",))
     try:
         line = head.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -116,13 +119,27 @@ def _read_csv(stream, fmt: Format, block_bytes: int):
     names = next(csvmod.reader([line.rstrip("\r\n")], delimiter=sep))
     _check_names(names)
     strings = {name: pa.string() for name in names}
+    ragged = []
+
+    def wrong_width(row):  # a row with too few or too many fields: malformed, named by its number
+        ragged.append(row)
+        return "skip"
+
+    def check_widths():
+        if ragged:
+            row = ragged[0]
+            text = row.text if len(row.text) <= 60 else row.text[:57] + "..."
+            raise InputError(f"row {row.number} has {row.actual_columns} fields, the header {row.expected_columns} "
+                             f"({text!r}): the file is malformed (--on-error applies to values, not to the "
+                             "file's shape)", "input")
+
     try:
         reader = pcsv.open_csv(
             stream,
             # no reader threads: as fast for this streaming read, and no native thread can outlive
             # the reader when an error ends the process early
             read_options=pcsv.ReadOptions(block_size=block_bytes, column_names=names, use_threads=False),
-            parse_options=pcsv.ParseOptions(delimiter=sep),
+            parse_options=pcsv.ParseOptions(delimiter=sep, invalid_row_handler=wrong_width),
             convert_options=pcsv.ConvertOptions(column_types=strings, strings_can_be_null=False,
                                                 quoted_strings_can_be_null=False),
         )
@@ -139,8 +156,10 @@ def _read_csv(stream, fmt: Format, block_bytes: int):
             break
         except pa.ArrowInvalid as exc:
             raise _csv_error(exc, fmt, "malformed") from None
+        check_widths()
         yielded = True
         yield batch
+    check_widths()
     if not yielded:
         yield pa.RecordBatch.from_pylist([], schema=reader.schema)
 
@@ -382,7 +401,9 @@ def arrow_column(values, null=None):
     arr = np.asarray(values)
     if arr.dtype == bool:
         return pa.array(arr, mask=null)
-    arr = arr.astype(np.float64, copy=False)
+    if np.issubdtype(arr.dtype, np.integer):
+        return pa.array(arr, mask=null)
+    arr = arr.astype(np.float64, copy=False) + 0.0  # + 0.0: no "-0"
     if null is not None:
         arr = np.where(null, np.nan, arr)
     return pa.array(arr, mask=~np.isfinite(arr))

@@ -57,7 +57,7 @@ def _values(column) -> np.ndarray:
 
 
 def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = None, log_x: bool = False,
-               formula: str | None = None) -> None:
+               formula: str | None = None, at: float | None = None) -> None:
     """Bounds against the swept parameter.
 
     upper: the bound and the two-sided lower value; lower: the bound (two-sided, or Theorem 10) and
@@ -82,6 +82,8 @@ def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = 
             ax.axvline(rho_min, color="0.6", ls=":", lw=1, label=f"rho_min = kappa/n = {rho_min:.3g}")
             if np.isfinite(rho0) and rho_min < rho0:
                 ax.axvspan(rho_min, rho0, color="tab:green", alpha=0.08, label="admissible, tighter")
+    if at is not None and np.isfinite(at):
+        ax.axvline(at, color="tab:red", ls="-.", lw=1, label=f"evaluated: {name} = {at:.4g}")
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(LABELS.get(name, name))
@@ -131,22 +133,25 @@ def plot_rank_sweep(columns: dict, path: str) -> None:
         "spread": ("x", "-.", 1.4, 7, 7, "spread"),
         "cov": ("v", (0, (1, 3)), 1.4, 5, 2, "cov"),
     }
+    positive = []
     for key, (marker, ls, lw, ms, z, label) in styles.items():
         if key not in columns:
             continue
         y = np.array([np.nan if v is None else v for v in columns[key]], dtype=float)
         if not np.isfinite(y).any():
             continue
+        positive += [v for v in y if np.isfinite(v) and v > 0]
         const = np.isfinite(y).sum() > 1 and np.nanmax(y) == np.nanmin(y)
         ax.plot(r, y, marker=marker, ls=ls, lw=lw, ms=ms, zorder=z, mfc="none" if marker not in "x*" else None,
                 label=label + (" (same at every rank)" if const else ""))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(LABELS["rank"])
     ax.set_ylabel("nats")
-    ax.set_yscale("symlog", linthresh=1e-3)
+    # logarithmic above the smallest positive value shown, linear below it (so zeros stay on the plot)
+    ax.set_yscale("symlog", linthresh=min(positive) / 2 if positive else 1.0)
     ax.set_title("kdbound linear-gaussian: bounds on K and their terms against the student rank", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the plot, not over it
     _save(fig, path)
     plt.close(fig)
 

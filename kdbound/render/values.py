@@ -26,7 +26,7 @@ def table_text(x: Any) -> str:
         return "n/a"
     if math.isinf(f):
         return "+inf" if f > 0 else "-inf"
-    return f"{f:.6g}"
+    return f"{f + 0.0:.6g}"
 
 
 def non_finite_notes(results: dict) -> list[str]:
