@@ -148,6 +148,21 @@ def test_brackets_survive_in_help(run):
     assert "E[h(D_n, f_T)]" in r.stdout and "E[S_P(f_T)]" in r.stdout
 
 
+# mutation: an internal error (a bug) exits 0 instead of 1
+def test_a_bug_is_exit_1_with_one_line(run, monkeypatch):
+    import kdbound.cli.run as run_module
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("deliberate")
+
+    monkeypatch.setattr(run_module, "bound_report", broken)
+    monkeypatch.delenv("KDBOUND_DEBUG", raising=False)
+    r = run(*UP)
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr == ("kdbound: internal error: ZeroDivisionError: deliberate "
+                        "(set KDBOUND_DEBUG=1 for a traceback)\n")
+
+
 # mutation: integers in messages shown as floats
 def test_integer_values_are_echoed_as_typed(run):
     r = run("linear-gaussian", "--rank", "0", "--samples", "4")
@@ -173,6 +188,19 @@ def files(tmp_path):
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "w.npy", rng.normal(size=(3, 4)))
     return tmp_path
+
+
+# mutation: the --noise warning at a factor of 4 instead of 2 (either way)
+def test_noise_warning_beyond_a_factor_of_two(run, files):
+    rng = np.random.default_rng(4)
+    x, w = np.load(files / "x.npy"), np.load(files / "w.npy")
+    y = x @ w.T + 0.5 * rng.normal(size=(x.shape[0], w.shape[0]))
+    np.save(files / "y.npy", y)
+    est = math.sqrt(np.mean((y - x @ w.T) ** 2))   # the residual estimate with W* known
+    for factor, warned in ((3.0, True), (1 / 3.0, True), (1.9, False), (0.55, False)):
+        r = run(*lg(files, "--y", files / "y.npy", "--noise", repr(factor * est), "--format", "json"))
+        assert r.exit_code == 0, r.stderr
+        assert ("differs from the data's estimate" in r.stderr) is warned, (factor, r.stderr)
 
 
 # mutation: looseness = exact - bound (expected mode: the bound exceeds the exact shift by the convexity gap)
