@@ -122,6 +122,14 @@ def test_booleans_in_csv_are_lowercase(run):
     assert rows["tightens"] == "true" and rows["admissible"] == "true"
 
 
+# mutation: a sweep of a whole-number parameter not rounded (the engine then refuses n = 3.25)
+def test_a_sweep_of_n_takes_each_whole_number_once(run):
+    r = run("upper", "--gen-t", "0", "--kl", "0.5", "--loss-min", "0", "--loss-max", "1", "--beta", "0.01",
+            "--sweep", "n=1:10:5", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    assert [json.loads(line)["n"] for line in r.stdout.splitlines()] == [1.0, 3.0, 6.0, 8.0, 10.0]
+
+
 # mutation: JSON Lines rows without plain() (NaN instead of null)
 def test_sweep_jsonl_writes_null_not_nan(run):
     r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:3", "--format", "jsonl")
