@@ -32,9 +32,8 @@ def test_kappa_zero_has_no_admissible_radius():
 
 # found while mutation testing (Hypothesis drew it in test_refinements.py's
 # test_improvement_positive_exactly_below_rho0, which then fails on the unmutated code): with alpha at the
-# smallest subnormal, A2 = alpha / 2 underflows to 0 in sharpness_constants, and rho0 comes out 55% too large
-# (B_sh > B_std at 0.99 rho0).  Pinned here until the engine is fixed; strict, so the fix is noticed.
-@pytest.mark.xfail(strict=True, reason="A2 = 0.5 * alpha underflows for subnormal alpha: rho0 too large")
+# smallest subnormal, A2 = alpha / 2 underflowed to 0, and rho0 came out 55% too large (B_sh > B_std at
+# 0.99 rho0); fixed by taking sqrt(A2) as sqrt(alpha)/sqrt(2).
 def test_rho0_with_a_subnormal_smoothness_constant():
     base = dict(gen_t=0.0, kl=1.0, n=1.0, loss_min=0.0, loss_max=1.0, kappa=1.0, lipschitz=1.0, g0=0.0,
                 alpha=5e-324, tau=5e-324)

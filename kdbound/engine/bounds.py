@@ -508,7 +508,9 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, cons
     else:
         p = prod_ratio([1.5, alpha], [safe_e]) + prod_ratio([g0], [safe_kappa, safe_e])
     # sqrt(q) = sqrt((tau/(2s) + A2) / A0), as quotients of square roots (q itself may overflow)
-    root_q = np.hypot(np.sqrt(tau_eff) / np.sqrt(2.0 * safe_s), np.sqrt(a2)) / (np.sqrt(safe_kappa) * np.sqrt(safe_e))
+    # sqrt(A2) as sqrt(alpha)/sqrt(2): A2 = alpha/2 itself underflows for the smallest alpha
+    root_q = (np.hypot(np.sqrt(tau_eff) / np.sqrt(2.0 * safe_s), np.sqrt(alpha) / SQRT2)
+              / (np.sqrt(safe_kappa) * np.sqrt(safe_e)))
     root = 2.0 / (p + np.hypot(p, 2.0 * root_q))
     rho0 = np.where(pos, root, 0.0)
     return rho0, a0, a1, a2
