@@ -109,20 +109,45 @@ def _param_option(spec: BoundSpec, p) -> inspect.Parameter:
                                                                panel=PANELS[p.group], **extra)])
 
 
+class _Callback:
+    """A command's callback whose signature (its options) is built only when typer reads it.
+
+    typer builds the click command of the one command the console script runs (``app_for``);
+    building every command's ~25 options at import would cost every start-up for nothing.
+    """
+
+    def __init__(self, name: str, run, options):
+        self.__name__ = name
+        self._run, self._options = run, options
+        self._signature = None
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        if self._signature is None:
+            params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+                      *self._options()]
+            self._signature = inspect.Signature(params)
+        return self._signature
+
+    @property
+    def __annotations__(self) -> dict:
+        return {p.name: p.annotation for p in self.__signature__.parameters.values()}
+
+    def __call__(self, ctx: typer.Context, **kwargs) -> int:
+        return self._run(ctx, **kwargs)
+
+
 def bound_command(spec: BoundSpec, summary: str, help: str) -> None:
     """Register the command for ``spec``: its parameters as options, then the shared options."""
 
-    def command(ctx: typer.Context, **kwargs) -> int:
+    def run(ctx: typer.Context, **kwargs) -> int:
         common = Common.pop(kwargs)
         return run_bound(spec, kwargs, common, ctx.obj)
 
-    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
-    params += [_param_option(spec, p) for p in spec.params]
-    params += shared_parameters()
-    command.__signature__ = inspect.Signature(params)
-    command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__name__ = spec.name
-    app.command(spec.name, help=_doc(help), short_help=escape(summary))(command)
+    def options():
+        return [*(_param_option(spec, p) for p in spec.params), *shared_parameters()]
+
+    app.command(spec.name, help=_doc(help), short_help=escape(summary))(_Callback(spec.name, run, options))
 
 
 bound_command(UPPER, f"Upper bound (Theorem 1): {UPPER.formula}", f"""Upper bound of Theorem 1:
@@ -189,15 +214,14 @@ def demo(ctx: typer.Context, **kwargs) -> int:
     return 0
 
 
-def _register(func, name: str | None, shared: tuple[str, ...], own: list[inspect.Parameter] = (), help=None,
-              short_help=None):
-    """Register a command whose options are ``own`` followed by the ``shared`` options."""
-    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
-              *own, *shared_parameters(*shared)]
-    func.__signature__ = inspect.Signature(params)
-    func.__annotations__ = {p.name: p.annotation for p in params}
+def _register(func, name: str | None, shared: tuple[str, ...], own=(), help=None, short_help=None):
+    """Register a command whose options are ``own`` (a list, or a function that builds it when typer
+    asks) followed by the ``shared`` options."""
+    def options():
+        return [*(own() if callable(own) else own), *shared_parameters(*shared)]
+
     app.command(name, help=None if help is None else _doc(help),
-                short_help=None if short_help is None else escape(short_help))(func)
+                short_help=None if short_help is None else escape(short_help))(_Callback(name, func, options))
 
 
 _register(demo, "demo", ("fmt", "quiet"), short_help="The three bounds on an embedded example scenario",
@@ -214,32 +238,33 @@ def _lg_option(name, kind, default, help, panel="Parameters"):
                              annotation=Annotated[kind, option(option_name(name), help=help, panel=panel)])
 
 
-LINEAR_GAUSSIAN_OPTIONS = [
-    _lg_option("x", Optional[str], None, "Features X, n x d (rows are samples).", "Data"),
-    _lg_option("y", Optional[str], None, "Labels Y, n x k (optional).", "Data"),
-    _lg_option("w_star", Optional[str], None, "Ground truth W*, k x d (optional; scikit-learn's coef_).", "Data"),
-    _lg_option("d", Optional[int], None, "Synthetic problem: features (default 20).", "Data"),
-    _lg_option("n", Optional[int], None, "Synthetic problem: samples (default 500).", "Data"),
-    _lg_option("k", Optional[int], None, "Outputs (synthetic default 3; needed without --y/--w-star).", "Data"),
-    _lg_option("lam", float, 1.0, "Prior precision lam > 0."),
-    _lg_option("beta_t", float, 1.0, "Teacher inverse temperature beta_t > 0."),
-    _lg_option("noise", Optional[float], None, "Label noise standard deviation > 0 (default: estimated from --y "
-               "when given, else 1.0)."),
-    _lg_option("rank", int, 1, "Student rank r in 1..min(k, d, n)."),
-    _lg_option("sigma_s", str, "teacher", "Student kernel covariance: a number s (s I), 'teacher' (Sigma_T) or a "
-               "d x d file."),
-    _lg_option("samples", int, 256, "Monte Carlo draws for Apx.", "Monte Carlo"),
-    _lg_option("seed", int, 0, "Random seed (same seed, same numbers).", "Monte Carlo"),
-    _lg_option("rank_sweep", Optional[str], None, "Tabulate apx, kl_bound and kl_bound_tight for ranks START:STOP "
-               "or a comma list.", "Monte Carlo"),
-    _lg_option("gen_t", Optional[float], None, "Teacher gap: also print Theorem 1's upper bound and the best lower "
-               "bound at the tightest K available (kl_exact, else kl_bound_tight).", "Plug into the bounds"),
-    _lg_option("sigma", Optional[float], None, "Sub-Gaussian proxy for the plugged-in bounds.",
-               "Plug into the bounds"),
-    _lg_option("loss_min", Optional[float], None, "Loss range [a, b] (with --loss-max): flags vacuous plugged-in "
-               "bounds.", "Plug into the bounds"),
-    _lg_option("loss_max", Optional[float], None, "Upper end b of the loss range.", "Plug into the bounds"),
-]
+def linear_gaussian_options() -> list[inspect.Parameter]:
+    return [
+        _lg_option("x", Optional[str], None, "Features X, n x d (rows are samples).", "Data"),
+        _lg_option("y", Optional[str], None, "Labels Y, n x k (optional).", "Data"),
+        _lg_option("w_star", Optional[str], None, "Ground truth W*, k x d (optional; scikit-learn's coef_).", "Data"),
+        _lg_option("d", Optional[int], None, "Synthetic problem: features (default 20).", "Data"),
+        _lg_option("n", Optional[int], None, "Synthetic problem: samples (default 500).", "Data"),
+        _lg_option("k", Optional[int], None, "Outputs (synthetic default 3; needed without --y/--w-star).", "Data"),
+        _lg_option("lam", float, 1.0, "Prior precision lam > 0."),
+        _lg_option("beta_t", float, 1.0, "Teacher inverse temperature beta_t > 0."),
+        _lg_option("noise", Optional[float], None, "Label noise standard deviation > 0 (default: estimated from --y "
+                   "when given, else 1.0)."),
+        _lg_option("rank", int, 1, "Student rank r in 1..min(k, d, n)."),
+        _lg_option("sigma_s", str, "teacher", "Student kernel covariance: a number s (s I), 'teacher' (Sigma_T) or a "
+                   "d x d file."),
+        _lg_option("samples", int, 256, "Monte Carlo draws for Apx.", "Monte Carlo"),
+        _lg_option("seed", int, 0, "Random seed (same seed, same numbers).", "Monte Carlo"),
+        _lg_option("rank_sweep", Optional[str], None, "Tabulate apx, kl_bound and kl_bound_tight for ranks START:STOP "
+                   "or a comma list.", "Monte Carlo"),
+        _lg_option("gen_t", Optional[float], None, "Teacher gap: also print Theorem 1's upper bound and the best lower "
+                   "bound at the tightest K available (kl_exact, else kl_bound_tight).", "Plug into the bounds"),
+        _lg_option("sigma", Optional[float], None, "Sub-Gaussian proxy for the plugged-in bounds.",
+                   "Plug into the bounds"),
+        _lg_option("loss_min", Optional[float], None, "Loss range [a, b] (with --loss-max): flags vacuous plugged-in "
+                   "bounds.", "Plug into the bounds"),
+        _lg_option("loss_max", Optional[float], None, "Upper end b of the loss range.", "Plug into the bounds"),
+    ]
 
 
 def linear_gaussian_cmd(ctx: typer.Context, **kwargs) -> int:
@@ -250,7 +275,7 @@ def linear_gaussian_cmd(ctx: typer.Context, **kwargs) -> int:
     return run_linear_gaussian(kwargs, common, ctx.obj)
 
 
-_register(linear_gaussian_cmd, "linear-gaussian", ("fmt", "quiet", "plot"), LINEAR_GAUSSIAN_OPTIONS,
+_register(linear_gaussian_cmd, "linear-gaussian", ("fmt", "quiet", "plot"), linear_gaussian_options,
           short_help="The distillation divergence K of the linear-Gaussian case study, term by term",
           help=("""The distillation divergence K of the linear-Gaussian case study (Lemma 11, eq. 28-39).
 
@@ -273,37 +298,38 @@ Example:
 
 # --------------------------------------------------------------------------- simulate
 
-SIMULATE_OPTIONS = [
-    _lg_option("d", Optional[int], None, "Features d of the synthetic W* (default 5).", "Model"),
-    _lg_option("n", Optional[int], None, "Samples per training set (default 50).", "Model"),
-    _lg_option("k", Optional[int], None, "Outputs k of the synthetic W* (default 3).", "Model"),
-    _lg_option("w_star", Optional[str], None, "Ground truth W*, k x d file (default: seeded synthetic, N(0, 1/d) "
-               "entries).", "Model"),
-    _lg_option("lam", Optional[float], None, "Prior precision lam > 0 (default 1).", "Model"),
-    _lg_option("beta_t", Optional[float], None, "Teacher inverse temperature beta_t > 0 (default 1).", "Model"),
-    _lg_option("noise", Optional[float], None, "Label noise standard deviation > 0 (default 1).", "Model"),
-    _lg_option("student", str, "kernel", "kernel: Theta ~ MN(L_r L_r^T W_T, I, Sigma_S); refit: the Gibbs posterior "
-               "recomputed on the pseudo data at --beta-s.", "Student"),
-    _lg_option("rank", Optional[int], None, "Kernel student's rank r in 1..min(k, d, n) (default the largest; below "
-               "min(k, d) K is bounded, not exact).", "Student"),
-    _lg_option("sigma_s", Optional[str], None, "Kernel student's covariance: a number s (s I), 'teacher' (Sigma_T, "
-               "the default) or a d x d file.", "Student"),
-    _lg_option("beta_s", Optional[float], None, "Refit student's inverse temperature > 0 (default beta_t).",
-               "Student"),
-    _lg_option("clip", Optional[float], None, "Clip level B > 0 of the loss min((y - w.x)^2, B) / B, in [0, 1] "
-               "(default 4).", "Loss"),
-    _lg_option("datasets", Optional[int], None, "Independent training sets >= 2 (default sized for a few seconds).",
-               "Monte Carlo"),
-    _lg_option("seed", int, 0, "Random seed (same seed, same numbers).", "Monte Carlo"),
-    _lg_option("kl_scale", Optional[float], None, "Multiply K by this factor >= 0 before forming the bounds (default "
-               "1; an experiment: below 1 the bounds are no longer the theorems').", "Monte Carlo"),
-    _lg_option("runs_out", Optional[str], None, "Write the simulated runs (one row per teacher or student run) to "
-               "FILE.csv|.tsv|.jsonl|.parquet, the input of kdbound estimate.", "Output"),
-    # simulate reads no batch: --input is accepted only to refuse it with a message that points to --sweep
-    inspect.Parameter("input", inspect.Parameter.KEYWORD_ONLY, default=None,
-                      annotation=Annotated[Optional[str], option("--input", "-i", help="Not for simulate.",
-                                                                 panel="Output", hidden=True)]),
-]
+def simulate_options() -> list[inspect.Parameter]:
+    return [
+        _lg_option("d", Optional[int], None, "Features d of the synthetic W* (default 5).", "Model"),
+        _lg_option("n", Optional[int], None, "Samples per training set (default 50).", "Model"),
+        _lg_option("k", Optional[int], None, "Outputs k of the synthetic W* (default 3).", "Model"),
+        _lg_option("w_star", Optional[str], None, "Ground truth W*, k x d file (default: seeded synthetic, N(0, 1/d) "
+                   "entries).", "Model"),
+        _lg_option("lam", Optional[float], None, "Prior precision lam > 0 (default 1).", "Model"),
+        _lg_option("beta_t", Optional[float], None, "Teacher inverse temperature beta_t > 0 (default 1).", "Model"),
+        _lg_option("noise", Optional[float], None, "Label noise standard deviation > 0 (default 1).", "Model"),
+        _lg_option("student", str, "kernel", "kernel: Theta ~ MN(L_r L_r^T W_T, I, Sigma_S); refit: the Gibbs "
+                   "posterior recomputed on the pseudo data at --beta-s.", "Student"),
+        _lg_option("rank", Optional[int], None, "Kernel student's rank r in 1..min(k, d, n) (default the largest; "
+                   "below min(k, d) K is bounded, not exact).", "Student"),
+        _lg_option("sigma_s", Optional[str], None, "Kernel student's covariance: a number s (s I), 'teacher' (Sigma_T, "
+                   "the default) or a d x d file.", "Student"),
+        _lg_option("beta_s", Optional[float], None, "Refit student's inverse temperature > 0 (default beta_t).",
+                   "Student"),
+        _lg_option("clip", Optional[float], None, "Clip level B > 0 of the loss min((y - w.x)^2, B) / B, in [0, 1] "
+                   "(default 4).", "Loss"),
+        _lg_option("datasets", Optional[int], None, "Independent training sets >= 2 (default sized for a few seconds).",
+                   "Monte Carlo"),
+        _lg_option("seed", int, 0, "Random seed (same seed, same numbers).", "Monte Carlo"),
+        _lg_option("kl_scale", Optional[float], None, "Multiply K by this factor >= 0 before forming the bounds "
+                   "(default 1; an experiment: below 1 the bounds are no longer the theorems').", "Monte Carlo"),
+        _lg_option("runs_out", Optional[str], None, "Write the simulated runs (one row per teacher or student run) to "
+                   "FILE.csv|.tsv|.jsonl|.parquet, the input of kdbound estimate.", "Output"),
+        # simulate reads no batch: --input is accepted only to refuse it with a message that points to --sweep
+        inspect.Parameter("input", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Annotated[Optional[str], option("--input", "-i", help="Not for simulate.",
+                                                                     panel="Output", hidden=True)]),
+    ]
 
 
 def simulate_cmd(ctx: typer.Context, **kwargs) -> int:
@@ -314,7 +340,7 @@ def simulate_cmd(ctx: typer.Context, **kwargs) -> int:
     return run_simulate(kwargs, common, ctx.obj)
 
 
-_register(simulate_cmd, "simulate", ("fmt", "quiet", "output", "sweep", "plot"), SIMULATE_OPTIONS,
+_register(simulate_cmd, "simulate", ("fmt", "quiet", "output", "sweep", "plot"), simulate_options,
           help=("""Check Theorems 1 and 10 by Monte Carlo in the linear-Gaussian model, where every quantity is
 known.
 
@@ -341,31 +367,33 @@ def _est_option(name, kind, default, help, panel):
     return _lg_option(name, kind, default, escape(help), panel)
 
 
-ESTIMATE_OPTIONS = [
-    inspect.Parameter("runs", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, typer.Argument(
-        metavar="RUNS", show_default=False, help=escape(
-            "The runs table (CSV, TSV, JSON Lines or Parquet; '-' for stdin): one row per training run with role "
-            "(teacher or student), train_loss and test_loss (or gap), and optionally n_test, dataset, seed."))]),
-    _est_option("loss_min", Optional[float], None, "Loss range [a, b]: lower end (with --loss-max).", "Loss range"),
-    _est_option("loss_max", Optional[float], None, "Loss range [a, b]: upper end. Gives the certified proxy "
-                "sigma_range = b - a.", "Loss range"),
-    _est_option("delta", float, 0.05, "One minus the confidence level, in (0, 1).", "Statistics"),
-    _est_option("kl_method", str, "gauss", "How to estimate K_h: gauss (Gaussian fit, parametric bootstrap) or knn "
-                "(1-nearest neighbour, subsampling; >= 50 runs per role, distinct gaps).", "Statistics"),
-    _est_option("jitter", Optional[str], None, "knn only: add uniform noise of this width to every gap before "
-                "estimating K_h, to break ties; 'auto' = the smallest distance between distinct gaps.", "Statistics"),
-    _est_option("bootstrap", int, 1000, "Replicates for kl_gap_hi (bootstrap draws or subsamples), >= 2/delta.",
-                "Statistics"),
-    _est_option("seed", int, 0, "Random seed of the replicates and the jitter (same seed, same numbers).",
-                "Statistics"),
-    # the shared names (Common.pop reads them), described for a table of runs in and one report out
-    _est_option("input_format", Optional[str], None, "csv | tsv | jsonl | parquet (default: from RUNS' extension; "
-                "csv for stdin).", "Files"),
-    inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
-        Optional[str], option("--output", "-o", panel="Files", help=escape(
-            "Write the report to FILE (atomically) instead of stdout: JSON, JSON Lines, CSV or TSV as --format "
-            "or the extension says, or one row of results as .parquet."))]),
-]
+def estimate_options() -> list[inspect.Parameter]:
+    return [
+        inspect.Parameter("runs", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, typer.Argument(
+            metavar="RUNS", show_default=False, help=escape(
+                "The runs table (CSV, TSV, JSON Lines or Parquet; '-' for stdin): one row per training run with role "
+                "(teacher or student), train_loss and test_loss (or gap), and optionally n_test, dataset, seed."))]),
+        _est_option("loss_min", Optional[float], None, "Loss range [a, b]: lower end (with --loss-max).", "Loss range"),
+        _est_option("loss_max", Optional[float], None, "Loss range [a, b]: upper end. Gives the certified proxy "
+                    "sigma_range = b - a.", "Loss range"),
+        _est_option("delta", float, 0.05, "One minus the confidence level, in (0, 1).", "Statistics"),
+        _est_option("kl_method", str, "gauss", "How to estimate K_h: gauss (Gaussian fit, parametric bootstrap) or knn "
+                    "(1-nearest neighbour, subsampling; >= 50 runs per role, distinct gaps).", "Statistics"),
+        _est_option("jitter", Optional[str], None, "knn only: add uniform noise of this width to every gap before "
+                    "estimating K_h, to break ties; 'auto' = the smallest distance between distinct gaps.",
+                    "Statistics"),
+        _est_option("bootstrap", int, 1000, "Replicates for kl_gap_hi (bootstrap draws or subsamples), >= 2/delta.",
+                    "Statistics"),
+        _est_option("seed", int, 0, "Random seed of the replicates and the jitter (same seed, same numbers).",
+                    "Statistics"),
+        # the shared names (Common.pop reads them), described for a table of runs in and one report out
+        _est_option("input_format", Optional[str], None, "csv | tsv | jsonl | parquet (default: from RUNS' extension; "
+                    "csv for stdin).", "Files"),
+        inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Optional[str], option("--output", "-o", panel="Files", help=escape(
+                "Write the report to FILE (atomically) instead of stdout: JSON, JSON Lines, CSV or TSV as --format "
+                "or the extension says, or one row of results as .parquet."))]),
+    ]
 
 
 def estimate_cmd(ctx: typer.Context, **kwargs) -> int:
@@ -376,7 +404,7 @@ def estimate_cmd(ctx: typer.Context, **kwargs) -> int:
     return run_estimate(kwargs.pop("runs"), kwargs, common, ctx.obj)
 
 
-_register(estimate_cmd, "estimate", ("fmt", "quiet"), ESTIMATE_OPTIONS,
+_register(estimate_cmd, "estimate", ("fmt", "quiet"), estimate_options,
           short_help="Bounds of Theorem 1 from measured training runs, with the gap-law divergence K_h",
           help=_doc("""Bounds of Theorem 1 from measured training runs, with K_h for K:
 gen_T - sigma sqrt(2 K_h) <= gen_S <= gen_T + sigma sqrt(2 K_h).

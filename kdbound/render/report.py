@@ -9,7 +9,6 @@ actually drawn, so the machine-format path stays light.
 
 from __future__ import annotations
 
-import csv
 import json
 from typing import Mapping, NamedTuple, Sequence
 
@@ -166,6 +165,8 @@ def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None 
     rows = zip(*cols)
     out = env.stdout
     if fmt in (Format.CSV, Format.TSV):
+        import csv  # rows only (sweeps, demo, rank sweeps): kept off the single evaluation's start-up
+
         writer = csv.writer(out, delimiter=Format(fmt).delimiter, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
         if header:
             writer.writerow(names)
