@@ -14,7 +14,7 @@ from typer.main import get_command
 
 import kdbound
 from kdbound.cli.app import app, escape
-from kdbound.cli.options import SHARED, option_name
+from kdbound.cli.options import option_name, shared_options
 from kdbound.engine.specs import BOUND_SPECS
 
 ROOT = Path(kdbound.__file__).parent
@@ -132,7 +132,7 @@ def test_each_command_has_exactly_its_parameters_and_the_shared_options():
     def decls(info):  # in Annotated form typer keeps the first name in ``default``
         return (info.default, *info.param_decls) if isinstance(info.default, str) else info.param_decls
 
-    shared = {opt for ann, _ in SHARED.values() for opt in decls(ann.__metadata__[0]) if opt.startswith("--")}
+    shared = {opt for ann, _ in shared_options().values() for opt in decls(ann.__metadata__[0]) if opt.startswith("--")}
     for name, spec in BOUND_SPECS.items():
         opts = {o for p in group.commands[name].params for o in p.opts if o.startswith("--")}
         assert opts == {option_name(p) for p in spec.param_names} | shared, name
@@ -159,3 +159,39 @@ def test_installed_typer_and_click_are_inside_the_declared_ranges(package, modul
     assert hi < (10 ** 9,), f"{package} must have an upper bound: {reqs[0]}"
     installed = tuple(int(x) for x in re.findall(r"\d+", importlib.metadata.version(package))[:3])
     assert lo <= installed < hi, f"{package} {installed} is outside the tested range {reqs[0]}"
+
+
+def test_bound_specs_are_read_only():
+    """The specs are shared by every command: nothing may change one after it is built."""
+    from kdbound.engine.specs import UPPER
+
+    with pytest.raises(AttributeError, match="read-only"):
+        UPPER.name = "other"
+    with pytest.raises(AttributeError, match="read-only"):
+        del UPPER.params
+    assert UPPER.name == "upper" and "upper" in repr(UPPER)
+    with pytest.raises(TypeError):
+        UPPER.closed_forms["kl"] = None  # the mapping is a read-only view
+
+
+def test_environment_replace_keeps_every_setting():
+    import io
+
+    from kdbound.render import Environment
+
+    out = io.StringIO()
+    env = Environment(out=out, stdout_isatty=True, stderr_isatty=False, no_color=True, chunk_bytes=7)
+    quiet = env.replace(quiet=True)
+    assert quiet is not env and quiet.quiet and not env.quiet
+    assert (quiet.out, quiet.stdout_isatty, quiet.stderr_isatty, quiet.no_color, quiet.chunk_bytes) == (
+        out, True, False, True, 7)
+    assert "chunk_bytes=7" in repr(quiet)
+
+
+def test_environment_reads_no_color_when_not_given(monkeypatch):
+    from kdbound.render import Environment
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert Environment().no_color
+    monkeypatch.delenv("NO_COLOR")
+    assert not Environment().no_color and Environment(no_color=True).no_color

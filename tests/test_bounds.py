@@ -191,3 +191,11 @@ def test_array_error_names_the_index():
     with pytest.raises(ParameterError) as e:
         upper_bound([0.1, 0.2, 0.3], [0.1, -2.0, 0.3], 1.0)
     assert e.value.index == 1 and e.value.value == -2.0
+
+
+def test_result_repr_names_every_field_like_a_dataclass():
+    from kdbound.engine.bounds import SigmaEstimate
+
+    assert repr(SigmaEstimate(sigma=0.5, route="given")) == "SigmaEstimate(sigma=0.5, route='given')"
+    r = repr(upper_bound(gen_t=0.05, kl=0.2, sigma=0.1))
+    assert r.startswith("UpperBound(bound=") and ", lambda_opt=" in r and r.endswith(")")

@@ -5,8 +5,6 @@ each parameter becomes an option with the spec's help text, followed by the
 shared options of :mod:`.options`, so names and help have one source.
 """
 
-from __future__ import annotations
-
 import inspect
 from typing import Annotated, Optional
 

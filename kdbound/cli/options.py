@@ -7,13 +7,11 @@ back out of the parsed keyword arguments.  Engine parameter names are
 spelled as options by :func:`option_name`.
 """
 
-from __future__ import annotations
-
+import functools
 import inspect
 import math
 import os
 import re
-from dataclasses import replace
 from typing import Annotated, NamedTuple, Optional
 
 import numpy as np
@@ -64,39 +62,44 @@ def option(*names: str, help: str, panel: str, **kw):
 OUTPUT, BATCH, SOLVE = "Output", "Batch: one evaluation per row", "Solve, sweep, plot"
 ON_ERROR = ("stop", "skip", "null")
 
-#: name -> (annotation, default): the options commands share, declared once
-SHARED = {
-    "fmt": (Annotated[Optional[str], option("--format", "-f", help=f"{' | '.join(f.value for f in STDOUT_FORMATS)} "
-                                            "(default: table on a terminal, TSV otherwise).", panel=OUTPUT)], None),
-    "quiet": (Annotated[bool, option("--quiet", "-q", help="No notes, warnings or progress on stderr.",
-                                     panel=OUTPUT)], False),
-    "columns": (Annotated[Optional[str], option("--columns", help="Only these output columns (result keys), "
-                                                "comma-separated, in this order.", panel=OUTPUT)], None),
-    "input": (Annotated[Optional[str], option("--input", "-i", help="Evaluate every row of FILE (CSV, TSV, JSON "
-                                              "Lines, Parquet; '-' for stdin). Columns are option names.",
-                                              panel=BATCH)], None),
-    "input_format": (Annotated[Optional[str], option("--input-format", help="csv | tsv | jsonl | parquet (default: "
-                                                     "from the extension; csv for stdin).", panel=BATCH)], None),
-    "output": (Annotated[Optional[str], option("--output", "-o", help="Write rows to FILE (written atomically; "
-                                               ".parquet allowed) instead of stdout.", panel=BATCH)], None),
-    "on_error": (Annotated[str, option("--on-error", help="stop (exit 2) | skip the row | null its results; "
-                                       "skip/null exit 3 when any row failed.", panel=BATCH)], "stop"),
-    "solve": (Annotated[Optional[str], option("--solve", help="Solve for this parameter (one of the command's "
-                                              "options, such as kl) so that the bound meets --target.",
-                                              panel=SOLVE)], None),
-    "target": (Annotated[Optional[float], option("--target", help="Target value of the bound for --solve.",
-                                                 panel=SOLVE, click_type=Real())], None),
-    "sweep": (Annotated[Optional[str], option("--sweep", help="PARAM=START:STOP:NUM (linear) or "
-                                              "PARAM=log:START:STOP:NUM.", panel=SOLVE)], None),
-    "plot": (Annotated[Optional[str], option("--plot", help="Draw the curves to FILE.png or FILE.svg (needs the "
-                                             "plot extra: pip install 'kdbound\\[plot]').", panel=SOLVE)], None),
-}
+
+@functools.cache
+def shared_options() -> dict:
+    """name -> (annotation, default): the options commands share, declared once (and built when
+    a command's options are, not at import)."""
+    return {
+        "fmt": (Annotated[Optional[str], option("--format", "-f", help=f"{' | '.join(f.value for f in STDOUT_FORMATS)} "
+                                                "(default: table on a terminal, TSV otherwise).", panel=OUTPUT)], None),
+        "quiet": (Annotated[bool, option("--quiet", "-q", help="No notes, warnings or progress on stderr.",
+                                         panel=OUTPUT)], False),
+        "columns": (Annotated[Optional[str], option("--columns", help="Only these output columns (result keys), "
+                                                    "comma-separated, in this order.", panel=OUTPUT)], None),
+        "input": (Annotated[Optional[str], option("--input", "-i", help="Evaluate every row of FILE (CSV, TSV, JSON "
+                                                  "Lines, Parquet; '-' for stdin). Columns are option names.",
+                                                  panel=BATCH)], None),
+        "input_format": (Annotated[Optional[str], option("--input-format", help="csv | tsv | jsonl | parquet (default: "
+                                                         "from the extension; csv for stdin).", panel=BATCH)], None),
+        "output": (Annotated[Optional[str], option("--output", "-o", help="Write rows to FILE (written atomically; "
+                                                   ".parquet allowed) instead of stdout.", panel=BATCH)], None),
+        "on_error": (Annotated[str, option("--on-error", help="stop (exit 2) | skip the row | null its results; "
+                                           "skip/null exit 3 when any row failed.", panel=BATCH)], "stop"),
+        "solve": (Annotated[Optional[str], option("--solve", help="Solve for this parameter (one of the command's "
+                                                  "options, such as kl) so that the bound meets --target.",
+                                                  panel=SOLVE)], None),
+        "target": (Annotated[Optional[float], option("--target", help="Target value of the bound for --solve.",
+                                                     panel=SOLVE, click_type=Real())], None),
+        "sweep": (Annotated[Optional[str], option("--sweep", help="PARAM=START:STOP:NUM (linear) or "
+                                                  "PARAM=log:START:STOP:NUM.", panel=SOLVE)], None),
+        "plot": (Annotated[Optional[str], option("--plot", help="Draw the curves to FILE.png or FILE.svg (needs the "
+                                                 "plot extra: pip install 'kdbound\\[plot]').", panel=SOLVE)], None),
+    }
 
 
 def shared_parameters(*names: str) -> list[inspect.Parameter]:
     """Keyword-only signature parameters for the shared options ``names`` (all of them by default)."""
-    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=SHARED[name][0],
-                              default=SHARED[name][1]) for name in (names or SHARED)]
+    shared = shared_options()
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=shared[name][0],
+                              default=shared[name][1]) for name in (names or shared)]
 
 
 class Common(NamedTuple):
@@ -115,7 +118,7 @@ class Common(NamedTuple):
     plot: str | None = None
 
     @classmethod
-    def pop(cls, kwargs: dict) -> Common:
+    def pop(cls, kwargs: dict) -> "Common":
         """The shared options out of a command's keyword arguments (removed from ``kwargs``)."""
         found = {name: kwargs.pop(name) for name in cls._fields if name in kwargs}
         if found.get("output") == "-":
@@ -131,7 +134,7 @@ class Common(NamedTuple):
 def environment(env: Environment | None, common: Common) -> Environment:
     """The environment tests passed in (or the real one), with ``--quiet`` applied."""
     env = env if isinstance(env, Environment) else Environment()
-    return replace(env, quiet=env.quiet or common.quiet)
+    return env.replace(quiet=env.quiet or common.quiet)
 
 
 def output_format(common: Common, env: Environment) -> Format:

@@ -72,10 +72,17 @@ class _Result:
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
+    def __repr__(self) -> str:  # the dataclass repr, written once rather than generated per class
+        return f"{type(self).__qualname__}({', '.join(f'{k}={v!r}' for k, v in self.as_dict().items())})"
+
+
+#: the result dataclasses: frozen, compared by identity, repr from :class:`_Result`
+_result = dataclass(frozen=True, eq=False, repr=False)
+
 
 # --------------------------------------------------------------------------- sigma
 
-@dataclass(frozen=True, eq=False)
+@_result
 class SigmaEstimate(_Result):
     """A sub-Gaussian proxy ``sigma`` of the teacher gap and the route that gave it."""
 
@@ -163,7 +170,7 @@ def sigma_parameter_stability(loss_min, loss_max, kappa, lipschitz, n) -> SigmaE
 
 # --------------------------------------------------------------------------- Theorem 1
 
-@dataclass(frozen=True, eq=False)
+@_result
 class UpperBound(_Result):
     """Theorem 1: ``gen_S <= gen_T + sigma sqrt(2K)``."""
 
@@ -219,7 +226,7 @@ def upper_bound(gen_t, kl, sigma) -> UpperBound:
 
 # --------------------------------------------------------------------------- Theorem 10
 
-@dataclass(frozen=True, eq=False)
+@_result
 class LowerBound(_Result):
     """Theorem 10: ``gen_S >= c gen_T - K / eta``.
 
@@ -333,7 +340,7 @@ def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
     return LowerBound(*_same_shape(bound, eta_used, c, mu, kl, boundary))
 
 
-@dataclass(frozen=True, eq=False)
+@_result
 class BestLowerBound(_Result):
     """The best lower bound kdbound can state from a sub-Gaussian proxy sigma.
 
@@ -403,7 +410,7 @@ def lower_bound_best(gen_t, kl, sigma, eta=None) -> BestLowerBound:
 
 # --------------------------------------------------------------------------- Theorem 12
 
-@dataclass(frozen=True, eq=False)
+@_result
 class SharpnessBound(_Result):
     """Theorem 12 (sharpness-aware bound) beside the standard bound, with the tightness regime."""
 

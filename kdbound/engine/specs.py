@@ -10,7 +10,6 @@ for people (conditions and notes are written by :mod:`kdbound.render.explain`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Iterator, NamedTuple
 
@@ -74,7 +73,6 @@ def _frozen(mapping: dict | None = None) -> Mapping:
     return MappingProxyType(dict(mapping or {}))
 
 
-@dataclass(frozen=True, eq=False)
 class BoundSpec:
     """A bound as data: what it needs, how it is computed and how ``solve`` inverts it.
 
@@ -84,17 +82,30 @@ class BoundSpec:
     ``closed_forms`` maps an unknown to ``f(values, target) -> array`` (NaN where
     no value meets the target; ``None`` to defer to bisection).  ``target_sense``
     says whether a target is met "at_most" (upper bounds) or "at_least".
+    Read-only after construction.  (A plain class with slots, not a dataclass:
+    the three specs are built on every start-up.)
     """
 
-    name: str
-    theorem: str
-    formula: str
-    params: tuple[Param, ...]
-    route: Callable[[dict], str]
-    compute: Callable[[dict, str], dict]
-    required: tuple[str, ...] = ()
-    closed_forms: Mapping = field(default_factory=_frozen)
-    target_sense: str = "at_most"
+    __slots__ = ("name", "theorem", "formula", "params", "route", "compute", "required", "closed_forms",
+                 "target_sense")
+
+    def __init__(self, name: str, theorem: str, formula: str, params: tuple[Param, ...],
+                 route: Callable[[dict], str], compute: Callable[[dict, str], dict], required: tuple[str, ...] = (),
+                 closed_forms: Mapping | None = None, target_sense: str = "at_most"):
+        fields = dict(name=name, theorem=theorem, formula=formula, params=tuple(params), route=route,
+                      compute=compute, required=tuple(required), closed_forms=_frozen(closed_forms),
+                      target_sense=target_sense)
+        for key, value in fields.items():
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"BoundSpec is read-only: cannot set {key!r}")
+
+    def __delattr__(self, key):
+        raise AttributeError(f"BoundSpec is read-only: cannot delete {key!r}")
+
+    def __repr__(self) -> str:
+        return f"BoundSpec(name={self.name!r}, theorem={self.theorem!r})"
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import TextIO
 
 from ..formats import Format
 
 
-@dataclass(eq=False)
 class Environment:
-    """Where output goes and how it should look; tests swap it (cf. httpie)."""
+    """Where output goes and how it should look; tests swap it (cf. httpie).
 
-    out: TextIO | None = None          # None: whatever sys.stdout is when output is written
-    err: TextIO | None = None
-    stdout_isatty: bool | None = None  # None: ask the stream
-    stderr_isatty: bool | None = None
-    no_color: bool = field(default_factory=lambda: "NO_COLOR" in os.environ)
-    quiet: bool = False
-    chunk_bytes: int = 4 << 20         # batch block size (tests make it tiny to cross blocks)
+    ``out``/``err`` None: whatever ``sys.stdout``/``sys.stderr`` is when output is written;
+    ``stdout_isatty``/``stderr_isatty`` None: ask the stream; ``no_color`` None: ``NO_COLOR``
+    is set; ``chunk_bytes``: the batch block size (tests make it tiny to cross blocks).
+    A plain class rather than a dataclass: it is built on every start-up.
+    """
+
+    __slots__ = ("out", "err", "stdout_isatty", "stderr_isatty", "no_color", "quiet", "chunk_bytes")
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, stdout_isatty: bool | None = None,
+                 stderr_isatty: bool | None = None, no_color: bool | None = None, quiet: bool = False,
+                 chunk_bytes: int = 4 << 20):
+        self.out, self.err, self.quiet, self.chunk_bytes = out, err, quiet, chunk_bytes
+        self.no_color = "NO_COLOR" in os.environ if no_color is None else no_color
+        self.stdout_isatty = _isatty(self.stdout) if stdout_isatty is None else stdout_isatty
+        self.stderr_isatty = _isatty(self.stderr) if stderr_isatty is None else stderr_isatty
+
+    def replace(self, **changes) -> Environment:
+        """A copy with ``changes`` applied (the streams' tty answers carried over)."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        return Environment(**(fields | changes))
+
+    def __repr__(self) -> str:
+        return "Environment(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
 
     @property
     def stdout(self) -> TextIO:
@@ -29,12 +43,6 @@ class Environment:
     @property
     def stderr(self) -> TextIO:
         return self.err if self.err is not None else sys.stderr
-
-    def __post_init__(self):
-        if self.stdout_isatty is None:
-            self.stdout_isatty = _isatty(self.stdout)
-        if self.stderr_isatty is None:
-            self.stderr_isatty = _isatty(self.stderr)
 
     def default_format(self) -> Format:
         """A table on a terminal, TSV otherwise (as ``gh`` does)."""
