@@ -25,7 +25,6 @@ from .engine.bounds import (
     tightness_radius,
     upper_bound,
 )
-from .engine.solve import Solution, solve
 from .engine.specs import BOUND_SPECS, BoundSpec
 from .errors import InputError, KdboundError, NoSolutionError, ParameterError
 
@@ -38,3 +37,13 @@ __all__ = [
     "BoundSpec", "MODELS", "UpperBound", "LowerBound", "BestLowerBound", "SharpnessBound", "SigmaEstimate",
     "KdboundError", "ParameterError", "InputError", "NoSolutionError",
 ]
+
+
+def __getattr__(name):
+    # the solver loads on first use (PEP 562): it serves --solve only, and importing it here would cost
+    # every start-up of the console script, which imports this package
+    if name in ("solve", "Solution"):
+        from .engine import solve as _solve
+
+        return getattr(_solve, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from enum import Enum
 from typing import Any
 
@@ -56,14 +55,22 @@ def from_extension(path: str, allowed=INPUT_FORMATS) -> Format | None:
 
 
 #: the number spellings kdbound reads, as options and as table cells: ASCII digits, an optional
-#: decimal point and exponent, inf and nan (which the rules then refuse); not 1_000 or other scripts' digits
-NUMBER = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\s*",
-                    re.IGNORECASE)
+#: decimal point and exponent, inf and nan (which the rules then refuse); not 1_000, 0x10 or other
+#: scripts' digits.  float() checks the structure once the characters are known to be these (a regular
+#: expression would say the same, at ~0.3 ms of compilation on every start-up).
+_NUMBER_CHARS = frozenset("0123456789.eE+-")
+_NUMBER_WORDS = frozenset(("inf", "infinity", "nan"))
 
 
 def parse_number(text: str) -> float | None:
     """``text`` as a float when it is spelled as kdbound reads numbers, else None."""
-    return float(text) if NUMBER.fullmatch(text) else None
+    s = text.strip()
+    if not (set(s) <= _NUMBER_CHARS or s.lstrip("+-").lower() in _NUMBER_WORDS):
+        return None
+    try:
+        return float(s)
+    except ValueError:
+        return None
 
 
 def plain(x: Any) -> Any:

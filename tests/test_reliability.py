@@ -7,6 +7,7 @@ console script, as a user's shell would.
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -15,10 +16,13 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kdbound import BOUND_SPECS, InputError, NoSolutionError, ParameterError, solve, tightness_radius, upper_bound
 from kdbound.cli.app import app
+from kdbound.formats import parse_number
 from kdbound.render import Environment
 
 UP = ["upper", "--gen-t", "0.05", "--kl", "0.2", "--sigma", "0.1"]
@@ -296,6 +300,19 @@ def test_cells_say_what_they_hold(cell, message):
 @pytest.mark.parametrize("spelling", ["1_0", "١٢", "0x10", "1,5"])
 def test_unusual_number_spellings_are_refused_as_options(spelling):
     one_line_error(invoke("upper", "--gen-t", "0", "--sigma", "1", "--kl", spelling), "--kl", repr(spelling))
+
+
+# the grammar of the numbers kdbound reads, written as a regular expression: the reference parse_number must agree with
+_SPELLING = re.compile(r"\s*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\s*", re.I)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="0123456789.eE+-_ x\t\u00a0\u0663nNaAiIfFtTyY,", max_size=9))
+def test_number_spellings_follow_the_documented_grammar(text):
+    expected = float(text) if _SPELLING.fullmatch(text) else None
+    got = parse_number(text)
+    assert (got is None) == (expected is None), text
+    assert got is None or got == expected or (got != got and expected != expected), text
 
 
 def test_null_cells_are_explained_in_batches_and_sweeps():

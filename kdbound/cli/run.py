@@ -10,13 +10,12 @@ import json
 
 import numpy as np
 
-from ..engine.solve import solve
 from ..engine.specs import BoundSpec
 from ..engine._checks import collect_violations
 from ..errors import InputError, ParameterError
 from ..formats import Format
 from ..render import Environment, Report, non_finite_notes, render_report, render_rows
-from ..render import explain, plot
+from ..render import explain
 from .options import (Common, check_combination, check_output, environment, is_log_sweep, output_format,
                       parse_sweep, select_columns)
 
@@ -24,6 +23,9 @@ from .options import (Common, check_combination, check_output, environment, is_l
 def evaluate(spec: BoundSpec, values: dict, common: Common):
     """Results (contract keys first), the evaluation and a note on the solution, solving when asked."""
     if common.solve is not None:
+        # imported here: the solver serves --solve only, and its import would cost every scalar start-up
+        from ..engine.solve import solve
+
         sol = solve(spec, values, common.unknown, common.target)
         rest = {k: v for k, v in sol.results.items() if k != common.unknown}
         return {common.unknown: sol.value, **rest}, sol.results, sol.note
@@ -36,6 +38,8 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
     check_combination(common)
     check_output(common)
     if common.plot is not None:
+        from ..render import plot  # the home of matplotlib: loaded only when a plot is asked for
+
         plot.check_plot_path(common.plot)
     if common.input is not None:
         from .batch import run_batch  # the batch path imports pyarrow (~0.1 s): not at start-up
@@ -149,6 +153,8 @@ def _grid_columns(spec: BoundSpec, values: dict, common: Common, name: str, grid
 
 def _plot(spec: BoundSpec, values: dict, common: Common, env: Environment, name: str, grid: np.ndarray,
           columns: dict | None = None, log_x: bool = False, at: float | None = None) -> None:
+    from ..render import plot  # the home of matplotlib: loaded only when a plot is asked for
+
     if columns is None:
         columns = _grid_columns(spec, values, common, name, grid)
     if common.solve is not None:
