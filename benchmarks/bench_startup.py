@@ -4,7 +4,7 @@ Issue 2: against `python -c "import numpy"`; goal: median ratio <= 1.5.
 Issue 7: against the same command built from an earlier commit (``--against-ref REF``); goal: no slower.
 With ``--against-ref``, both sides are built the same way: ``pip install .`` of HEAD's and REF's trees into
 two fresh virtual environments, with the typer and click installed here (an editable install adds an import
-hook, ~14 ms, that a user's install does not have).
+hook, ~14 ms, that a user's install does not have).  71f3ebc (before issue 7) needs ``--typer 0.20.1``.
 
 Run:  python benchmarks/bench_startup.py [--repeats 30] [--against-ref REF]
 """
@@ -30,9 +30,11 @@ def build(ref: str, where: Path) -> str:
                    capture_output=True)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
-        pins = [f"typer=={version('typer')}", f"click=={version('click')}"]
-        subprocess.run([str(env / "bin" / "pip"), "install", "-q", str(tree), *pins], check=True,
-                       capture_output=True)
+        pins = [f"typer=={args.typer}", f"click=={version('click')}"]
+        done = subprocess.run([str(env / "bin" / "pip"), "install", "-q", str(tree), *pins], capture_output=True,
+                              text=True)
+        if done.returncode:
+            sys.exit(f"cannot install {ref} with {' '.join(pins)} (choose another with --typer):\n{done.stderr}")
     finally:
         subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], capture_output=True)
     return str(env / "bin" / "kdbound")
@@ -40,6 +42,7 @@ def build(ref: str, where: Path) -> str:
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--repeats", type=int, default=30)
+parser.add_argument("--typer", default=version("typer"), help="typer version for both builds (default: this one's)")
 parser.add_argument("--against-ref", metavar="REF", help="pair HEAD with this commit (both: pip install .)")
 args = parser.parse_args()
 
