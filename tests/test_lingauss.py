@@ -172,7 +172,10 @@ def test_file_formats_round_trip(tmp_path):
     np.savetxt(tmp_path / "plain.csv", a, delimiter=",", fmt="%.17g")
     np.savetxt(tmp_path / "head.csv", a, delimiter=",", fmt="%.17g", header="f1,f2,f3", comments="")
     np.savetxt(tmp_path / "a.tsv", a, delimiter="\t", fmt="%.17g", header="f1\tf2\tf3", comments="")
-    for spec in ("a.npy", "one.npz", "two.npz:x", "plain.csv", "head.csv", "a.tsv"):
+    for name in ("plain.csv", "head.csv", "a.tsv"):  # the same text with a UTF-8 byte-order mark (as Excel writes)
+        (tmp_path / f"bom-{name}").write_bytes(b"\xef\xbb\xbf" + (tmp_path / name).read_bytes())
+    for spec in ("a.npy", "one.npz", "two.npz:x", "plain.csv", "head.csv", "a.tsv",
+                 "bom-plain.csv", "bom-head.csv", "bom-a.tsv"):
         np.testing.assert_array_equal(load_array(str(tmp_path / spec), "x"), a)
     np.testing.assert_array_equal(load_array(str(tmp_path / "two.npz:y"), "x"), 2 * a)
 

@@ -158,7 +158,8 @@ def load_array(spec: str, option: str, mmap: bool = False) -> np.ndarray:
 
 
 def _load_text(path: str, delimiter: str | None) -> np.ndarray:
-    with open(path, encoding="utf-8") as f:
+    # utf-8-sig: a byte-order mark is not part of the first cell (else a headerless file loses its first row)
+    with open(path, encoding="utf-8-sig") as f:
         first = f.readline()
     if not first.strip():
         raise ValueError("the file is empty")
@@ -170,7 +171,7 @@ def _load_text(path: str, delimiter: str | None) -> np.ndarray:
         skip = 0
     except ValueError:
         skip = 1  # a header row
-    return np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
+    return np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64, encoding="utf-8-sig")
 
 
 def _plain_reason(exc: Exception) -> str:
