@@ -322,6 +322,12 @@ def sample_runs(seed=0, m=300, k=300):
 
 
 class TestEstimate:
+    @pytest.mark.parametrize("scale", [1e300, 1e-310])
+    def test_sigma_sd_of_huge_and_subnormal_gaps(self, scale):
+        """The sample sd of scale * (1, -1) is scale * sqrt(2) (by hand), neither inf nor 0."""
+        r = E.estimate(np.array([1.0, -1.0]) * scale, np.array([1.0, 1.5]) * scale)
+        assert r.sigma_sd == pytest.approx(math.sqrt(2) * scale, rel=1e-12)
+
     def test_bounds_from_their_terms(self):
         teacher, student = sample_runs()
         r = E.estimate(teacher, student, loss_min=0.0, loss_max=1.0)

@@ -98,8 +98,15 @@ def _gaps(name: str, values, minimum: int = MIN_RUNS) -> np.ndarray:
 
 
 def _sd(arr: np.ndarray) -> float:
-    """Sample standard deviation (ddof 1); exactly 0 when every value is the same (not a rounding residue)."""
-    return 0.0 if arr.min() == arr.max() else float(arr.std(ddof=1))
+    """Sample standard deviation (ddof 1); exactly 0 when every value is the same (not a rounding residue).
+
+    Computed on the values divided by their largest magnitude, so that the squares neither overflow
+    (gaps near 1e300) nor underflow (subnormal gaps); the true value is finite whenever the gaps are.
+    """
+    if arr.min() == arr.max():
+        return 0.0
+    scale = float(np.max(np.abs(arr)))
+    return scale * float((arr / scale).std(ddof=1))
 
 
 def check_delta(delta) -> float:
