@@ -340,6 +340,28 @@ def collect(**kw):
     return res, cat, blocks
 
 
+@pytest.mark.parametrize("kw", [dict(clip=0.001), dict(noise=100.0), dict(noise=50.0, clip=1e-6)])
+def test_losses_stay_in_the_unit_interval_where_they_saturate(kw):
+    """min(r^2, B) / B <= 1, so every training and population loss is in [0, 1] (as --runs-out writes them)."""
+    blocks = []
+    S.simulate(n=50, datasets=3000, seed=5, on_block=blocks.append, **kw)
+    for b in blocks:
+        for f in ("teacher_train", "teacher_test", "student_train", "student_test"):
+            v = getattr(b, f)
+            assert ((v >= 0) & (v <= 1)).all(), (f, v.max())
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(noise=1e40), dict(noise=1e-30), dict(clip=1e-6)])
+def test_plug_in_sigma_is_at_most_half_the_range_of_the_gaps(kw):
+    """Hoeffding's lemma for the empirical law on [min h, max h]: sigma_hat <= (max h - min h) / 2, also where the
+    gaps are constant up to rounding (where the log-sum-exp's rounding once gave a sigma_hat 1e47 times too big)."""
+    blocks = []
+    res = S.simulate(n=20, datasets=400, seed=6, on_block=blocks.append, **kw)
+    h = np.concatenate([b.teacher_gap for b in blocks])
+    assert res.sigma_hat <= (h.max() - h.min()) / 2 * (1 + 1e-9)
+    assert res.sigma_hat >= h.std() * (1 - 1e-9)               # and at least the sd (the l -> 0 limit)
+
+
 def test_moments_and_margins_match_numpy_on_the_stored_values():
     res, v, blocks = collect(n=20, datasets=9000, seed=2, kl_scale=0.3)
     assert len(blocks) > 2
@@ -423,6 +445,17 @@ def test_streamed_moments_equal_numpy_for_any_block_split(sizes, seed):
 
 
 # --------------------------------------------------------------------------- verdicts, seeds
+
+@pytest.mark.parametrize("scale", [1e300, 1e308, 1.7e308])
+def test_a_huge_kl_scale_keeps_finite_bounds_finite(scale):
+    """K x scale overflows past 1.8e308, sigma sqrt(2 K scale) does not: the bounds by hand; DV at its l -> inf limit."""
+    res = S.simulate(n=20, datasets=500, seed=3, kl_scale=scale)
+    slack = math.sqrt(2 * res.kl) * math.sqrt(scale)
+    assert res.upper_bound == pytest.approx(res.gen_t + slack, rel=1e-12)
+    assert res.lower_bound == pytest.approx(res.gen_t - slack, rel=1e-12)
+    assert res.dv_optimum == pytest.approx(res.teacher_gap_max - res.gen_t, rel=1e-12)
+    assert math.isfinite(res.z_upper) and res.verdict_upper == "holds" and res.verdict_lower == "holds"
+
 
 def test_planted_violation_is_detected():
     res = S.simulate(student="refit", beta_s=3.0, kl_scale=1e-6, datasets=10_000)

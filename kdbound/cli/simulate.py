@@ -237,8 +237,9 @@ def _notes(res, model) -> list[str]:
         notes.insert(0, "kl is not finite: K given X could not be computed in float64 for these hyperparameters (for "
                         "example beta_s far above beta_t); the bounds are infinite (printed as null) and say "
                         "nothing.")
-    elif not math.isfinite(res.kl * res.kl_scale):
-        notes.insert(0, "kl x kl_scale overflows: the bounds are infinite (printed as null) and say nothing.")
+    elif not math.isfinite(res.upper_bound):
+        notes.insert(0, "sigma sqrt(2 kl x kl_scale) is beyond float64: the bounds are infinite (printed as null) and "
+                        "say nothing.")
     if res.saturated:
         notes.append(f"the loss saturates: in {res.saturated} of {res.datasets} training sets a population loss is "
                      "within 1e-4 of 1 (clip far below the residual variance); the gaps are then averages of rare "

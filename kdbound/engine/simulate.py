@@ -86,7 +86,8 @@ def clipped_square_mean(s2, clip):
     small = h < 0.5
     if np.any(small):
         lower = np.where(small, gammainc(1.5, np.where(small, h, 1.0)), lower)
-    return (s2 / clip) * lower + erfc(root)
+    # in [0, 1] exactly (a mean of values in [0, 1]); the sum of the two terms can round just above 1
+    return np.clip((s2 / clip) * lower + erfc(root), 0.0, 1.0)
 
 
 @quiet_fp
@@ -351,6 +352,7 @@ class _Moments:
         self.mean = np.zeros(dim)
         self.m2 = np.zeros((dim, dim))
         self.max = np.full(dim, -np.inf)
+        self.min = np.full(dim, np.inf)
 
     def add(self, block: np.ndarray) -> None:
         m = block.shape[0]
@@ -363,6 +365,7 @@ class _Moments:
         self.m2 = self.m2 + m2_b + np.outer(delta, delta) * (self.count * m / total)
         self.count = total
         self.max = np.maximum(self.max, block.max(axis=0))
+        self.min = np.minimum(self.min, block.min(axis=0))
 
     def cov(self) -> np.ndarray:
         """Sample covariance (N - 1 denominator)."""
@@ -590,6 +593,7 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
         comp_s = np.mean(clipped_square_complement(s2_s[saturated], clip), axis=-1)
     np.minimum(res, clip, out=res)
     train = res.sum(axis=2).reshape(m, 3, k).sum(axis=2) / per / clip
+    np.minimum(train, 1.0, out=train)                         # a mean of values <= 1 that can round just above 1
     gaps = np.stack([pop_t, pop_s, pop_s], axis=1) - train
     if saturated.any():
         sat_t, sat_s = pop_t[saturated] > SATURATED, pop_s[saturated] > SATURATED
@@ -814,6 +818,15 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
     return _summarise(model, moments, cgf, kl_scale, k_ref, saturated)
 
 
+def _margin_se(c: np.ndarray, cov: np.ndarray, count: int) -> float:
+    """``sqrt(c' cov c / count)`` with ``c`` scaled by its largest entry first (a huge kl_scale cannot overflow it)."""
+    top = float(np.max(np.abs(c)))
+    if not math.isfinite(top):
+        return math.inf
+    u = c / top
+    return top * math.sqrt(max(float(u @ cov @ u), 0.0) / count)
+
+
 def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: float, k_ref: float,
                saturated: int) -> Simulation:
     """Means, standard errors, bounds and verdicts from the streamed statistics.
@@ -831,26 +844,33 @@ def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: floa
     k_used = kl * kl_scale if kl_scale > 0 else 0.0      # 0 * inf is 0 here: a scale of 0 removes K
     sigma = SIGMA_CERTIFIED
     lams, lam_cgf = cgf.cgf(count, gen_t)
-    var_biased = float(moments.m2[0, 0]) / count
+    # the empirical law lives on [min h, max h], so its centred CGF lies in [0, (l R)^2 / 8] (Jensen, Hoeffding's
+    # lemma); clamping removes the log-sum-exp's rounding, which would otherwise dominate for (near-)constant gaps
+    spread = float(moments.max[0] - moments.min[0])
+    lam_cgf = np.clip(lam_cgf, 0.0, (lams * spread) ** 2 / 8.0)
+    # Popoviciu: the same bound on the streamed variance
+    var_biased = min(float(moments.m2[0, 0]) / count, spread * spread / 4.0)
     sigma_hat = plug_in_sigma(lams, lam_cgf, var_biased)
-    root = math.sqrt(2.0) * math.sqrt(k_used)            # sqrt(2K) without forming 2K
+    # sqrt(2 K s) as a product of roots: finite whenever the true value is, even where K s overflows
+    root = math.sqrt(2.0) * math.sqrt(kl) * math.sqrt(kl_scale) if kl_scale > 0 else 0.0
     slack = sigma * root
     slack_hat = sigma_hat * root if sigma_hat > 0 else 0.0
     upper, lower, upper_hat = gen_t + slack, gen_t - slack, gen_t + slack_hat
     tail = max(float(moments.max[0]) - gen_t, 0.0)   # max h >= mean h (up to rounding)
-    dv = dv_optimum(lams, lam_cgf, k_used, tail, var_biased) if math.isfinite(k_used) else math.inf
+    # an infinite K s leaves the limit l -> infinity, max h - mean h (finite whenever K is)
+    dv = dv_optimum(lams, lam_cgf, k_used, tail, var_biased) if math.isfinite(k_used) else (
+        tail if math.isfinite(kl) else math.inf)
     slack_used = (gen_s - gen_t) / slack if slack > 0 else math.nan
     # standard errors of the margins by the delta method on per-dataset (h_T, h_S, h_S_real, K / k_ref):
     # d(sigma sqrt(2 s K)) / dK times k_ref = sigma sqrt(s / 2) k_ref / sqrt(K)
     dk = 0.0
-    if k_used > 0 and math.isfinite(k_used):
+    if kl > 0 and kl_scale > 0 and math.isfinite(kl):
         dk = sigma * math.sqrt(kl_scale / 2.0) * (k_ref / math.sqrt(kl))
     cu = np.array([1.0, -1.0, 0.0, dk])
     cl = np.array([-1.0, 1.0, 0.0, dk])
     margin_u = upper - gen_s
     margin_l = gen_s - lower
-    se_u = math.sqrt(max(float(cu @ cov @ cu), 0.0) / count)
-    se_l = math.sqrt(max(float(cl @ cov @ cl), 0.0) / count)
+    se_u, se_l = _margin_se(cu, cov, count), _margin_se(cl, cov, count)
     z_u, z_l = _z(margin_u, se_u), _z(margin_l, se_l)
     return Simulation(
         datasets=count, kl_kind=model.kl_kind, gen_t=gen_t, gen_t_se=float(se[0]), gen_s=gen_s,
