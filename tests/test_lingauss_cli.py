@@ -69,6 +69,16 @@ def test_plug_in_with_a_bottleneck_and_vacuous_bounds(run_json, files):
     assert any("Remark 2 needs gen_T > 0" in n for n in out["notes"])
 
 
+@pytest.mark.parametrize("extra", [("--gen-t", "1e308", "--sigma", "1e308"), ("--gen-t", "0.05", "--sigma", "1e308"),
+                                   ("--gen-t", "-1e308", "--sigma", "1e300")])
+def test_every_null_result_is_named_in_a_note(run_json, files, extra):
+    out = run_json(*lg(files, "--rank", "1", *extra))
+    nulls = [k for k, v in out["results"].items() if v is None]
+    assert nulls
+    for key in nulls:
+        assert any(key in n and ("null" in n or "unavailable" in n) for n in out["notes"]), key
+
+
 def test_remark2_is_never_shown_above_the_best_lower_bound(run_json, files):
     for sigma in ("0.001", "0.01", "0.1", "1"):
         r = run_json(*lg(files, "--rank", "3", "--gen-t", "0.05", "--sigma", sigma))["results"]

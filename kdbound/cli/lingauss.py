@@ -311,6 +311,11 @@ def _plug_in_results(res, opts: dict, results: dict, notes: list, extra: dict, l
         results["remark2_bound"] = None
         notes.append("remark2_bound is null: Remark 2 needs gen_T > 0; lower_bound (two-sided) needs no sign "
                      "condition.")
+    beyond = [k for k in ("upper_bound", "lower_bound", "lower_two_sided", "remark2_bound")
+              if results.get(k) is not None and not math.isfinite(results[k])]
+    if beyond:
+        notes.append(f"{', '.join(beyond)} {'is' if len(beyond) == 1 else 'are'} beyond float64's range (|value| > "
+                     "1.8e308: gen_T and sigma sqrt(2K) are too large): printed as null.")
     if lo is not None:  # vacuity can be decided only with the loss range
         width = hi - lo
         results["vacuous"] = bool(results["upper_bound"] >= width)
