@@ -140,7 +140,9 @@ def test_output_files(run, runs_csv, tmp_path):
     table = pq.read_table(pqt)
     assert table.column_names == KEYS and table.num_rows == 1
     assert table.column("sigma_range").null_count == 1
+    assert "sigma_range is null: no loss range" in res.stderr  # the null's note, as with every other format
     res = run("estimate", runs_csv, "-o", tmp_path / "est.csv")
+    assert "sigma_range is null: no loss range" in res.stderr
     assert (tmp_path / "est.csv").read_text().splitlines()[0].startswith("gen_t,")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".kdbound")] == []
 

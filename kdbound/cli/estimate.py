@@ -248,6 +248,8 @@ def write_report(report: Report, fmt: Format, common: Common, env: Environment) 
         from ..io.tables import write_table_file  # pyarrow, only for a Parquet file
 
         write_table_file({k: [v] for k, v in report.results.items()}, common.output, fmt)
+        for note in report.notes:  # as for CSV/TSV: the file holds the values, stderr says why some are null
+            env.warn(f"note: {note}")
     else:
         buf = io.StringIO()
         render_report(report, fmt, Environment(out=buf, err=env.stderr, stdout_isatty=False, quiet=env.quiet))
