@@ -282,6 +282,8 @@ GOOD = "".join(f"teacher,0.1,{0.15 + i / 1000}\nstudent,0.1,{0.16 + i / 997}\n" 
     (table(GOOD), ("--delta", 0), "--delta: must lie in (0, 1) (got 0.0)"),
     (table(GOOD), ("--delta", 1.5), "--delta: must lie in (0, 1)"),
     (table(GOOD), ("--bootstrap", 10), "--bootstrap: must be >= 2/--delta = 40"),
+    (table(GOOD), ("--bootstrap", 10_000_001), "--bootstrap: must be <= 10,000,000"),
+    (table(GOOD), ("--bootstrap", "99999999999999999999"), "--bootstrap: must be <= 10,000,000"),
     (table(GOOD), ("--kl-method", "kde"), "--kl-method: must be gauss or knn (got 'kde')"),
     (table(GOOD), ("--jitter", "auto"), "--jitter: only with --kl-method knn"),
     (table(GOOD), ("--kl-method", "knn", "--jitter", "-1"), "--jitter: must be a width > 0 or 'auto' (got '-1')"),

@@ -126,6 +126,8 @@ def check_replicates(replicates, delta: float) -> int:
                              f"replicates, and kdbound draws at most {MAX_REPLICATES:,}", delta)
     low = math.ceil(2.0 / delta - 1e-9)
     b = integer("bootstrap", replicates, 1)
+    if b > MAX_REPLICATES:
+        raise ParameterError("bootstrap", f"must be <= {MAX_REPLICATES:,} (each replicate is drawn and kept)", b)
     if b < low:
         raise ParameterError("bootstrap", f"must be >= 2/{{delta}} = {low}, so that the delta/2 quantile lies "
                              "inside the replicates", b)
