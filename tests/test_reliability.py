@@ -421,6 +421,26 @@ def test_full_disk_for_an_output_file_and_for_stderr(exe):
         assert p.returncode == 0
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_a_full_disk_under_estimate_output_is_one_line(tmp_path, fmt):
+    runs = tmp_path / "runs.csv"
+    runs.write_text("role,gap\n" + "teacher,0.05\nteacher,0.07\nstudent,0.06\nstudent,0.09\n")
+    out = "/dev/full" if fmt != "parquet" else str(tmp_path / "full.parquet")
+    if fmt == "parquet":
+        os.symlink("/dev/full", out)
+    r = invoke("estimate", str(runs), "-o", out, *(("-f", fmt) if fmt != "parquet" else ()))
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert "--output: cannot write" in r.stderr and "No space left" in r.stderr
+
+
+def test_a_full_disk_under_a_plot_is_one_line(tmp_path):
+    os.symlink("/dev/full", tmp_path / "full.png")
+    r = invoke("upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:5", "--plot", str(tmp_path / "full.png"),
+               "-f", "csv")
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert "--plot: cannot write" in r.stderr and "No space left" in r.stderr
+
+
 def test_sharpness_below_kappa_over_n_is_no_bound(run_json):
     out = run_json("sharpness", "--gen-t", "0.05", "--kl", "0.5", "--n", "10000", "--loss-min", "0", "--loss-max",
                    "1", "--kappa", "2", "--lipschitz", "5", "--g0", "0.5", "--alpha", "10", "--tau", "2", "--rho", "1e-5")

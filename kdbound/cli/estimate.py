@@ -251,10 +251,11 @@ def write_report(report: Report, fmt: Format, common: Common, env: Environment) 
         for note in report.notes:  # as for CSV/TSV: the file holds the values, stderr says why some are null
             env.warn(f"note: {note}")
     else:
-        buf = io.StringIO()
-        render_report(report, fmt, Environment(out=buf, err=env.stderr, stdout_isatty=False, quiet=env.quiet))
+        buf, said = io.StringIO(), io.StringIO()
+        render_report(report, fmt, Environment(out=buf, err=said, stdout_isatty=False, quiet=env.quiet))
         with AtomicFile(common.output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             fh.write(buf.getvalue())
+        env.stderr.write(said.getvalue())  # the notes, once the file is written (a failed write says one line)
     env.warn(f"wrote {common.output}")
 
 

@@ -211,10 +211,10 @@ def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> 
         env.warn(f"warning: --noise {noise:g} differs from the data's estimate {est.value:.3g} "
                  f"({_noise_method(est)}) by more than a factor of 2")
     report = build_report(res, opts, source, sigma_s, noise_from)
-    render_report(report, fmt, env)
-    if common.plot is not None and res.rank_sweep is not None:
-        plot.plot_rank_sweep(_sweep_columns(res), common.plot)
+    if common.plot is not None and res.rank_sweep is not None:  # first: a plot that cannot be written leaves stdout
+        plot.plot_rank_sweep(_sweep_columns(res), common.plot)  # empty
         env.warn(f"wrote {common.plot}")
+    render_report(report, fmt, env)
     return 0
 
 

@@ -49,11 +49,11 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
         return _run_sweep(spec, values, common, env)
     fmt = output_format(common, env)
     report = bound_report(spec, values, common)
-    render_report(report, fmt, env)
-    if common.plot is not None:
+    if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty
         name, grid = default_grid(spec, values, common)
         at = common.target if name == "target" else values.get(name)
         _plot(spec, values, common, env, name, grid, at=None if at is None else float(at))
+    render_report(report, fmt, env)
     return 0
 
 
@@ -180,6 +180,8 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
     nulls = explain.NullCells(spec)
     nulls.add({**values, name: grid}, columns, np.zeros(len(grid), dtype=bool), 0)
     shown = columns if chosen is None else {k: columns[k] for k in chosen}
+    if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty
+        _plot(spec, values, common, env, name, grid, columns, log_x=is_log_sweep(common.sweep))
     if common.output is not None:
         from ..io.tables import write_table_file  # pyarrow (~0.1 s), only when a file is written
 
@@ -187,8 +189,6 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
     else:
         keep = (name, "bound", *((common.unknown,) if common.solve else ()))
         render_rows(shown, fmt, env, title=f"kdbound {spec.name}: sweep of {name}", keep=keep)
-    if common.plot is not None:
-        _plot(spec, values, common, env, name, grid, columns, log_x=is_log_sweep(common.sweep))
     for line in nulls.notes(len(grid)):  # after the output: a run that fails says only why
         env.warn(f"kdbound: note: {line}")
     return 0

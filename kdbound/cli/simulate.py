@@ -296,6 +296,12 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text) -> int:
     finally:
         bar.close()
     columns = _sweep_columns(name, rows)
+    if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty
+        scales = sorted({res.kl_scale for _, res, _ in rows} - {1.0})
+        caveat = (f"K x kl_scale ({', '.join(f'{v:g}' for v in scales)}): not the theorems' bounds" if scales
+                  else None)
+        plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=caveat)
+        env.warn(f"wrote {common.plot}")
     if common.output is not None:
         from ..io.tables import TableWriter, arrow_column, make_table, text_column  # pyarrow, only for -o
 
@@ -314,12 +320,6 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text) -> int:
         render_rows(columns, fmt, env, title=f"kdbound simulate: sweep of {name}")
     for note in _sweep_notes(rows, [p[2] for p in points], columns):
         env.warn(f"note: {note}")
-    if common.plot is not None:
-        scales = sorted({res.kl_scale for _, res, _ in rows} - {1.0})
-        caveat = (f"K x kl_scale ({', '.join(f'{v:g}' for v in scales)}): not the theorems' bounds" if scales
-                  else None)
-        plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=caveat)
-        env.warn(f"wrote {common.plot}")
     return 0
 
 

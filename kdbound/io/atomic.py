@@ -85,7 +85,7 @@ class AtomicFile:
     """
 
     def __init__(self, path: str, option: str = "output"):
-        self.path = path
+        self.path, self.option = path, option
         self.target, self.direct = resolve_output(path, option)
         if self.direct:
             self.tmp = self.target
@@ -115,7 +115,7 @@ class AtomicFile:
             self._replace()
         except OSError as exc:
             self.abort()
-            raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", "output") from None
+            raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", self.option) from None
 
     def _replace(self) -> None:
         try:
@@ -144,5 +144,7 @@ class AtomicFile:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.commit()
-        else:
-            self.abort()
+            return
+        self.abort()
+        if isinstance(exc, OSError):  # writing failed (a full disk, /dev/full): the user's environment, not a bug
+            raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", self.option) from None

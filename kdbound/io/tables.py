@@ -516,7 +516,10 @@ class TableWriter:
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
                     raise InputError("the columns change type between blocks of rows, which Parquet cannot hold "
                                      f"({_one_line(exc)}); write CSV or JSON Lines instead", "output") from None
-            self._pq.write_table(table)
+            try:
+                self._pq.write_table(table)
+            except OSError as exc:  # pyarrow's I/O errors are OSErrors (a full disk, a device)
+                raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", "output") from None
         else:
             lines = _json_lines(table)
             if self.fmt == Format.JSONL:
@@ -575,6 +578,8 @@ class TableWriter:
         if self._bin is not None:
             try:
                 self._bin.close()
+            except OSError:  # the buffered rest cannot be written either: the file is discarded anyway
+                pass
             finally:
                 self._file.abort()
 
