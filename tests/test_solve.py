@@ -121,3 +121,34 @@ def test_upper_kl_solution_meets_the_target_exactly(gen_t, sigma, excess):
     sol = solve(UPPER, full(UPPER, gen_t=gen_t, sigma=sigma), "kl", target)
     assert float(sol.results["bound"]) <= target
     assert float(UPPER.evaluate(full(UPPER, gen_t=gen_t, sigma=sigma, kl=np.nextafter(sol.value, np.inf) * (1 + 1e-9)))["bound"]) >= target - 1e-12 * abs(target)
+
+
+def test_n_is_one_when_the_smallest_sample_already_meets_a_lower_target():
+    """Lower bound with stability: good at moderate n, bad at huge n (sigma grows with n); n = 1 meets -0.1."""
+    values = full(LOWER, gen_t=0.05, kl=0.01, loss_min=0.0, loss_max=1.0, beta=1e-4)
+    sol = solve(LOWER, values, "n", -0.1)
+    assert float(sol.value) == 1.0 and "smallest n" in sol.note
+    assert LOWER.evaluate({**values, "n": 1.0})["bound"] >= -0.1
+    # where n = 1 does not meet the target, the smallest n that does (checked on both sides)
+    sol = solve(LOWER, values, "n", 0.04)
+    n = float(sol.value)
+    assert LOWER.evaluate({**values, "n": n})["bound"] >= 0.04 > LOWER.evaluate({**values, "n": n - 1})["bound"]
+
+
+@pytest.mark.parametrize("route", [dict(sigma=0.1), dict(beta=1e-4, n=5000.0)])
+def test_the_edge_of_the_gen_t_range_is_not_an_answer(route):
+    """With a loss range, |gen_t| <= b - a: the lower bound's crossing of 0.1, not the range's end 1.0."""
+    values = full(LOWER, kl=0.01, loss_min=0.0, loss_max=1.0, **route)
+    sol = solve(LOWER, values, "gen_t", 0.1)
+    sigma = 0.1 if "sigma" in route else float(LOWER.evaluate({**values, "gen_t": 0.5})["sigma"])
+    assert float(sol.value) == pytest.approx(0.1 + sigma * np.sqrt(2 * 0.01), rel=1e-12)
+    assert float(sol.results["bound"]) >= 0.1
+
+
+def test_batch_and_single_solve_agree_where_every_value_meets(run):
+    r = run("upper", "--input", "-", "--solve", "sigma", "-f", "jsonl", input="gen_t,kl,target\n0.3,0,0.5\n0.3,0.1,0.5\n")
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.exit_code == 0 and rows[0]["sigma"] is None and rows[1]["sigma"] == pytest.approx(0.2 / np.sqrt(0.2))
+    assert "sigma is null in 1 of 2 rows (first: row 1): every sigma meets the target" in r.stderr
+    single = run("upper", "--gen-t", "0.3", "--kl", "0", "--solve", "sigma", "--target", "0.5", "-f", "json")
+    assert json.loads(single.stdout)["results"]["sigma"] is None

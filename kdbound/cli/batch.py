@@ -79,7 +79,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
     numeric = set(spec.numeric_names) | ({"target"} if unknown else set())
     constants = {k: v for k, v in values.items() if v is not None}
     failed, first_error, offset, columns = 0, None, 0, None
-    nulls = explain.NullCells(spec)
+    nulls = explain.NullCells(spec, common.unknown if common.solve is not None else None)
     notes: list[str] = []
     writer = _TableOutput(env) if fmt_out == Format.TABLE else tables.TableWriter(common.output, fmt_out, env.stdout)
     with writer, contextlib.closing(tables.read_batches(common.input, fmt_in, numeric, env.chunk_bytes)) as blocks:
@@ -198,7 +198,9 @@ def _evaluate(spec: BoundSpec, chunk: dict, unknown, target, columns, errors: Ro
     def call():
         if unknown is not None:
             sol = solve(spec, chunk, unknown, target)
-            return {unknown: sol.value, **sol.results}
+            # the solved value, then the bound's results there (which may hold the unknown too, evaluated at a
+            # finite stand-in where the answer is unbounded)
+            return {unknown: sol.value, **{k: v for k, v in sol.results.items() if k != unknown}}
         return dict(spec.evaluate(chunk))
 
     with collect_violations() as found:

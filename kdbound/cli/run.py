@@ -177,7 +177,7 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
                          refs=("sweep", name))
     columns = _grid_columns(spec, values, common, name, grid)
     chosen = select_columns(common, list(columns))
-    nulls = explain.NullCells(spec)
+    nulls = explain.NullCells(spec, common.unknown if common.solve is not None else None)
     nulls.add({**values, name: grid}, columns, np.zeros(len(grid), dtype=bool), 0)
     shown = columns if chosen is None else {k: columns[k] for k in chosen}
     if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty

@@ -147,7 +147,8 @@ class _Search:
         return np.maximum.accumulate(np.clip(keys, self.klo, self.khi))
 
     def run(self):
-        """(x, status) per row: status 0 found, 1 every valid value meets, 2 none meets, 3 no effect."""
+        """(x, status) per row: status 0 found, 1 every valid value meets, 2 none meets, 3 no effect,
+        4 the smallest valid value meets (``n`` only; larger ones may not)."""
         keys = self.grid()
         bound, valid = _bound(self.model, self.values, self.unknown, _unkey(keys)[None, :])
         sense_ok = bound <= self.target if self.model.target_sense == "at_most" else bound >= self.target
@@ -165,12 +166,15 @@ class _Search:
         for r in range(rows):
             vals = bound[r][valid[r]]
             flat = vals.size > 1 and bool(np.all(vals == vals[0]))
-            j = None if flat else self._bracket(enter[r], leave[r], meets[r])
+            first = np.flatnonzero(valid[r])[:1]
+            # n: the smallest valid value already meets, so it is the answer whatever happens further up
+            starts = self.smallest and first.size > 0 and bool(meets[r][first[0]])
+            j = None if flat or starts else self._bracket(enter[r], leave[r], meets[r])
             if j is not None:
                 lo[r], hi[r], has[r] = keys[j], keys[j + 1], True
             elif meets[r].any():
-                # every valid value meets: the answer is the end of the meeting values
-                status[r] = 3 if flat else 1
+                # every valid value meets (or, for n, the smallest one does): the end of the meeting values
+                status[r] = 3 if flat else (1 if meets[r][valid[r]].all() else 4)
                 ends = np.flatnonzero(meets[r])
                 end = ends[0] if self.smallest else ends[-1]
                 x[r] = _unkey(keys[end])
@@ -238,12 +242,25 @@ class _Search:
                     break
             if best is None:
                 continue
-            # a meeting point inside: bisect towards the chosen side of the dip
-            edge = keys[max(j - 1, 0)] if self.smallest else keys[min(j + 1, SCAN - 1)]
-            lo, hi = (np.array([[edge]]), np.array([[best]])) if self.smallest else \
-                (np.array([[best]]), np.array([[edge]]))
+            # a meeting point inside: bisect towards a side whose end is valid and does not meet (a crossing);
+            # an end that breaks a rule is the edge of the domain, not a crossing (gen_t against |gen_t| <= b - a)
+            left, right = int(keys[max(j - 1, 0)]), int(keys[min(j + 1, SCAN - 1)])
+            crossing = [bool(valid[r][i]) and not bool(self._meets_key(sub, k, target))
+                        for i, k in ((max(j - 1, 0), left), (min(j + 1, SCAN - 1), right))]
+            if crossing[0] and crossing[1]:
+                go_left = self.smallest
+            elif crossing[0] or crossing[1]:
+                go_left = crossing[0]
+            else:  # the meeting values end at the domain's edges on both sides
+                go_left = self.smallest
+                status[r] = 1
+            lo, hi = (np.array([[left]]), np.array([[best]])) if go_left else (np.array([[best]]), np.array([[right]]))
             x[r] = _bisect_keys(self.model, sub, self.unknown, target, lo, hi)[0, 0]
-            status[r] = 0
+            if crossing[0] or crossing[1]:
+                status[r] = 0
+
+    def _meets_key(self, sub, k, target) -> bool:
+        return bool(_meets(self.model, sub, self.unknown, _unkey(np.array([[k]])), target)[0, 0])
 
     def _score(self, sub, k, at_most):
         bound, valid = _bound(self.model, sub, self.unknown, _unkey(np.array([[k]])))
@@ -361,7 +378,10 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     require("target", target, ~found, f"no finite {unknown} puts the {model.name} bound {sense} this target",
             error=NoSolutionError)
     note = None
-    if not shape and (int(status) in (1, 3) or np.isinf(x)):
+    if not shape and int(status) == 4:
+        note = (f"the smallest {unknown} the bound allows here already meets the target: the answer reported is "
+                f"{unknown} = {float(x):.6g} (larger values need not meet it).")
+    elif not shape and (int(status) in (1, 3) or np.isinf(x)):
         end = "arbitrarily large" if np.isinf(x) else f"{float(x):.6g}, the end of the values that meet it"
         note = (f"every {unknown} meets the target" + (f" ({unknown} does not affect the {model.name} bound here)"
                                                         if int(status) == 3 else "")

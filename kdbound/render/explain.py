@@ -4,6 +4,7 @@ numbers come from :mod:`kdbound.engine`."""
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 import numpy as np
@@ -264,8 +265,8 @@ class NullCells:
     sweeps explain their nulls as single runs do.
     """
 
-    def __init__(self, spec: BoundSpec):
-        self.spec = spec
+    def __init__(self, spec: BoundSpec, solved: str | None = None):
+        self.spec, self.solved = spec, solved  # solved: the unknown of --solve, if any
         self.count: dict[str, int] = {}
         self.first: dict[str, tuple[int, dict]] = {}
 
@@ -297,10 +298,19 @@ class NullCells:
         return out
 
     def _why(self, key: str, row: dict) -> str:
+        unknown = self.solved
+        if unknown is not None and row.get(unknown) is not None and not np.isfinite(row[unknown]):
+            if np.isnan(row[unknown]):
+                return f"no {unknown} meets the target there, so the row's results are null."
+            if key == unknown:
+                return f"every {key} meets the target there: the answer is arbitrarily large."
+            row = {**row, unknown: np.finfo(float).max}  # the results were evaluated at a finite stand-in
         try:
             ev = self.spec.evaluate(row)
-            for note in notes(self.spec, row, ev):
-                if key in note:
+            said = notes(self.spec, row, ev)
+            # the note about this key: one that starts with it, else one that names it as a word
+            for note in [n for n in said if n.startswith(f"{key} ")] + said:
+                if re.search(rf"(?<![\w.]){re.escape(key)}(?![\w])", note):
                     return note
         except KdboundError:
             pass
