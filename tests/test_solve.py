@@ -152,3 +152,30 @@ def test_batch_and_single_solve_agree_where_every_value_meets(run):
     assert "sigma is null in 1 of 2 rows (first: row 1): every sigma meets the target" in r.stderr
     single = run("upper", "--gen-t", "0.3", "--kl", "0", "--solve", "sigma", "--target", "0.5", "-f", "json")
     assert json.loads(single.stdout)["results"]["sigma"] is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(gen_t=st.floats(-1, 1), sigma=st.floats(1e-3, 10), gap=st.floats(1e-300, 10),
+       which=st.sampled_from([("lower", "kl"), ("upper", "kl"), ("upper", "sigma"), ("upper", "gen_t")]))
+def test_a_closed_form_answer_always_meets_its_target(gen_t, sigma, gap, which):
+    """Rounding in the bound can put the closed form's value a few dozen ulps outside; the answer never is
+    (lower at gen_T 0.1, sigma 0.1, target -0.3 once gave K = 8.000000000000002 and a bound of -0.30000000000000004)."""
+    name, unknown = which
+    spec = MODELS[name]
+    values = dict(gen_t=gen_t, sigma=sigma, kl=0.5)
+    values.pop(unknown)
+    target = gen_t - gap if name == "lower" else gen_t + gap if unknown != "gen_t" else gap
+    try:
+        sol = solve(spec, full(spec, **values), unknown, target)
+    except ParameterError:
+        return  # no solution: said, not printed
+    bound = float(sol.results["bound"])
+    assert bound >= target if name == "lower" else bound <= target
+
+
+@pytest.mark.parametrize("gen_t, target, kl", [(0.1, -0.3, 7.9999999999999964), (0.05, 1e-300, 0.12499999999999994)])
+def test_lower_kl_answers_found_by_the_helper_meet_their_targets(gen_t, target, kl):
+    sol = solve(LOWER, full(LOWER, gen_t=gen_t, sigma=0.1), "kl", target)
+    assert float(sol.value) == kl and float(sol.results["bound"]) >= target
+    # the largest such K: the next float up misses the target
+    assert LOWER.evaluate(full(LOWER, gen_t=gen_t, sigma=0.1, kl=np.nextafter(kl, np.inf)))["bound"] < target

@@ -299,18 +299,37 @@ def _round_integer(model, values, unknown, x, target):
 
 
 def _polish(model, values, unknown, x, target):
-    """The nearest float (within 4 ulps) that meets the target, where rounding left a closed form outside."""
+    """The float nearest the closed form that meets the target, where rounding left the closed form outside.
+
+    Steps of 1, 2, 4, ... ulps away from ``x`` on each side find a meeting float (rounding in the bound can
+    need a few dozen ulps: 0.1 - 0.1 sqrt(2 K) at K = 8 is -0.30000000000000004); an exact bisection between
+    the last step that did not meet and the first that did returns the meeting float closest to the boundary.
+    """
+    x = np.asarray(x, dtype=float)
     ok = ~np.isfinite(x) | _meets(model, values, unknown, x, target)
-    down, up = x.copy(), x.copy()
-    for _ in range(4):
-        if ok.all():
-            break
-        down, up = np.nextafter(down, -np.inf), np.nextafter(up, np.inf)
-        for cand in (down, up):
-            better = ~ok & _meets(model, values, unknown, cand, target)
-            x = np.where(better, cand, x)
-            ok = ok | better
-    return x
+    if ok.all():
+        return x
+    k0 = _key(np.where(np.isfinite(x), x, 0.0))
+    lo_dom, hi_dom = (int(_key(np.float64(v))) for v in DOMAINS.get(unknown, (0.0, BIG)))
+    best = np.full(x.shape, np.nan)
+    best_gap = np.full(x.shape, np.inf)
+    for sign in (-1, 1):
+        done = ok.copy()
+        prev = k0
+        for e in range(41):  # up to 2^40 ulps
+            if done.all():
+                break
+            k = np.clip(k0 + sign * (np.int64(1) << np.int64(e)), lo_dom, hi_dom)
+            hit = ~done & _meets(model, values, unknown, _unkey(k), target)
+            if hit.any():
+                lo, hi = (k, prev) if sign < 0 else (prev, k)
+                found = _bisect_keys(model, values, unknown, target, np.where(hit, lo, k0), np.where(hit, hi, k0 + 1))
+                gap = np.abs(_key(found) - k0).astype(float)
+                closer = hit & (gap < best_gap)
+                best, best_gap = np.where(closer, found, best), np.where(closer, gap, best_gap)
+                done |= hit
+            prev = k
+    return np.where(ok, x, np.where(np.isfinite(best), best, x))
 
 
 @quiet_fp
