@@ -19,7 +19,9 @@ getcontext().Emax = 10 ** 6
 getcontext().Emin = -10 ** 6
 
 TINY, HUGE = Decimal("2.3e-308"), Decimal("1.7e308")
-magnitude = st.floats(-300, 300).map(lambda e: float(10.0 ** e))
+# from subnormal (1e-323) to near the top of float64, and a few exact extremes
+magnitude = st.one_of(st.floats(-323, 308).map(lambda e: float(10.0 ** e)),
+                      st.sampled_from([5e-324, 2.2250738585072014e-308, 1e308, 1.7976931348623157e308]))
 signed = st.one_of(magnitude, magnitude.map(lambda x: -x), st.just(0.0))
 D = Decimal
 
@@ -105,7 +107,10 @@ def sharp_oracle(gen_t, kl, n, a, b, kappa, lip, g0, alpha, tau, rho, dim, const
     else:
         rho0 = 2 * s * a0 / (qb + sqrt(qb * qb + 4 * qa * s * a0))
     return dict(bound=gen_t + sp + (su + nu) * rk, standard_bound=gen_t + sigma0 * rk, sigma_u=su, nu=nu,
-                sharpness_term=sp, rho0=rho0, scale=abs(gen_t) + sp + (su + nu + sigma0) * rk)
+                sharpness_term=sp, rho0=rho0, scale=abs(gen_t) + sp + (su + nu + sigma0) * rk,
+                improvement=(a0 - a1 * rho - a2 * rho * rho) * s - sp,
+                improvement_scale=(abs(kappa * (lip - g0)) + abs(a0 - kappa * (lip - g0)) + a1 * rho + a2 * rho * rho)
+                * s + sp)
 
 
 @settings(max_examples=400, deadline=None)
@@ -120,6 +125,9 @@ def test_sharpness_has_no_spurious_overflow(gen_t, kl, n, width, kappa, lip, g0,
     for key in ("sigma_u", "nu", "sharpness_term", "rho0"):
         assert close(float(getattr(r, key)), o[key]), (key, float(getattr(r, key)), o[key])
     assert close(float(r.standard_bound), o["standard_bound"], o["scale"])
+    # B_std - B_sh from its own terms: the (b - a)/2 parts cancel exactly, so a loss range of 1e6 cannot hide 1e-14
+    assert close(float(r.improvement), o["improvement"], o["improvement_scale"]), (float(r.improvement),
+                                                                                   o["improvement"])
     if float(r.rho) < float(r.rho_min):  # outside Lemmas 14-15: no bound
         assert np.isnan(float(r.bound))
     else:
@@ -128,6 +136,14 @@ def test_sharpness_has_no_spurious_overflow(gen_t, kl, n, width, kappa, lip, g0,
 
 @pytest.mark.parametrize("call, expect", [
     (lambda: upper_bound(0.05, 1e308, 1e-300).bound, 0.05),
+    # found by an attack: a product through the subnormal range lost 30%; a sum whose term overflowed alone
+    (lambda: upper_bound(0.0, 1e308, 5e-324).bound, float(D(5e-324) * sqrt(2 * D(1e308)))),
+    (lambda: upper_bound(-1e308, 2.0, 1e308).bound, 1e308),
+    (lambda: lower_bound_best(1e308, 2.0, 1e308).bound, -1e308),
+    (lambda: lower_bound_best(1e308, 2.0, 1e308).c, 0.0),
+    (lambda: lower_bound_best(1e-300, 0.01, 1e-160).remark2_bound, float(-D(0.01) * D(1e-160) ** 2 / (2 * D(1e-300)))),
+    (lambda: lower_bound_best(5e-324, 0.01, 1e-160).remark2_bound, float(-D(0.01) * D(1e-160) ** 2 / (2 * D(5e-324)))),
+    (lambda: sharpness_bound(0.05, 0.5, 1e4, 0, 1e6, 1e-12, 1, 0, 0, 0).improvement, 1e-12 / 100),
     (lambda: lower_bound_best(0.05, 0.01, 1e-320).bound, 0.05),
     (lambda: sharpness_bound(0.05, 0.5, 1e4, 0, 1, 2, 5, 0.5, 10, 2, dim=1e308).bound,
      float(sharpness_bound(0.05, 0.5, 1e4, 0, 1, 2, 5, 0.5, 10, 2).bound)),

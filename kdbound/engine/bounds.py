@@ -40,6 +40,9 @@ def _log(x):
     return np.log(np.abs(x))
 
 
+_TINY = np.finfo(np.float64).tiny  # the smallest normal float64
+
+
 def prod_ratio(num, den=()):
     """``prod(num) / prod(den)`` for non-negative factors, without intermediate overflow or underflow.
 
@@ -48,21 +51,55 @@ def prod_ratio(num, den=()):
     itself beyond float64 is inf (or 0), as it should be.
     """
     direct = np.ones(())
+    dipped = np.zeros((), dtype=bool)  # a partial product in the subnormal range has lost digits
     for x in num:
         direct = direct * x
+        dipped = dipped | ((np.abs(direct) < _TINY) & (direct != 0))
     for x in den:
         direct = direct / x
+        dipped = dipped | ((np.abs(direct) < _TINY) & (direct != 0))
     logs = sum((_log(x) for x in num), np.zeros(())) - sum((_log(x) for x in den), np.zeros(()))
     nonzero = np.ones((), dtype=bool)
     for x in num:
         nonzero = nonzero & (np.asarray(x) != 0)
-    spoiled = ~np.isfinite(direct) | ((direct == 0) & nonzero)
+    spoiled = ~np.isfinite(direct) | ((direct == 0) & nonzero) | dipped
     return np.where(spoiled & nonzero & np.isfinite(logs), np.exp(logs), direct)
+
+
+_SCALES = (2.0 ** -8, 2.0 ** -128)
+
+
+def rescaled(total):
+    """``total(1)``, or ``total(c) / c`` for the first of c = 2^-8, 2^-128 that is finite.
+
+    ``total(c)`` is a sum of terms each multiplied by c (inside their products): a term
+    alone may exceed float64 while the sum does not (``-1e308 + 2e308``); scaling by a
+    power of two is exact, so the scaled form loses nothing.
+    """
+    value = total(1.0)
+    for c in _SCALES:
+        if np.all(np.isfinite(value)):
+            break
+        value = np.where(np.isfinite(value), value, total(c) / c)
+    return value
+
+
+def plus_product(a, num, den=(), sign=1.0):
+    """``a + sign prod(num) / prod(den)``, finite whenever the true value is (see :func:`rescaled`)."""
+    return rescaled(lambda c: c * a + sign * prod_ratio([c, *num], den))
 
 
 def _half_range(a, b):
     """(b - a) / 2 without overflow for a range as wide as float64 allows."""
     return 0.5 * b - 0.5 * a
+
+
+def _half_factors(a, b):
+    """Two factors whose product is (b - a) / 2, for :func:`prod_ratio`: ``0.5`` and ``b - a`` where the width
+    is finite (halving a subnormal width first would lose it), else ``1`` and the halves' difference."""
+    width = b - a
+    ok = np.isfinite(width)
+    return np.where(ok, 0.5, 1.0), np.where(ok, width, _half_range(a, b))
 
 
 class _Result:
@@ -127,7 +164,7 @@ def sigma_stability(loss_min, loss_max, beta, n) -> SigmaEstimate:
     beta = nonneg("beta", beta)
     n = at_least("n", n, 1)
     root_n = np.sqrt(n)
-    return SigmaEstimate(_out(prod_ratio([root_n, beta]) + _half_range(a, b) / root_n), "stability")
+    return SigmaEstimate(_out(prod_ratio([root_n, beta]) + prod_ratio(_half_factors(a, b), [root_n])), "stability")
 
 
 @_quiet
@@ -164,7 +201,7 @@ def sigma_parameter_stability(loss_min, loss_max, kappa, lipschitz, n) -> SigmaE
     lipschitz = nonneg("lipschitz", lipschitz)
     n = at_least("n", n, 1)
     root_n = np.sqrt(n)
-    return SigmaEstimate(_out(prod_ratio([kappa, lipschitz], [root_n]) + _half_range(a, b) / root_n),
+    return SigmaEstimate(_out(prod_ratio([kappa, lipschitz], [root_n]) + prod_ratio(_half_factors(a, b), [root_n])),
                          "parameter-stability")
 
 
@@ -219,9 +256,11 @@ def upper_bound(gen_t, kl, sigma) -> UpperBound:
     kl = nonneg("kl", kl)
     sigma = nonneg("sigma", sigma)
     slack = _slack(sigma, kl)
+    factors = [sigma, SQRT2, np.sqrt(kl)]
     lam = np.where(kl == 0, np.nan, np.where(sigma == 0, np.inf,
                                              prod_ratio([SQRT2, np.sqrt(kl)], [np.where(sigma == 0, 1.0, sigma)])))
-    return UpperBound(*_same_shape(gen_t + slack, slack, lam, gen_t - slack, gen_t, kl, sigma))
+    return UpperBound(*_same_shape(plus_product(gen_t, factors), slack, lam, plus_product(gen_t, factors, sign=-1.0),
+                                   gen_t, kl, sigma))
 
 
 # --------------------------------------------------------------------------- Theorem 10
@@ -271,7 +310,7 @@ def lower_bound(gen_t, kl, eta, c) -> LowerBound:
     eta = positive("eta", eta)
     c = positive("c", c)
     require("c", c, c > 1, "must be in (0, 1]")
-    bound = c * gen_t - prod_ratio([kl], [eta])
+    bound = plus_product(c * gen_t, [kl], [eta], sign=-1.0)
     return LowerBound(*_same_shape(bound, eta, c, gen_t, kl, np.zeros((), dtype=bool)))
 
 
@@ -314,10 +353,9 @@ def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
             "must be > 0 for Remark 2's central condition (with gen_T <= 0 it does not apply; give {eta} and {c})")
     kl = nonneg("kl", kl)
     sigma = nonneg("sigma", sigma)
-    slack = _slack(sigma, kl)  # sigma sqrt(2K)
     # eta sigma^2 / (2 mu) at eta* = sqrt(2K)/sigma is sigma sqrt(2K) / (2 mu): no eta* needed
     if eta is None:
-        half_excess = prod_ratio([slack], [2.0 * mu])      # eta* sigma^2 / (2 mu)
+        half_excess = prod_ratio([sigma, SQRT2, np.sqrt(kl)], [2.0, mu])  # eta* sigma^2 / (2 mu)
         boundary = (half_excess >= 1.0) & (kl > 0) & (sigma > 0)
         eta_max = np.where(sigma == 0, np.inf, prod_ratio([2.0, mu], [sigma, sigma]))
         eta_star = np.where(kl == 0, 0.0, np.where(sigma == 0, np.inf,
@@ -325,13 +363,14 @@ def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
         eta_used = np.where(boundary, eta_max, eta_star)
         # a positive eta below the smallest float64 is not zero: NaN (reported), not a wrong 0
         eta_used = np.where((eta_used == 0) & (kl > 0), np.nan, eta_used)
-        bound = np.where(boundary, -prod_ratio([kl, sigma, sigma], [2.0 * mu]), mu - slack)
+        bound = np.where(boundary, -prod_ratio([kl, sigma, sigma], [2.0, mu]),
+                         plus_product(mu, [sigma, SQRT2, np.sqrt(kl)], sign=-1.0))
         bound = np.where(sigma == 0, mu, bound)
         c = np.where(boundary, 0.0, 1.0 - half_excess)
         c = np.where(sigma == 0, 1.0, c)
     else:
         eta_used = positive("eta", eta)
-        ratio = prod_ratio([eta_used, sigma, sigma], [2.0 * mu])  # eta sigma^2 / (2 mu)
+        ratio = prod_ratio([eta_used, sigma, sigma], [2.0, mu])  # eta sigma^2 / (2 mu)
         require("eta", eta_used, ratio >= 1.0,
                 "must be < 2 gen_t / sigma^2 for Remark 2 (the central-condition interval)")
         boundary = np.zeros(np.broadcast(mu, kl, sigma, eta_used).shape, dtype=bool)
@@ -402,7 +441,7 @@ def lower_bound_best(gen_t, kl, sigma, eta=None) -> BestLowerBound:
     r2 = lower_bound_subgaussian(safe_mu, kl, sigma, eta)
     nan = np.nan
     remark2 = np.where(applies, r2.bound, nan)
-    two_sided = mu - _slack(sigma, kl)
+    two_sided = plus_product(mu, [sigma, SQRT2, np.sqrt(kl)], sign=-1.0)
     bound = np.where(applies & (remark2 > two_sided), remark2, two_sided)
     return BestLowerBound(*_same_shape(bound, remark2, np.where(applies, r2.eta, nan), np.where(applies, r2.c, nan),
                                        mu, kl, sigma, applies & r2.boundary, applies))
@@ -459,7 +498,7 @@ def sharpness_constants(n, kappa, lipschitz, g0, alpha, dim=None, constants="pap
 
 
 @_quiet
-def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, constants="paper"):
+def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, constants="paper", *, shrink=1.0):
     """The tightness radius rho0 of Theorem 12 against Lemma 13's standard bound.
 
     The positive root of ``(tau/2 + s A2) rho^2 + s A1 rho - s A0``, with
@@ -478,6 +517,10 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, cons
         Parameter dimension (used by the refined constants).
     constants : {"paper", "refined"}
         Which Lemma 14-15 constants (see :func:`sharpness_constants`).
+    shrink : array_like, optional
+        A factor of the Lemma 16 coefficient kept apart from ``tau_eff`` (the coefficient is
+        ``tau_eff * shrink``): :func:`sharpness_bound` passes tau and ``d / (d + 2)`` separately,
+        so that a subnormal tau loses no digits in their product.
 
     Returns
     -------
@@ -516,9 +559,11 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, cons
         p = prod_ratio([1.5, alpha], [safe_e]) + prod_ratio([g0], [safe_kappa, safe_e])
     # sqrt(q) = sqrt((tau/(2s) + A2) / A0), as quotients of square roots (q itself may overflow)
     # sqrt(A2) as sqrt(alpha)/sqrt(2): A2 = alpha/2 itself underflows for the smallest alpha
-    root_q = (np.hypot(np.sqrt(tau_eff) / np.sqrt(2.0 * safe_s), np.sqrt(alpha) / SQRT2)
-              / (np.sqrt(safe_kappa) * np.sqrt(safe_e)))
-    root = 2.0 / (p + np.hypot(p, 2.0 * root_q))
+    # each term divided by sqrt(A0) = sqrt(kappa) sqrt(e) in one product (the first alone may overflow)
+    den = [np.sqrt(safe_kappa), np.sqrt(safe_e)]
+    root_q = np.hypot(prod_ratio([np.sqrt(tau_eff), np.sqrt(shrink)], [np.sqrt(2.0), np.sqrt(safe_s), *den]),
+                      prod_ratio([np.sqrt(alpha)], [SQRT2, *den]))
+    root = 1.0 / (0.5 * p + np.hypot(0.5 * p, root_q))  # 2 / (p + sqrt(p^2 + 4q)), with no 2 sqrt(q) to overflow
     rho0 = np.where(pos, root, 0.0)
     return rho0, a0, a1, a2
 
@@ -587,8 +632,8 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     rho_min = prod_ratio([kappa], [n])
     rho = rho_min if rho is None else positive("rho", rho)
     d = None if dim is None else at_least("dim", dim, 1)
-    tau_eff = tau if d is None else tau / (1.0 + 2.0 / d)
-    half = _half_range(a, b)
+    shrink = 1.0 if d is None else 1.0 / (1.0 + 2.0 / d)  # Lemma 16 with the dimension: d / (d + 2)
+    half = list(_half_factors(a, b))  # (b - a) / 2 as two factors
     root_n = np.sqrt(n)
     sigma0 = sigma_parameter_stability(a, b, kappa, lipschitz, n).sigma
     # sigma_u and nu as sums of products (each divided by sqrt(n)), so that the slack
@@ -598,10 +643,10 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
         # (kappa (g0 + alpha rho d/(d+1) + alpha kappa/(2n)) + (b-a)/2) / sqrt(n)
         # and alpha (kappa rho + rho^2) / (2 sqrt(n))
         su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho, m], [root_n]),
-                    ([alpha, kappa, kappa], [2.0 * n, root_n]), ([half], [root_n])]
+                    ([alpha, kappa, kappa], [2.0 * n, root_n]), (half, [root_n])]
         nu_terms = [([alpha, kappa, rho], [2.0 * root_n]), ([alpha, rho, rho], [2.0 * root_n])]
     else:
-        su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho], [root_n]), ([half], [root_n])]
+        su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho], [root_n]), (half, [root_n])]
         nu_terms = [([alpha, kappa, rho], [2.0 * root_n]), ([g0, rho], [root_n]), ([alpha, rho, rho], [2.0 * root_n])]
     root_k = SQRT2 * np.sqrt(kl)
 
@@ -610,17 +655,37 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
 
     su = total(su_terms) if sigma_u is None else nonneg("sigma_u", sigma_u)
     nu_ = total(nu_terms) if nu is None else nonneg("nu", nu)
-    slack_su = total(su_terms, [root_k]) if sigma_u is None else prod_ratio([su, root_k])
-    slack_nu = total(nu_terms, [root_k]) if nu is None else prod_ratio([nu_, root_k])
-    sp = prod_ratio([tau_eff, rho, rho], [2.0]) if sharpness is None else finite("sharpness", sharpness)
-    b_sh = gen_t + sp + slack_su + slack_nu
-    std_slack = total([([kappa, lipschitz], [root_n]), ([half], [root_n])], [root_k])  # sigma0 sqrt(2K)
-    b_std = gen_t + std_slack
-    rho0, a0, a1, a2 = tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, d, constants)
+    # from tau itself: tau_eff may have rounded in the subnormal range where tau rho^2 is normal
+    sp = prod_ratio([tau, shrink, rho, rho], [2.0]) if sharpness is None else finite("sharpness", sharpness)
+    std_terms = [([kappa, lipschitz], [root_n]), (half, [root_n])]
+
+    def sp_at(c):
+        return prod_ratio([tau, shrink, rho, rho, c], [2.0]) if sharpness is None else c * sp
+
+    def su_at(c):
+        return total(su_terms, [root_k, c]) if sigma_u is None else prod_ratio([su, root_k, c])
+
+    def nu_at(c):
+        return total(nu_terms, [root_k, c]) if nu is None else prod_ratio([nu_, root_k, c])
+
+    # sums whose terms may exceed float64 on their own (gen_T near -1e308): see rescaled
+    b_sh = rescaled(lambda c: c * gen_t + sp_at(c) + su_at(c) + nu_at(c))
+    b_std = rescaled(lambda c: c * gen_t + total(std_terms, [root_k, c]))
+    rho0, a0, a1, a2 = tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau, d, constants, shrink=shrink)
     if sigma_u is not None or nu is not None or sharpness is not None:
         rho0 = np.full(np.shape(rho0), np.nan)  # the regime is a statement about every rho; measured values hold at one
-    # the difference of the two bounds, computed from its own terms (no cancellation of gen_T)
-    improvement = std_slack - slack_su - slack_nu - sp
+    # the difference of the two bounds, computed from its own terms (no cancellation of gen_T); with the
+    # lemma proxies the (b - a)/2 terms of sigma0 and sigma_u cancel exactly and kappa (L - g0) is formed
+    # directly, so improvement = (A0 - A1 rho - A2 rho^2) sqrt(2K/n) - sp keeps its digits
+    if sigma_u is None:
+        def gain(c):
+            return np.where(lipschitz >= g0, prod_ratio([kappa, lipschitz - g0, root_k, c], [root_n]),
+                            -prod_ratio([kappa, g0 - lipschitz, root_k, c], [root_n]))
+
+        # su_terms is [kappa g0, ..., (b - a)/2]: the first is in the gain, the last cancels
+        improvement = rescaled(lambda c: gain(c) - total(su_terms[1:-1], [root_k, c]) - nu_at(c) - sp_at(c))
+    else:
+        improvement = rescaled(lambda c: total(std_terms, [root_k, c]) - su_at(c) - nu_at(c) - sp_at(c))
     if sigma_u is None or nu is None:
         # Lemmas 14-15 need the rho-ball to cover the stability segment (rho >= kappa/n): below it the
         # lemma proxies are not justified and B_sh is no bound at all
