@@ -40,7 +40,7 @@ def test_sweep_with_solve(run):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("kl", "must look like"), ("zeta=0:1:3", "PARAM must be one of"), ("kl=0:1:1", "NUM must be >= 2"),
+    ("kl", "must look like"), ("zeta=0:1:3", "PARAM must be one of"), ("kl=0:1:1", "NUM must be in 2..10,000,000 (got 1)"),
     ("kl=log:0:1:3", "log grid needs START > 0"), ("kl=a:1:3", "must be numbers"),
 ])
 def test_bad_sweeps(run, spec, message):
@@ -83,3 +83,31 @@ def test_quiet_silences_notes(run):
     assert "note:" in r.stderr
     r = run("upper", "--gen-t", "0.1", "--kl", "0", "--sigma", "1", "--quiet")
     assert r.stderr == ""
+
+
+@pytest.mark.parametrize("sweep, words", [
+    ("kl=0:1:99999999999", "NUM must be in 2..10,000,000 (got 99999999999)"),
+    ("kl=0:1_0:3", "START and STOP must be numbers"),       # the grammar of every other number option
+    ("kl=0:1:\u0661\u0662", "START and STOP must be numbers"),
+])
+def test_sweeps_refuse_what_number_options_refuse(run, sweep, words):
+    r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", sweep)
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
+
+
+def test_a_sweep_across_all_of_float64_is_exact(run):
+    r = run("upper", "--kl", "0.2", "--sigma", "0.1", "--sweep", "gen_t=-1e308:1e308:3", "-f", "csv")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    assert [line.split(",")[0] for line in r.stdout.splitlines()[1:]] == ["-1e+308", "0.0", "1e+308"]
+
+
+@pytest.mark.parametrize("kl, status", [("1e308", 0), ("1.7e308", None)])
+def test_plots_at_the_top_of_float64_draw_or_say_why(run, tmp_path, kl, status):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "big.png"
+    r = run("upper", "--gen-t", "0.05", "--kl", kl, "--sigma", "0.1", "--plot", str(out), "-f", "tsv")
+    assert r.exit_code in (0, 2) if status is None else r.exit_code == status
+    if r.exit_code == 0:
+        assert out.stat().st_size > 0 and "RuntimeWarning" not in r.stderr
+    else:
+        assert r.stdout == "" and r.stderr.count("\n") == 1 and "--plot: cannot draw" in r.stderr

@@ -218,6 +218,10 @@ def is_log_sweep(text: str | None) -> bool:
     return bool(m and m.group(2))
 
 
+#: the most points a --sweep may have (each point is a row of results held in memory)
+MAX_SWEEP = 10_000_000
+
+
 def parse_sweep(text: str, param_names: tuple[str, ...]) -> tuple[str, np.ndarray]:
     """``PARAM=START:STOP:NUM`` (linear) or ``PARAM=log:START:STOP:NUM`` (geometric)."""
     m = re.match(_SWEEP, text)
@@ -227,17 +231,18 @@ def parse_sweep(text: str, param_names: tuple[str, ...]) -> tuple[str, np.ndarra
     name = name.replace("-", "_")
     if name not in param_names:
         raise InputError(f"PARAM must be one of {', '.join(param_names)} (got {name!r})", "sweep")
-    try:
-        a, b = float(start), float(stop)
-        k = int(num)
-    except ValueError:
-        raise InputError(f"START and STOP must be numbers and NUM an integer (got {text!r})", "sweep") from None
+    a, b = parse_number(start), parse_number(stop)  # the spellings every number option accepts
+    if a is None or b is None or not re.fullmatch(r"\s*[0-9]+\s*", num):
+        raise InputError(f"START and STOP must be numbers and NUM an integer (got {text!r})", "sweep")
+    k = int(num)
     if not (np.isfinite(a) and np.isfinite(b)):
         raise InputError(f"START and STOP must be finite (got {text!r})", "sweep")
-    if k < 2:
-        raise InputError(f"NUM must be >= 2 (got {k})", "sweep")
+    if not 2 <= k <= MAX_SWEEP:
+        raise InputError(f"NUM must be in 2..{MAX_SWEEP:,} (got {k})", "sweep")
     if log:
         if a <= 0 or b <= 0:
             raise InputError(f"a log grid needs START > 0 and STOP > 0 (got {text!r})", "sweep")
         return name, np.geomspace(a, b, k)
+    if not np.isfinite(b - a):  # a span wider than float64 (-1e308:1e308): built at half scale, exactly
+        return name, 2.0 * np.linspace(0.5 * a, 0.5 * b, k)
     return name, np.linspace(a, b, k)

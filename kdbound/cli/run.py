@@ -108,6 +108,9 @@ def render_reports(reports: dict, fmt: Format, env: Environment) -> None:
         render_report(r, fmt, env)
 
 
+_MAX = 1e300  # a grid end matplotlib can draw (its axis margins and tick ranges overflow near float64's top)
+
+
 def default_grid(spec: BoundSpec, values: dict, common: Common | None = None) -> tuple[str, np.ndarray]:
     """The curve drawn by ``--plot`` without ``--sweep``: with ``--solve``, the solved quantity against
     the target; otherwise the bounds against K, or B_sh and B_std against rho."""
@@ -118,10 +121,10 @@ def default_grid(spec: BoundSpec, values: dict, common: Common | None = None) ->
     if spec.name == "sharpness":
         r = spec.evaluate({**values, "rho": None})
         top = max(float(r["rho0"]), float(r["rho_min"]))
-        top = 2.0 * top if np.isfinite(top) and top > 0 else 1.0
+        top = min(2.0 * top, _MAX) if np.isfinite(top) and top > 0 else 1.0
         return "rho", np.linspace(top / 200, top, 200)  # rho > 0: U is uniform on a ball of radius rho
     kl = values.get("kl")
-    top = 4.0 * float(kl) if kl else 1.0
+    top = min(4.0 * float(kl), max(float(kl), _MAX)) if kl else 1.0  # 4 K may exceed what can be drawn
     return "kl", np.linspace(0.0, top, 201)
 
 

@@ -4,7 +4,9 @@ matplotlib is imported only when a plot is drawn (it costs ~0.3 s)."""
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 
 import numpy as np
 
@@ -40,6 +42,21 @@ LABELS = {"kl": "distillation divergence K (nats)", "rho": "perturbation radius 
           "n": "number of training samples n", "sigma": "sub-Gaussian proxy sigma", "gen_t": "teacher gap gen_T"}
 
 
+def _quiet(draw):
+    """matplotlib's own arithmetic on axes that reach float64's top (margins around K = 4e307) warns about
+    overflow; the figure is drawn all the same, and stderr keeps one line per message."""
+    @functools.wraps(draw)
+    def quiet(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                return draw(*args, **kwargs)
+            except (OverflowError, np.linalg.LinAlgError):  # matplotlib's axis arithmetic near float64's top
+                raise InputError("cannot draw this curve: its values are too close to float64's largest number "
+                                 "for matplotlib's axes (use --format to print them)", "plot") from None
+    return quiet
+
+
 def _save(fig, path: str) -> None:
     """Save atomically: a failed save leaves nothing behind."""
     with AtomicFile(path, "plot") as tmp:
@@ -56,6 +73,7 @@ def _values(column) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in np.asarray(column, dtype=object).reshape(-1)], dtype=float)
 
 
+@_quiet
 def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = None, log_x: bool = False,
                formula: str | None = None, at: float | None = None) -> None:
     """Bounds against the swept parameter.
@@ -95,6 +113,7 @@ def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = 
     plt.close(fig)
 
 
+@_quiet
 def plot_solved(model, name: str, unknown: str, columns: dict, path: str, log_x: bool = False) -> None:
     """The solved quantity against the swept one (or against the target): what ``--solve`` answers."""
     plt = _pyplot()
@@ -112,6 +131,7 @@ def plot_solved(model, name: str, unknown: str, columns: dict, path: str, log_x:
     plt.close(fig)
 
 
+@_quiet
 def plot_rank_sweep(columns: dict, path: str) -> None:
     """linear-gaussian: the K bounds and their terms against the student rank.
 
@@ -164,6 +184,7 @@ def check_simulate_plot(path: str) -> None:
     _pyplot()
 
 
+@_quiet
 def plot_simulate(columns: dict, name: str, path: str, log_x: bool = False, caveat: str | None = None) -> None:
     """simulate --sweep: the measured gaps (error bars: +-2 standard errors) and the bounds against ``name``.
 
