@@ -462,3 +462,20 @@ def test_no_numpy_warning_reaches_the_user(exe):
 def test_lower_at_k_0_and_sigma_0_says_what_it_prints(run_json):
     out = run_json("lower", "--gen-t", "0.05", "--kl", "0", "--sigma", "0")
     assert out["results"]["eta"] == 0.0 and not any("+inf" in n for n in out["notes"])
+
+
+def test_output_to_dev_stdout_and_a_process_substitution(exe, tmp_path):
+    """/dev/stdout on a pipe and bash's >(...) are links to pipes that realpath cannot resolve: written through."""
+    p = subprocess.run([exe, "upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:4", "-f", "csv",
+                        "-o", "/dev/stdout"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.splitlines()[0].startswith("kl,bound"), p.stderr
+    assert len(p.stdout.splitlines()) == 5
+    out = tmp_path / "lines"
+    script = f"{exe} upper --gen-t 0.05 --sigma 0.1 --sweep kl=0:1:4 -f csv -q -o >(wc -l > {out}); echo $?; wait"
+    p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip() == "0", p.stderr
+    for _ in range(100):
+        if out.exists() and out.read_text().strip():
+            break
+        time.sleep(0.05)
+    assert out.read_text().strip() == "5"

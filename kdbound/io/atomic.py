@@ -39,6 +39,14 @@ def resolve_output(path: str, option: str = "output") -> tuple[str, bool]:
     """
     if path == "":
         raise InputError("must name a file (got '')", option)
+    try:  # the kernel follows the links itself: /dev/stdout and >(...) name pipes that realpath cannot
+        direct = os.stat(path)
+    except OSError:
+        direct = None
+    if direct is not None and (stat.S_ISCHR(direct.st_mode) or stat.S_ISFIFO(direct.st_mode)):
+        if not os.access(path, os.W_OK):
+            raise InputError(f"cannot write {path!r} (permission denied)", option)
+        return path, True
     target = os.path.realpath(path)  # follows symlinks, like shell redirection
     if path.endswith(os.sep) or os.path.isdir(target):
         raise InputError(f"{path!r} is a folder, not a file", option)
