@@ -479,3 +479,15 @@ def test_output_to_dev_stdout_and_a_process_substitution(exe, tmp_path):
             break
         time.sleep(0.05)
     assert out.read_text().strip() == "5"
+
+
+def test_columns_named_twice_are_refused():
+    r = invoke("upper", "--gen-t", "0.05", "--kl", "0.2", "--sigma", "0.1", "--columns", "bound,bound", "-f", "jsonl")
+    one_line_error(r, "--columns: names 'bound' twice")
+
+
+@pytest.mark.parametrize("mode, words", [("stop", "input column 'error' is dropped"),
+                                         ("null", "input column(s) 'error' are replaced by freshly computed")])
+def test_an_input_error_column_is_said_to_be_dropped_or_replaced(mode, words):
+    r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv", "--on-error", mode, input="gen_t,kl,error\n0.05,0.2,old\n")
+    assert r.exit_code == 0 and words in r.stderr and "old" not in r.stdout

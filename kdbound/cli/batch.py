@@ -115,7 +115,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
                     chunk[name] = floats
             results = _evaluate(spec, chunk, unknown, target, columns, errors)
             if first_block:
-                notes += _other_columns(names, columns, results, spec)
+                notes += _other_columns(names, columns, results, spec, common.on_error)
             if common.on_error == "stop" and errors.bad.any():
                 raise InputError(errors.first)
             bad_rows = errors.bad
@@ -156,7 +156,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
     return ExitStatus.OK
 
 
-def _other_columns(names, columns: dict, results: dict, spec: BoundSpec) -> list[str]:
+def _other_columns(names, columns: dict, results: dict, spec: BoundSpec, on_error: str) -> list[str]:
     """Notes on input columns that are not parameters: passed through, or replaced by fresh results."""
     others = [name for name in names if name not in columns]
     replaced = [name for name in others if name in results or name == "error"]
@@ -165,8 +165,12 @@ def _other_columns(names, columns: dict, results: dict, spec: BoundSpec) -> list
     if passed:
         notes.append(f"column(s) {name_list(map(repr, passed))} are not parameters of {spec.name}; passed "
                      "through unchanged")
+    dropped = ["error"] if "error" in replaced and on_error != "null" else []
+    replaced = [name for name in replaced if name not in dropped]
     if replaced:
         notes.append(f"input column(s) {name_list(map(repr, replaced))} are replaced by freshly computed results")
+    if dropped:
+        notes.append("input column 'error' is dropped: kdbound writes its own error column, with --on-error null")
     return notes
 
 

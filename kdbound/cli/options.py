@@ -200,6 +200,9 @@ def select_columns(common: Common, available) -> list[str] | None:
     if missing or not chosen:
         raise InputError(f"no column {missing[0]!r} here (there are: {', '.join(available)})" if missing
                          else "must name at least one column", "columns")
+    twice = [c for i, c in enumerate(chosen) if c in chosen[:i]]
+    if twice:  # a JSON object cannot hold a key twice, nor a table a column
+        raise InputError(f"names {twice[0]!r} twice (got {common.columns!r})", "columns")
     return chosen
 
 
