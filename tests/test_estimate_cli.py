@@ -273,6 +273,9 @@ GOOD = "".join(f"teacher,0.1,{0.15 + i / 1000}\nstudent,0.1,{0.16 + i / 997}\n" 
      "row 2, column gap: must lie in [-(b - a), b - a]"),
     ("role,train_loss,test_loss,gap\nteacher,0.1,0.2,0.1\nteacher,0.1,0.3,0.25\n", (),
      "row 2, column gap: differs from test_loss - train_loss"),
+    ("role,train_loss,test_loss\nteacher,-1e308,1e308\nteacher,0,1\nstudent,0,1\nstudent,0,2\n", (),
+     "row 1, column test_loss: test_loss - train_loss is beyond float64's range (test_loss 1e+308, train_loss "
+     "-1e+308)"),
     ("role,gap,gap\nteacher,0.1,0.1\n", (), "RUNS: the column 'gap' appears twice in the header"),
     ("role,gap,Gap\nteacher,0.1,0.1\n", (), None),  # different names: Gap is just unused
     (table("teacher,0.1,0.2\nteacher,0.1,0.2\nstudent,0.1,0.2\nstudent,0.1,0.2\n" * 30), ("--kl-method", "knn"),

@@ -145,7 +145,14 @@ def read_runs(path: str, input_format: str | None, loss_range) -> Runs:
     values = {n: _numbers(found[names[n]], names[n], used) for n in NUMERIC if n in names}
     if "train_loss" in values:
         runs.has_losses = True
-        computed = values["test_loss"] - values["train_loss"]
+        with np.errstate(over="ignore"):  # a difference beyond float64 is refused below, naming its row
+            computed = values["test_loss"] - values["train_loss"]
+        beyond = np.flatnonzero(~np.isfinite(computed))
+        if beyond.size:
+            r = int(beyond[0])
+            raise _row_error(r, names["test_loss"], f"test_loss - train_loss is beyond float64's range (test_loss "
+                             f"{format_value(float(values['test_loss'][r]))}, train_loss "
+                             f"{format_value(float(values['train_loss'][r]))})")
         if loss_range is not None:
             a, b = loss_range
             for n in ("train_loss", "test_loss"):
