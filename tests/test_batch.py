@@ -203,3 +203,12 @@ def test_rerun_on_own_output_replaces_stale_results(tmp_path):
     row = json.loads(r.stdout)
     assert row["bound"] == float(upper_bound(0.05, 0.2, 0.1).bound)
     assert "error" not in row and "replaced by freshly computed results" in r.stderr
+
+
+def test_a_uint64_parquet_column_beyond_2_53_is_read_as_its_nearest_float(run, tmp_path):
+    path = tmp_path / "u.parquet"
+    pq.write_table(pa.table({"gen_t": pa.array([1, 2 ** 64 - 1], type=pa.uint64()), "kl": [0.1, 0.2]}), path)
+    r = run("upper", "-i", path, "--sigma", "0.1", "-f", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rows[1]["bound"] == float(2 ** 64 - 1) + 0.1 * (2 * 0.2) ** 0.5

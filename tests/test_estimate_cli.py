@@ -393,3 +393,22 @@ def test_terminal_table_and_help(run, runs_csv, columns, _in_pty):
     assert "Loss range [a, b]" in help_text
     for panel in ("Loss range", "Statistics", "Files", "Output"):
         assert f"─ {panel} " in help_text
+
+
+def test_parquet_cells_of_unusual_types(run, run_json, tmp_path):
+    """uint64 beyond 2^53 is its nearest float (as a text cell would be); a list-valued dataset id is compared as
+    text; a boolean gap is not a number and says so as the user wrote it."""
+    big = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"role": ["teacher", "teacher", "student", "student"],
+                             "gap": pa.array([1, 2, 3, 2 ** 64 - 1], type=pa.uint64())}), big)
+    out = run_json("estimate", big)
+    assert out["results"]["gen_t"] == 1.5 and out["results"]["gen_s_observed"] == (3 + float(2 ** 64 - 1)) / 2
+    nested = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"role": ["teacher", "teacher", "student", "student"], "gap": [0.1, 0.2, 0.15, 0.3],
+                             "dataset": [[1], [2], [1], [2]]}), nested)
+    assert run_json("estimate", nested)["results"]["gen_t"] == pytest.approx(0.15)
+    flags = tmp_path / "flags.parquet"
+    pq.write_table(pa.table({"role": ["teacher", "teacher", "student", "student"], "gap": [True, False, True, True]}),
+                   flags)
+    r = run("estimate", flags)
+    assert r.exit_code == 2 and r.stderr.strip() == "kdbound: error: row 1, column gap: must be a number (got 'True')"

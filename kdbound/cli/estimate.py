@@ -117,7 +117,7 @@ def _numbers(col, column: str, rows: np.ndarray) -> np.ndarray:
         if empty[r]:
             raise _row_error(r, column, "must be a number (the cell is empty)")
         if not_number[r]:
-            raise _row_error(r, column, "must be a number", tables.cell(col, r))
+            raise _row_error(r, column, "must be a number", raw[r] if raw is not None else tables.cell(col, r))
         raise _row_error(r, column, "must be finite", float(values[r]))
     return values
 

@@ -334,6 +334,8 @@ def text_codes(column, choices: tuple[str, ...]) -> np.ndarray:
 
 def category_codes(column) -> np.ndarray:
     """Integer codes of a column's values (equal values, equal codes); -1 for an empty cell."""
+    if pa.types.is_nested(column.type):  # lists or structs (Parquet): compared as the text a message would show
+        column = pa.array([None if v is None else _shown(v) for v in column.to_pylist()], pa.string())
     codes = pc.index_in(column, value_set=pc.unique(column), skip_nulls=True)
     codes = np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
@@ -382,7 +384,8 @@ def to_float(column) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | N
             return out, empty, bad, np.asarray(["" if t is None else t for t in raw], dtype=object)
     empty = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
-        out = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+        # safe=False: an integer beyond 2^53 (a uint64 near 1.8e19) becomes its nearest float, as in a text cell
+        out = pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         return np.where(empty, np.nan, np.asarray(out, dtype=np.float64)), empty, np.zeros(n, dtype=bool), None
     # booleans, dates, nested values...: not numbers
     raw = np.asarray([_shown(v) for v in column.to_pylist()], dtype=object)
