@@ -140,6 +140,11 @@ def test_covariance_cost():
         # vec of a matrix normal MN(M, I_k, S): N(vec M, kron(I_k, S)); equal means
         kl = gaussian_kl(np.zeros(k * d), np.kron(np.eye(k), ss), np.zeros(k * d), np.kron(np.eye(k), p.ST))
         assert linear_gaussian(x, w, y, sigma_s=sig, samples=2, **HP).cov == pytest.approx(kl, rel=1e-10)
+    # a tiny s I: k/2 [s tr(S_T^-1) - d + ln det S_T - d ln s], by logarithms (1 - p s rounds to 1 there)
+    for s_small in (1e-20, 1e-300):
+        kl = 0.5 * k * (s_small * np.trace(np.linalg.inv(p.ST)) - d + np.linalg.slogdet(p.ST)[1]
+                        - d * np.log(s_small))
+        assert linear_gaussian(x, w, y, sigma_s=s_small, samples=2, **HP).cov == pytest.approx(kl, rel=1e-10)
 
 
 def test_same_seed_same_numbers_and_sweep_consistency():

@@ -43,7 +43,7 @@ from ..errors import InputError, ParameterError
 from ._checks import positive, quiet_fp, require
 
 __all__ = ["GramEigen", "ExactKL", "gram_eigen", "kl_given_x", "kl_terms", "posterior_mean", "posterior_draw",
-           "check_sigma_s", "xm_log1p", "spectral_kl", "normalise"]
+           "check_sigma_s", "xm_log1p", "xm_log", "spectral_kl", "normalise"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -57,6 +57,19 @@ def xm_log1p(x):
     series = xs * xs * (0.5 - xs * (1 / 3 - xs * (0.25 - xs * (0.2 - xs / 6))))
     xl = np.where(small, 1.0, x)
     return np.where(small, series, xl - np.log1p(xl))
+
+
+def xm_log(r, log_r=None):
+    """``r - 1 - ln r`` for a ratio r > 0 (the KL kernel of a variance ratio), >= 0.
+
+    Near r = 1 through :func:`xm_log1p`; elsewhere with ``ln r`` taken directly (or given as
+    ``log_r``, e.g. a sum of logarithms), so a tiny r, where ``r - 1`` rounds to -1 and
+    ``log1p(r - 1)`` would be -inf, keeps its finite value.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    log_r = np.log(r) if log_r is None else np.asarray(log_r, dtype=np.float64)
+    near = np.abs(r - 1.0) < 1e-3
+    return np.where(near, xm_log1p(np.where(near, r - 1.0, 0.0)), (r - 1.0) - log_r)
 
 
 def _real_array(name: str, a, min_ndim: int, layout: str) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import InputError, ParameterError
 from ._checks import first_nonfinite, integer, positive, quiet_fp
-from .exact_kl import check_sigma_s, spectral_kl, xm_log1p
+from .exact_kl import check_sigma_s, spectral_kl, xm_log, xm_log1p
 
 __all__ = ["GramSpectrum", "gram_spectrum", "gram_products", "Hyper", "check_hyper", "Reduced", "reduce",
            "apx_monte_carlo", "ApxEstimate", "LinearGaussianResult", "linear_gaussian", "estimate_noise",
@@ -273,7 +273,8 @@ def covariance_cost(spec: GramSpectrum, rd: Reduced, sigma_s, k: int) -> float:
     d = spec.d
     to_reduced = rd.gmax / rd.var_scale    # Sigma_S in reduced units: Sigma_S g_max / noise^2
     if isinstance(sigma_s, float):
-        return 0.5 * k * float(np.sum(xm_log1p(rd.p * (sigma_s * to_reduced) - 1.0)))
+        s_red = sigma_s * to_reduced
+        return 0.5 * k * float(np.sum(xm_log(rd.p * s_red, np.log(rd.p) + math.log(s_red))))
     chol = np.linalg.cholesky(sigma_s)     # validated positive definite by check_sigma_s
     log_scale = math.log(rd.gmax) - 2.0 * math.log(rd.noise)
     logdet_s = 2.0 * float(np.sum(np.log(np.diag(chol)))) + d * log_scale
