@@ -297,3 +297,10 @@ def test_sweep_notes_are_said_once_and_summarised(run):
     assert any("kl_scale != 1 at 2 of 3 points" in n for n in notes)
     assert any("slack_used is not finite at 1 of 3 points" in n for n in notes)
     assert any("rank bottleneck" in n for n in notes)
+
+
+def test_a_non_finite_w_star_entry_is_shown_as_typed(run, tmp_path):
+    np.save(tmp_path / "w.npy", np.array([[1.0, np.nan], [0.0, 1.0]]))
+    r = run("simulate", "--w-star", str(tmp_path / "w.npy"), "--datasets", "100")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.strip() == "kdbound: error: --w-star: entries must be finite (got nan at row 1, column 2)"

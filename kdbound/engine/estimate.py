@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ..errors import InputError, ParameterError
+from ..errors import InputError, ParameterError, format_value
 from ._checks import first_nonfinite, integer, quiet_fp
 
 #: basis words, strongest first: a value computed from several takes the last of theirs in this order
@@ -64,8 +64,8 @@ class TieError(InputError):
     def __init__(self, first: tuple[str, int], second: tuple[str, int], value: float, count: int):
         self.first, self.second, self.value, self.count = first, second, value, count
         super().__init__(f"{count} tied gap value(s), e.g. {first[0]} run {first[1]} and {second[0]} run "
-                         f"{second[1]} both have {value!r}: the kNN estimator needs distinct values; break ties "
-                         "with {jitter} or use {kl_method} gauss", "kl_method", refs=("jitter", "kl_method"))
+                         f"{second[1]} both have {format_value(value)}: the kNN estimator needs distinct values; "
+                         "break ties with {jitter} or use {kl_method} gauss", "kl_method", refs=("jitter", "kl_method"))
 
 
 # --------------------------------------------------------------------------- checks
@@ -770,7 +770,7 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
         if tie is not None:
             if jitter is not None:
                 raise ParameterError("jitter", f"is too small to break the ties at these magnitudes (e.g. "
-                                     f"{tie.value!r}); give a larger width", width)
+                                     f"{format_value(tie.value)}); give a larger width", width)
             raise tie
         raw = _knn_pooled(sv, is_y)
         reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng, pooled=(sv, is_y), progress=progress)

@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InputError, ParameterError
+from ..errors import InputError, ParameterError, format_value
 from ._checks import first_nonfinite, integer, positive, quiet_fp
 from .exact_kl import check_sigma_s, spectral_kl, xm_log, xm_log1p
 
@@ -528,7 +528,7 @@ def _check_finite(name: str, a: np.ndarray) -> None:
     bad = first_nonfinite(a)
     if bad is not None:
         i, j, v = bad
-        raise InputError(f"entries must be finite (got {v!r} at row {i + 1}, column {j + 1})", name)
+        raise InputError(f"entries must be finite (got {format_value(v)} at row {i + 1}, column {j + 1})", name)
 
 
 def _problem(x, w_star, y, k):

@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InputError, ParameterError
+from ..errors import InputError, ParameterError, format_value
 from ._checks import integer, nonneg, positive, quiet_fp
 from .exact_kl import GramEigen, check_sigma_s, kl_terms, xm_log1p
 
@@ -303,7 +303,8 @@ def _w_star_array(w) -> np.ndarray:
     bad = np.argwhere(~np.isfinite(w))
     if bad.size:
         i, j = bad[0]
-        raise InputError(f"entries must be finite (got {w[i, j]!r} at row {i + 1}, column {j + 1})", "w_star")
+        raise InputError(f"entries must be finite (got {format_value(w[i, j])} at row {i + 1}, column {j + 1})",
+                         "w_star")
     return w
 
 
