@@ -491,3 +491,9 @@ def test_columns_named_twice_are_refused():
 def test_an_input_error_column_is_said_to_be_dropped_or_replaced(mode, words):
     r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv", "--on-error", mode, input="gen_t,kl,error\n0.05,0.2,old\n")
     assert r.exit_code == 0 and words in r.stderr and "old" not in r.stdout
+
+
+def test_a_json_lines_key_given_twice_is_refused():
+    r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1",
+               input='{"gen_t": 0.05, "kl": 0.1}\n{"gen_t": 0.05, "kl": 0.1, "kl": 0.2}\n')
+    one_line_error(r, "--input: row 2 has the key 'kl' twice")

@@ -175,8 +175,24 @@ class _Raw(str):
     """A JSON number (or NaN/Infinity constant) kept as the text it was written as."""
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs):
+    """A JSON object whose keys are distinct (json keeps the last of a repeated key without a word)."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
 def _loads(line: str):
-    return json.loads(line, parse_float=_Raw, parse_int=_Raw, parse_constant=_Raw)
+    return json.loads(line, parse_float=_Raw, parse_int=_Raw, parse_constant=_Raw, object_pairs_hook=_unique_keys)
 
 
 def _json_text(value) -> str | None:
@@ -232,6 +248,8 @@ def _read_jsonl(stream, numeric: set[str], block_bytes: int):
                 obj = _loads(line)
             except json.JSONDecodeError as exc:
                 raise InputError(f"row {row} is not valid JSON ({exc.msg})", "input") from None
+            except _DuplicateKey as exc:
+                raise InputError(f"row {row} has the key {exc.args[0]!r} twice", "input") from None
             except (ValueError, RecursionError) as exc:
                 raise InputError(f"row {row} cannot be read as JSON ({_one_line(exc)})", "input") from None
             if not isinstance(obj, dict):
