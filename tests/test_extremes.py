@@ -155,3 +155,18 @@ def test_issue_reproducers(call, expect):
 def test_genuinely_out_of_range_values_are_not_finite():
     assert np.isinf(upper_bound(0.05, 1e308, 1e-300).lambda_opt)   # sqrt(2e308)/1e-300 ~ 1.4e454
     assert np.isinf(upper_bound(0.0, 1e308, 1e300).bound)          # 1.4e454
+
+
+def test_details_found_by_a_second_attack():
+    # sqrt(2K) in one rounding: gen_T - sigma sqrt(2K) is exactly 0 here
+    assert float(lower_bound_best(0.1, 0.5, 0.1).bound) == 0.0
+    assert float(upper_bound(0.05, 0.5, 0.3).slack) == 0.3
+    # K = 0 with kappa L near float64's top: B_std is gen_T (was inf * 0 = NaN)
+    r = sharpness_bound(0.5, 0.0, 1.0, 0.0, 1.0, 1e300, 1e300, 1.0, 1.0, 1.0, rho=1.0)
+    assert float(r.standard_bound) == 0.5
+    # a subnormal loss range: |gen_T| = b - a is allowed and a bound of 0 is not vacuous
+    from kdbound import BOUND_SPECS
+    ev = BOUND_SPECS["upper"].evaluate(dict(gen_t=5e-324, kl=1.0, sigma=0.0, loss_min=0.0, loss_max=5e-324))
+    assert float(ev["bound"]) == 5e-324  # allowed; and, being b - a, vacuous by definition
+    ev = BOUND_SPECS["upper"].evaluate(dict(gen_t=0.0, kl=1.0, sigma=0.0, loss_min=0.0, loss_max=5e-324))
+    assert float(ev["bound"]) == 0.0 and not bool(ev["vacuous"])

@@ -497,3 +497,15 @@ def test_a_json_lines_key_given_twice_is_refused():
     r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1",
                input='{"gen_t": 0.05, "kl": 0.1}\n{"gen_t": 0.05, "kl": 0.1, "kl": 0.2}\n')
     one_line_error(r, "--input: row 2 has the key 'kl' twice")
+
+
+def test_loss_range_order_and_batch_rule_spelling():
+    one_line_error(invoke("upper", "--gen-t", "0.1", "--kl", "0.02", "--sigma", "0.1", "--loss-min", "1", "--loss-max",
+                          "0"), "--loss-max: must be > --loss-min (got 0.0)")
+    one_line_error(invoke("lower", "--eta", "2", "--c", "0.5", "--gen-t", "0.1", "--kl", "0.02", "--loss-min", "1",
+                          "--loss-max", "1"), "--loss-max: must be > --loss-min (got 1.0)")
+    r = invoke("upper", "-i", "-", "--loss-min", "0", "--loss-max", "1", "--sigma", "0.1", input="gen_t,kl\n3,0.02\n")
+    one_line_error(r, "row 1, column gen_t: must lie in [-(b - a), b - a] for a loss in [a, b] (--loss-min, "
+                      "--loss-max) (got 3.0)")
+    r = invoke("upper", "-i", "-", "--beta", "0.1", "--n", "10", input="gen_t,kl,loss_min,loss_max\n0.1,0.02,1,0\n")
+    one_line_error(r, "row 1, column loss_max: must be > column loss_min (got 0.0)")

@@ -173,9 +173,30 @@ def test_a_closed_form_answer_always_meets_its_target(gen_t, sigma, gap, which):
     assert bound >= target if name == "lower" else bound <= target
 
 
-@pytest.mark.parametrize("gen_t, target, kl", [(0.1, -0.3, 7.9999999999999964), (0.05, 1e-300, 0.12499999999999994)])
+@pytest.mark.parametrize("gen_t, target, kl", [(0.1, -0.3, 7.999999999999999), (0.05, 1e-300, 0.12499999999999999)])
 def test_lower_kl_answers_found_by_the_helper_meet_their_targets(gen_t, target, kl):
     sol = solve(LOWER, full(LOWER, gen_t=gen_t, sigma=0.1), "kl", target)
     assert float(sol.value) == kl and float(sol.results["bound"]) >= target
     # the largest such K: the next float up misses the target
     assert LOWER.evaluate(full(LOWER, gen_t=gen_t, sigma=0.1, kl=np.nextafter(kl, np.inf)))["bound"] < target
+
+
+def test_a_closed_form_outside_the_loss_range_falls_back_to_the_search(run):
+    """upper --solve gen_t: gen_T = target - sigma sqrt(2K) may exceed b - a; the valid domain answers instead."""
+    values = full(UPPER, kl=0.02, sigma=0.1, loss_min=0.0, loss_max=1.0)
+    sol = solve(UPPER, values, "gen_t", 1.5)
+    assert float(sol.value) == 1.0 and "every gen_t meets the target" in sol.note
+    assert float(solve(UPPER, values, "gen_t", 0.5).value) == pytest.approx(0.48, rel=1e-12)
+    with pytest.raises(ParameterError, match="no finite gen_t"):
+        solve(UPPER, values, "gen_t", -1.5)
+    r = run("upper", "-i", "-", "--loss-min", "0", "--loss-max", "1", "--sigma", "0.1", "--solve", "gen-t", "-f", "csv",
+            input="kl,target\n0.02,1.5\n0.02,0.5\n")
+    assert r.exit_code == 0 and "gen_t in 1 of 2 rows (first: row 1): every value meets the target" in r.stderr
+
+
+def test_batch_solutions_that_are_not_crossings_are_explained(run):
+    r = run("lower", "-i", "-", "--solve", "c", "-f", "csv", input="gen_t,kl,eta,target\n0.05,0.01,2,-5\n")
+    assert r.exit_code == 0 and "c in 1 of 1 rows (first: row 1): every value meets the target" in r.stderr
+    single = run("upper", "--gen-t", "0.05", "--kl", "0.2", "--loss-min", "0", "--loss-max", "1", "--beta", "1e-4",
+                 "--solve", "n", "--target", "10", "-f", "tsv")
+    assert single.stdout.startswith("n\t1\n") and "the smallest n the bound allows here already meets" in single.stderr

@@ -111,3 +111,14 @@ def test_plots_at_the_top_of_float64_draw_or_say_why(run, tmp_path, kl, status):
         assert out.stat().st_size > 0 and "RuntimeWarning" not in r.stderr
     else:
         assert r.stdout == "" and r.stderr.count("\n") == 1 and "--plot: cannot draw" in r.stderr
+
+
+def test_sweep_details_found_by_a_second_attack(run):
+    # n beyond int64 stays a float (was a cast warning and n = -9.2e18)
+    r = run("upper", "--gen-t", "0.05", "--kl", "1", "--sweep", "n=log:1:1e20:4", "--loss-min", "0", "--loss-max", "1",
+            "--beta", "0.01", "-f", "csv")
+    assert r.exit_code == 0 and r.stdout.splitlines()[-1].startswith("1e+20,") and "Warning" not in r.stderr
+    # with --solve, the offending grid point is the one named (not the first point)
+    r = run("upper", "--sigma", "0.1", "--sweep", "gen_t=0:2:5", "--loss-min", "0", "--loss-max", "1", "--solve", "kl",
+            "--target", "0.1")
+    assert r.exit_code == 2 and "(got 1.5)" in r.stderr and r.stderr.count("\n") == 1

@@ -16,17 +16,41 @@ import numpy as np
 from ..engine._checks import collect_violations
 from ..engine.solve import solve
 from ..engine.specs import BoundSpec
-from ..errors import InputError, ParameterError, format_value
+from ..errors import InputError, ParameterError, format_value, spell_text
 from ..formats import Format
 from ..io import tables
 from ..render import Environment, explain, render_rows
 from ..render.report import name_list
-from .options import Common, output_format, select_columns
+from .options import Common, option_name, output_format, select_columns
 from .status import ExitStatus
 
 
 def _row_message(row: int, column: str, rule: str, value) -> str:
     return f"row {row}, column {column}: {rule} (got {format_value(value)})"
+
+
+class _SolveEnds:
+    """Rows whose solution is not a crossing: said once per kind, with a count and the first row."""
+
+    WHY = {1: "every value meets the target there: the answer is the end of the values that meet it",
+           3: "{unknown} does not affect the bound there",
+           4: "the smallest {unknown} allowed already meets the target there (larger values need not)"}
+
+    def __init__(self, unknown):
+        self.unknown = unknown
+        self.count: dict[int, int] = {}
+        self.first: dict[int, int] = {}
+
+    def add(self, status, bad_rows, offset: int) -> None:
+        for kind in self.WHY:
+            rows = np.flatnonzero((status == kind) & ~bad_rows)
+            if rows.size:
+                self.count[kind] = self.count.get(kind, 0) + int(rows.size)
+                self.first.setdefault(kind, offset + int(rows[0]) + 1)
+
+    def notes(self, total: int) -> list[str]:
+        return [f"{self.unknown} in {count} of {total} rows (first: row {self.first[kind]}): "
+                + self.WHY[kind].format(unknown=self.unknown) for kind, count in self.count.items()]
 
 
 class RowErrors:
@@ -80,6 +104,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
     constants = {k: v for k, v in values.items() if v is not None}
     failed, first_error, offset, columns = 0, None, 0, None
     nulls = explain.NullCells(spec, common.unknown if common.solve is not None else None)
+    ends = _SolveEnds(unknown)
     notes: list[str] = []
     writer = _TableOutput(env) if fmt_out == Format.TABLE else tables.TableWriter(common.output, fmt_out, env.stdout)
     with writer, contextlib.closing(tables.read_batches(common.input, fmt_in, numeric, env.chunk_bytes)) as blocks:
@@ -113,7 +138,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
                     target = floats
                 else:
                     chunk[name] = floats
-            results = _evaluate(spec, chunk, unknown, target, columns, errors)
+            results, status = _evaluate(spec, chunk, unknown, target, columns, errors)
             if first_block:
                 notes += _other_columns(names, columns, results, spec, common.on_error)
             if common.on_error == "stop" and errors.bad.any():
@@ -144,10 +169,13 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
                 writer.keep = (*varying, "bound", *((unknown,) if unknown else ()), "error")
             writer.write(table)
             nulls.add(chunk, results, bad_rows, offset)
+            if status is not None:
+                ends.add(np.broadcast_to(status, (n,)), bad_rows, offset)
             failed += int(bad_rows.sum())
             first_error = first_error or errors.first
             offset += n
-    for line in notes + nulls.notes(offset):  # after the output: a run that fails says only why
+    said = notes + nulls.notes(offset) + (ends.notes(offset) if unknown is not None else [])
+    for line in said:  # after the output: a run that fails says only why
         env.warn(f"kdbound: note: {line}")
     if failed:
         what = "skipped" if common.on_error == "skip" else "given null results"
@@ -199,9 +227,13 @@ def _evaluate(spec: BoundSpec, chunk: dict, unknown, target, columns, errors: Ro
     """Evaluate (or solve) a block; rule violations become row errors through ``flag``."""
     param_column = {name: original for original, name in columns.items()}
 
+    status = None
+
     def call():
+        nonlocal status
         if unknown is not None:
             sol = solve(spec, chunk, unknown, target)
+            status = sol.status
             # the solved value, then the bound's results there (which may hold the unknown too, evaluated at a
             # finite stand-in where the answer is unbounded)
             return {unknown: sol.value, **{k: v for k, v in sol.results.items() if k != unknown}}
@@ -212,5 +244,7 @@ def _evaluate(spec: BoundSpec, chunk: dict, unknown, target, columns, errors: Ro
     for v in found:
         if np.ndim(v.mask) == 0:
             raise ParameterError(v.param, v.rule, float(np.asarray(v.values).reshape(-1)[0]))
-        errors.flag(v.mask, param_column.get(v.param, v.param), v.rule, v.values)
-    return results
+        # other parameters named in the rule: as their input column, or as the option that gave them
+        rule = spell_text(v.rule, lambda n: f"column {param_column[n]}" if n in param_column else option_name(n))
+        errors.flag(v.mask, param_column.get(v.param, v.param), rule, v.values)
+    return results, status

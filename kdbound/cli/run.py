@@ -142,8 +142,9 @@ def _grid_columns(spec: BoundSpec, values: dict, common: Common, name: str, grid
             results, _, _ = evaluate(spec, values, common)
         bad = np.zeros(grid.shape, dtype=bool)
         for v in found:
-            if v.param != "target":
-                raise ParameterError(v.param, v.rule, float(np.asarray(v.values).reshape(-1)[0]))
+            if v.param != "target":  # the first grid point that breaks the rule, not the first point
+                first = int(np.flatnonzero(np.broadcast_to(v.mask, grid.shape))[0])
+                raise ParameterError(v.param, v.rule, float(np.broadcast_to(np.asarray(v.values), grid.shape)[first]))
             bad |= np.broadcast_to(v.mask, grid.shape)
         results = {k: (v if v is None or np.asarray(v).dtype == bool
                        else np.where(bad, np.nan, np.broadcast_to(np.asarray(v, dtype=float), grid.shape)))
@@ -174,7 +175,9 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
     fmt = output_format(common, env)
     name, grid = parse_sweep(common.sweep, spec.numeric_names)
     if spec.param(name).integer:
-        grid = np.unique(np.round(grid)).astype(np.int64)  # a whole-number parameter: each integer once
+        grid = np.unique(np.round(grid))  # a whole-number parameter: each integer once
+        if grid[-1] < 2.0 ** 63:  # printed as integers where int64 holds them (n = 1e20 stays a float)
+            grid = grid.astype(np.int64)
     if values.get(name) is not None:
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))

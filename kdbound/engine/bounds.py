@@ -21,6 +21,15 @@ from ._checks import at_least, finite, nonneg, positive, quiet_fp as _quiet, req
 SQRT2 = float(np.sqrt(2.0))
 
 
+def root_2k(kl):
+    """sqrt(2K): one rounding where 2K is a float (sqrt(2 * 0.5) is 1 exactly; sqrt(2) sqrt(0.5) is not),
+    sqrt(2) sqrt(K) where 2K overflows."""
+    kl = np.asarray(kl, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        two = 2.0 * kl
+    return np.where(np.isfinite(two), np.sqrt(np.where(np.isfinite(two), two, 0.0)), SQRT2 * np.sqrt(kl))
+
+
 def _same_shape(*arrays):
     """Broadcast results to one shape (fields of one result agree), scalars as numpy scalars."""
     return [_out(np.array(a)) for a in np.broadcast_arrays(*arrays)]
@@ -63,7 +72,12 @@ def prod_ratio(num, den=()):
     for x in num:
         nonzero = nonzero & (np.asarray(x) != 0)
     spoiled = ~np.isfinite(direct) | ((direct == 0) & nonzero) | dipped
-    return np.where(spoiled & nonzero & np.isfinite(logs), np.exp(logs), direct)
+    value = np.where(spoiled & nonzero & np.isfinite(logs), np.exp(logs), direct)
+    # a zero factor among finite ones makes the product 0, even where the others overflowed first (inf * 0)
+    finite = np.ones((), dtype=bool)
+    for x in (*num, *den):
+        finite = finite & np.isfinite(x)
+    return np.where(~nonzero & finite, 0.0, value)
 
 
 _SCALES = (2.0 ** -8, 2.0 ** -128)
@@ -222,7 +236,7 @@ class UpperBound(_Result):
 
 def _slack(sigma, kl):
     """sigma sqrt(2K), as sigma sqrt(2) sqrt(K): 2K may overflow where the slack does not."""
-    return prod_ratio([sigma, SQRT2, np.sqrt(kl)])
+    return prod_ratio([sigma, root_2k(kl)])
 
 
 @_quiet
@@ -256,9 +270,9 @@ def upper_bound(gen_t, kl, sigma) -> UpperBound:
     kl = nonneg("kl", kl)
     sigma = nonneg("sigma", sigma)
     slack = _slack(sigma, kl)
-    factors = [sigma, SQRT2, np.sqrt(kl)]
+    factors = [sigma, root_2k(kl)]
     lam = np.where(kl == 0, np.nan, np.where(sigma == 0, np.inf,
-                                             prod_ratio([SQRT2, np.sqrt(kl)], [np.where(sigma == 0, 1.0, sigma)])))
+                                             prod_ratio([root_2k(kl)], [np.where(sigma == 0, 1.0, sigma)])))
     return UpperBound(*_same_shape(plus_product(gen_t, factors), slack, lam, plus_product(gen_t, factors, sign=-1.0),
                                    gen_t, kl, sigma))
 
@@ -355,16 +369,16 @@ def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
     sigma = nonneg("sigma", sigma)
     # eta sigma^2 / (2 mu) at eta* = sqrt(2K)/sigma is sigma sqrt(2K) / (2 mu): no eta* needed
     if eta is None:
-        half_excess = prod_ratio([sigma, SQRT2, np.sqrt(kl)], [2.0, mu])  # eta* sigma^2 / (2 mu)
+        half_excess = prod_ratio([sigma, root_2k(kl)], [2.0, mu])  # eta* sigma^2 / (2 mu)
         boundary = (half_excess >= 1.0) & (kl > 0) & (sigma > 0)
         eta_max = np.where(sigma == 0, np.inf, prod_ratio([2.0, mu], [sigma, sigma]))
         eta_star = np.where(kl == 0, 0.0, np.where(sigma == 0, np.inf,
-                                                   prod_ratio([SQRT2, np.sqrt(kl)], [np.where(sigma == 0, 1, sigma)])))
+                                                   prod_ratio([root_2k(kl)], [np.where(sigma == 0, 1, sigma)])))
         eta_used = np.where(boundary, eta_max, eta_star)
         # a positive eta below the smallest float64 is not zero: NaN (reported), not a wrong 0
         eta_used = np.where((eta_used == 0) & (kl > 0), np.nan, eta_used)
         bound = np.where(boundary, -prod_ratio([kl, sigma, sigma], [2.0, mu]),
-                         plus_product(mu, [sigma, SQRT2, np.sqrt(kl)], sign=-1.0))
+                         plus_product(mu, [sigma, root_2k(kl)], sign=-1.0))
         bound = np.where(sigma == 0, mu, bound)
         c = np.where(boundary, 0.0, 1.0 - half_excess)
         c = np.where(sigma == 0, 1.0, c)
@@ -441,7 +455,7 @@ def lower_bound_best(gen_t, kl, sigma, eta=None) -> BestLowerBound:
     r2 = lower_bound_subgaussian(safe_mu, kl, sigma, eta)
     nan = np.nan
     remark2 = np.where(applies, r2.bound, nan)
-    two_sided = plus_product(mu, [sigma, SQRT2, np.sqrt(kl)], sign=-1.0)
+    two_sided = plus_product(mu, [sigma, root_2k(kl)], sign=-1.0)
     bound = np.where(applies & (remark2 > two_sided), remark2, two_sided)
     return BestLowerBound(*_same_shape(bound, remark2, np.where(applies, r2.eta, nan), np.where(applies, r2.c, nan),
                                        mu, kl, sigma, applies & r2.boundary, applies))
@@ -544,7 +558,7 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, cons
     tau_eff = nonneg("tau_eff", tau_eff)
     dim = None if dim is None else at_least("dim", dim, 1)
     a0, a1, a2 = sharpness_constants(n, kappa, lipschitz, g0, alpha, dim, constants)
-    s = prod_ratio([SQRT2, np.sqrt(kl)], [np.sqrt(n)])
+    s = prod_ratio([root_2k(kl)], [np.sqrt(n)])
     # A0 = kappa e: dividing by kappa first keeps p = A1/A0 and q finite when A0 and A1 are not
     e = lipschitz - g0
     if constants == "refined":
@@ -648,7 +662,7 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     else:
         su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho], [root_n]), (half, [root_n])]
         nu_terms = [([alpha, kappa, rho], [2.0 * root_n]), ([g0, rho], [root_n]), ([alpha, rho, rho], [2.0 * root_n])]
-    root_k = SQRT2 * np.sqrt(kl)
+    root_k = root_2k(kl)
 
     def total(terms, times=()):
         return sum((prod_ratio([*num, *times], den) for num, den in terms), np.zeros(()))

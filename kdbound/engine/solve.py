@@ -59,6 +59,9 @@ class Solution:
     results: dict
     method: str  # "closed form" or "bisection" (after the scan of the domain)
     note: str | None = None
+    #: per row: 0 a crossing, 1 every value meets (the end of them is reported), 3 the unknown does not affect
+    #: the bound, 4 the smallest allowed value already meets (n)
+    status: np.ndarray | int = 0
 
 
 _MAG = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -383,11 +386,22 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     if x is None:
         x, status = _search(model, values, unknown, target, shape)
         method = "bisection"
+    else:
+        # a closed form knows the formula, not the rules: where its answer breaks one (gen_t beyond the loss
+        # range's width), the search of the valid domain answers instead
+        x = np.broadcast_to(np.asarray(x, dtype=float), shape)
+        outside = np.isfinite(x) & ~_bound(model, values, unknown, np.where(np.isfinite(x), x, 0.0))[1]
+        if np.any(outside):
+            xs, ss = _search(model, values, unknown, target, shape)
+            x, status = np.where(outside, xs, x), np.where(outside, ss, status)
+            method = "closed form and bisection" if not np.all(outside) else "bisection"
     x = np.broadcast_to(np.asarray(x, dtype=float), shape).copy()
     if model.param(unknown).integer:
         x = _round_integer(model, values, unknown, x, target)
     elif method == "closed form":
         x = _polish(model, values, unknown, np.where(np.isfinite(x) | (x == np.inf), x, np.nan), target)
+    if unknown in SMALLEST:  # a closed form that lands on the domain's start: the smallest allowed n meets
+        status = np.where((status == 0) & (x == DOMAINS[unknown][0]), 4, status)
     sense = "at or below" if model.target_sense == "at_most" else "at or above"
     found = ~np.isnan(x)
     if not shape and not bool(found):
@@ -409,4 +423,4 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     if model.param(unknown).integer:
         evaluate_at = np.ceil(evaluate_at)
     results = model.evaluate({**values, unknown: evaluate_at})
-    return Solution(unknown, scalar_or_array(x), results, method, note)
+    return Solution(unknown, scalar_or_array(x), results, method, note, scalar_or_array(status))

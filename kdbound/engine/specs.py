@@ -217,17 +217,21 @@ def vacuous(bound, values: Mapping, sense: str):
 
 
 def loss_width(values: Mapping):
-    """b - a of the loss range (inf when it exceeds float64, which no bound can reach anyway)."""
-    with np.errstate(over="ignore"):
-        return 2.0 * (0.5 * finite("loss_max", values["loss_max"]) - 0.5 * finite("loss_min", values["loss_min"]))
+    """b - a of the loss range, b > a checked (inf when it exceeds float64, which no bound can reach anyway;
+    formed directly otherwise, so a subnormal width is not halved to 0 first)."""
+    a, b = B._loss_range(values["loss_min"], values["loss_max"])
+    with np.errstate(over="ignore"):  # a width beyond float64 is inf, as documented
+        width = b - a
+        return np.where(np.isfinite(width), width, 2.0 * (0.5 * b - 0.5 * a))
 
 
 def check_gen_t_range(values: Mapping) -> None:
     """With a loss in [a, b] every gap lies in [-(b - a), b - a], so gen_T must too."""
     if values.get("loss_min") is None or values.get("loss_max") is None or values.get("gen_t") is None:
         return
+    width = loss_width(values)  # the range itself first: b <= a is the range's fault, not gen_t's
     gen_t = finite("gen_t", values["gen_t"])
-    require("gen_t", gen_t, np.abs(gen_t) > loss_width(values),
+    require("gen_t", gen_t, np.abs(gen_t) > width,
             "must lie in [-(b - a), b - a] for a loss in [a, b] ({loss_min}, {loss_max})")
 
 
@@ -439,7 +443,7 @@ def _sharp_solve_rho(v, target):
     if any(v.get(n) is not None for n in MEASURED):
         return None
     r = _sharp_result({**v, "rho": 1.0})
-    per_n = B.prod_ratio([B.SQRT2, np.sqrt(nonneg("kl", v["kl"]))], [np.sqrt(finite("n", v["n"]))])
+    per_n = B.prod_ratio([B.root_2k(nonneg("kl", v["kl"]))], [np.sqrt(finite("n", v["n"]))])
     c0 = r.standard_bound - per_n * r.a0
     c1 = per_n * r.a1
     c2 = r.sharpness_term + per_n * r.a2  # the Lemma 16 term is tau_eff rho^2 / 2 at rho = 1
