@@ -509,3 +509,23 @@ def test_loss_range_order_and_batch_rule_spelling():
                       "--loss-max) (got 3.0)")
     r = invoke("upper", "-i", "-", "--beta", "0.1", "--n", "10", input="gen_t,kl,loss_min,loss_max\n0.1,0.02,1,0\n")
     one_line_error(r, "row 1, column loss_max: must be > column loss_min (got 0.0)")
+
+
+def test_output_to_dev_stdout_read_by_head_ends_quietly(exe, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("gen_t,kl\n" + "".join(f"0.05,{i / 1e5}\n" for i in range(200000)))
+    p = subprocess.run(["bash", "-c", f"{exe} upper -i {rows} --sigma 0.1 -f csv -o /dev/stdout | head -1; "
+                                      "echo ${PIPESTATUS[0]} >&2"], capture_output=True, text=True, timeout=120)
+    assert p.stdout.startswith("gen_t,kl,bound") and p.stderr.strip().splitlines()[-1] == "0", p.stderr
+    assert "Broken pipe" not in p.stderr
+
+
+def test_eta_with_a_non_positive_gen_t_is_not_checked_against_remark_2(run_json):
+    out = run_json("lower", "--gen-t", "0", "--sigma", "0.1", "--kl", "1", "--eta", "300")
+    assert out["results"]["bound"] == pytest.approx(-0.1 * 2 ** 0.5) and out["results"]["eta"] is None
+
+
+def test_a_derived_sigma_beyond_float64_names_the_route():
+    one_line_error(invoke("upper", "--gen-t", "0.1", "--kl", "1", "--loss-min", "0", "--loss-max", "1", "--kappa",
+                          "1e300", "--lipschitz", "1e300", "--n", "1"),
+                   "--kappa: with --loss-min --loss-max --lipschitz --n gives a sigma beyond float64's range")

@@ -452,6 +452,9 @@ def lower_bound_best(gen_t, kl, sigma, eta=None) -> BestLowerBound:
         positive("eta", eta)
     applies = mu > 0
     safe_mu = np.where(applies, mu, 1.0)
+    if eta is not None:  # where Remark 2 does not apply, eta is not checked against its interval (a stand-in inside)
+        inside = np.where(sigma > 0, prod_ratio([1.0], [np.where(sigma > 0, sigma, 1.0)] * 2), 1.0)
+        eta = np.where(applies, eta, inside)
     r2 = lower_bound_subgaussian(safe_mu, kl, sigma, eta)
     nan = np.nan
     remark2 = np.where(applies, r2.bound, nan)

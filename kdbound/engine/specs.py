@@ -242,8 +242,15 @@ def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
     if route == "given":
         return nonneg("sigma", v["sigma"])
     if route == "stability":
-        return B.sigma_stability(v["loss_min"], v["loss_max"], v["beta"], v["n"]).sigma
-    return B.sigma_parameter_stability(v["loss_min"], v["loss_max"], v["kappa"], v["lipschitz"], v["n"]).sigma
+        sigma, used = B.sigma_stability(v["loss_min"], v["loss_max"], v["beta"], v["n"]).sigma, ("beta", "n")
+    else:
+        sigma = B.sigma_parameter_stability(v["loss_min"], v["loss_max"], v["kappa"], v["lipschitz"], v["n"]).sigma
+        used = ("kappa", "lipschitz", "n")
+    # a derived sigma beyond float64: blamed on the route's first constant (the user gave no sigma to blame)
+    others = ("loss_min", "loss_max", *used[1:])
+    require(used[0], np.broadcast_to(np.asarray(v[used[0]], dtype=float), np.shape(sigma)), ~np.isfinite(sigma),
+            "with " + " ".join("{" + n + "}" for n in others) + " gives a sigma beyond float64's range")
+    return sigma
 
 
 def _with_vacuous(results: dict, values: Mapping, sense: str) -> dict:

@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from ..errors import InputError
+from .stdout import StdoutClosed
 
 #: temporaries not yet committed or removed (cleaned up on SIGTERM)
 _LIVE: set[str] = set()
@@ -84,6 +86,14 @@ def resolve_output(path: str, option: str = "output") -> tuple[str, bool]:
     return target, False
 
 
+def write_error(path: str, option: str, exc: OSError) -> Exception:
+    """What a failed write means: the reader of a pipe went away (EPIPE, as with ``-o /dev/stdout | head``),
+    which ends the run quietly like a closed stdout, or an error naming the file (a full disk)."""
+    if exc.errno == errno.EPIPE:
+        return StdoutClosed()
+    return InputError(f"cannot write {path!r} ({exc.strerror or exc})", option)
+
+
 class AtomicFile:
     """A temporary file beside ``path``, renamed onto it by :meth:`commit` or removed by :meth:`abort`.
 
@@ -123,7 +133,7 @@ class AtomicFile:
             self._replace()
         except OSError as exc:
             self.abort()
-            raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", self.option) from None
+            raise write_error(self.path, self.option, exc) from None
 
     def _replace(self) -> None:
         try:
@@ -155,4 +165,4 @@ class AtomicFile:
             return
         self.abort()
         if isinstance(exc, OSError):  # writing failed (a full disk, /dev/full): the user's environment, not a bug
-            raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", self.option) from None
+            raise write_error(self.path, self.option, exc) from None

@@ -23,7 +23,7 @@ import pyarrow.csv as pcsv
 
 from ..errors import InputError
 from ..formats import INPUT_FORMATS, Format, from_extension, names, parse_number, plain
-from .atomic import AtomicFile
+from .atomic import AtomicFile, write_error
 
 
 def _parquet():
@@ -540,7 +540,7 @@ class TableWriter:
             try:
                 self._pq.write_table(table)
             except OSError as exc:  # pyarrow's I/O errors are OSErrors (a full disk, a device)
-                raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", "output") from None
+                raise write_error(self.path, "output", exc) from None
         else:
             lines = _json_lines(table)
             if self.fmt == Format.JSONL:
@@ -558,7 +558,7 @@ class TableWriter:
             try:
                 self._bin.write(data)
             except OSError as exc:
-                raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", "output") from None
+                raise write_error(self.path, "output", exc) from None
             return
         self._text.flush()
         out = getattr(self._text, "buffer", None)
@@ -581,7 +581,7 @@ class TableWriter:
             if self._bin is not None:
                 self._bin.close()  # flushes: a full disk shows here
         except OSError as exc:
-            raise InputError(f"cannot write {self.path!r} ({exc.strerror or exc})", "output") from None
+            raise write_error(self.path, "output", exc) from None
         if self._bin is not None:
             self._file.commit()
 
