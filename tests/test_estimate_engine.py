@@ -429,3 +429,13 @@ class TestEstimate:
     def test_knn_needs_50_runs_of_each_role(self):
         with pytest.raises(InputError, match="at least 50"):
             E.estimate(np.arange(49.0), np.arange(60.0) + 0.5, kl_method="knn", replicates=100)
+
+
+def test_gaps_equal_up_to_rounding_are_ties():
+    """0.4 - 0.1 and 0.5 - 0.2 differ by one ulp: a kNN distance of 1e-17 would add ~ln(1e15)/m to K_h."""
+    rng = np.random.default_rng(1)
+    teacher, student = rng.normal(0.1, 0.05, 100), rng.normal(0.1, 0.05, 100)
+    student[0], student[1] = 0.4 - 0.1, 0.5 - 0.2
+    assert student[0] != student[1] and E.find_ties(student, teacher) is not None
+    student[1] = 0.5 + 1e-6 - 0.2       # really distinct
+    assert E.find_ties(student, teacher) is None
