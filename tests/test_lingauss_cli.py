@@ -332,3 +332,17 @@ def test_vacuous_flags_follow_the_loss_range_exactly(run_json, files):
         assert r["lower_vacuous"] == (r["lower_bound"] <= -2.0)
         seen.add(r["vacuous"])
     assert seen == {True, False}
+
+
+def test_a_tiny_x_is_refused_not_taken_for_rank_0(run, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 5))
+    np.save(tmp_path / "w.npy", rng.standard_normal((3, 5)) / 5 ** 0.5)
+    np.save(tmp_path / "tiny.npy", x * 1e-170)
+    r = run("linear-gaussian", "--x", str(tmp_path / "tiny.npy"), "--w-star", str(tmp_path / "w.npy"), "--rank", "1")
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+    assert "--x: entries are too small for float64" in r.stderr
+    np.save(tmp_path / "zero.npy", x * 0)   # X = 0 is a case of its own (rank 0), still computed
+    r = run("linear-gaussian", "--x", str(tmp_path / "zero.npy"), "--w-star", str(tmp_path / "w.npy"), "--rank", "1",
+            "-f", "json")
+    assert r.exit_code == 0

@@ -138,15 +138,25 @@ def gram_products(x: np.ndarray, y: np.ndarray | None = None, block_rows: int = 
     if x.dtype == np.float64 and (y is None or y.dtype == np.float64):
         gram = x.T @ x
         yx = None if y is None else y.T @ x
-        return gram, yx
-    gram = np.zeros((d, d))
-    yx = None if y is None else np.zeros((y.shape[1], d))
-    for start in range(0, n, block_rows):
-        xb = np.asarray(x[start:start + block_rows], dtype=np.float64)
-        gram += xb.T @ xb
-        if y is not None:
-            yx += np.asarray(y[start:start + block_rows], dtype=np.float64).T @ xb
+    else:
+        gram = np.zeros((d, d))
+        yx = None if y is None else np.zeros((y.shape[1], d))
+        for start in range(0, n, block_rows):
+            xb = np.asarray(x[start:start + block_rows], dtype=np.float64)
+            gram += xb.T @ xb
+            if y is not None:
+                yx += np.asarray(y[start:start + block_rows], dtype=np.float64).T @ xb
+    top = float(np.max(np.diag(gram))) if d else 0.0
+    if top < _GRAM_FLOOR and np.any(x):
+        # X^T X in (or below) the subnormal range has lost its digits: X = 0 is a case kdbound handles, a tiny
+        # X is not (it would pass as rank 0)
+        raise InputError(f"entries are too small for float64 (the largest diagonal entry of X^T X is {top:.3g}); "
+                         "rescale X", "x")
     return gram, yx
+
+
+#: the smallest largest-diagonal of X^T X whose eigenvalues float64 still gives to full precision
+_GRAM_FLOOR = 1e-290
 
 
 # --------------------------------------------------------------------------- hyperparameters, reduced units
