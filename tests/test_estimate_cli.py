@@ -412,3 +412,15 @@ def test_parquet_cells_of_unusual_types(run, run_json, tmp_path):
                    flags)
     r = run("estimate", flags)
     assert r.exit_code == 2 and r.stderr.strip() == "kdbound: error: row 1, column gap: must be a number (got 'True')"
+
+
+def test_parquet_dictionary_view_and_half_float_columns(run_json, tmp_path):
+    role, gap = ["teacher", "student"] * 3, [0.1, 0.2, 0.15, 0.1, 0.3, 0.25]
+    cases = {"cat": dict(dataset=pa.array(list("aabbcc")).dictionary_encode()),
+             "half": dict(dataset=pa.array([0, 0, 1, 1, 2, 2], type=pa.float16())),
+             "view": dict(dataset=pa.array(list("aabbcc"), type=pa.string_view())),
+             "textgap": dict(gap=pa.array([repr(g) for g in gap]).dictionary_encode())}
+    for name, columns in cases.items():
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"role": pa.array(role).dictionary_encode(), "gap": gap, **columns}), path)
+        assert run_json("estimate", path)["results"]["gen_t"] == pytest.approx(0.15), name

@@ -352,6 +352,7 @@ def text_codes(column, choices: tuple[str, ...]) -> np.ndarray:
 
 def category_codes(column) -> np.ndarray:
     """Integer codes of a column's values (equal values, equal codes); -1 for an empty cell."""
+    column = _plain_column(column)
     if pa.types.is_nested(column.type):  # lists or structs (Parquet): compared as the text a message would show
         column = pa.array([None if v is None else _shown(v) for v in column.to_pylist()], pa.string())
     codes = pc.index_in(column, value_set=pc.unique(column), skip_nulls=True)
@@ -366,6 +367,18 @@ def cell(column, row: int):
     return column[row].as_py()
 
 
+def _plain_column(column):
+    """A Parquet column in the types the readers handle: dictionary-encoded (pandas ``category``) decoded,
+    ``string_view`` as string, half floats as float32."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if getattr(pa.types, "is_string_view", lambda t: False)(column.type):
+        column = column.cast(pa.string())
+    if pa.types.is_float16(column.type):
+        column = pa.array(np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float32))
+    return column
+
+
 def to_float(column) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """A pyarrow column as float64, with masks of empty cells and of non-numbers.
 
@@ -374,6 +387,7 @@ def to_float(column) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | N
     ``1_0``, other scripts' digits, ``NA`` or ``null`` are not numbers; ``nan`` and ``inf`` are,
     and the rules of each parameter then refuse them by name.
     """
+    column = _plain_column(column)
     n = len(column)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         try:  # the common case: every cell a number, one vectorised cast
