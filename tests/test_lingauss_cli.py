@@ -346,3 +346,21 @@ def test_a_tiny_x_is_refused_not_taken_for_rank_0(run, tmp_path):
     r = run("linear-gaussian", "--x", str(tmp_path / "zero.npy"), "--w-star", str(tmp_path / "w.npy"), "--rank", "1",
             "-f", "json")
     assert r.exit_code == 0
+
+
+@pytest.mark.parametrize("text, words", [
+    ("a,b\n", "the file has a header but no rows of numbers"),
+    ("1,2\n3,4\n5,x\n7,8\n", "could not convert string 'x' to float64 at row 3, column 2"),  # 1-based, as for nan
+    ("1,2\n3,4\n5,nan\n7,8\n", "entries must be finite (got nan at row 3, column 2)"),
+])
+def test_text_array_problems_are_one_line_with_rows_from_1(run, tmp_path, text, words):
+    path = tmp_path / "x.csv"
+    path.write_text(text)
+    r = run("linear-gaussian", "--x", str(path), "--k", "1")
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
+
+
+def test_a_runs_out_write_failure_names_runs_out(run, tmp_path):
+    os.symlink("/dev/full", tmp_path / "full.csv")
+    r = run("simulate", "--datasets", "100", "--runs-out", str(tmp_path / "full.csv"), "-f", "json")
+    assert r.exit_code == 2 and "--runs-out: cannot write" in r.stderr and r.stderr.count("\n") == 1

@@ -156,7 +156,7 @@ def _simulate_with_runs(model, opts, datasets, progress, path, fmt):
 
     seed = opts["seed"]
 
-    with TableWriter(path, fmt) as writer:
+    with TableWriter(path, fmt, option="runs_out") as writer:
         def write(blk) -> None:
             m = blk.teacher_gap.size
             both = lambda t, s: np.column_stack([t, s]).ravel()  # noqa: E731  (teacher row, then student row)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import warnings
 import zipfile
 import zlib
 
@@ -171,10 +173,17 @@ def _load_text(path: str, delimiter: str | None) -> np.ndarray:
         skip = 0
     except ValueError:
         skip = 1  # a header row
-    return np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64, encoding="utf-8-sig")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below, in one line
+        arr = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64, encoding="utf-8-sig")
+    if arr.size == 0:
+        raise ValueError("the file has a header but no rows of numbers" if skip else "the file holds no numbers")
+    return arr
 
 
 def _plain_reason(exc: Exception) -> str:
     """numpy's reason, one line, without its advice about its own arguments (``usecols``)."""
     text = " ".join(str(exc).split())
-    return text.split("; use `usecols`")[0]
+    text = text.split("; use `usecols`")[0]
+    # numpy counts rows of data from 0; every other message (and the user) counts from 1
+    return re.sub(r"\bat row (\d+)", lambda m: f"at row {int(m.group(1)) + 1}", text)

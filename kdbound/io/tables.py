@@ -516,10 +516,10 @@ class TableWriter:
                 out.write(table)
     """
 
-    def __init__(self, path: str | None, fmt: str, stdout=None):
+    def __init__(self, path: str | None, fmt: str, stdout=None, option: str = "output"):
         if fmt == Format.PARQUET and path is None:
             raise InputError("{format} parquet: needs {output} FILE (Parquet is binary)", refs=("format", "output"))
-        self.path, self.fmt = path, fmt
+        self.path, self.fmt, self.option = path, fmt, option  # option: the one that named the file, for messages
         self._file = None
         self._pq = None
         self._rows = 0
@@ -529,7 +529,7 @@ class TableWriter:
             self._text = stdout if stdout is not None else sys.stdout
             self._bin = None
         else:
-            self._file = AtomicFile(path)
+            self._file = AtomicFile(path, option)
             self._bin = open(self._file.tmp, "wb")
             self._text = None
 
@@ -550,11 +550,11 @@ class TableWriter:
                     table = table.cast(self._pq.schema)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
                     raise InputError("the columns change type between blocks of rows, which Parquet cannot hold "
-                                     f"({_one_line(exc)}); write CSV or JSON Lines instead", "output") from None
+                                     f"({_one_line(exc)}); write CSV or JSON Lines instead", self.option) from None
             try:
                 self._pq.write_table(table)
             except OSError as exc:  # pyarrow's I/O errors are OSErrors (a full disk, a device)
-                raise write_error(self.path, "output", exc) from None
+                raise write_error(self.path, self.option, exc) from None
         else:
             lines = _json_lines(table)
             if self.fmt == Format.JSONL:
@@ -572,7 +572,7 @@ class TableWriter:
             try:
                 self._bin.write(data)
             except OSError as exc:
-                raise write_error(self.path, "output", exc) from None
+                raise write_error(self.path, self.option, exc) from None
             return
         self._text.flush()
         out = getattr(self._text, "buffer", None)
@@ -595,7 +595,7 @@ class TableWriter:
             if self._bin is not None:
                 self._bin.close()  # flushes: a full disk shows here
         except OSError as exc:
-            raise write_error(self.path, "output", exc) from None
+            raise write_error(self.path, self.option, exc) from None
         if self._bin is not None:
             self._file.commit()
 
