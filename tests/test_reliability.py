@@ -529,3 +529,17 @@ def test_a_derived_sigma_beyond_float64_names_the_route():
     one_line_error(invoke("upper", "--gen-t", "0.1", "--kl", "1", "--loss-min", "0", "--loss-max", "1", "--kappa",
                           "1e300", "--lipschitz", "1e300", "--n", "1"),
                    "--kappa: with --loss-min --loss-max --lipschitz --n gives a sigma beyond float64's range")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT])
+def test_hang_up_and_quit_leave_no_temporary_file(exe, tmp_path, sig):
+    p = subprocess.Popen([exe, "simulate", "--datasets", "3000000", "--runs-out", "big.csv"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(200):  # until the temporary exists
+        if any(n.startswith(".kdbound-") and n.endswith(".csv") for n in os.listdir(tmp_path)):
+            break
+        time.sleep(0.02)
+    p.send_signal(sig)
+    p.communicate(timeout=60)
+    assert p.returncode == -sig  # died of the signal, as by default
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".kdbound-")] == []

@@ -26,6 +26,17 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _on_fatal_signal(signum, frame):
+    """Hang-up, quit, user signals: remove temporary files, then die of the signal as the default would."""
+    remove_temporaries()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+#: signals whose default action ends the process: each first removes kdbound's temporary files
+_FATAL = ("SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``kdbound`` with ``argv`` (default: the process arguments); returns the exit status."""
     if sys.stdout is None:  # started with stdout closed (`kdbound ... >&-`)
@@ -38,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr = QuietStream(sys.stderr)
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
+        for name in _FATAL:
+            if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) == signal.SIG_DFL:
+                signal.signal(getattr(signal, name), _on_fatal_signal)
     except ValueError:  # not the main thread
         pass
     args = sys.argv[1:] if argv is None else list(argv)
