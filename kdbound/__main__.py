@@ -1,5 +1,3 @@
-import sys
+from kdbound.cli.main import run
 
-from kdbound.cli.main import main
-
-sys.exit(main())
+run()

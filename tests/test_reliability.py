@@ -543,3 +543,18 @@ def test_hang_up_and_quit_leave_no_temporary_file(exe, tmp_path, sig):
     p.communicate(timeout=60)
     assert p.returncode == -sig  # died of the signal, as by default
     assert [n for n in os.listdir(tmp_path) if n.startswith(".kdbound-")] == []
+
+
+def test_error_exits_after_pyarrow_never_abort(exe, tmp_path):
+    """Arrow's C++ teardown could abort an early exit (status 134, ~10% of runs when several ran at once)."""
+    from concurrent.futures import ThreadPoolExecutor
+    path = tmp_path / "nullgap.parquet"
+    pq.write_table(pa.table({"role": ["teacher", "student"] * 60, "gap": [0.1] * 119 + [None]}), path)
+
+    def one(_):
+        return subprocess.run([exe, "estimate", str(path)], capture_output=True, text=True, timeout=60)
+
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(one, range(40)))
+    assert {r.returncode for r in runs} == {2}
+    assert all(r.stderr == "kdbound: error: row 120, column gap: must be a number (the cell is empty)\n" for r in runs)

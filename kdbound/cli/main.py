@@ -15,7 +15,7 @@ import sys
 from typer.main import get_command
 
 from ..io.atomic import remove_temporaries
-from ..io.stdout import GuardedStream, QuietStream
+from ..io.stdout import GuardedStream, QuietStream, StdoutClosed, StdoutError
 from .app import app, app_for
 from .group import Terminated
 from .status import ExitStatus
@@ -58,3 +58,33 @@ def main(argv: list[str] | None = None) -> int:
     completing = any(key.startswith("_KDBOUND_COMPLETE") for key in os.environ)
     command = get_command(app if completing else app_for(args))
     return command.main(args, prog_name="kdbound", standalone_mode=True)
+
+
+def run() -> None:
+    """The console script: :func:`main`, then the process ends with its status.
+
+    Where pyarrow was loaded, the interpreter's own finalization is skipped (``os._exit``
+    after flushing): Arrow's C++ teardown can abort (``terminate called without an active
+    exception``, status 134) when a run ends early, as on an error. Everything kdbound
+    writes is flushed first, and its temporary files are already removed by then.
+    """
+    try:
+        status = main()
+    except SystemExit as exc:
+        status = exc.code
+    status = status if isinstance(status, int) else (0 if status is None else ExitStatus.BUG)
+    if "pyarrow" not in sys.modules:
+        sys.exit(status)
+    try:
+        sys.stdout.flush()
+    except StdoutClosed:
+        pass
+    except (StdoutError, OSError) as exc:
+        if status == ExitStatus.OK:
+            sys.stderr.write(f"kdbound: error: {exc}\n")
+            status = ExitStatus.USAGE
+    try:
+        sys.stderr.flush()
+    except Exception:  # nothing left to tell it with
+        pass
+    os._exit(int(status))
