@@ -174,8 +174,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
             failed += int(bad_rows.sum())
             first_error = first_error or errors.first
             offset += n
-    said = notes + nulls.notes(offset) + (ends.notes(offset) if unknown is not None else [])
-    for line in said:  # after the output: a run that fails says only why
+    for line in notes + nulls.notes(offset) + ends.notes(offset):  # after the output: a run that fails says only why
         env.warn(f"kdbound: note: {line}")
     if failed:
         what = "skipped" if common.on_error == "skip" else "given null results"
@@ -226,21 +225,13 @@ def _check_columns(names, spec: BoundSpec, constants: dict, unknown, common: Com
 def _evaluate(spec: BoundSpec, chunk: dict, unknown, target, columns, errors: RowErrors) -> dict:
     """Evaluate (or solve) a block; rule violations become row errors through ``flag``."""
     param_column = {name: original for original, name in columns.items()}
-
     status = None
-
-    def call():
-        nonlocal status
+    with collect_violations() as found:
         if unknown is not None:
             sol = solve(spec, chunk, unknown, target)
-            status = sol.status
-            # the solved value, then the bound's results there (which may hold the unknown too, evaluated at a
-            # finite stand-in where the answer is unbounded)
-            return {unknown: sol.value, **{k: v for k, v in sol.results.items() if k != unknown}}
-        return dict(spec.evaluate(chunk))
-
-    with collect_violations() as found:
-        results = call()
+            results, status = sol.as_results(), sol.status
+        else:
+            results = dict(spec.evaluate(chunk))
     for v in found:
         if np.ndim(v.mask) == 0:
             raise ParameterError(v.param, v.rule, float(np.asarray(v.values).reshape(-1)[0]))

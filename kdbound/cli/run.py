@@ -27,8 +27,7 @@ def evaluate(spec: BoundSpec, values: dict, common: Common):
         from ..engine.solve import solve
 
         sol = solve(spec, values, common.unknown, common.target)
-        rest = {k: v for k, v in sol.results.items() if k != common.unknown}
-        return {common.unknown: sol.value, **rest}, sol.results, sol.note
+        return sol.as_results(), sol.results, sol.note
     ev = spec.evaluate(values)
     return dict(ev), ev, None
 

@@ -234,11 +234,6 @@ class UpperBound(_Result):
     sigma: np.ndarray
 
 
-def _slack(sigma, kl):
-    """sigma sqrt(2K), as sigma sqrt(2) sqrt(K): 2K may overflow where the slack does not."""
-    return prod_ratio([sigma, root_2k(kl)])
-
-
 @_quiet
 def upper_bound(gen_t, kl, sigma) -> UpperBound:
     """The upper bound of Theorem 1: ``gen_S <= gen_T + sigma sqrt(2K)``.
@@ -269,10 +264,10 @@ def upper_bound(gen_t, kl, sigma) -> UpperBound:
     gen_t = finite("gen_t", gen_t)
     kl = nonneg("kl", kl)
     sigma = nonneg("sigma", sigma)
-    slack = _slack(sigma, kl)
-    factors = [sigma, root_2k(kl)]
+    factors = [sigma, root_2k(kl)]  # sigma sqrt(2K)
+    slack = prod_ratio(factors)
     lam = np.where(kl == 0, np.nan, np.where(sigma == 0, np.inf,
-                                             prod_ratio([root_2k(kl)], [np.where(sigma == 0, 1.0, sigma)])))
+                                             prod_ratio(factors[1:], [np.where(sigma == 0, 1.0, sigma)])))
     return UpperBound(*_same_shape(plus_product(gen_t, factors), slack, lam, plus_product(gen_t, factors, sign=-1.0),
                                    gen_t, kl, sigma))
 
@@ -367,18 +362,19 @@ def lower_bound_subgaussian(gen_t, kl, sigma, eta=None) -> LowerBound:
             "must be > 0 for Remark 2's central condition (with gen_T <= 0 it does not apply; give {eta} and {c})")
     kl = nonneg("kl", kl)
     sigma = nonneg("sigma", sigma)
+    rk = root_2k(kl)
     # eta sigma^2 / (2 mu) at eta* = sqrt(2K)/sigma is sigma sqrt(2K) / (2 mu): no eta* needed
     if eta is None:
-        half_excess = prod_ratio([sigma, root_2k(kl)], [2.0, mu])  # eta* sigma^2 / (2 mu)
+        half_excess = prod_ratio([sigma, rk], [2.0, mu])  # eta* sigma^2 / (2 mu)
         boundary = (half_excess >= 1.0) & (kl > 0) & (sigma > 0)
         eta_max = np.where(sigma == 0, np.inf, prod_ratio([2.0, mu], [sigma, sigma]))
         eta_star = np.where(kl == 0, 0.0, np.where(sigma == 0, np.inf,
-                                                   prod_ratio([root_2k(kl)], [np.where(sigma == 0, 1, sigma)])))
+                                                   prod_ratio([rk], [np.where(sigma == 0, 1, sigma)])))
         eta_used = np.where(boundary, eta_max, eta_star)
         # a positive eta below the smallest float64 is not zero: NaN (reported), not a wrong 0
         eta_used = np.where((eta_used == 0) & (kl > 0), np.nan, eta_used)
         bound = np.where(boundary, -prod_ratio([kl, sigma, sigma], [2.0, mu]),
-                         plus_product(mu, [sigma, root_2k(kl)], sign=-1.0))
+                         plus_product(mu, [sigma, rk], sign=-1.0))
         bound = np.where(sigma == 0, mu, bound)
         c = np.where(boundary, 0.0, 1.0 - half_excess)
         c = np.where(sigma == 0, 1.0, c)
@@ -672,12 +668,11 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
 
     su = total(su_terms) if sigma_u is None else nonneg("sigma_u", sigma_u)
     nu_ = total(nu_terms) if nu is None else nonneg("nu", nu)
-    # from tau itself: tau_eff may have rounded in the subnormal range where tau rho^2 is normal
-    sp = prod_ratio([tau, shrink, rho, rho], [2.0]) if sharpness is None else finite("sharpness", sharpness)
+    measured_sp = None if sharpness is None else finite("sharpness", sharpness)
     std_terms = [([kappa, lipschitz], [root_n]), (half, [root_n])]
 
-    def sp_at(c):
-        return prod_ratio([tau, shrink, rho, rho, c], [2.0]) if sharpness is None else c * sp
+    def sp_at(c):  # c E[S_P]; from tau itself (tau d/(d+2) may round where tau rho^2 is normal)
+        return prod_ratio([tau, shrink, rho, rho, c], [2.0]) if measured_sp is None else c * measured_sp
 
     def su_at(c):
         return total(su_terms, [root_k, c]) if sigma_u is None else prod_ratio([su, root_k, c])
@@ -685,6 +680,7 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     def nu_at(c):
         return total(nu_terms, [root_k, c]) if nu is None else prod_ratio([nu_, root_k, c])
 
+    sp = sp_at(1.0)
     # sums whose terms may exceed float64 on their own (gen_T near -1e308): see rescaled
     b_sh = rescaled(lambda c: c * gen_t + sp_at(c) + su_at(c) + nu_at(c))
     b_std = rescaled(lambda c: c * gen_t + total(std_terms, [root_k, c]))

@@ -62,14 +62,18 @@ def xm_log1p(x):
 def xm_log(r, log_r=None):
     """``r - 1 - ln r`` for a ratio r > 0 (the KL kernel of a variance ratio), >= 0.
 
-    Near r = 1 through :func:`xm_log1p`; elsewhere with ``ln r`` taken directly (or given as
-    ``log_r``, e.g. a sum of logarithms), so a tiny r, where ``r - 1`` rounds to -1 and
-    ``log1p(r - 1)`` would be -inf, keeps its finite value.
+    Near r = 1 through :func:`xm_log1p`; elsewhere with ``ln r`` taken directly, so a tiny r, where
+    ``r - 1`` rounds to -1 and ``log1p(r - 1)`` would be -inf, keeps its finite value.  Where r
+    itself has left the normal range (underflowed to a subnormal or 0, or overflowed), ``log_r``,
+    e.g. a difference of logarithms, stands in for ``ln r``.
     """
     r = np.asarray(r, dtype=np.float64)
-    log_r = np.log(r) if log_r is None else np.asarray(log_r, dtype=np.float64)
+    normal = np.isfinite(r) & (r >= np.finfo(np.float64).tiny)
+    ln_r = np.log(np.where(normal, r, 1.0))
+    if log_r is not None:
+        ln_r = np.where(normal, ln_r, log_r)
     near = np.abs(r - 1.0) < 1e-3
-    return np.where(near, xm_log1p(np.where(near, r - 1.0, 0.0)), (r - 1.0) - log_r)
+    return np.where(near, xm_log1p(np.where(near, r - 1.0, 0.0)), (r - 1.0) - ln_r)
 
 
 def _real_array(name: str, a, min_ndim: int, layout: str) -> np.ndarray:
@@ -349,12 +353,8 @@ def spectral_kl(g, a, m=None, *, lam, beta, k: int, student: str = "kernel", sig
         ey2 = g[..., None, :] * m * m + (1.0 + t)[..., None, :]
         weight = g * (shrink * (beta_s - beta) / p_s) ** 2 * p
         quad = 0.5 * np.sum(weight * np.sum(ey2, axis=-2), axis=-1)
-        ratio = p / p_s
-        # r - 1 - ln r: by the series near r = 1, and with ln r = ln p - ln p_s far below it (where r itself
-        # may underflow as beta_s >> beta_t, while the value stays finite)
-        far = ratio < 0.5
-        cov = 0.5 * k * np.sum(np.where(far, ratio - 1.0 - (np.log(p) - np.log(np.where(far, p_s, 1.0))),
-                                        xm_log1p(np.where(far, 0.0, ratio - 1.0))), axis=-1)
+        # r - 1 - ln r with r = p / p_s, which may underflow as beta_s >> beta_t while the value stays finite
+        cov = 0.5 * k * np.sum(xm_log(p / p_s, np.log(p) - np.log(p_s)), axis=-1)
         kernel = quad + cov
     return ExactKL(dataset_shift=shift, kernel=kernel, kl=shift + kernel)
 

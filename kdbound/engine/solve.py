@@ -57,11 +57,16 @@ class Solution:
     param: str
     value: np.ndarray
     results: dict
-    method: str  # "closed form" or "bisection" (after the scan of the domain)
+    method: str  # "closed form", "bisection" (after the scan of the domain) or, per row, "closed form and bisection"
     note: str | None = None
     #: per row: 0 a crossing, 1 every value meets (the end of them is reported), 3 the unknown does not affect
     #: the bound, 4 the smallest allowed value already meets (n)
     status: np.ndarray | int = 0
+
+    def as_results(self) -> dict:
+        """The solved value under its name, then the bound's results there (where the answer is unbounded
+        they were evaluated at a finite stand-in for it, so its own entry is the answer's, not theirs)."""
+        return {self.param: self.value, **{k: v for k, v in self.results.items() if k != self.param}}
 
 
 _MAG = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -240,7 +245,7 @@ class _Search:
                 else:
                     a = c
             for k in range(a, b + 1) if b - a < 3 else (a, b):
-                if _meets(self.model, sub, self.unknown, _unkey(np.array([[k]])), target)[0, 0]:
+                if self._meets_key(sub, k, target):
                     best = k
                     break
             if best is None:
@@ -398,7 +403,7 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     x = np.broadcast_to(np.asarray(x, dtype=float), shape).copy()
     if model.param(unknown).integer:
         x = _round_integer(model, values, unknown, x, target)
-    elif method == "closed form":
+    elif closed is not None:  # rows the search answered already meet the target and are left as they are
         x = _polish(model, values, unknown, np.where(np.isfinite(x) | (x == np.inf), x, np.nan), target)
     if unknown in SMALLEST:  # a closed form that lands on the domain's start: the smallest allowed n meets
         status = np.where((status == 0) & (x == DOMAINS[unknown][0]), 4, status)

@@ -222,7 +222,7 @@ def loss_width(values: Mapping):
     a, b = B._loss_range(values["loss_min"], values["loss_max"])
     with np.errstate(over="ignore"):  # a width beyond float64 is inf, as documented
         width = b - a
-        return np.where(np.isfinite(width), width, 2.0 * (0.5 * b - 0.5 * a))
+        return np.where(np.isfinite(width), width, 2.0 * B._half_range(a, b))
 
 
 def check_gen_t_range(values: Mapping) -> None:

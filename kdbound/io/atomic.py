@@ -43,8 +43,10 @@ def resolve_output(path: str, option: str = "output") -> tuple[str, bool]:
         raise InputError("must name a file (got '')", option)
     try:  # the kernel follows the links itself: /dev/stdout and >(...) name pipes that realpath cannot
         direct = os.stat(path)
-    except OSError:
+    except FileNotFoundError:  # a new file (or a dangling link: its target's folder is checked below)
         direct = None
+    except OSError as exc:
+        raise InputError(f"cannot write {path!r} ({exc.strerror})", option) from None
     if direct is not None and (stat.S_ISCHR(direct.st_mode) or stat.S_ISFIFO(direct.st_mode)):
         if not os.access(path, os.W_OK):
             raise InputError(f"cannot write {path!r} (permission denied)", option)
@@ -52,17 +54,7 @@ def resolve_output(path: str, option: str = "output") -> tuple[str, bool]:
     target = os.path.realpath(path)  # follows symlinks, like shell redirection
     if path.endswith(os.sep) or os.path.isdir(target):
         raise InputError(f"{path!r} is a folder, not a file", option)
-    try:
-        st = os.stat(target)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise InputError(f"cannot write {path!r} ({exc.strerror})", option) from None
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
-            if not os.access(target, os.W_OK):
-                raise InputError(f"cannot write {path!r} (permission denied)", option)
-            return target, True
+    if direct is not None and not stat.S_ISREG(direct.st_mode):  # devices and pipes were taken above
         raise InputError(f"{path!r} is not a regular file, device or pipe", option)
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
