@@ -35,12 +35,13 @@ LAYERS = [
 ]
 HEAVY = ("pyarrow", "matplotlib", "scipy", "rich")
 # the modules allowed to import a heavy library
-HEAVY_HOMES = {"pyarrow": {"kdbound.io.tables"}, "matplotlib": {"kdbound.render.plot"},
+HEAVY_HOMES = {"pyarrow": {"kdbound.io.arrow", "kdbound.io.table_read", "kdbound.io.table_write"},
+               "matplotlib": {"kdbound.render.plot"},
                "rich": {"kdbound.render.report", "kdbound.render.environment", "kdbound.render.progress"},
                "scipy": {"kdbound.engine.simulate", "kdbound.engine.estimate"}}
 # modules that import a heavy library at their top: others import them only inside functions
-HEAVY_AT_TOP = {"kdbound.io.tables": "pyarrow", "kdbound.cli.batch": "pyarrow (through io.tables)",
-                "kdbound.cli.estimate": "pyarrow (through io.tables)"}
+HEAVY_AT_TOP = {"kdbound.io.table_read": "pyarrow", "kdbound.io.table_write": "pyarrow",
+                "kdbound.cli.batch": "pyarrow (through io.table_read and io.table_write)"}
 
 
 def module_name(path: Path) -> str:

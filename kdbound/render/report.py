@@ -149,6 +149,25 @@ def _report_table(report: Report, env: Environment) -> None:
     console.print(Text.assemble((f"{report.theorem}:", "dim"), " ", report.formula))
 
 
+def render_reports(reports: dict, fmt: Format, env: Environment) -> None:
+    """Several reports at once (``demo``): tables in turn; one JSON object keyed by command; JSON Lines
+    one per line; CSV/TSV as rows of command, name, value."""
+    if fmt == Format.JSON:
+        env.stdout.write(json.dumps({k: r.as_json() for k, r in reports.items()}, indent=2, allow_nan=False) + "\n")
+        return
+    if fmt in (Format.CSV, Format.TSV):
+        rows = [(k, name, v) for k, r in reports.items() for name, v in r.results.items()]
+        render_rows({"command": [r[0] for r in rows], "name": [r[1] for r in rows],
+                     "value": [r[2] for r in rows]}, fmt, env)
+        for k, r in reports.items():
+            for note in r.notes:
+                env.warn(f"note: {k}: {note}")
+        return
+    for r in reports.values():
+        render_report(r, fmt, env)
+
+
+
 # --------------------------------------------------------------------------- many rows
 
 def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None = None,
