@@ -217,6 +217,21 @@ def _cell_text(value) -> str | None:
     return _json_text(value)
 
 
+def _json_row(line: str, row: int) -> dict:
+    """One line of JSON Lines as an object, or an error naming its row."""
+    try:
+        obj = _loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"row {row} is not valid JSON ({exc.msg})", "input") from None
+    except _DuplicateKey as exc:
+        raise InputError(f"row {row} has the key {exc.args[0]!r} twice", "input") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"row {row} cannot be read as JSON ({one_line(exc)})", "input") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"row {row} is not a JSON object", "input")
+    return obj
+
+
 def _read_jsonl(stream, numeric: set[str], block_bytes: int):
     """JSON Lines, a block at a time.  The columns are the keys of the first block's rows (the union:
     a row may leave a key out, which is then null); a key that first appears in a later block stops
@@ -231,16 +246,7 @@ def _read_jsonl(stream, numeric: set[str], block_bytes: int):
             if not line.strip():
                 continue
             row += 1
-            try:
-                obj = _loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"row {row} is not valid JSON ({exc.msg})", "input") from None
-            except _DuplicateKey as exc:
-                raise InputError(f"row {row} has the key {exc.args[0]!r} twice", "input") from None
-            except (ValueError, RecursionError) as exc:
-                raise InputError(f"row {row} cannot be read as JSON ({one_line(exc)})", "input") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"row {row} is not a JSON object", "input")
+            obj = _json_row(line, row)
             if names is None:
                 for key in obj:
                     seen.setdefault(key)
