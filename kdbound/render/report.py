@@ -9,7 +9,6 @@ actually drawn, so the machine-format path stays light.
 
 from __future__ import annotations
 
-import json
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -85,6 +84,8 @@ def render_report(report: Report, fmt: Format, env: Environment) -> None:
     """One evaluation: a table (inputs, results, conditions, notes, theorem) or a machine format."""
     out = env.stdout
     if fmt in (Format.JSON, Format.JSONL):
+        import json  # only for JSON: the table and TSV of a scalar run do without it (~1 ms at start-up)
+
         json.dump(report.as_json(), out, indent=2 if fmt == Format.JSON else None, allow_nan=False)
         out.write("\n")
     elif fmt in (Format.CSV, Format.TSV):
@@ -153,6 +154,8 @@ def render_reports(reports: dict, fmt: Format, env: Environment) -> None:
     """Several reports at once (``demo``): tables in turn; one JSON object keyed by command; JSON Lines
     one per line; CSV/TSV as rows of command, name, value."""
     if fmt == Format.JSON:
+        import json  # only for JSON (see render_report)
+
         env.stdout.write(json.dumps({k: r.as_json() for k, r in reports.items()}, indent=2, allow_nan=False) + "\n")
         return
     if fmt in (Format.CSV, Format.TSV):
@@ -190,14 +193,21 @@ def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None 
         if header:
             writer.writerow(names)
         writer.writerows([field_text(v) for v in row] for row in rows)
-    elif fmt == Format.JSONL:
-        for row in rows:
-            out.write(json.dumps({n: plain(v) for n, v in zip(names, row)}, allow_nan=False) + "\n")
-    elif fmt == Format.JSON:
-        json.dump([{n: plain(v) for n, v in zip(names, row)} for row in rows], out, indent=2, allow_nan=False)
-        out.write("\n")
+    elif fmt in (Format.JSONL, Format.JSON):
+        _json_rows(names, rows, fmt, out)
     else:
         _rows_table(names, cols, env, title, keep)
+
+
+def _json_rows(names, rows, fmt: Format, out) -> None:
+    import json  # only for JSON (see render_report)
+
+    if fmt == Format.JSONL:
+        for row in rows:
+            out.write(json.dumps({n: plain(v) for n, v in zip(names, row)}, allow_nan=False) + "\n")
+    else:
+        json.dump([{n: plain(v) for n, v in zip(names, row)} for row in rows], out, indent=2, allow_nan=False)
+        out.write("\n")
 
 
 def _rows_table(names, cols, env: Environment, title, keep) -> None:
