@@ -196,3 +196,33 @@ def test_environment_reads_no_color_when_not_given(monkeypatch):
     assert Environment().no_color
     monkeypatch.delenv("NO_COLOR")
     assert not Environment().no_color and Environment(no_color=True).no_color
+
+
+def _functions(package: str):
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield f"{module_name(path)}.{node.name}", node
+
+
+@pytest.mark.parametrize("package", ["cli", "render", "io"])
+def test_functions_are_at_most_80_lines(package):
+    """Decorators excluded, the def line and docstring included."""
+    long = [(name, node.end_lineno - node.lineno + 1) for name, node in _functions(package)
+            if node.end_lineno - node.lineno + 1 > 80]
+    assert long == []
+
+
+def test_commands_leave_the_words_to_render():
+    """A cli module builds no Report and no Check and appends no note: render/explain*.py does."""
+    found = []
+    for path in sorted((ROOT / "cli").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+            if called in ("Report", "Check") or owner in ("Check", "notes", "checks", "labels"):
+                found.append(f"{module_name(path)}:{node.lineno} {ast.unparse(func)}")
+    assert found == []

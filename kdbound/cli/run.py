@@ -12,7 +12,7 @@ from ..engine.specs import BoundSpec
 from ..engine._checks import collect_violations
 from ..errors import InputError, ParameterError
 from ..io.arrow import require_pyarrow
-from ..render import Environment, Report, non_finite_notes, render_report, render_rows
+from ..render import Environment, Report, render_report, render_rows
 from ..render import explain
 from .options import (Common, check_combination, check_output, environment, is_log_sweep, output_format,
                       parse_sweep, select_columns)
@@ -59,34 +59,9 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
 def bound_report(spec: BoundSpec, values: dict, common: Common) -> Report:
     """One evaluation (or solution) as a Report: inputs, results, conditions, notes, theorem."""
     results, ev, solve_note = evaluate(spec, values, common)
-    inputs = {k: v for k, v in values.items() if v is not None}
-    inputs.update({p.name: values.get(p.name) or p.choices[0] for p in spec.params if p.choices})
-    full = values
-    if common.solve is not None:
-        inputs.update({common.unknown: "solve", "target": common.target})
-        full = {**values, common.unknown: results[common.unknown]}
-    notes = ([solve_note] if solve_note else []) + explain.notes(spec, full, ev)
-    # a generic note for each non-finite result that no specific note already names
-    notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
-    theorem, formula, headline = explain.headline(spec, full, ev)
-    whole = {p.name for p in spec.params if p.integer}
-    inputs = {k: _whole(v) if k in whole else v for k, v in inputs.items()}
-    results = {k: _whole(v) if k in whole else v for k, v in results.items()}
-    chosen = select_columns(common, list(results))
-    if chosen is not None:
-        results = {k: results[k] for k in chosen}
-    return Report(command=spec.name, theorem=theorem, formula=formula, inputs=inputs, results=results,
-                  checks=explain.checks(spec, full, ev), notes=notes, extra=explain.extra(spec, full, ev),
-                  headline=headline)
-
-
-def _whole(value):
-    """A whole-number parameter's value printed as an integer (n = 10000, not 10000.0)."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return value
-    return int(f) if np.isfinite(f) and f == int(f) else value
+    solved = None if common.solve is None else (common.unknown, common.target)
+    return explain.bound_report(spec, values, results, ev, solve_note, solved,
+                                select_columns(common, list(results)))
 
 
 _MAX = 1e300  # a grid end matplotlib can draw (its axis margins and tick ranges overflow near float64's top)

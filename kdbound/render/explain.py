@@ -11,7 +11,8 @@ import numpy as np
 
 from ..engine.specs import MEASURED, SHARPNESS, BoundSpec, Evaluation
 from ..errors import KdboundError
-from .report import Check, name_list
+from .report import Check, Report, name_list
+from .values import non_finite_notes
 
 ROUTE_TEXT = {
     "given": "given (--sigma)",
@@ -27,6 +28,40 @@ def _first(x):
 
 def _f(x) -> float:
     return float(_first(x))
+
+
+def bound_report(spec: BoundSpec, values: Mapping, results: dict, ev: Evaluation, solve_note: str | None = None,
+                 solved: tuple[str, object] | None = None, columns: list[str] | None = None) -> Report:
+    """One evaluation (or solution) of a bound command as a Report: inputs, results, conditions, notes,
+    theorem.  ``solved`` is (unknown, target) for a solution, ``solve_note`` what the solver said,
+    ``columns`` the results to show (``--columns``; None: all)."""
+    inputs = {k: v for k, v in values.items() if v is not None}
+    inputs.update({p.name: values.get(p.name) or p.choices[0] for p in spec.params if p.choices})
+    full = values
+    if solved is not None:
+        unknown, target = solved
+        inputs.update({unknown: "solve", "target": target})
+        full = {**values, unknown: results[unknown]}
+    said = ([solve_note] if solve_note else []) + notes(spec, full, ev)
+    # a generic note for each non-finite result that no specific note already names
+    said += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in said)]
+    theorem, formula, head = headline(spec, full, ev)
+    whole = {p.name for p in spec.params if p.integer}
+    inputs = {k: _whole(v) if k in whole else v for k, v in inputs.items()}
+    results = {k: _whole(v) if k in whole else v for k, v in results.items()}
+    if columns is not None:
+        results = {k: results[k] for k in columns}
+    return Report(command=spec.name, theorem=theorem, formula=formula, inputs=inputs, results=results,
+                  checks=checks(spec, full, ev), notes=said, extra=extra(spec, full, ev), headline=head)
+
+
+def _whole(value):
+    """A whole-number parameter's value printed as an integer (n = 10000, not 10000.0)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(f) if np.isfinite(f) and f == int(f) else value
 
 
 def checks(spec: BoundSpec, values: Mapping, ev: Evaluation) -> list[Check]:
