@@ -7,17 +7,16 @@ says about its result is :mod:`kdbound.render.explain_estimate`'s.
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 
 from ..engine import estimate as E
 from ..errors import InputError, KdboundError, ParameterError, format_value
-from ..formats import Format
 from ..io.arrow import require_pyarrow
-from ..io.atomic import AtomicFile, resolve_output
-from ..render import Environment, Report, render_report
+from ..io.atomic import resolve_output
+from ..render import Environment, render_report
+from ..render.report import write_report
 from ..render.explain_estimate import ROLES, estimate_report
 from ..render.progress import Progress
 from .options import Common, environment, option_name, output_format
@@ -255,7 +254,11 @@ def run_estimate(path: str, opts: dict, common: Common, env: Environment | None)
     finally:
         progress.close()
     report = estimate_report(res, runs, path, kwargs, option_name)
-    write_report(report, fmt, common, env)
+    if common.output is None:
+        render_report(report, fmt, env)
+    else:
+        write_report(report, fmt, common.output, env)
+        env.warn(f"wrote {common.output}")
     return 0
 
 
@@ -266,22 +269,3 @@ def _tie_error(tie: E.TieError, runs: Runs) -> InputError:
     return InputError(f"rows {row_a} and {row_b}, {column}: tied values ({tie.value!r}; {tie.count} in all): the kNN "
                       "estimator needs distinct gaps; break ties with {jitter} auto (uniform noise one grid step "
                       "wide) or use {kl_method} gauss", refs=("jitter", "kl_method"))
-
-
-def write_report(report: Report, fmt: Format, common: Common, env: Environment) -> None:
-    if common.output is None:
-        render_report(report, fmt, env)
-        return
-    if fmt == Format.PARQUET:
-        from ..io.table_write import write_table_file  # pyarrow, only for a Parquet file
-
-        write_table_file({k: [v] for k, v in report.results.items()}, common.output, fmt)
-        for note in report.notes:  # as for CSV/TSV: the file holds the values, stderr says why some are null
-            env.warn(f"note: {note}")
-    else:
-        buf, said = io.StringIO(), io.StringIO()
-        render_report(report, fmt, Environment(out=buf, err=said, stdout_isatty=False, quiet=env.quiet))
-        with AtomicFile(common.output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(buf.getvalue())
-        env.stderr.write(said.getvalue())  # the notes, once the file is written (a failed write says one line)
-    env.warn(f"wrote {common.output}")

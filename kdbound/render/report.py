@@ -9,11 +9,13 @@ actually drawn, so the machine-format path stays light.
 
 from __future__ import annotations
 
+import io
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from ..formats import Format
+from ..io.atomic import write_text
 from .environment import Environment
 from .values import field_text, plain, table_text
 
@@ -103,6 +105,23 @@ def render_report(report: Report, fmt: Format, env: Environment) -> None:
             env.warn(f"note: {note}")
     else:
         _report_table(report, env)
+
+
+def write_report(report: Report, fmt: Format, path: str, env: Environment) -> None:
+    """One evaluation to the file ``path``, atomically: JSON, JSON Lines, CSV or TSV as
+    :func:`render_report` writes them, or its results as one row of Parquet.  The notes go to
+    stderr once the file is written (a failed write says one line)."""
+    if fmt == Format.PARQUET:
+        from ..io.table_write import write_table_file  # pyarrow, only for a Parquet file
+
+        write_table_file({k: [v] for k, v in report.results.items()}, path, fmt)
+        for note in report.notes:  # as for CSV/TSV: the file holds the values, stderr says why some are null
+            env.warn(f"note: {note}")
+        return
+    buf, said = io.StringIO(), io.StringIO()
+    render_report(report, fmt, Environment(out=buf, err=said, stdout_isatty=False, quiet=env.quiet))
+    write_text(path, buf.getvalue())
+    env.stderr.write(said.getvalue())
 
 
 def _report_table(report: Report, env: Environment) -> None:
