@@ -12,10 +12,12 @@ HEAD into a fresh virtual environment (compiled ``.pyc`` files; no editable-inst
 adds ~14 ms), with the typer and click installed here.  ``--installed`` times the console script next
 to this interpreter instead (quick, but an editable install is slower, and more so when
 PYTHONDONTWRITEBYTECODE keeps its modules uncompiled).  ``--teardown`` adds the same command ended by
-the interpreter's own finalization (``sys.exit``), which the console script skips.
+the interpreter's own finalization (``sys.exit``), which the console script skips.  ``--profile`` adds
+the imports of a scalar run one layer at a time (numpy, typer and click, kdbound), each ended by
+``os._exit`` as the console script is: the differences are what each layer costs.
 71f3ebc (before issue 7) needs ``--typer 0.20.1``.
 
-Run:  python benchmarks/bench_startup.py [--repeats 40] [--installed] [--teardown] [--against-ref REF]
+Run:  python benchmarks/bench_startup.py [--repeats 40] [--installed] [--teardown] [--profile] [--against-ref REF]
 """
 
 import argparse
@@ -33,6 +35,12 @@ ARGS = ["upper", "--gen-t", "0.05", "--kl", "0.2", "--sigma", "0.1"]
 REPO = Path(__file__).resolve().parent.parent
 #: the command ended by the interpreter's finalization, as the console script did before issue 16
 TEARDOWN = ("import sys; sys.argv[0] = 'kdbound'; from kdbound.cli.main import main; sys.exit(main())")
+#: --profile: the imports of a scalar run, added one layer at a time, each process ended by os._exit
+#: (no finalization, as the console script): the differences are what each layer costs
+PROFILE = {"  python, nothing imported": "pass",
+           "  + numpy": "import numpy",
+           "  + typer and click (typer.main)": "import numpy, typer.main",
+           "  + kdbound's modules of a scalar run": "import numpy, typer.main, kdbound.cli.main"}
 
 
 def build(ref: str, where: Path, typer: str) -> Path:
@@ -86,6 +94,7 @@ def main() -> None:
     parser.add_argument("--installed", action="store_true", help="time the console script next to this interpreter")
     parser.add_argument("--teardown", action="store_true", help="also time the command ended by finalization")
     parser.add_argument("--against-ref", metavar="REF", help="also time this commit's build")
+    parser.add_argument("--profile", action="store_true", help="also time the imports, one layer at a time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         head = installed() if args.installed else build("HEAD", Path(tmp), args.typer)
@@ -94,6 +103,9 @@ def main() -> None:
                     "kdbound " + " ".join(ARGS): [str(head / "kdbound"), *ARGS]}
         if args.teardown:
             commands["... ended by the interpreter's finalization"] = [str(head / "python"), "-c", TEARDOWN, *ARGS]
+        if args.profile:
+            commands.update({name: [str(head / "python"), "-c", f"{code}; import os; os._exit(0)"]
+                             for name, code in PROFILE.items()})
         if args.against_ref:
             ref = build(args.against_ref, Path(tmp), args.typer)
             commands[f"... built from {args.against_ref}"] = [str(ref / "kdbound"), *ARGS]
