@@ -23,3 +23,24 @@ def paired(candidate, baseline, repeats: int, **kw):
         base.append(b)
         ratios.append(c / b)
     return statistics.median(cand), statistics.median(base), statistics.median(ratios)
+
+
+def _cpu_of_children() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rounds(commands: dict, repeats: int, **kw) -> dict:
+    """Run every command once per round, in order; return {name: [(wall s, cpu s) per round]}.
+
+    CPU time is the child's user + system time (from the rusage of waited-for children).
+    """
+    times = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, cmd in commands.items():
+            cpu = _cpu_of_children()
+            wall = run_time(cmd, **kw)
+            times[name].append((wall, _cpu_of_children() - cpu))
+    return times

@@ -35,12 +35,13 @@ LAYERS = [
 ]
 HEAVY = ("pyarrow", "matplotlib", "scipy", "rich")
 # the modules allowed to import a heavy library
-HEAVY_HOMES = {"pyarrow": {"kdbound.io.tables"}, "matplotlib": {"kdbound.render.plot"},
+HEAVY_HOMES = {"pyarrow": {"kdbound.io.arrow", "kdbound.io.table_read", "kdbound.io.table_write"},
+               "matplotlib": {"kdbound.render.plot"},
                "rich": {"kdbound.render.report", "kdbound.render.environment", "kdbound.render.progress"},
                "scipy": {"kdbound.engine.simulate", "kdbound.engine.estimate"}}
 # modules that import a heavy library at their top: others import them only inside functions
-HEAVY_AT_TOP = {"kdbound.io.tables": "pyarrow", "kdbound.cli.batch": "pyarrow (through io.tables)",
-                "kdbound.cli.estimate": "pyarrow (through io.tables)"}
+HEAVY_AT_TOP = {"kdbound.io.table_read": "pyarrow", "kdbound.io.table_write": "pyarrow",
+                "kdbound.cli.batch": "pyarrow (through io.table_read and io.table_write)"}
 
 
 def module_name(path: Path) -> str:
@@ -195,3 +196,33 @@ def test_environment_reads_no_color_when_not_given(monkeypatch):
     assert Environment().no_color
     monkeypatch.delenv("NO_COLOR")
     assert not Environment().no_color and Environment(no_color=True).no_color
+
+
+def _functions(package: str):
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield f"{module_name(path)}.{node.name}", node
+
+
+@pytest.mark.parametrize("package", ["cli", "render", "io"])
+def test_functions_are_at_most_80_lines(package):
+    """Decorators excluded, the def line and docstring included."""
+    long = [(name, node.end_lineno - node.lineno + 1) for name, node in _functions(package)
+            if node.end_lineno - node.lineno + 1 > 80]
+    assert long == []
+
+
+def test_commands_leave_the_words_to_render():
+    """A cli module builds no Report and no Check and appends no note: render/explain*.py does."""
+    found = []
+    for path in sorted((ROOT / "cli").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+            if called in ("Report", "Check") or owner in ("Check", "notes", "checks", "labels"):
+                found.append(f"{module_name(path)}:{node.lineno} {ast.unparse(func)}")
+    assert found == []

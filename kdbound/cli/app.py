@@ -15,7 +15,8 @@ from ..engine.specs import LOWER, SHARPNESS, UPPER, BoundSpec
 from .click_api import Choice
 from .group import KdboundGroup
 from .options import Common, Real, environment, option, option_name, output_format, shared_parameters
-from .run import bound_report, render_reports, run_bound
+from ..render.report import render_reports
+from .run import bound_report, run_bound
 
 SETTINGS = dict(
     cls=KdboundGroup,

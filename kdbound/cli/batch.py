@@ -3,8 +3,11 @@
 Memory stays bounded by the block size whatever the input length.  Bad rows
 stop the run (``row N, column X: rule (got V)``, exit 2) or, with
 ``--on-error skip|null``, are dropped or nulled with the reason in an
-``error`` column (exit 3 when any row failed).  Tables are handled through
-:mod:`kdbound.io.tables`, the one module that touches pyarrow.
+``error`` column (exit 3 when any row failed).  Tables are read and written through
+:mod:`kdbound.io.table_read` and :mod:`kdbound.io.table_write`, which import pyarrow at their
+top: this module is imported only inside :func:`kdbound.cli.run.run_bound`, once
+:func:`kdbound.io.arrow.require_pyarrow` has found pyarrow.  What a batch says (notes on
+columns, nulls and failed rows) is :mod:`kdbound.render.explain`'s.
 """
 
 from __future__ import annotations
@@ -18,39 +21,14 @@ from ..engine.solve import solve
 from ..engine.specs import BoundSpec
 from ..errors import InputError, ParameterError, format_value, spell_text
 from ..formats import Format
-from ..io import tables
+from ..io import table_read, table_write
 from ..render import Environment, explain, render_rows
-from ..render.report import name_list
 from .options import Common, option_name, output_format, select_columns
 from .status import ExitStatus
 
 
 def _row_message(row: int, column: str, rule: str, value) -> str:
     return f"row {row}, column {column}: {rule} (got {format_value(value)})"
-
-
-class _SolveEnds:
-    """Rows whose solution is not a crossing: said once per kind, with a count and the first row."""
-
-    WHY = {1: "every value meets the target there: the answer is the end of the values that meet it",
-           3: "{unknown} does not affect the bound there",
-           4: "the smallest {unknown} allowed already meets the target there (larger values need not)"}
-
-    def __init__(self, unknown):
-        self.unknown = unknown
-        self.count: dict[int, int] = {}
-        self.first: dict[int, int] = {}
-
-    def add(self, status, bad_rows, offset: int) -> None:
-        for kind in self.WHY:
-            rows = np.flatnonzero((status == kind) & ~bad_rows)
-            if rows.size:
-                self.count[kind] = self.count.get(kind, 0) + int(rows.size)
-                self.first.setdefault(kind, offset + int(rows[0]) + 1)
-
-    def notes(self, total: int) -> list[str]:
-        return [f"{self.unknown} in {count} of {total} rows (first: row {self.first[kind]}): "
-                + self.WHY[kind].format(unknown=self.unknown) for kind, count in self.count.items()]
 
 
 class RowErrors:
@@ -87,7 +65,7 @@ class _TableOutput:
         self.keep: tuple[str, ...] = ()
 
     def write(self, table) -> None:
-        render_rows(tables.to_columns(table), Format.TABLE, self.env, keep=self.keep)
+        render_rows(table_write.to_columns(table), Format.TABLE, self.env, keep=self.keep)
 
     def __enter__(self):
         return self
@@ -97,108 +75,124 @@ class _TableOutput:
 
 
 def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -> int:
-    fmt_in = tables.input_format(common.input, common.input_format)
+    fmt_in = table_read.input_format(common.input, common.input_format)
     fmt_out = output_format(common, env)
-    unknown = common.unknown
-    numeric = set(spec.numeric_names) | ({"target"} if unknown else set())
-    constants = {k: v for k, v in values.items() if v is not None}
-    failed, first_error, offset, columns = 0, None, 0, None
-    nulls = explain.NullCells(spec, common.unknown if common.solve is not None else None)
-    ends = _SolveEnds(unknown)
-    notes: list[str] = []
-    writer = _TableOutput(env) if fmt_out == Format.TABLE else tables.TableWriter(common.output, fmt_out, env.stdout)
-    with writer, contextlib.closing(tables.read_batches(common.input, fmt_in, numeric, env.chunk_bytes)) as blocks:
+    run = _Batch(spec, values, common, fmt_out)
+    writer = _TableOutput(env) if fmt_out == Format.TABLE else table_write.TableWriter(common.output, fmt_out,
+                                                                                         env.stdout)
+    blocks = table_read.read_batches(common.input, fmt_in, run.numeric, env.chunk_bytes)
+    with writer, contextlib.closing(blocks):
         for batch in blocks:
-            names = tables.column_names(batch)
-            first_block = columns is None
-            if first_block:
-                columns = _check_columns(names, spec, constants, unknown, common)
-                if not columns and len(names) == 1 and ("\t" in names[0] or ";" in names[0]):
-                    sep = "tabs" if "\t" in names[0] else "semicolons"
-                    raise InputError(f"the header is one column that holds {sep} ({names[0][:40]!r}): give "
-                                     "{input_format} tsv for tab-separated values (stdin is read as CSV)"
-                                     if sep == "tabs" else f"the header is one column that holds {sep}: kdbound "
-                                     "reads commas (CSV) or tabs (TSV)", "input", refs=("input_format",))
-            n = batch.num_rows
-            chunk = {name: None for name in spec.param_names}
-            chunk.update(constants)
-            errors = RowErrors(n, offset)
-            flag = errors.flag
-
-            target = common.target
-            parsed = {}
-            for original, name in columns.items():
-                floats, empty, not_number, raw = tables.to_float(batch.column(original))
-                parsed[original] = floats
-                if empty.any():
-                    flag(empty, original, "must not be empty", np.full(n, "", dtype=object))
-                if not_number.any():
-                    flag(not_number, original, "must be a number", raw if raw is not None else floats)
-                if name == "target":
-                    target = floats
-                else:
-                    chunk[name] = floats
-            results, status = _evaluate(spec, chunk, unknown, target, columns, errors)
-            if first_block:
-                notes += _other_columns(names, columns, results, spec, common.on_error)
-            if common.on_error == "stop" and errors.bad.any():
-                raise InputError(errors.first)
-            bad_rows = errors.bad
-            out = {}
-            for original in names:
-                # CSV/TSV echo parameter cells as given (no reformatting); typed formats get numbers
-                keep_text = original not in parsed or fmt_out in (Format.CSV, Format.TSV)
-                out[original] = batch.column(original) if keep_text else tables.arrow_column(parsed[original])
-            for key, vals in results.items():
-                if key in columns.values():
-                    continue  # the parameter column already holds the value used
-                # failed rows: null results (skip drops those rows below); None: undecidable for every row
-                out[key] = tables.null_column(n) if vals is None else \
-                    tables.arrow_column(np.broadcast_to(np.asarray(vals), (n,)), null=bad_rows)
-            out.pop("error", None)
-            if common.on_error == "null":
-                out["error"] = tables.text_column(errors.reasons)
-            table = tables.make_table(out, like=batch)
-            if common.on_error == "skip" and bad_rows.any():
-                table = tables.keep_rows(table, ~bad_rows)
-            chosen = select_columns(common, tables.column_names(table))
-            if chosen is not None:
-                table = table.select(chosen)
+            table, parsed = run.block(batch)
             if isinstance(writer, _TableOutput):
-                varying = [c for c in columns if len(set(np.asarray(parsed[c]).tolist())) > 1]
-                writer.keep = (*varying, "bound", *((unknown,) if unknown else ()), "error")
+                writer.keep = run.keep(parsed)
             writer.write(table)
-            nulls.add(chunk, results, bad_rows, offset)
-            if status is not None:
-                ends.add(np.broadcast_to(status, (n,)), bad_rows, offset)
-            failed += int(bad_rows.sum())
-            first_error = first_error or errors.first
-            offset += n
-    for line in notes + nulls.notes(offset) + ends.notes(offset):  # after the output: a run that fails says only why
-        env.warn(f"kdbound: note: {line}")
-    if failed:
-        what = "skipped" if common.on_error == "skip" else "given null results"
-        env.warn(f"kdbound: {failed} of {offset} rows failed and were {what}; first: {first_error}")
+    for line in run.notes + run.nulls.notes(run.offset) + run.ends.notes(run.offset):
+        env.warn(f"kdbound: note: {line}")  # after the output: a run that fails says only why
+    if run.failed:
+        env.warn(explain.failed_rows(run.failed, run.offset, common.on_error, run.first_error))
         return ExitStatus.ROWS_FAILED
     return ExitStatus.OK
 
 
-def _other_columns(names, columns: dict, results: dict, spec: BoundSpec, on_error: str) -> list[str]:
-    """Notes on input columns that are not parameters: passed through, or replaced by fresh results."""
-    others = [name for name in names if name not in columns]
-    replaced = [name for name in others if name in results or name == "error"]
-    passed = [name for name in others if name not in replaced]
-    notes = []
-    if passed:
-        notes.append(f"column(s) {name_list(map(repr, passed))} are not parameters of {spec.name}; passed "
-                     "through unchanged")
-    dropped = ["error"] if "error" in replaced and on_error != "null" else []
-    replaced = [name for name in replaced if name not in dropped]
-    if replaced:
-        notes.append(f"input column(s) {name_list(map(repr, replaced))} are replaced by freshly computed results")
-    if dropped:
-        notes.append("input column 'error' is dropped: kdbound writes its own error column, with --on-error null")
-    return notes
+class _Batch:
+    """One batch run: the column mapping (from the first block), what every block adds to the
+    notes, and the count of failed rows."""
+
+    def __init__(self, spec: BoundSpec, values: dict, common: Common, fmt_out: Format):
+        self.spec, self.common, self.fmt_out = spec, common, fmt_out
+        self.unknown = common.unknown
+        self.numeric = set(spec.numeric_names) | ({"target"} if self.unknown else set())
+        self.constants = {k: v for k, v in values.items() if v is not None}
+        self.columns: dict | None = None  # input column -> parameter, from the first block
+        self.failed, self.first_error, self.offset = 0, None, 0
+        self.nulls = explain.NullCells(spec, self.unknown if common.solve is not None else None)
+        self.ends = explain.SolveEnds(self.unknown)
+        self.notes: list[str] = []
+
+    def block(self, batch):
+        """One block of input rows: checked, evaluated, as the output table (and its parsed columns)."""
+        names = table_write.column_names(batch)
+        first_block = self.columns is None
+        if first_block:
+            self.columns = _check_columns(names, self.spec, self.constants, self.unknown, self.common)
+            _check_header(names, self.columns)
+        n = batch.num_rows
+        errors = RowErrors(n, self.offset)
+        chunk, parsed, target = self._parse(batch, errors)
+        results, status = _evaluate(self.spec, chunk, self.unknown, target, self.columns, errors)
+        if first_block:
+            self.notes += explain.other_columns(names, self.columns, results, self.spec.name, self.common.on_error)
+        if self.common.on_error == "stop" and errors.bad.any():
+            raise InputError(errors.first)
+        table = self._table(batch, names, parsed, results, errors.bad, errors.reasons)
+        self.nulls.add(chunk, results, errors.bad, self.offset)
+        if status is not None:
+            self.ends.add(np.broadcast_to(status, (n,)), errors.bad, self.offset)
+        self.failed += int(errors.bad.sum())
+        self.first_error = self.first_error or errors.first
+        self.offset += n
+        return table, parsed
+
+    def _parse(self, batch, errors: RowErrors):
+        """The block's parameter columns as floats (bad cells flagged): the engine's chunk, the
+        parsed columns by input name, and the target."""
+        n = batch.num_rows
+        chunk = {name: None for name in self.spec.param_names}
+        chunk.update(self.constants)
+        target = self.common.target
+        parsed = {}
+        for original, name in self.columns.items():
+            floats, empty, not_number, raw = table_read.to_float(batch.column(original))
+            parsed[original] = floats
+            if empty.any():
+                errors.flag(empty, original, "must not be empty", np.full(n, "", dtype=object))
+            if not_number.any():
+                errors.flag(not_number, original, "must be a number", raw if raw is not None else floats)
+            if name == "target":
+                target = floats
+            else:
+                chunk[name] = floats
+        return chunk, parsed, target
+
+    def _table(self, batch, names, parsed: dict, results: dict, bad_rows: np.ndarray, reasons):
+        """The output table of a block: the input columns, then the results."""
+        n = batch.num_rows
+        out = {}
+        for original in names:
+            # CSV/TSV echo parameter cells as given (no reformatting); typed formats get numbers
+            keep_text = original not in parsed or self.fmt_out in (Format.CSV, Format.TSV)
+            out[original] = batch.column(original) if keep_text else table_write.arrow_column(parsed[original])
+        for key, vals in results.items():
+            if key in self.columns.values():
+                continue  # the parameter column already holds the value used
+            # failed rows: null results (skip drops those rows below); None: undecidable for every row
+            out[key] = table_write.null_column(n) if vals is None else \
+                table_write.arrow_column(np.broadcast_to(np.asarray(vals), (n,)), null=bad_rows)
+        out.pop("error", None)
+        if self.common.on_error == "null":
+            out["error"] = table_write.text_column(reasons)
+        table = table_write.make_table(out, like=batch)
+        if self.common.on_error == "skip" and bad_rows.any():
+            table = table_write.keep_rows(table, ~bad_rows)
+        chosen = select_columns(self.common, table_write.column_names(table))
+        return table if chosen is None else table.select(chosen)
+
+    def keep(self, parsed: dict) -> tuple[str, ...]:
+        """The columns a terminal table keeps when not all fit: the parameters that vary, the bound,
+        the solved quantity and the error."""
+        varying = [c for c in self.columns if len(set(np.asarray(parsed[c]).tolist())) > 1]
+        return (*varying, "bound", *((self.unknown,) if self.unknown else ()), "error")
+
+
+def _check_header(names: list[str], columns: dict) -> None:
+    """A header that is one column holding tabs or semicolons: the file is not the CSV it was read as."""
+    if not columns and len(names) == 1 and ("\t" in names[0] or ";" in names[0]):
+        sep = "tabs" if "\t" in names[0] else "semicolons"
+        raise InputError(f"the header is one column that holds {sep} ({names[0][:40]!r}): give "
+                         "{input_format} tsv for tab-separated values (stdin is read as CSV)"
+                         if sep == "tabs" else f"the header is one column that holds {sep}: kdbound "
+                         "reads commas (CSV) or tabs (TSV)", "input", refs=("input_format",))
 
 
 def _check_columns(names, spec: BoundSpec, constants: dict, unknown, common: Common) -> dict:

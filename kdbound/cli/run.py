@@ -6,15 +6,13 @@ bound's spec (evaluate, solve, sweep or batch), the results go to a renderer.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from ..engine.specs import BoundSpec
 from ..engine._checks import collect_violations
 from ..errors import InputError, ParameterError
-from ..formats import Format
-from ..render import Environment, Report, non_finite_notes, render_report, render_rows
+from ..io.arrow import require_pyarrow
+from ..render import Environment, Report, render_report, render_rows
 from ..render import explain
 from .options import (Common, check_combination, check_output, environment, is_log_sweep, output_format,
                       parse_sweep, select_columns)
@@ -40,6 +38,8 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
         from ..render import plot  # the home of matplotlib: loaded only when a plot is asked for
 
         plot.check_plot_path(common.plot)
+    if common.input is not None or common.output is not None:  # a table is read or written
+        require_pyarrow("input" if common.input is not None else "output")
     if common.input is not None:
         from .batch import run_batch  # the batch path imports pyarrow (~0.1 s): not at start-up
 
@@ -59,52 +59,9 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
 def bound_report(spec: BoundSpec, values: dict, common: Common) -> Report:
     """One evaluation (or solution) as a Report: inputs, results, conditions, notes, theorem."""
     results, ev, solve_note = evaluate(spec, values, common)
-    inputs = {k: v for k, v in values.items() if v is not None}
-    inputs.update({p.name: values.get(p.name) or p.choices[0] for p in spec.params if p.choices})
-    full = values
-    if common.solve is not None:
-        inputs.update({common.unknown: "solve", "target": common.target})
-        full = {**values, common.unknown: results[common.unknown]}
-    notes = ([solve_note] if solve_note else []) + explain.notes(spec, full, ev)
-    # a generic note for each non-finite result that no specific note already names
-    notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
-    theorem, formula, headline = explain.headline(spec, full, ev)
-    whole = {p.name for p in spec.params if p.integer}
-    inputs = {k: _whole(v) if k in whole else v for k, v in inputs.items()}
-    results = {k: _whole(v) if k in whole else v for k, v in results.items()}
-    chosen = select_columns(common, list(results))
-    if chosen is not None:
-        results = {k: results[k] for k in chosen}
-    return Report(command=spec.name, theorem=theorem, formula=formula, inputs=inputs, results=results,
-                  checks=explain.checks(spec, full, ev), notes=notes, extra=explain.extra(spec, full, ev),
-                  headline=headline)
-
-
-def _whole(value):
-    """A whole-number parameter's value printed as an integer (n = 10000, not 10000.0)."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return value
-    return int(f) if np.isfinite(f) and f == int(f) else value
-
-
-def render_reports(reports: dict, fmt: Format, env: Environment) -> None:
-    """Several reports at once (``demo``): tables in turn; one JSON object keyed by command; JSON Lines
-    one per line; CSV/TSV as rows of command, name, value."""
-    if fmt == Format.JSON:
-        env.stdout.write(json.dumps({k: r.as_json() for k, r in reports.items()}, indent=2, allow_nan=False) + "\n")
-        return
-    if fmt in (Format.CSV, Format.TSV):
-        rows = [(k, name, v) for k, r in reports.items() for name, v in r.results.items()]
-        render_rows({"command": [r[0] for r in rows], "name": [r[1] for r in rows],
-                     "value": [r[2] for r in rows]}, fmt, env)
-        for k, r in reports.items():
-            for note in r.notes:
-                env.warn(f"note: {k}: {note}")
-        return
-    for r in reports.values():
-        render_report(r, fmt, env)
+    solved = None if common.solve is None else (common.unknown, common.target)
+    return explain.bound_report(spec, values, results, ev, solve_note, solved,
+                                select_columns(common, list(results)))
 
 
 _MAX = 1e300  # a grid end matplotlib can draw (its axis margins and tick ranges overflow near float64's top)
@@ -188,12 +145,12 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
     if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty
         _plot(spec, values, common, env, name, grid, columns, log_x=is_log_sweep(common.sweep))
     if common.output is not None:
-        from ..io.tables import write_table_file  # pyarrow (~0.1 s), only when a file is written
+        from ..io.table_write import write_table_file  # pyarrow (~0.1 s), only when a file is written
 
         write_table_file(shown, common.output, fmt)
     else:
         keep = (name, "bound", *((common.unknown,) if common.solve else ()))
-        render_rows(shown, fmt, env, title=f"kdbound {spec.name}: sweep of {name}", keep=keep)
+        render_rows(shown, fmt, env, title=explain.sweep_title(spec.name, name), keep=keep)
     for line in nulls.notes(len(grid)):  # after the output: a run that fails says only why
         env.warn(f"kdbound: note: {line}")
     return 0

@@ -158,3 +158,9 @@ class AtomicFile:
         self.abort()
         if isinstance(exc, OSError):  # writing failed (a full disk, /dev/full): the user's environment, not a bug
             raise write_error(self.path, self.option, exc) from None
+
+
+def write_text(path: str, text: str, option: str = "output") -> None:
+    """``text`` (UTF-8) to ``path`` atomically: the whole file or none (a failed write is one line)."""
+    with AtomicFile(path, option) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)

@@ -11,7 +11,8 @@ import numpy as np
 
 from ..engine.specs import MEASURED, SHARPNESS, BoundSpec, Evaluation
 from ..errors import KdboundError
-from .report import Check
+from .report import Check, Report, name_list
+from .values import non_finite_notes
 
 ROUTE_TEXT = {
     "given": "given (--sigma)",
@@ -27,6 +28,40 @@ def _first(x):
 
 def _f(x) -> float:
     return float(_first(x))
+
+
+def bound_report(spec: BoundSpec, values: Mapping, results: dict, ev: Evaluation, solve_note: str | None = None,
+                 solved: tuple[str, object] | None = None, columns: list[str] | None = None) -> Report:
+    """One evaluation (or solution) of a bound command as a Report: inputs, results, conditions, notes,
+    theorem.  ``solved`` is (unknown, target) for a solution, ``solve_note`` what the solver said,
+    ``columns`` the results to show (``--columns``; None: all)."""
+    inputs = {k: v for k, v in values.items() if v is not None}
+    inputs.update({p.name: values.get(p.name) or p.choices[0] for p in spec.params if p.choices})
+    full = values
+    if solved is not None:
+        unknown, target = solved
+        inputs.update({unknown: "solve", "target": target})
+        full = {**values, unknown: results[unknown]}
+    said = ([solve_note] if solve_note else []) + notes(spec, full, ev)
+    # a generic note for each non-finite result that no specific note already names
+    said += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in said)]
+    theorem, formula, head = headline(spec, full, ev)
+    whole = {p.name for p in spec.params if p.integer}
+    inputs = {k: _whole(v) if k in whole else v for k, v in inputs.items()}
+    results = {k: _whole(v) if k in whole else v for k, v in results.items()}
+    if columns is not None:
+        results = {k: results[k] for k in columns}
+    return Report(command=spec.name, theorem=theorem, formula=formula, inputs=inputs, results=results,
+                  checks=checks(spec, full, ev), notes=said, extra=extra(spec, full, ev), headline=head)
+
+
+def _whole(value):
+    """A whole-number parameter's value printed as an integer (n = 10000, not 10000.0)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(f) if np.isfinite(f) and f == int(f) else value
 
 
 def checks(spec: BoundSpec, values: Mapping, ev: Evaluation) -> list[Check]:
@@ -257,6 +292,8 @@ def _refined_sigma_u(v: Mapping) -> float | None:
         return None
 
 
+# --------------------------------------------------------------------------- batches and sweeps
+
 class NullCells:
     """Which result columns hold nulls in rows that did not fail, and why: a note per column.
 
@@ -315,6 +352,59 @@ class NullCells:
         except KdboundError:
             pass
         return "not finite (undefined, or beyond the float64 range)."
+
+
+class SolveEnds:
+    """Rows whose solution is not a crossing: said once per kind, with a count and the first row."""
+
+    WHY = {1: "every value meets the target there: the answer is the end of the values that meet it",
+           3: "{unknown} does not affect the bound there",
+           4: "the smallest {unknown} allowed already meets the target there (larger values need not)"}
+
+    def __init__(self, unknown):
+        self.unknown = unknown
+        self.count: dict[int, int] = {}
+        self.first: dict[int, int] = {}
+
+    def add(self, status, bad_rows, offset: int) -> None:
+        for kind in self.WHY:
+            rows = np.flatnonzero((status == kind) & ~bad_rows)
+            if rows.size:
+                self.count[kind] = self.count.get(kind, 0) + int(rows.size)
+                self.first.setdefault(kind, offset + int(rows[0]) + 1)
+
+    def notes(self, total: int) -> list[str]:
+        return [f"{self.unknown} in {count} of {total} rows (first: row {self.first[kind]}): "
+                + self.WHY[kind].format(unknown=self.unknown) for kind, count in self.count.items()]
+
+
+def other_columns(names, columns: dict, results: dict, command: str, on_error: str) -> list[str]:
+    """Notes on a batch's input columns that are not parameters: passed through, or replaced by fresh results."""
+    others = [name for name in names if name not in columns]
+    replaced = [name for name in others if name in results or name == "error"]
+    passed = [name for name in others if name not in replaced]
+    notes = []
+    if passed:
+        notes.append(f"column(s) {name_list(map(repr, passed))} are not parameters of {command}; passed "
+                     "through unchanged")
+    dropped = ["error"] if "error" in replaced and on_error != "null" else []
+    replaced = [name for name in replaced if name not in dropped]
+    if replaced:
+        notes.append(f"input column(s) {name_list(map(repr, replaced))} are replaced by freshly computed results")
+    if dropped:
+        notes.append("input column 'error' is dropped: kdbound writes its own error column, with --on-error null")
+    return notes
+
+
+def failed_rows(failed: int, total: int, on_error: str, first: str) -> str:
+    """The last line of a batch in which rows failed (``--on-error skip|null``)."""
+    what = "skipped" if on_error == "skip" else "given null results"
+    return f"kdbound: {failed} of {total} rows failed and were {what}; first: {first}"
+
+
+def sweep_title(command: str, name: str) -> str:
+    """The title of a sweep's table."""
+    return f"kdbound {command}: sweep of {name}"
 
 
 _CHECKS = {"upper": _upper_checks, "lower": _lower_checks, "sharpness": _sharp_checks}

@@ -9,12 +9,13 @@ actually drawn, so the machine-format path stays light.
 
 from __future__ import annotations
 
-import json
+import io
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from ..formats import Format
+from ..io.atomic import write_text
 from .environment import Environment
 from .values import field_text, plain, table_text
 
@@ -85,6 +86,8 @@ def render_report(report: Report, fmt: Format, env: Environment) -> None:
     """One evaluation: a table (inputs, results, conditions, notes, theorem) or a machine format."""
     out = env.stdout
     if fmt in (Format.JSON, Format.JSONL):
+        import json  # only for JSON: the table and TSV of a scalar run do without it (~1 ms at start-up)
+
         json.dump(report.as_json(), out, indent=2 if fmt == Format.JSON else None, allow_nan=False)
         out.write("\n")
     elif fmt in (Format.CSV, Format.TSV):
@@ -102,6 +105,23 @@ def render_report(report: Report, fmt: Format, env: Environment) -> None:
             env.warn(f"note: {note}")
     else:
         _report_table(report, env)
+
+
+def write_report(report: Report, fmt: Format, path: str, env: Environment) -> None:
+    """One evaluation to the file ``path``, atomically: JSON, JSON Lines, CSV or TSV as
+    :func:`render_report` writes them, or its results as one row of Parquet.  The notes go to
+    stderr once the file is written (a failed write says one line)."""
+    if fmt == Format.PARQUET:
+        from ..io.table_write import write_table_file  # pyarrow, only for a Parquet file
+
+        write_table_file({k: [v] for k, v in report.results.items()}, path, fmt)
+        for note in report.notes:  # as for CSV/TSV: the file holds the values, stderr says why some are null
+            env.warn(f"note: {note}")
+        return
+    buf, said = io.StringIO(), io.StringIO()
+    render_report(report, fmt, Environment(out=buf, err=said, stdout_isatty=False, quiet=env.quiet))
+    write_text(path, buf.getvalue())
+    env.stderr.write(said.getvalue())
 
 
 def _report_table(report: Report, env: Environment) -> None:
@@ -149,6 +169,27 @@ def _report_table(report: Report, env: Environment) -> None:
     console.print(Text.assemble((f"{report.theorem}:", "dim"), " ", report.formula))
 
 
+def render_reports(reports: dict, fmt: Format, env: Environment) -> None:
+    """Several reports at once (``demo``): tables in turn; one JSON object keyed by command; JSON Lines
+    one per line; CSV/TSV as rows of command, name, value."""
+    if fmt == Format.JSON:
+        import json  # only for JSON (see render_report)
+
+        env.stdout.write(json.dumps({k: r.as_json() for k, r in reports.items()}, indent=2, allow_nan=False) + "\n")
+        return
+    if fmt in (Format.CSV, Format.TSV):
+        rows = [(k, name, v) for k, r in reports.items() for name, v in r.results.items()]
+        render_rows({"command": [r[0] for r in rows], "name": [r[1] for r in rows],
+                     "value": [r[2] for r in rows]}, fmt, env)
+        for k, r in reports.items():
+            for note in r.notes:
+                env.warn(f"note: {k}: {note}")
+        return
+    for r in reports.values():
+        render_report(r, fmt, env)
+
+
+
 # --------------------------------------------------------------------------- many rows
 
 def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None = None,
@@ -171,14 +212,21 @@ def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None 
         if header:
             writer.writerow(names)
         writer.writerows([field_text(v) for v in row] for row in rows)
-    elif fmt == Format.JSONL:
-        for row in rows:
-            out.write(json.dumps({n: plain(v) for n, v in zip(names, row)}, allow_nan=False) + "\n")
-    elif fmt == Format.JSON:
-        json.dump([{n: plain(v) for n, v in zip(names, row)} for row in rows], out, indent=2, allow_nan=False)
-        out.write("\n")
+    elif fmt in (Format.JSONL, Format.JSON):
+        _json_rows(names, rows, fmt, out)
     else:
         _rows_table(names, cols, env, title, keep)
+
+
+def _json_rows(names, rows, fmt: Format, out) -> None:
+    import json  # only for JSON (see render_report)
+
+    if fmt == Format.JSONL:
+        for row in rows:
+            out.write(json.dumps({n: plain(v) for n, v in zip(names, row)}, allow_nan=False) + "\n")
+    else:
+        json.dump([{n: plain(v) for n, v in zip(names, row)} for row in rows], out, indent=2, allow_nan=False)
+        out.write("\n")
 
 
 def _rows_table(names, cols, env: Environment, title, keep) -> None:
