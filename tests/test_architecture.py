@@ -76,20 +76,26 @@ class _DynamicImports:
 
     def __init__(self, tree, name: str, package: str):
         self.name, self.package = name, package
-        self.importlib, self.import_module = {"importlib"}, set()
+        self.modules_bound = {"importlib": {"importlib"}, "builtins": {"builtins"}}
+        self.functions_bound = {"import_module": set(), "__import__": {"__import__"}}
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                self.importlib |= {a.asname or a.name for a in node.names if a.name == "importlib"}
-            elif isinstance(node, ast.ImportFrom) and node.module == "importlib" and not node.level:
-                self.import_module |= {a.asname or a.name for a in node.names if a.name == "import_module"}
+                for a in node.names:
+                    top = a.name.split(".")[0]
+                    if top in self.modules_bound and (a.asname is None or a.name == top):
+                        self.modules_bound[top].add(a.asname or top)
+            elif isinstance(node, ast.ImportFrom) and node.module in ("importlib", "builtins") and not node.level:
+                for a in node.names:
+                    if a.name in self.functions_bound:
+                        self.functions_bound[a.name].add(a.asname or a.name)
 
     def _kind(self, func):
         if isinstance(func, ast.Name):
-            return "import_module" if func.id in self.import_module else "__import__" if func.id == "__import__" else None
+            return next((kind for kind, names in self.functions_bound.items() if func.id in names), None)
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-            if func.attr == "import_module" and func.value.id in self.importlib:
+            if func.attr == "import_module" and func.value.id in self.modules_bound["importlib"]:
                 return "import_module"
-            if func.attr == "__import__" and func.value.id == "builtins":
+            if func.attr == "__import__" and func.value.id in self.modules_bound["builtins"] | self.modules_bound["importlib"]:
                 return "__import__"
         return None
 
@@ -122,7 +128,9 @@ class _DynamicImports:
                 raise AssertionError(f"{self.name}, line {call.lineno}: relative import_module without a package")
             return [_resolve(self._anchor(anchor), level, name[level:] or None)]
         level_node = args.get(4, args.get("level"))
-        level = level_node.value if isinstance(level_node, ast.Constant) else 0
+        level = 0 if level_node is None else level_node.value if isinstance(level_node, ast.Constant) else None
+        if not isinstance(level, int):
+            raise AssertionError(f"{self.name}, line {call.lineno}: __import__ with a computed level")
         mod = _resolve(self.package, level, name or None) if level else name
         fromlist = args.get(3, args.get("fromlist"))
         items = [_string(e) for e in fromlist.elts] if isinstance(fromlist, (ast.List, ast.Tuple)) else []
@@ -155,11 +163,6 @@ def imports_of(source: str, name: str, is_package: bool = False):
         elif isinstance(node, ast.Call):
             for mod in dynamic.modules(node):
                 yield mod, top
-
-
-def imports(path: Path):
-    """(imported module, top-level?) for every import in the file (see imports_of)."""
-    return imports_of(path.read_text(), module_name(path), path.name == "__init__.py")
 
 
 def sources():
@@ -246,6 +249,9 @@ PLANTED = "kdbound.engine.bounds"  # an engine module: it may import neither the
     ('__import__("kdbound.io", fromlist=["tables"])\n', "kdbound.io.tables"),
     ('def f():\n    __import__("cli.run", globals(), None, ["run"], 2)\n', "kdbound.cli.run"),
     ('import builtins\nbuiltins.__import__("kdbound.render.plot")\n', "kdbound.render.plot"),
+    ('import builtins as b\nb.__import__("kdbound.render")\n', "kdbound.render"),
+    ('import importlib.util\nimportlib.import_module("kdbound.io")\n', "kdbound.io"),
+    ('from builtins import __import__ as imp\nimp("kdbound.cli")\n', "kdbound.cli"),
 ])
 def test_a_dynamic_import_up_a_layer_is_caught(planted, imported):
     modules = sources()
@@ -272,9 +278,10 @@ def test_a_dynamic_heavy_import_is_caught(module, planted, found):
     'import importlib\ndef f(name):\n    importlib.import_module(name)\n',
     'def f(name):\n    __import__(f"kdbound.{name}")\n',
     'import importlib\ndef f(p):\n    importlib.import_module(".cli", p)\n',
+    'def f(n):\n    __import__("cli", globals(), None, [], n)\n',
 ])
 def test_a_computed_module_name_is_refused(planted):
-    with pytest.raises(AssertionError, match="computed name|package must be"):
+    with pytest.raises(AssertionError, match="computed name|package must be|computed level"):
         list(imports_of(planted, PLANTED))
 
 
