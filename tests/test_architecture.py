@@ -1,6 +1,7 @@
 """The house rules of docs/architecture.md, checked on the source: imports flow one way
-(function-level imports included), heavy libraries stay off the start-up path, and
-each command's options are exactly its parameters plus the shared ones."""
+(function-level imports included, and importlib.import_module or __import__ of a literal
+name), heavy libraries stay off the start-up path, and each command's options are exactly
+its parameters plus the shared ones."""
 
 import ast
 import importlib.metadata
