@@ -417,10 +417,15 @@ def test_parquet_cells_of_unusual_types(run, run_json, tmp_path):
 def test_parquet_dictionary_view_and_half_float_columns(run_json, tmp_path):
     role, gap = ["teacher", "student"] * 3, [0.1, 0.2, 0.15, 0.1, 0.3, 0.25]
     cases = {"cat": dict(dataset=pa.array(list("aabbcc")).dictionary_encode()),
-             "half": dict(dataset=pa.array([0, 0, 1, 1, 2, 2], type=pa.float16())),
-             "view": dict(dataset=pa.array(list("aabbcc"), type=pa.string_view())),
+             "half": dict(dataset=pa.array(np.array([0, 0, 1, 1, 2, 2], dtype=np.float16))),
              "textgap": dict(gap=pa.array([repr(g) for g in gap]).dictionary_encode())}
+    if hasattr(pa, "string_view"):  # pyarrow >= 16
+        cases["view"] = dict(dataset=pa.array(list("aabbcc"), type=pa.string_view()))
     for name, columns in cases.items():
         path = tmp_path / f"{name}.parquet"
-        pq.write_table(pa.table({"role": pa.array(role).dictionary_encode(), "gap": gap, **columns}), path)
+        try:
+            pq.write_table(pa.table({"role": pa.array(role).dictionary_encode(), "gap": gap, **columns}), path)
+        except pa.ArrowNotImplementedError:  # pyarrow < 15 writes no half floats to Parquet
+            assert name == "half" and int(pa.__version__.split(".")[0]) < 15, name
+            continue
         assert run_json("estimate", path)["results"]["gen_t"] == pytest.approx((0.1 + 0.15 + 0.3) / 3), name

@@ -282,7 +282,8 @@ def test_python_api_raises_kdbound_errors():
 
 
 def test_spread_and_cov_against_explicit_matrices():
-    """The reduced-unit forms of Spread against SPEC's closed forms with explicit inverses (paper layout)."""
+    """The reduced-unit forms of Spread and Cov against their closed forms with explicit inverses, in the
+    paper's layout (docs/theory.md, "The paper's decomposition (eq. 28-39) and the keys it prints")."""
     x, w, y = problem(9, 4, 3, seed=6)
     b = Brute(x, **HP)
     lam, c, s2, k = HP["lam"], b.c, HP["noise"] ** 2, 3

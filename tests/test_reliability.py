@@ -533,14 +533,21 @@ def test_a_derived_sigma_beyond_float64_names_the_route():
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT])
 def test_hang_up_and_quit_leave_no_temporary_file(exe, tmp_path, sig):
+    # the default disposition, as kdbound sees it from a terminal: a shell without job control starts
+    # background commands with SIGQUIT ignored (kdbound keeps an ignored signal ignored, as nohup wants)
     p = subprocess.Popen([exe, "simulate", "--datasets", "3000000", "--runs-out", "big.csv"], cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    for _ in range(200):  # until the temporary exists
-        if any(n.startswith(".kdbound-") and n.endswith(".csv") for n in os.listdir(tmp_path)):
-            break
-        time.sleep(0.02)
-    p.send_signal(sig)
-    p.communicate(timeout=60)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
+    try:
+        for _ in range(200):  # until the temporary exists
+            if any(n.startswith(".kdbound-") and n.endswith(".csv") for n in os.listdir(tmp_path)):
+                break
+            time.sleep(0.02)
+        p.send_signal(sig)
+        p.communicate(timeout=60)
+    finally:  # never leave the run behind
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
     assert p.returncode == -sig  # died of the signal, as by default
     assert [n for n in os.listdir(tmp_path) if n.startswith(".kdbound-")] == []
 

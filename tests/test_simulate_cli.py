@@ -204,14 +204,22 @@ def test_bad_w_star_files(run, tmp_path):
 
 def test_ctrl_c_exits_130_and_leaves_no_partial_file(tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "kdbound")
+    # SIGINT as at a terminal: a shell without job control starts background commands (a suite run
+    # with `&`) with SIGINT ignored, and the child would inherit that
     p = subprocess.Popen([exe, "simulate", "--datasets", "50000000", "--runs-out", "runs.csv", "-f", "json"],
-                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 20
-    while time.time() < deadline and not any(name.endswith(".part.csv") for name in os.listdir(tmp_path)):
-        time.sleep(0.05)
-    time.sleep(0.3)
-    p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=30)
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(name.endswith(".part.csv") for name in os.listdir(tmp_path)):
+            time.sleep(0.05)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=30)
+    finally:  # never leave a 50-million-dataset run behind
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
     assert p.returncode == 130
     assert out == b""
     assert os.listdir(tmp_path) == []
