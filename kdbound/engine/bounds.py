@@ -15,19 +15,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from ..errors import InputError, ParameterError
-from ._checks import at_least, finite, nonneg, positive, quiet_fp as _quiet, require, scalar_or_array as _out
-
-
-SQRT2 = float(np.sqrt(2.0))
-
-
-def root_2k(kl):
-    """sqrt(2K): one rounding where 2K is a float (sqrt(2 * 0.5) is 1 exactly; sqrt(2) sqrt(0.5) is not),
-    sqrt(2) sqrt(K) where 2K overflows."""
-    kl = np.asarray(kl, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        two = 2.0 * kl
-    return np.where(np.isfinite(two), np.sqrt(np.where(np.isfinite(two), two, 0.0)), SQRT2 * np.sqrt(kl))
+from ._checks import at_least, finite, nonneg, positive, require, scalar_or_array as _out
+from .numerics import (SQRT2, half_factors, plus_product, prod_ratio, quiet_fp as _quiet, rescaled,
+                       root_2k)
 
 
 def _same_shape(*arrays):
@@ -43,77 +33,6 @@ def _broadcastable(**named) -> None:
         shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in named.items() if v is not None)
         names = tuple(k for k, v in named.items() if v is not None and np.ndim(v))
         raise InputError(f"shapes do not broadcast together ({shapes})", names) from None
-
-
-def _log(x):
-    return np.log(np.abs(x))
-
-
-_TINY = np.finfo(np.float64).tiny  # the smallest normal float64
-
-
-def prod_ratio(num, den=()):
-    """``prod(num) / prod(den)`` for non-negative factors, without intermediate overflow or underflow.
-
-    The direct product is used where it is finite and not spuriously zero;
-    elsewhere the value comes from the sum of logarithms.  A result that is
-    itself beyond float64 is inf (or 0), as it should be.
-    """
-    direct = np.ones(())
-    dipped = np.zeros((), dtype=bool)  # a partial product in the subnormal range has lost digits
-    for x in num:
-        direct = direct * x
-        dipped = dipped | ((np.abs(direct) < _TINY) & (direct != 0))
-    for x in den:
-        direct = direct / x
-        dipped = dipped | ((np.abs(direct) < _TINY) & (direct != 0))
-    logs = sum((_log(x) for x in num), np.zeros(())) - sum((_log(x) for x in den), np.zeros(()))
-    nonzero = np.ones((), dtype=bool)
-    for x in num:
-        nonzero = nonzero & (np.asarray(x) != 0)
-    spoiled = ~np.isfinite(direct) | ((direct == 0) & nonzero) | dipped
-    value = np.where(spoiled & nonzero & np.isfinite(logs), np.exp(logs), direct)
-    # a zero factor among finite ones makes the product 0, even where the others overflowed first (inf * 0)
-    finite = np.ones((), dtype=bool)
-    for x in (*num, *den):
-        finite = finite & np.isfinite(x)
-    return np.where(~nonzero & finite, 0.0, value)
-
-
-_SCALES = (2.0 ** -8, 2.0 ** -128)
-
-
-def rescaled(total):
-    """``total(1)``, or ``total(c) / c`` for the first of c = 2^-8, 2^-128 that is finite.
-
-    ``total(c)`` is a sum of terms each multiplied by c (inside their products): a term
-    alone may exceed float64 while the sum does not (``-1e308 + 2e308``); scaling by a
-    power of two is exact, so the scaled form loses nothing.
-    """
-    value = total(1.0)
-    for c in _SCALES:
-        if np.all(np.isfinite(value)):
-            break
-        value = np.where(np.isfinite(value), value, total(c) / c)
-    return value
-
-
-def plus_product(a, num, den=(), sign=1.0):
-    """``a + sign prod(num) / prod(den)``, finite whenever the true value is (see :func:`rescaled`)."""
-    return rescaled(lambda c: c * a + sign * prod_ratio([c, *num], den))
-
-
-def _half_range(a, b):
-    """(b - a) / 2 without overflow for a range as wide as float64 allows."""
-    return 0.5 * b - 0.5 * a
-
-
-def _half_factors(a, b):
-    """Two factors whose product is (b - a) / 2, for :func:`prod_ratio`: ``0.5`` and ``b - a`` where the width
-    is finite (halving a subnormal width first would lose it), else ``1`` and the halves' difference."""
-    width = b - a
-    ok = np.isfinite(width)
-    return np.where(ok, 0.5, 1.0), np.where(ok, width, _half_range(a, b))
 
 
 class _Result:
@@ -178,7 +97,7 @@ def sigma_stability(loss_min, loss_max, beta, n) -> SigmaEstimate:
     beta = nonneg("beta", beta)
     n = at_least("n", n, 1)
     root_n = np.sqrt(n)
-    return SigmaEstimate(_out(prod_ratio([root_n, beta]) + prod_ratio(_half_factors(a, b), [root_n])), "stability")
+    return SigmaEstimate(_out(prod_ratio([root_n, beta]) + prod_ratio(half_factors(a, b), [root_n])), "stability")
 
 
 @_quiet
@@ -215,7 +134,7 @@ def sigma_parameter_stability(loss_min, loss_max, kappa, lipschitz, n) -> SigmaE
     lipschitz = nonneg("lipschitz", lipschitz)
     n = at_least("n", n, 1)
     root_n = np.sqrt(n)
-    return SigmaEstimate(_out(prod_ratio([kappa, lipschitz], [root_n]) + prod_ratio(_half_factors(a, b), [root_n])),
+    return SigmaEstimate(_out(prod_ratio([kappa, lipschitz], [root_n]) + prod_ratio(half_factors(a, b), [root_n])),
                          "parameter-stability")
 
 
@@ -264,12 +183,11 @@ def upper_bound(gen_t, kl, sigma) -> UpperBound:
     gen_t = finite("gen_t", gen_t)
     kl = nonneg("kl", kl)
     sigma = nonneg("sigma", sigma)
-    factors = [sigma, root_2k(kl)]  # sigma sqrt(2K)
-    slack = prod_ratio(factors)
-    lam = np.where(kl == 0, np.nan, np.where(sigma == 0, np.inf,
-                                             prod_ratio(factors[1:], [np.where(sigma == 0, 1.0, sigma)])))
-    return UpperBound(*_same_shape(plus_product(gen_t, factors), slack, lam, plus_product(gen_t, factors, sign=-1.0),
-                                   gen_t, kl, sigma))
+    slack = [sigma, root_2k(kl)]                                  # sigma sqrt(2K), as its factors
+    bound, lower = plus_product(gen_t, slack), plus_product(gen_t, slack, sign=-1.0)  # gen_T +- sigma sqrt(2K)
+    lam = np.where(kl == 0, np.nan, np.where(sigma == 0, np.inf,          # sqrt(2K) / sigma
+                                             prod_ratio([root_2k(kl)], [np.where(sigma == 0, 1.0, sigma)])))
+    return UpperBound(*_same_shape(bound, prod_ratio(slack), lam, lower, gen_t, kl, sigma))
 
 
 # --------------------------------------------------------------------------- Theorem 10
@@ -319,7 +237,7 @@ def lower_bound(gen_t, kl, eta, c) -> LowerBound:
     eta = positive("eta", eta)
     c = positive("c", c)
     require("c", c, c > 1, "must be in (0, 1]")
-    bound = plus_product(c * gen_t, [kl], [eta], sign=-1.0)
+    bound = plus_product(c * gen_t, [kl], [eta], sign=-1.0)  # c gen_T - K / eta
     return LowerBound(*_same_shape(bound, eta, c, gen_t, kl, np.zeros((), dtype=bool)))
 
 
@@ -646,7 +564,7 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     rho = rho_min if rho is None else positive("rho", rho)
     d = None if dim is None else at_least("dim", dim, 1)
     shrink = 1.0 if d is None else 1.0 / (1.0 + 2.0 / d)  # Lemma 16 with the dimension: d / (d + 2)
-    half = list(_half_factors(a, b))  # (b - a) / 2 as two factors
+    half = list(half_factors(a, b))  # (b - a) / 2 as two factors
     root_n = np.sqrt(n)
     sigma0 = sigma_parameter_stability(a, b, kappa, lipschitz, n).sigma
     # sigma_u and nu as sums of products (each divided by sqrt(n)), so that the slack

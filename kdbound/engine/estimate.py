@@ -32,7 +32,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from ..errors import InputError, ParameterError, format_value
-from ._checks import first_nonfinite, integer, quiet_fp
+from ._checks import first_nonfinite, integer
+from .numerics import pow2_scale, quiet_fp, scaled_sd, xm_log1p
 
 #: basis words, strongest first: a value computed from several takes the last of theirs in this order
 BASIS_ORDER = ("certified", "assumption", "asymptotic", "model", "plug-in")
@@ -70,15 +71,6 @@ class TieError(InputError):
 
 # --------------------------------------------------------------------------- checks
 
-def _scale(*arrays: np.ndarray, axis=None) -> np.ndarray:
-    """A power of two near the largest magnitude (1 for all zeros): dividing by it is exact and keeps
-    squares and differences of the values from overflowing.  Every quantity here is
-    scale-equivariant (gaps, proxies) or scale-invariant (K_h)."""
-    top = np.max([np.max(np.abs(a), axis=axis) for a in arrays], axis=0)
-    top = np.where((top > 0) & np.isfinite(top), top, 1.0)
-    return np.ldexp(1.0, np.frexp(top)[1] - 1)
-
-
 def _gaps(name: str, values, minimum: int = MIN_RUNS) -> np.ndarray:
     """A 1-D float array of at least ``minimum`` finite gaps."""
     if isinstance(values, (bool, np.bool_)):
@@ -95,18 +87,6 @@ def _gaps(name: str, values, minimum: int = MIN_RUNS) -> np.ndarray:
     if bad is not None:
         raise ParameterError(name, "must be finite", bad[2], bad[0])
     return arr
-
-
-def _sd(arr: np.ndarray) -> float:
-    """Sample standard deviation (ddof 1); exactly 0 when every value is the same (not a rounding residue).
-
-    Computed on the values divided by their largest magnitude, so that the squares neither overflow
-    (gaps near 1e300) nor underflow (subnormal gaps); the true value is finite whenever the gaps are.
-    """
-    if arr.min() == arr.max():
-        return 0.0
-    scale = float(np.max(np.abs(arr)))
-    return scale * float((arr / scale).std(ddof=1))
 
 
 def check_delta(delta) -> float:
@@ -233,7 +213,7 @@ def gap_interval(gaps, delta: float = 0.05, loss_range: tuple[float, float] | No
     if h.ndim == 0 or h.shape[-1] < MIN_RUNS:
         raise InputError(f"needs at least {MIN_RUNS} runs", "gaps")
     runs = h.shape[-1]
-    s = _scale(h, axis=-1)
+    s = pow2_scale(h, axis=-1)
     hs = h / s[..., None] if h.ndim > 1 else h / s
     centred = hs - hs.mean(axis=-1, keepdims=True)
     m2 = np.mean(centred ** 2, axis=-1)
@@ -274,7 +254,7 @@ def plugin_proxy(gaps) -> float:
     h = _gaps("gaps", gaps)
     if h.min() == h.max():
         return 0.0  # a constant (not the rounding residue of its mean)
-    scale = float(_scale(h))
+    scale = float(pow2_scale(h))
     h = h / scale
     c = h - h.mean()
     var = float(np.mean(c * c))
@@ -336,11 +316,8 @@ def kl_gauss_moments(mean_s, sd_s, mean_t, sd_t):
     ms, ss, mt, st = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (mean_s, sd_s, mean_t, sd_t)))
     r = ss / st
     x = (r - 1.0) * (r + 1.0)
-    small = np.abs(x) < 1e-3
-    xs = np.where(small, x, 0.0)
-    series = xs * xs * (0.5 - xs * (1.0 / 3.0 - xs * (0.25 - xs * (0.2 - xs / 6.0))))
     # ln r^2 from the logarithms, not from r: r^2 may underflow while the KL is finite
-    shape = np.where(small, series, x - 2.0 * (np.log(ss) - np.log(st)))
+    shape = xm_log1p(x, 2.0 * (np.log(ss) - np.log(st)))
     d = (ms - mt) / st
     out = 0.5 * shape + 0.5 * d * d
     out = np.where((st == 0) & (ss == 0), np.where(ms == mt, 0.0, np.inf), out)
@@ -363,9 +340,9 @@ def kl_gauss(student, teacher) -> float:
     """
     x = _gaps("student", student)
     y = _gaps("teacher", teacher)
-    s = _scale(x, y)
+    s = pow2_scale(x, y)
     x, y = x / s, y / s
-    return float(kl_gauss_moments(x.mean(), _sd(x), y.mean(), _sd(y)))
+    return float(kl_gauss_moments(x.mean(), scaled_sd(x), y.mean(), scaled_sd(y)))
 
 
 @quiet_fp
@@ -379,11 +356,11 @@ def kl_gauss_replicates(student, teacher, replicates: int, rng: np.random.Genera
     """
     x = _gaps("student", student)
     y = _gaps("teacher", teacher)
-    s = _scale(x, y)
+    s = pow2_scale(x, y)
     x, y = x / s, y / s
     stats = []
     for arr in (x, y):
-        r, m, s = arr.size, arr.mean(), _sd(arr)
+        r, m, s = arr.size, arr.mean(), scaled_sd(arr)
         means = m + s / math.sqrt(r) * rng.standard_normal(replicates)
         sds = s * np.sqrt(rng.chisquare(r - 1, replicates) / (r - 1))
         stats.append((means, sds))
@@ -396,7 +373,7 @@ def kl_gauss_replicates(student, teacher, replicates: int, rng: np.random.Genera
 def _pooled(student: np.ndarray, teacher: np.ndarray):
     """The pooled values (scaled, see :func:`_scale`) sorted, whether each is a teacher value, and the order."""
     vals = np.concatenate([student, teacher])
-    vals = vals / _scale(vals)
+    vals = vals / pow2_scale(vals)
     order = np.argsort(vals, kind="stable")
     return vals[order], order >= student.size, order
 
@@ -748,7 +725,7 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
     gt = gap_interval(y, delta, loss_range, nt)
     gs = gap_interval(x, delta, loss_range, ns)
     sigma_range = None if loss_range is None else loss_range[1] - loss_range[0]
-    sigma_sd = _sd(y)
+    sigma_sd = scaled_sd(y)
     sigma_hat = plugin_proxy(y)
 
     level = delta / 2.0  # one-sided error of kl_gap_hi (Bonferroni with gen_t's interval)
@@ -817,5 +794,5 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
         kl_gap_se=se, replicates=replicates, subsample=subsample, jitter=width, teacher_runs=y.size,
         student_runs=x.size, delta=delta, gen_t_se=float(gt.se), gen_s_se=float(gs.se),
         hoeffding_t=float(gt.hoeffding), hoeffding_s=float(gs.hoeffding), skew_t=float(gt.skew),
-        skew_s=float(gs.skew), student_sd=_sd(x),
+        skew_s=float(gs.skew), student_sd=scaled_sd(x),
     )

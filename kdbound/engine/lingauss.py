@@ -29,8 +29,9 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError, ParameterError, format_value
-from ._checks import first_nonfinite, integer, positive, quiet_fp
-from .exact_kl import check_sigma_s, spectral_kl, xm_log, xm_log1p
+from ._checks import first_nonfinite, integer, positive
+from .exact_kl import check_sigma_s, spectral_kl
+from .numerics import quiet_fp, xm_log, xm_log1p
 
 __all__ = ["GramSpectrum", "gram_spectrum", "gram_products", "Hyper", "check_hyper", "Reduced", "reduce",
            "apx_monte_carlo", "ApxEstimate", "LinearGaussianResult", "linear_gaussian", "estimate_noise",

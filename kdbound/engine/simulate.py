@@ -39,7 +39,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._checks import quiet_fp
+from .numerics import linear_se, quiet_fp
 from .sim_draw import (Block, SATURATED, Workspace, _block_rng, clipped_square_complement, clipped_square_mean,
                        draw_block, population_loss, tight_bound_terms)
 from .sim_model import (DEFAULT_CLIP, DEFAULT_D, DEFAULT_K, DEFAULT_N, MAX_DATASET_BYTES, MAX_DATASETS,
@@ -206,15 +206,6 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
     return _summarise(model, moments, cgf, kl_scale, k_ref, saturated)
 
 
-def _margin_se(c: np.ndarray, cov: np.ndarray, count: int) -> float:
-    """``sqrt(c' cov c / count)`` with ``c`` scaled by its largest entry first (a huge kl_scale cannot overflow it)."""
-    top = float(np.max(np.abs(c)))
-    if not math.isfinite(top):
-        return math.inf
-    u = c / top
-    return top * math.sqrt(max(float(u @ cov @ u), 0.0) / count)
-
-
 def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: float, k_ref: float,
                saturated: int) -> Simulation:
     """Means, standard errors, bounds and verdicts from the streamed statistics.
@@ -258,7 +249,7 @@ def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: floa
     cl = np.array([-1.0, 1.0, 0.0, dk])
     margin_u = upper - gen_s
     margin_l = gen_s - lower
-    se_u, se_l = _margin_se(cu, cov, count), _margin_se(cl, cov, count)
+    se_u, se_l = linear_se(cu, cov, count), linear_se(cl, cov, count)
     z_u, z_l = _z(margin_u, se_u), _z(margin_l, se_l)
     return Simulation(
         datasets=count, kl_kind=model.kl_kind, gen_t=gen_t, gen_t_se=float(se[0]), gen_s=gen_s,

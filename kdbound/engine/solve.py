@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, NoSolutionError
-from ._checks import collect_violations, finite, quiet_fp, require, scalar_or_array
+from ._checks import collect_violations, finite, require, scalar_or_array
+from .numerics import quiet_fp
 from .specs import BoundSpec
 
 BIG = 1e300
