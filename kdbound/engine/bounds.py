@@ -378,6 +378,49 @@ def lower_bound_best(gen_t, kl, sigma, eta=None) -> BestLowerBound:
                                        mu, kl, sigma, applies & r2.boundary, applies))
 
 
+@_quiet
+def theorem1_bounds(gen_t, kl, sigma):
+    """Theorem 1's upper bound and the best lower bound from sigma, for estimated inputs.
+
+    ``(upper, lower, slack)``: exactly :func:`upper_bound`'s ``bound`` and ``slack`` and
+    :func:`lower_bound_best`'s ``bound`` (``gen_T +- sigma sqrt(2K)``), so that a command that
+    estimates gen_T, K and sigma prints the bounds ``kdbound upper`` and ``kdbound lower`` print
+    for them.  An estimate may have left float64 (an infinite K_h, a confidence limit beyond
+    1e308), which those functions refuse; here the bounds are then their limits: an infinite K,
+    or an infinite sigma with K > 0, makes the slack infinite (the Donsker-Varadhan bound says
+    nothing), an infinite sigma with K = 0 leaves it 0, and an infinite gen_T is the bound itself.
+
+    Parameters
+    ----------
+    gen_t : array_like
+        Teacher gap gen_T (an estimate; +-inf allowed).
+    kl : array_like
+        K (or K_h) in nats, ``>= 0``; +inf allowed.
+    sigma : array_like
+        Sub-Gaussian proxy, ``>= 0``; +inf allowed.
+
+    Returns
+    -------
+    tuple of arrays
+        ``(upper, lower, slack)``.
+
+    References
+    ----------
+    Li and He (ISIT 2026), Theorem 1; ``docs/theory.md``, "Upper bound" and "The best lower bound".
+    """
+    gen_t, kl, sigma = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (gen_t, kl, sigma)))
+    endless = np.isinf(kl) | (np.isinf(sigma) & (kl > 0))
+    known = np.isfinite(gen_t)
+    g, k = np.where(known, gen_t, 0.0), np.where(endless, 0.0, kl)
+    s = np.where(np.isinf(sigma), 0.0, sigma)                   # an infinite sigma with K = 0: slack 0
+    up = upper_bound(g, k, s)
+    low = lower_bound_best(g, k, s).bound
+    slack = np.where(endless, np.inf, up.slack)
+    upper = np.where(known, np.where(endless, np.inf, up.bound), gen_t + slack)
+    lower = np.where(known, np.where(endless, -np.inf, low), gen_t - slack)
+    return _out(upper), _out(lower), _out(slack)
+
+
 # --------------------------------------------------------------------------- Theorem 12
 
 @_result
@@ -631,6 +674,6 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
 __all__ = [
     "SigmaEstimate", "sigma_stability", "sigma_parameter_stability",
     "UpperBound", "upper_bound", "LowerBound", "lower_bound", "lower_bound_subgaussian",
-    "BestLowerBound", "lower_bound_best",
+    "BestLowerBound", "lower_bound_best", "theorem1_bounds",
     "SharpnessBound", "sharpness_bound", "sharpness_constants", "tightness_radius", "prod_ratio",
 ]

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import InputError, ParameterError, format_value
 from ._checks import first_nonfinite, integer
+from .bounds import theorem1_bounds
 from .numerics import pow2_scale, quiet_fp, scaled_sd, xm_log1p
 
 #: basis words, strongest first: a value computed from several takes the last of theirs in this order
@@ -646,14 +647,19 @@ class RunsEstimate:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _slack(sigma: float, kl: float) -> float:
-    """``sigma sqrt(2 K)`` without overflow: ``sigma * sqrt(2) * sqrt(K)``; +inf when K is (an infinite K_h
-    leaves the Donsker-Varadhan bound vacuous whatever the proxy)."""
-    if math.isinf(kl):
-        return math.inf
-    if sigma == 0.0 or kl == 0.0:
-        return 0.0
-    return sigma * math.sqrt(2.0) * math.sqrt(kl)
+def runs_bounds(gt: GapInterval, kl: float, kl_hi: float, sigma: float) -> tuple[float, float, float, float]:
+    """Theorem 1 at the estimates and at the confidence limits, through the engine's bound functions.
+
+    ``(upper_bound, upper_bound_hi, lower_bound, lower_bound_lo)``: ``gen_T +- sigma sqrt(2 K_h)`` at
+    (mean gap, K_h), and the upper (lower) one at (upper (lower) limit of gen_T, ``kl_gap_hi``), each
+    exactly as ``kdbound upper`` and ``kdbound lower`` print it (:func:`~kdbound.engine.bounds.theorem1_bounds`).
+
+    References
+    ----------
+    Li and He (ISIT 2026), Theorem 1; ``docs/theory.md``, "The bounds and Bonferroni".
+    """
+    upper, lower, _ = theorem1_bounds([gt.mean, gt.hi, gt.lo], [kl, kl_hi, kl_hi], sigma)
+    return float(upper[0]), float(upper[1]), float(lower[0]), float(lower[2])
 
 
 @quiet_fp
@@ -764,10 +770,7 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
     kl_hi = max(hi, kl)
 
     sigma, sigma_used = (sigma_range, "sigma_range") if sigma_range is not None else (sigma_hat, "sigma_hat")
-    up = float(gt.mean) + _slack(sigma, kl)
-    up_hi = float(gt.hi) + _slack(sigma, kl_hi)
-    low = float(gt.mean) - _slack(sigma, kl)
-    low_lo = float(gt.lo) - _slack(sigma, kl_hi)
+    up, up_hi, low, low_lo = runs_bounds(gt, kl, kl_hi, sigma)
     gen_s = float(gs.mean)
     within = None if not (math.isfinite(up) and math.isfinite(low)) else bool(low <= gen_s <= up)
 

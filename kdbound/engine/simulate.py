@@ -39,6 +39,7 @@ from typing import Callable
 
 import numpy as np
 
+from .bounds import theorem1_bounds
 from .numerics import linear_se, quiet_fp
 from .sim_draw import (Block, SATURATED, Workspace, _block_rng, clipped_square_complement, clipped_square_mean,
                        draw_block, population_loss, tight_bound_terms)
@@ -206,6 +207,18 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
     return _summarise(model, moments, cgf, kl_scale, k_ref, saturated)
 
 
+def _theorem1(gen_t: float, kl: float, kl_scale: float, sigma: float, sigma_hat: float):
+    """(upper, lower, slack) with sigma and the upper bound with sigma_hat, at K x kl_scale, from the engine's
+    Theorem 1 (:func:`~kdbound.engine.bounds.theorem1_bounds`): ``kdbound upper`` and ``kdbound lower`` print
+    the same for these gen_t, K and sigma.  K x kl_scale is one float where it is one; where it overflows,
+    the scale moves onto the proxies (sigma sqrt(2 K s) = sigma sqrt(s) sqrt(2K), finite when the truth is)."""
+    k, root_s = (kl * kl_scale, 1.0) if kl_scale > 0 else (0.0, 1.0)   # a scale of 0 removes K, even an infinite one
+    if math.isinf(k) and math.isfinite(kl):
+        k, root_s = kl, math.sqrt(kl_scale)
+    upper, lower, slack = theorem1_bounds(gen_t, k, [sigma * root_s, sigma_hat * root_s])
+    return float(upper[0]), float(lower[0]), float(slack[0]), float(upper[1])
+
+
 def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: float, k_ref: float,
                saturated: int) -> Simulation:
     """Means, standard errors, bounds and verdicts from the streamed statistics.
@@ -230,11 +243,7 @@ def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: floa
     # Popoviciu: the same bound on the streamed variance
     var_biased = min(float(moments.m2[0, 0]) / count, spread * spread / 4.0)
     sigma_hat = plug_in_sigma(lams, lam_cgf, var_biased)
-    # sqrt(2 K s) as a product of roots: finite whenever the true value is, even where K s overflows
-    root = math.sqrt(2.0) * math.sqrt(kl) * math.sqrt(kl_scale) if kl_scale > 0 else 0.0
-    slack = sigma * root
-    slack_hat = sigma_hat * root if sigma_hat > 0 else 0.0
-    upper, lower, upper_hat = gen_t + slack, gen_t - slack, gen_t + slack_hat
+    upper, lower, slack, upper_hat = _theorem1(gen_t, kl, kl_scale, sigma, sigma_hat)
     tail = max(float(moments.max[0]) - gen_t, 0.0)   # max h >= mean h (up to rounding)
     # an infinite K s leaves the limit l -> infinity, max h - mean h (finite whenever K is)
     dv = dv_optimum(lams, lam_cgf, k_used, tail, var_biased) if math.isfinite(k_used) else (
