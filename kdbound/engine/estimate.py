@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import InputError, ParameterError, format_value
 from ._checks import first_nonfinite, integer
+from . import cgf
 from .bounds import theorem1_bounds
 from .numerics import pow2_scale, quiet_fp, scaled_sd, xm_log1p
 
@@ -237,64 +238,28 @@ def gap_interval(gaps, delta: float = 0.05, loss_range: tuple[float, float] | No
 
 # --------------------------------------------------------------------------- proxies
 
-@quiet_fp
 def plugin_proxy(gaps) -> float:
-    """The plug-in sub-Gaussian proxy ``sup_l sqrt(2 log mean exp(l (h - mean h)) / l^2)``.
+    """The plug-in sub-Gaussian proxy ``sup_l sqrt(2 log mean exp(l (h - mean h)) / l^2)`` of the teacher gaps.
 
-    The empirical cumulant generating function in place of the true one: the
-    supremum over ``l != 0`` (both signs) of ``sqrt(2 Lambda(l) / l^2)``, whose
-    limit at ``l -> 0`` is the standard deviation (ddof 0).  Found on a
-    geometric grid of ``u = l sd`` in ``[1e-3, 1e2]`` on each side, refined by
-    golden-section search around the best point.  Informative, not certified:
-    the empirical CGF misses the tails that the sample did not reach.
+    The empirical cumulant generating function in place of the true one, over both signs of l;
+    its limit at ``l -> 0`` is the standard deviation (ddof 0).  Computed to full precision by
+    :func:`kdbound.engine.cgf.plugin_proxy` (``simulate`` calls the same function on its gaps).
+    Informative, not certified: the empirical CGF misses the tails that the sample did not reach.
+
+    Parameters
+    ----------
+    gaps : array_like, 1-D
+        At least two finite gaps.
+
+    Returns
+    -------
+    float
 
     References
     ----------
-    ``docs/theory.md``, "Bounds from measured runs", the proxy sigma.
+    Li and He (ISIT 2026), Theorem 1; ``docs/theory.md``, "Bounds from measured runs", the proxy sigma.
     """
-    h = _gaps("gaps", gaps)
-    if h.min() == h.max():
-        return 0.0  # a constant (not the rounding residue of its mean)
-    scale = float(pow2_scale(h))
-    h = h / scale
-    c = h - h.mean()
-    var = float(np.mean(c * c))
-    if var == 0.0:
-        return 0.0
-    sd = math.sqrt(var)
-    log_r = math.log(c.size)
-
-    def f(u: float) -> float:
-        lam = u / sd
-        z = lam * c
-        top = float(z.max())
-        lme = top + math.log(float(np.exp(z - top).sum())) - log_r
-        return 2.0 * max(lme, 0.0) / (lam * lam)
-
-    grid = np.geomspace(1e-3, 1e2, 31)
-    best_val, best = var, None
-    for sign in (1.0, -1.0):
-        vals = [f(sign * u) for u in grid]
-        i = int(np.argmax(vals))
-        if vals[i] > best_val:
-            best_val, best = vals[i], (sign, i)
-    if best is not None:  # golden-section refinement in log u between the grid neighbours
-        sign, i = best
-        lo, hi = math.log(grid[max(i - 1, 0)]), math.log(grid[min(i + 1, grid.size - 1)])
-        g = (math.sqrt(5.0) - 1.0) / 2.0
-        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-        f1, f2 = f(sign * math.exp(x1)), f(sign * math.exp(x2))
-        for _ in range(30):
-            if f1 >= f2:
-                hi, x2, f2 = x2, x1, f1
-                x1 = hi - g * (hi - lo)
-                f1 = f(sign * math.exp(x1))
-            else:
-                lo, x1, f1 = x1, x2, f2
-                x2 = lo + g * (hi - lo)
-                f2 = f(sign * math.exp(x2))
-        best_val = max(best_val, f1, f2)
-    return math.sqrt(best_val) * scale
+    return cgf.plugin_proxy(_gaps("gaps", gaps))
 
 
 # --------------------------------------------------------------------------- K_h: Gaussian fit

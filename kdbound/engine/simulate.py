@@ -46,11 +46,12 @@ from .sim_draw import (Block, SATURATED, Workspace, _block_rng, clipped_square_c
 from .sim_model import (DEFAULT_CLIP, DEFAULT_D, DEFAULT_K, DEFAULT_N, MAX_DATASET_BYTES, MAX_DATASETS,
                         REDUCED_RANGE, Reduced, SimModel, block_size, check_run, cost_us, default_datasets,
                         sim_model, synthetic_w_star)
-from .sim_stats import _CgfGrid, _Moments, dv_optimum, plug_in_sigma
+from .cgf import dv_optimum, plugin_proxy
+from .sim_stats import _Moments
 
 __all__ = ["Simulation", "SimModel", "simulate", "sim_model", "population_loss", "default_datasets",
            "block_size", "cost_us", "Z_VERDICT", "verdict", "check_run", "Block", "draw_block", "clipped_square_mean",
-           "tight_bound_terms", "synthetic_w_star", "plug_in_sigma", "dv_optimum", "SIGMA_CERTIFIED",
+           "tight_bound_terms", "synthetic_w_star", "plugin_proxy", "dv_optimum", "SIGMA_CERTIFIED",
            # re-exported from the modules the simulation is split into
            "Workspace", "Reduced", "clipped_square_complement", "SATURATED", "DEFAULT_D", "DEFAULT_N", "DEFAULT_K",
            "DEFAULT_CLIP", "MAX_DATASETS", "MAX_DATASET_BYTES", "REDUCED_RANGE"]
@@ -182,7 +183,7 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
     size = min(block_size(model.n, model.d, model.k), datasets)
     work = Workspace(model, size)
     moments = _Moments(4)                        # teacher gap, student gap, student gap (real labels), K
-    cgf = _CgfGrid()
+    teacher_gaps = np.empty(datasets)            # kept for sigma_hat and dv_optimum (8 bytes per dataset)
     done = 0
     index = 0
     if progress is not None:
@@ -196,7 +197,7 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
             k_ref = float(np.mean(blk.kl))
             k_ref = k_ref if math.isfinite(k_ref) and k_ref > 0 else 1.0
         moments.add(np.column_stack([blk.teacher_gap, blk.student_gap, blk.student_gap_real, blk.kl / k_ref]))
-        cgf.add(blk.teacher_gap)
+        teacher_gaps[done:done + m] = blk.teacher_gap
         saturated += blk.saturated
         if on_block is not None:
             on_block(blk)
@@ -204,7 +205,7 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
         index += 1
         if progress is not None:
             progress(done, datasets)
-    return _summarise(model, moments, cgf, kl_scale, k_ref, saturated)
+    return _summarise(model, moments, teacher_gaps, kl_scale, k_ref, saturated)
 
 
 def _theorem1(gen_t: float, kl: float, kl_scale: float, sigma: float, sigma_hat: float):
@@ -219,9 +220,9 @@ def _theorem1(gen_t: float, kl: float, kl_scale: float, sigma: float, sigma_hat:
     return float(upper[0]), float(lower[0]), float(slack[0]), float(upper[1])
 
 
-def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: float, k_ref: float,
+def _summarise(model: SimModel, moments: _Moments, teacher_gaps: np.ndarray, kl_scale: float, k_ref: float,
                saturated: int) -> Simulation:
-    """Means, standard errors, bounds and verdicts from the streamed statistics.
+    """Means, standard errors, bounds and verdicts from the streamed statistics and the teacher gaps.
 
     K enters the moments as K / k_ref (k_ref: the first block's mean), so that its
     variance cannot overflow; every product below is formed in an overflow-safe order.
@@ -235,19 +236,10 @@ def _summarise(model: SimModel, moments: _Moments, cgf: _CgfGrid, kl_scale: floa
     kl_se = float(se[3]) * k_ref
     k_used = kl * kl_scale if kl_scale > 0 else 0.0      # 0 * inf is 0 here: a scale of 0 removes K
     sigma = SIGMA_CERTIFIED
-    lams, lam_cgf = cgf.cgf(count, gen_t)
-    # the empirical law lives on [min h, max h], so its centred CGF lies in [0, (l R)^2 / 8] (Jensen, Hoeffding's
-    # lemma); clamping removes the log-sum-exp's rounding, which would otherwise dominate for (near-)constant gaps
-    spread = float(moments.max[0] - moments.min[0])
-    lam_cgf = np.clip(lam_cgf, 0.0, (lams * spread) ** 2 / 8.0)
-    # Popoviciu: the same bound on the streamed variance
-    var_biased = min(float(moments.m2[0, 0]) / count, spread * spread / 4.0)
-    sigma_hat = plug_in_sigma(lams, lam_cgf, var_biased)
+    sigma_hat = plugin_proxy(teacher_gaps)
     upper, lower, slack, upper_hat = _theorem1(gen_t, kl, kl_scale, sigma, sigma_hat)
-    tail = max(float(moments.max[0]) - gen_t, 0.0)   # max h >= mean h (up to rounding)
-    # an infinite K s leaves the limit l -> infinity, max h - mean h (finite whenever K is)
-    dv = dv_optimum(lams, lam_cgf, k_used, tail, var_biased) if math.isfinite(k_used) else (
-        tail if math.isfinite(kl) else math.inf)
+    # an overflowing K s leaves the limit l -> infinity, max h - mean h (finite whenever K is)
+    dv = dv_optimum(teacher_gaps, k_used) if math.isfinite(kl) else math.inf
     slack_used = (gen_s - gen_t) / slack if slack > 0 else math.nan
     # standard errors of the margins by the delta method on per-dataset (h_T, h_S, h_S_real, K / k_ref):
     # d(sigma sqrt(2 s K)) / dK times k_ref = sigma sqrt(s / 2) k_ref / sqrt(K)
