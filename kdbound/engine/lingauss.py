@@ -35,7 +35,8 @@ from .numerics import quiet_fp, xm_log, xm_log1p
 
 __all__ = ["GramSpectrum", "gram_spectrum", "gram_products", "Hyper", "check_hyper", "Reduced", "reduce",
            "apx_monte_carlo", "ApxEstimate", "LinearGaussianResult", "linear_gaussian", "estimate_noise",
-           "NoiseEstimate", "check_sigma_s", "TERMS", "COND_WARN", "MAX_SAMPLES", "MAX_WORK", "rank_bottleneck"]
+           "NoiseEstimate", "check_sigma_s", "TERMS", "COND_WARN", "MAX_SAMPLES", "MAX_WORK", "rank_bottleneck",
+           "MAX_MEMORY", "MAX_SWEEP", "check_memory", "check_rank_sweep", "check_work"]
 
 EPS = np.finfo(np.float64).eps
 #: condition number of X^T X beyond which the warning is printed (apx and the rank decision lose digits)
@@ -43,9 +44,14 @@ COND_WARN = 1e10
 #: Gram eigenvalues below this fraction of the largest are recomputed from X itself (the Gram
 #: matrix gives them only to about eps * g_max, i.e. singular values to about sqrt(eps) sigma_max)
 REFINE = 1e-8
-#: the largest --samples accepted, and the largest Monte Carlo work (draws x k x rho x min(k, rho))
+#: the largest number of Monte Carlo samples accepted, and the largest Monte Carlo work
+#: (draws x k x rho x min(k, rho) multiply-adds): beyond, a run takes hours
 MAX_SAMPLES = 10 ** 7
 MAX_WORK = 5e11
+#: bytes one linear_gaussian run may allocate (X^T X and its eigenvectors, the Monte Carlo draws, a synthetic X)
+MAX_MEMORY = 4 << 30
+#: ranks in one rank sweep
+MAX_SWEEP = 10_000
 #: the reduced prior precision lam noise^2 / g_max must lie inside float64's comfortable range
 REDUCED_RANGE = (1e-290, 1e290)
 
@@ -604,18 +610,163 @@ def check_work(samples: int, k: int, d: int, n: int, n_ranks: int = 1) -> None:
                              f"(k = {k}, rank X up to {rho}); use fewer", samples)
 
 
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2 ** 30:.1f} GiB"
+
+
+def check_memory(n: int, d: int, k: int, synthetic: bool = False, given: tuple[str, ...] = ("x",)) -> None:
+    """Refuse, before anything is allocated, a problem whose arrays would not fit in :data:`MAX_MEMORY`.
+
+    The estimate counts X^T X and its eigenvectors (4 d^2 floats), the Monte Carlo draws
+    (64 x 3 k min(d, n)) and k x d products, and a synthetic X and Y (n (d + k)).  The error
+    names the largest part among the sizes in ``given`` (the ones the caller chose), else the
+    largest part.
+    """
+    parts = {"d": 8.0 * 4 * d * d, "k": 8.0 * 64 * 3 * k * min(d, n) + 8.0 * 4 * k * d}
+    if synthetic:
+        parts["n"] = 8.0 * (n * d + n * k)
+    total = sum(parts.values())
+    if total > MAX_MEMORY:
+        blame = max((p for p in parts if p in given), key=parts.get, default=None) or max(parts, key=parts.get)
+        raise InputError(f"n = {n:,}, d = {d:,}, k = {k:,} needs about {_gib(total)} of memory (X^T X and its "
+                         f"eigenvectors grow as d^2{', the synthetic X as n d' if synthetic else ''}); "
+                         f"kdbound's limit is {_gib(MAX_MEMORY)}", blame)
+
+
+def check_rank_sweep(ranks) -> list:
+    """The ranks of a sweep as a list, at most :data:`MAX_SWEEP` of them (counted before a range is expanded)."""
+    if len(ranks) > MAX_SWEEP:
+        raise InputError(f"at most {MAX_SWEEP:,} ranks (got {len(ranks):,})", "rank_sweep")
+    return list(ranks)
+
+
+@dataclass(frozen=True, eq=False)
+class _Inputs:
+    """The inputs of :func:`linear_gaussian`, validated before the one expensive step."""
+
+    x: np.ndarray
+    w_star: np.ndarray | None
+    y: np.ndarray | None
+    n: int
+    d: int
+    k: int
+    lam: float
+    beta_t: float
+    noise: float | None       # None: estimated from y
+    ranks: list               # the student's rank, then the sweep's
+    samples: int
+    seed: int | None
+    sigma_s: object
+
+
+def _inputs(x, w_star, y, lam, beta_t, noise, rank, sigma_s, samples, seed, k, rank_sweep) -> _Inputs:
+    lam_ = float(positive("lam", lam))
+    beta_ = float(positive("beta_t", beta_t))
+    if noise is not None:
+        noise = float(positive("noise", noise))
+    x, w_star, y, n, d, k_ = _problem(x, w_star, y, k)
+    if noise is None and y is None:
+        raise InputError("can be estimated only from labels {y}; give it", "noise", refs=("y",))
+    samples = integer("samples", samples, 1)
+    if samples > MAX_SAMPLES:
+        raise ParameterError("samples", f"must be <= {MAX_SAMPLES:,} (the Monte Carlo standard error falls as "
+                             "1/sqrt(samples); more draws are hours of work)", samples)
+    if seed is not None:
+        seed = integer("seed", seed, 0)
+    max_rank = min(k_, d, n)
+    sweep_ranks = [] if rank_sweep is None else check_rank_sweep(rank_sweep)
+    ranks = [_rank("rank", rank, max_rank)] + [_rank("rank_sweep", r, max_rank) for r in sweep_ranks]
+    check_work(samples, k_, d, n)
+    check_memory(n, d, k_)
+    sigma_s = check_sigma_s(sigma_s, d)
+    return _Inputs(x=x, w_star=w_star, y=y, n=n, d=d, k=k_, lam=lam_, beta_t=beta_, noise=noise, ranks=ranks,
+                   samples=samples, seed=seed, sigma_s=sigma_s)
+
+
+def _spectrum(inp: _Inputs):
+    """(spectrum of X^T X, Y^T X, the noise estimate from Y or None, the noise used): the expensive step."""
+    x, y = inp.x, inp.y
+    gmat, yx = gram_products(x, y)
+    if not (np.isfinite(gmat).all() and (yx is None or np.isfinite(yx).all())):
+        _check_finite("x", x)
+        raise InputError("X^T X is not finite: the features are too large (overflow); rescale them", "x")
+    spec = gram_spectrum(gmat, inp.n, x)
+    estimated = None
+    noise = inp.noise
+    if y is not None:  # estimated whenever Y is given: used when noise is None, else a check on the given value
+        try:
+            estimated = estimate_noise(spec, x, y, yx, inp.w_star)
+        except InputError:
+            if noise is None:
+                raise
+    if noise is None:
+        if not estimated.value > 0:
+            raise InputError("cannot be estimated from the data: the residuals are zero (noiseless labels); give it",
+                             "noise")
+        noise = estimated.value
+    return spec, yx, estimated, noise
+
+
+def _shift_and_spread(rd: Reduced, m, a, k: int, missing: dict):
+    """(mode, bias, spread, conditional shift, exact shift) in reduced units; a term the data cannot give is
+    NaN, with the reason in ``missing``."""
+    nan = math.nan
+    shift_cond = nan
+    if m is not None:
+        mode = "conditional"
+        spread = spread_conditional(rd, m, k)
+        bias = bias_conditional(rd, m, a) if a is not None else nan
+        if a is not None:
+            shift_cond = dataset_shift_conditional(rd, m, a, k)
+    elif a is not None:
+        mode = "expected"
+        spread = spread_expected(rd, a, k)
+        bias = bias_expected(rd, a, k)
+    else:
+        mode = "expected"
+        spread = nan
+        bias = nan
+    if mode != "conditional":
+        missing["dataset_shift_conditional"] = "only in conditional mode: needs labels {y}"
+    if a is None:
+        missing["bias"] = "needs W* ({w_star}): the teacher's bias is measured against the ground truth"
+        missing["dataset_shift_bound"] = "needs the bias, hence W*"
+        missing["dataset_shift_exact"] = "needs W* ({w_star})"
+        if mode == "conditional":
+            missing["dataset_shift_conditional"] = "needs W* ({w_star})"
+        missing["kl_bound"] = missing["kl_bound_tight"] = "needs the dataset shift, hence W* ({w_star})"
+        exact = nan
+    else:
+        exact = dataset_shift_exact(rd, a, k)
+    if m is None and a is None:
+        missing["spread"] = "needs Y ({y}), or W* to average over Y"
+    return mode, bias, spread, shift_cond, exact
+
+
+def _exact_kl(spec: GramSpectrum, rd: Reduced, a, m, k: int, sigma_s) -> float:
+    """K in closed form without a rank bottleneck (:func:`~kdbound.engine.exact_kl.spectral_kl`), reduced units."""
+    kind, value = "teacher", None
+    if isinstance(sigma_s, float):
+        kind, value = "scalar", sigma_s * rd.gmax / rd.var_scale
+    elif not isinstance(sigma_s, str):
+        kind = "matrix"
+        value = (spec.u.T @ sigma_s @ spec.u) * (rd.gmax / rd.var_scale)
+    return float(spectral_kl(rd.g, a, m, lam=rd.lam, beta=rd.beta, k=k, sigma_kind=kind, sigma_value=value).kl)
+
+
 @quiet_fp
 def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = None, *,
                     lam: float = 1.0, beta_t: float = 1.0, noise: float | None = 1.0, rank: int = 1,
                     sigma_s="teacher", samples: int = 256, seed: int | None = 0, k: int | None = None,
                     rank_sweep=None, progress: Callable[[int, int], None] | None = None) -> LinearGaussianResult:
-    """The distillation divergence K of the linear-Gaussian case study, term by term.
+    """The distillation divergence K of the linear-Gaussian case study (Lemma 11), term by term.
 
     ``K <= E[(Bias + k Var) / (2 noise^2) + Apx + Cov + Spread]`` (``kl_bound``, the
     paper's), the same with the exact dataset shift of the mode in place of the convexity
     step (``kl_bound_tight``) and, when the student has no rank bottleneck
     (r >= min(k, d)), the exact K (``kl_exact``).  Every input is validated before
-    the one expensive step (the Gram matrix ``X^T X``).
+    the one expensive step (the Gram matrix ``X^T X``), including the size limits
+    :data:`MAX_SAMPLES`, :data:`MAX_WORK`, :data:`MAX_MEMORY` and :data:`MAX_SWEEP`.
 
     Parameters
     ----------
@@ -658,113 +809,34 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     Li and He (ISIT 2026), Lemma 11 and eq. 28-39; docs/theory.md, sections
     "Linear-Gaussian case study", "A continuous M*" and "Exact K without a rank bottleneck".
     """
-    lam_ = float(positive("lam", lam))
-    beta_ = float(positive("beta_t", beta_t))
-    if noise is not None:
-        noise = float(positive("noise", noise))
-    x, w_star, y, n, d, k_ = _problem(x, w_star, y, k)
-    if noise is None and y is None:
-        raise InputError("can be estimated only from labels {y}; give it", "noise", refs=("y",))
-    samples = integer("samples", samples, 1)
-    if samples > MAX_SAMPLES:
-        raise ParameterError("samples", f"must be <= {MAX_SAMPLES:,} (the Monte Carlo standard error falls as "
-                             "1/sqrt(samples); more draws are hours of work)", samples)
-    if seed is not None:
-        seed = integer("seed", seed, 0)
-    max_rank = min(k_, d, n)
-    sweep_ranks = [] if rank_sweep is None else list(rank_sweep)
-    ranks = [_rank("rank", rank, max_rank)] + [_rank("rank_sweep", r, max_rank) for r in sweep_ranks]
-    check_work(samples, k_, d, n)
-    sigma_s = check_sigma_s(sigma_s, d)
-    gmat, yx = gram_products(x, y)
-    if not (np.isfinite(gmat).all() and (yx is None or np.isfinite(yx).all())):
-        _check_finite("x", x)
-        raise InputError("X^T X is not finite: the features are too large (overflow); rescale them", "x")
-    spec = gram_spectrum(gmat, n, x)
-    estimated = None
-    if y is not None:  # estimated whenever Y is given: used when noise is None, else a check on the given value
-        try:
-            estimated = estimate_noise(spec, x, y, yx, w_star)
-        except InputError:
-            if noise is None:
-                raise
-    if noise is None:
-        if not estimated.value > 0:
-            raise InputError("cannot be estimated from the data: the residuals are zero (noiseless labels); give it",
-                             "noise")
-        noise = estimated.value
-    h = Hyper(lam_, beta_, noise)
+    inp = _inputs(x, w_star, y, lam, beta_t, noise, rank, sigma_s, samples, seed, k, rank_sweep)
+    spec, yx, estimated, noise = _spectrum(inp)
+    h = Hyper(inp.lam, inp.beta_t, noise)
     rd = reduce(spec, h)
+    k_, d, ranks, nan = inp.k, inp.d, inp.ranks, math.nan
+    a = None if inp.w_star is None else (inp.w_star @ spec.u) * rd.w_scale
+    m = None if inp.y is None else (yx @ spec.u) * (rd.beta / (h.noise * math.sqrt(rd.gmax)) / rd.p)
     missing: dict[str, str] = {}
-    nan = math.nan
-    a = None if w_star is None else (w_star @ spec.u) * rd.w_scale
-    m = None
-    if y is not None:
-        m = (yx @ spec.u) * (rd.beta / (h.noise * math.sqrt(rd.gmax)) / rd.p)
     var = variance(rd)
-    cov = covariance_cost(spec, rd, sigma_s, k_)
-    gap = convexity_gap(rd, k_)
-    rng = np.random.default_rng(seed)
-    shift_cond = nan
-    if m is not None:
-        mode = "conditional"
-        spread = spread_conditional(rd, m, k_)
-        bias = bias_conditional(rd, m, a) if a is not None else nan
-        if a is not None:
-            shift_cond = dataset_shift_conditional(rd, m, a, k_)
-    elif a is not None:
-        mode = "expected"
-        spread = spread_expected(rd, a, k_)
-        bias = bias_expected(rd, a, k_)
-    else:
-        mode = "expected"
-        spread = nan
-        bias = nan
-    if mode != "conditional":
-        missing["dataset_shift_conditional"] = "only in conditional mode: needs labels {y}"
-    if a is None:
-        missing["bias"] = "needs W* ({w_star}): the teacher's bias is measured against the ground truth"
-        missing["dataset_shift_bound"] = "needs the bias, hence W*"
-        missing["dataset_shift_exact"] = "needs W* ({w_star})"
-        if mode == "conditional":
-            missing["dataset_shift_conditional"] = "needs W* ({w_star})"
-        missing["kl_bound"] = missing["kl_bound_tight"] = "needs the dataset shift, hence W* ({w_star})"
-        exact = nan
-    else:
-        exact = dataset_shift_exact(rd, a, k_)
+    cov = covariance_cost(spec, rd, inp.sigma_s, k_)
+    mode, bias, spread, shift_cond, exact = _shift_and_spread(rd, m, a, k_, missing)
+    est = None
     if m is None and a is None:
-        missing["spread"] = "needs Y ({y}), or W* to average over Y"
         missing["apx"] = missing["apx_stderr"] = "needs Y ({y}), or W* to average over Y"
-        est = None
     else:
-        est = apx_monte_carlo(spec, rd, k_, ranks, samples, rng, m=m, a=a if m is None else None,
-                              progress=progress)
+        est = apx_monte_carlo(spec, rd, k_, ranks, inp.samples, np.random.default_rng(inp.seed), m=m,
+                              a=a if m is None else None, progress=progress)
+        if inp.samples < 2:
+            missing["apx_stderr"] = "needs {samples} >= 2"
     shift = 0.5 * (bias + k_ * var) if a is not None else nan     # reduced units: noise 1
     apx = float(est.mean[0]) if est is not None else nan
-    apx_se = float(est.stderr[0]) if est is not None else nan
-    if samples < 2 and est is not None:
-        missing["apx_stderr"] = "needs {samples} >= 2"
     tight_shift = shift_cond if mode == "conditional" else exact
-    kl = shift + apx + cov + spread
-    kl_tight = tight_shift + apx + cov + spread
-    exact_k = nan
-    if a is not None:
-        kind, value = "teacher", None
-        if isinstance(sigma_s, float):
-            kind, value = "scalar", sigma_s * rd.gmax / rd.var_scale
-        elif not isinstance(sigma_s, str):
-            kind = "matrix"
-            value = (spec.u.T @ sigma_s @ spec.u) * (rd.gmax / rd.var_scale)
-        exact_k = float(spectral_kl(rd.g, a, m, lam=rd.lam, beta=rd.beta, k=k_, sigma_kind=kind,
-                                    sigma_value=value).kl)
-    kl_exact = nan
+    exact_k = nan if a is None else _exact_kl(spec, rd, a, m, k_, inp.sigma_s)
     if a is None:
         missing["kl_exact"] = "needs W* ({w_star})"
     elif rank_bottleneck(ranks[0], k_, d):
         missing["kl_exact"] = (f"the student has a rank bottleneck (rank {ranks[0]} < min(k, d) = "
                                f"{min(k_, d)}): K has no closed form; kl_bound_tight bounds it")
-    else:
-        kl_exact = exact_k
     sweep = None
     if rank_sweep is not None and est is not None:
         free = np.array([not rank_bottleneck(r, k_, d) for r in est.ranks[1:]], dtype=bool)
@@ -773,12 +845,13 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
                  "kl_bound_tight": tight_shift + est.mean[1:] + cov + spread,
                  "kl_exact": np.where(free, exact_k, nan)}
     result = LinearGaussianResult(
-        mode=mode, n=int(n), d=int(d), k=int(k_), rank=int(ranks[0]), x_rank=spec.x_rank, cond=spec.cond,
+        mode=mode, n=int(inp.n), d=int(d), k=int(k_), rank=int(ranks[0]), x_rank=spec.x_rank, cond=spec.cond,
         bias=bias * rd.var_scale, var=var * rd.var_scale, dataset_shift_bound=shift, dataset_shift_exact=exact,
-        dataset_shift_conditional=shift_cond, convexity_gap=gap, apx=apx, apx_stderr=apx_se, cov=cov,
-        spread=spread, kl_bound=kl, kl_bound_tight=kl_tight, kl_exact=kl_exact, samples=samples,
-        noise2=h.noise ** 2, noise=h.noise, missing=missing, rank_sweep=sweep, refined=spec.refined,
-        noise_estimate=estimated)
+        dataset_shift_conditional=shift_cond, convexity_gap=convexity_gap(rd, k_), apx=apx,
+        apx_stderr=float(est.stderr[0]) if est is not None else nan, cov=cov, spread=spread,
+        kl_bound=shift + apx + cov + spread, kl_bound_tight=tight_shift + apx + cov + spread,
+        kl_exact=nan if "kl_exact" in missing else exact_k, samples=inp.samples, noise2=h.noise ** 2,
+        noise=h.noise, missing=missing, rank_sweep=sweep, refined=spec.refined, noise_estimate=estimated)
     _check_representable(result, h)
     return result
 

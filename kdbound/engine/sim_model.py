@@ -3,7 +3,7 @@
 The linear-Gaussian model of :mod:`kdbound.engine.simulate` (random design ``x ~ N(0, I_d)``,
 ``y | x ~ N(W* x, noise^2 I_k)``, Gibbs-posterior teacher, kernel or refit student, clipped
 loss): the checks of a configuration and of the Monte Carlo settings, the same problem in
-units where the label noise is 1 (:class:`Reduced`), the seeded synthetic W*, and the memory
+units where the label noise is 1 (:class:`Reduced`), the seeded synthetic W* (:mod:`.synthetic`), and the memory
 and time one training set needs (block size, default number of datasets).
 
 References
@@ -22,13 +22,14 @@ import numpy as np
 from ..errors import InputError, ParameterError, format_value
 from ._checks import integer, nonneg, positive
 from .exact_kl import check_sigma_s
+from .synthetic import DEFAULT_D, DEFAULT_K, DEFAULT_N, synthetic_w_star
 
 __all__ = ["SimModel", "Reduced", "sim_model", "synthetic_w_star", "check_run", "block_size", "cost_us",
            "default_datasets", "DEFAULT_D", "DEFAULT_N", "DEFAULT_K", "DEFAULT_CLIP", "MAX_DATASETS",
            "MAX_DATASET_BYTES", "REDUCED_RANGE"]
 
-#: defaults of the embedded problem
-DEFAULT_D, DEFAULT_N, DEFAULT_K, DEFAULT_CLIP = 5, 50, 3, 4.0
+#: the default clip level B of the loss min(r^2, B) / B (the sizes' defaults are the embedded problem's)
+DEFAULT_CLIP = 4.0
 #: largest number of datasets accepted: simulate keeps each teacher gap (8 bytes, 0.8 GB at this limit) for the
 #: exact sigma_hat and dv_optimum, and a run this long takes hours
 MAX_DATASETS = 10 ** 8
@@ -129,12 +130,6 @@ class SimModel:
     def kl_kind(self) -> str:
         """``"exact"`` (K given X in closed form) or ``"bound-tight"`` (a valid upper bound on K)."""
         return "bound-tight" if self.bottleneck else "exact"
-
-
-def synthetic_w_star(d: int, k: int, seed: int) -> np.ndarray:
-    """The embedded ground truth: W* with i.i.d. N(0, 1/d) entries, from its own stream of ``seed``."""
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
-    return rng.standard_normal((k, d)) / math.sqrt(d)
 
 
 def sim_model(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | None = None, lam: float = 1.0,
