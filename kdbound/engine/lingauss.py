@@ -32,6 +32,7 @@ from ..errors import InputError, ParameterError, format_value
 from ._checks import first_nonfinite, integer, positive
 from .exact_kl import check_sigma_s, spectral_kl
 from .numerics import quiet_fp, xm_log, xm_log1p
+from .sim_stats import _Moments
 
 __all__ = ["GramSpectrum", "gram_spectrum", "gram_products", "Hyper", "check_hyper", "Reduced", "reduce",
            "apx_monte_carlo", "ApxEstimate", "LinearGaussianResult", "linear_gaussian", "estimate_noise",
@@ -343,67 +344,86 @@ def apx_monte_carlo(spec: GramSpectrum, rd: Reduced, k: int, ranks, samples: int
     the smallest Apx, and the limit of nearly rank-deficient X along one direction);
     that part is estimated on the same draws.
     """
-    ranks = np.asarray(ranks, dtype=int)
-    keep = spec.g > 0
-    g = rd.g[keep]
-    rho = g.size
-    nnull = spec.d - rho
-    kb = min(k, rho)
-    exact_null = np.array([(k - r) * nnull if r <= kb else 0 for r in ranks], dtype=float)
-    null_mc = [i for i, r in enumerate(ranks) if r > kb and r < k and nnull > 0]
-    p = rd.p[keep]
-    post_sd = 1.0 / np.sqrt(p)
-    sqp, sqg = np.sqrt(p), np.sqrt(g)
-    if m is not None:
-        mean_rho = m[:, keep]
-    else:
-        mean_rho = a[:, keep] * rd.s[keep]
+    draws = _ApxDraws.of(spec, rd, k, ranks, m, a)
     # running mean and sum of squared deviations (Chan's merge of per-block moments), in units of a
     # scale fixed by the first block: no cancellation of E x^2 - (E x)^2 and no overflow of x^2
-    count, mean_acc, m2_acc, scale = 0, np.zeros(len(ranks)), np.zeros(len(ranks)), None
+    moments, scale = _Moments(draws.ranks.size, diagonal=True), None
     done = 0
     if progress is not None:
         progress(0, samples)
     while done < samples:
         mb = min(block, samples - done)
-        per_rank = np.zeros((mb, len(ranks)))
+        per_rank = draws.block(rng, mb)
+        if scale is None:
+            scale = np.max(np.abs(per_rank), axis=0)
+            scale = np.where(scale > 0, scale, 1.0)
+        moments.add(per_rank / scale)
+        done += mb
+        if progress is not None:
+            progress(done, samples)
+    mean = moments.mean * scale
+    stderr = (np.sqrt(moments.m2 / (samples - 1) / samples) * scale if samples > 1
+              else np.full(draws.ranks.size, np.nan))
+    return ApxEstimate(draws.ranks, mean + draws.exact_null, stderr, draws.exact_null)
+
+
+@dataclass(frozen=True, eq=False)
+class _ApxDraws:
+    """What every block of :func:`apx_monte_carlo` needs, computed once: W_T's law on X's row space (rho
+    retained eigenvalues) and the ranks' exact null-space parts."""
+
+    k: int
+    ranks: np.ndarray
+    kb: int                  # min(k, rho): the directions L can take from B
+    rho: int
+    nnull: int               # d - rho
+    null_mc: list            # indices of the ranks whose null-space part is estimated (rho < r < k)
+    exact_null: np.ndarray
+    mean: np.ndarray         # (k, rho)
+    post_sd: np.ndarray
+    label_sd: np.ndarray | None  # expected mode: the label noise's part of W_T, sqrt(g) beta / p
+    sqp: np.ndarray
+    sqg: np.ndarray
+
+    @classmethod
+    def of(cls, spec: GramSpectrum, rd: Reduced, k: int, ranks, m, a) -> _ApxDraws:
+        ranks = np.asarray(ranks, dtype=int)
+        keep = spec.g > 0
+        g, p = rd.g[keep], rd.p[keep]
+        rho = g.size
+        nnull = spec.d - rho
+        kb = min(k, rho)
+        exact_null = np.array([(k - r) * nnull if r <= kb else 0 for r in ranks], dtype=float)
+        null_mc = [i for i, r in enumerate(ranks) if r > kb and r < k and nnull > 0]
+        sqp, sqg = np.sqrt(p), np.sqrt(g)
+        mean = m[:, keep] if m is not None else a[:, keep] * rd.s[keep]
+        return cls(k=k, ranks=ranks, kb=kb, rho=rho, nnull=nnull, null_mc=null_mc, exact_null=exact_null, mean=mean,
+                   post_sd=1.0 / np.sqrt(p), label_sd=None if m is not None else sqg * rd.beta / p, sqp=sqp, sqg=sqg)
+
+    def block(self, rng: np.random.Generator, mb: int) -> np.ndarray:
+        """Apx without its exact null-space part, for ``mb`` draws of W_T (and Y) and every rank: (mb, ranks)."""
+        k, rho, kb, ranks = self.k, self.rho, self.kb, self.ranks
+        per_rank = np.zeros((mb, ranks.size))
         if rho:
-            wrho = mean_rho + rng.standard_normal((mb, k, rho)) * post_sd
-            if m is None:  # Y = X W*^T + E: U^T X^T E in distribution is sqrt(g) Z, times beta / p
-                wrho = wrho + rng.standard_normal((mb, k, rho)) * (sqg * rd.beta / p)
-            lvec = np.linalg.svd(wrho * sqg, full_matrices=False)[0]        # (mb, k, kb)
-            proj = np.swapaxes(lvec, -1, -2) @ (wrho * sqp)                # (mb, kb, rho)
+            wrho = self.mean + rng.standard_normal((mb, k, rho)) * self.post_sd
+            if self.label_sd is not None:  # Y = X W*^T + E: U^T X^T E in distribution is sqrt(g) Z, times beta / p
+                wrho = wrho + rng.standard_normal((mb, k, rho)) * self.label_sd
+            lvec = np.linalg.svd(wrho * self.sqg, full_matrices=False)[0]   # (mb, k, kb)
+            proj = np.swapaxes(lvec, -1, -2) @ (wrho * self.sqp)           # (mb, kb, rho)
             a_i = np.sum(proj * proj, axis=-1)                             # (mb, kb)
             tails = np.cumsum(a_i[:, ::-1], axis=1)[:, ::-1]
             tails = np.concatenate([tails, np.zeros((mb, 1))], axis=1)
             per_rank += tails[:, np.minimum(ranks, kb)]
-        if null_mc:
+        if self.null_mc:
             # the complement of B's range has k - rho dimensions; the null-space coordinates projected on it
             # form a standard Gaussian (k - rho) x (d - rho) matrix Q; the rank-r completion leaves the
             # smallest k - r eigenvalues of Q Q^T
-            q = rng.standard_normal((mb, k - rho, nnull))
+            q = rng.standard_normal((mb, k - rho, self.nnull))
             ev = np.linalg.eigvalsh(q @ np.swapaxes(q, -1, -2))            # ascending
             csum = np.concatenate([np.zeros((mb, 1)), np.cumsum(ev, axis=1)], axis=1)
-            for i in null_mc:
+            for i in self.null_mc:
                 per_rank[:, i] += csum[:, k - ranks[i]]
-        if scale is None:
-            scale = np.max(np.abs(per_rank), axis=0)
-            scale = np.where(scale > 0, scale, 1.0)
-        x = per_rank / scale
-        b_mean = x.mean(axis=0)
-        b_m2 = ((x - b_mean) ** 2).sum(axis=0)
-        delta = b_mean - mean_acc
-        total_n = count + mb
-        mean_acc = mean_acc + delta * (mb / total_n)
-        m2_acc = m2_acc + b_m2 + delta * delta * (count * mb / total_n)
-        count = total_n
-        done += mb
-        if progress is not None:
-            progress(done, samples)
-    mean = mean_acc * scale
-    stderr = (np.sqrt(m2_acc / (samples - 1) / samples) * scale if samples > 1
-              else np.full(len(ranks), np.nan))
-    return ApxEstimate(ranks, mean + exact_null, stderr, exact_null)
+        return per_rank
 
 
 # --------------------------------------------------------------------------- the noise from the data
@@ -684,7 +704,8 @@ def _inputs(x, w_star, y, lam, beta_t, noise, rank, sigma_s, samples, seed, k, r
 
 
 def _spectrum(inp: _Inputs):
-    """(spectrum of X^T X, Y^T X, the noise estimate from Y or None, the noise used): the expensive step."""
+    """(spectrum of X^T X, Y^T X, the noise estimate from Y or None, the hyperparameters, the reduced problem):
+    the expensive step."""
     x, y = inp.x, inp.y
     gmat, yx = gram_products(x, y)
     if not (np.isfinite(gmat).all() and (yx is None or np.isfinite(yx).all())):
@@ -704,7 +725,8 @@ def _spectrum(inp: _Inputs):
             raise InputError("cannot be estimated from the data: the residuals are zero (noiseless labels); give it",
                              "noise")
         noise = estimated.value
-    return spec, yx, estimated, noise
+    h = Hyper(inp.lam, inp.beta_t, noise)
+    return spec, yx, estimated, h, reduce(spec, h)
 
 
 def _shift_and_spread(rd: Reduced, m, a, k: int, missing: dict):
@@ -743,8 +765,16 @@ def _shift_and_spread(rd: Reduced, m, a, k: int, missing: dict):
     return mode, bias, spread, shift_cond, exact
 
 
-def _exact_kl(spec: GramSpectrum, rd: Reduced, a, m, k: int, sigma_s) -> float:
-    """K in closed form without a rank bottleneck (:func:`~kdbound.engine.exact_kl.spectral_kl`), reduced units."""
+def _exact_kl(spec: GramSpectrum, rd: Reduced, a, m, inp: _Inputs, missing: dict) -> float:
+    """K in closed form (:func:`~kdbound.engine.exact_kl.spectral_kl`), which is kl_exact when the student's rank
+    has no bottleneck (else the reason goes to ``missing``); NaN without W*."""
+    k, d, rank, sigma_s = inp.k, inp.d, inp.ranks[0], inp.sigma_s
+    if a is None:
+        missing["kl_exact"] = "needs W* ({w_star})"
+        return math.nan
+    if rank_bottleneck(rank, k, d):
+        missing["kl_exact"] = (f"the student has a rank bottleneck (rank {rank} < min(k, d) = "
+                               f"{min(k, d)}): K has no closed form; kl_bound_tight bounds it")
     kind, value = "teacher", None
     if isinstance(sigma_s, float):
         kind, value = "scalar", sigma_s * rd.gmax / rd.var_scale
@@ -752,6 +782,29 @@ def _exact_kl(spec: GramSpectrum, rd: Reduced, a, m, k: int, sigma_s) -> float:
         kind = "matrix"
         value = (spec.u.T @ sigma_s @ spec.u) * (rd.gmax / rd.var_scale)
     return float(spectral_kl(rd.g, a, m, lam=rd.lam, beta=rd.beta, k=k, sigma_kind=kind, sigma_value=value).kl)
+
+
+def _apx(spec: GramSpectrum, rd: Reduced, inp: _Inputs, m, a, missing: dict, progress) -> ApxEstimate | None:
+    """Apx by Monte Carlo for every rank of ``inp.ranks`` (None, with the reason in ``missing``, without Y or W*)."""
+    if m is None and a is None:
+        missing["apx"] = missing["apx_stderr"] = "needs Y ({y}), or W* to average over Y"
+        return None
+    est = apx_monte_carlo(spec, rd, inp.k, inp.ranks, inp.samples, np.random.default_rng(inp.seed), m=m,
+                          a=a if m is None else None, progress=progress)
+    if inp.samples < 2:
+        missing["apx_stderr"] = "needs {samples} >= 2"
+    return est
+
+
+def _rank_sweep(est: ApxEstimate, k: int, d: int, shift: float, tight_shift: float, cov: float, spread: float,
+                exact_k: float) -> dict:
+    """The sweep's columns: Apx and the bounds at the other ranks (summed in kl_bound's order); kl_exact where
+    the rank has no bottleneck."""
+    free = np.array([not rank_bottleneck(r, k, d) for r in est.ranks[1:]], dtype=bool)
+    return {"rank": est.ranks[1:], "apx": est.mean[1:], "apx_stderr": est.stderr[1:],
+            "kl_bound": shift + est.mean[1:] + cov + spread,
+            "kl_bound_tight": tight_shift + est.mean[1:] + cov + spread,
+            "kl_exact": np.where(free, exact_k, math.nan)}
 
 
 @quiet_fp
@@ -810,42 +863,23 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     "Linear-Gaussian case study", "A continuous M*" and "Exact K without a rank bottleneck".
     """
     inp = _inputs(x, w_star, y, lam, beta_t, noise, rank, sigma_s, samples, seed, k, rank_sweep)
-    spec, yx, estimated, noise = _spectrum(inp)
-    h = Hyper(inp.lam, inp.beta_t, noise)
-    rd = reduce(spec, h)
-    k_, d, ranks, nan = inp.k, inp.d, inp.ranks, math.nan
+    spec, yx, estimated, h, rd = _spectrum(inp)
+    k_, d, nan = inp.k, inp.d, math.nan
     a = None if inp.w_star is None else (inp.w_star @ spec.u) * rd.w_scale
     m = None if inp.y is None else (yx @ spec.u) * (rd.beta / (h.noise * math.sqrt(rd.gmax)) / rd.p)
     missing: dict[str, str] = {}
     var = variance(rd)
     cov = covariance_cost(spec, rd, inp.sigma_s, k_)
     mode, bias, spread, shift_cond, exact = _shift_and_spread(rd, m, a, k_, missing)
-    est = None
-    if m is None and a is None:
-        missing["apx"] = missing["apx_stderr"] = "needs Y ({y}), or W* to average over Y"
-    else:
-        est = apx_monte_carlo(spec, rd, k_, ranks, inp.samples, np.random.default_rng(inp.seed), m=m,
-                              a=a if m is None else None, progress=progress)
-        if inp.samples < 2:
-            missing["apx_stderr"] = "needs {samples} >= 2"
+    est = _apx(spec, rd, inp, m, a, missing, progress)
     shift = 0.5 * (bias + k_ * var) if a is not None else nan     # reduced units: noise 1
     apx = float(est.mean[0]) if est is not None else nan
     tight_shift = shift_cond if mode == "conditional" else exact
-    exact_k = nan if a is None else _exact_kl(spec, rd, a, m, k_, inp.sigma_s)
-    if a is None:
-        missing["kl_exact"] = "needs W* ({w_star})"
-    elif rank_bottleneck(ranks[0], k_, d):
-        missing["kl_exact"] = (f"the student has a rank bottleneck (rank {ranks[0]} < min(k, d) = "
-                               f"{min(k_, d)}): K has no closed form; kl_bound_tight bounds it")
-    sweep = None
-    if rank_sweep is not None and est is not None:
-        free = np.array([not rank_bottleneck(r, k_, d) for r in est.ranks[1:]], dtype=bool)
-        sweep = {"rank": est.ranks[1:], "apx": est.mean[1:], "apx_stderr": est.stderr[1:],
-                 "kl_bound": shift + est.mean[1:] + cov + spread,
-                 "kl_bound_tight": tight_shift + est.mean[1:] + cov + spread,
-                 "kl_exact": np.where(free, exact_k, nan)}
+    exact_k = _exact_kl(spec, rd, a, m, inp, missing)
+    sweep = None if rank_sweep is None or est is None else _rank_sweep(est, k_, d, shift, tight_shift, cov, spread,
+                                                                       exact_k)
     result = LinearGaussianResult(
-        mode=mode, n=int(inp.n), d=int(d), k=int(k_), rank=int(ranks[0]), x_rank=spec.x_rank, cond=spec.cond,
+        mode=mode, n=int(inp.n), d=int(d), k=int(k_), rank=int(inp.ranks[0]), x_rank=spec.x_rank, cond=spec.cond,
         bias=bias * rd.var_scale, var=var * rd.var_scale, dataset_shift_bound=shift, dataset_shift_exact=exact,
         dataset_shift_conditional=shift_cond, convexity_gap=convexity_gap(rd, k_), apx=apx,
         apx_stderr=float(est.stderr[0]) if est is not None else nan, cov=cov, spread=spread,

@@ -14,12 +14,17 @@ import numpy as np
 
 
 class _Moments:
-    """Means and the co-moment matrix of per-dataset vectors, merged block by block (Chan et al.)."""
+    """Means and the co-moment matrix of per-dataset vectors, merged block by block (Chan et al.).
 
-    def __init__(self, dim: int):
+    ``diagonal=True`` keeps only the sums of squared deviations (a vector): the variances of many
+    columns without their covariance matrix.
+    """
+
+    def __init__(self, dim: int, diagonal: bool = False):
         self.count = 0
+        self.diagonal = diagonal
         self.mean = np.zeros(dim)
-        self.m2 = np.zeros((dim, dim))
+        self.m2 = np.zeros(dim) if diagonal else np.zeros((dim, dim))
         self.max = np.full(dim, -np.inf)
         self.min = np.full(dim, np.inf)
 
@@ -27,11 +32,12 @@ class _Moments:
         m = block.shape[0]
         mean_b = block.mean(axis=0)
         cen = block - mean_b
-        m2_b = cen.T @ cen
+        m2_b = (cen * cen).sum(axis=0) if self.diagonal else cen.T @ cen
         total = self.count + m
         delta = mean_b - self.mean
         self.mean = self.mean + delta * (m / total)
-        self.m2 = self.m2 + m2_b + np.outer(delta, delta) * (self.count * m / total)
+        cross = delta * delta if self.diagonal else np.outer(delta, delta)
+        self.m2 = self.m2 + m2_b + cross * (self.count * m / total)
         self.count = total
         self.max = np.maximum(self.max, block.max(axis=0))
         self.min = np.minimum(self.min, block.min(axis=0))
