@@ -11,6 +11,7 @@ caller to report.  The formulas are derived in ``docs/theory.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -592,6 +593,50 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     _broadcastable(gen_t=gen_t, kl=kl, n=n, loss_min=loss_min, loss_max=loss_max, kappa=kappa,
                    lipschitz=lipschitz, g0=g0, alpha=alpha, tau=tau, rho=rho, dim=dim, sigma_u=sigma_u, nu=nu,
                    sharpness=sharpness)
+    v = _sharpness_inputs(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alpha, tau, rho, dim, constants)
+    measured = sigma_u is not None or nu is not None or sharpness is not None
+    su, nu_, sp, std = _sharpness_parts(v, constants, sigma_u, nu, sharpness)
+    # sums whose terms may exceed float64 on their own (gen_T near -1e308): see rescaled
+    b_sh = rescaled(lambda c: c * v.gen_t + sp.at(c) + su.at(c) + nu_.at(c))    # gen_T + E[S_P] + (s_u + nu) sqrt(2K)
+    b_std = rescaled(lambda c: c * v.gen_t + std.at(c))                         # gen_T + sigma0 sqrt(2K)
+    improvement = _improvement(v, su, nu_, sp, std, lemma_su=sigma_u is None)
+    rho0, a0, a1, a2 = tightness_radius(v.kl, v.n, v.kappa, v.lipschitz, v.g0, v.alpha, v.tau, v.d, constants,
+                                        shrink=v.shrink)
+    if measured:
+        rho0 = np.full(np.shape(rho0), np.nan)  # the regime is a statement about every rho; measured values hold at one
+    # Lemmas 14-15 need the rho-ball to cover the stability segment (rho >= kappa/n): below it the
+    # lemma proxies are not justified and B_sh is no bound at all
+    outside = v.rho < v.rho_min if sigma_u is None or nu is None else np.zeros((), dtype=bool)
+    b_sh = np.where(outside, np.nan, b_sh)
+    sigma0 = sigma_parameter_stability(v.a, v.b, v.kappa, v.lipschitz, v.n).sigma
+    return SharpnessBound(*_same_shape(b_sh, b_std, sigma0, su.value, nu_.value, sp.at(1.0), a0, a1, a2, rho0,
+                                       v.rho_min, improvement, v.rho, v.rho_min < rho0, (improvement > 0) & ~outside))
+
+
+class _SharpInputs(NamedTuple):
+    """sharpness_bound's inputs, validated; ``rho`` defaulted to ``rho_min = kappa / n``, ``shrink`` is Lemma 16's
+    ``d / (d + 2)`` (1 without the dimension), ``root_n`` and ``root_k`` are sqrt(n) and sqrt(2K)."""
+
+    gen_t: np.ndarray
+    kl: np.ndarray
+    n: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    kappa: np.ndarray
+    lipschitz: np.ndarray
+    g0: np.ndarray
+    alpha: np.ndarray
+    tau: np.ndarray
+    rho: np.ndarray
+    rho_min: np.ndarray
+    d: np.ndarray | None
+    shrink: np.ndarray | float
+    root_n: np.ndarray
+    root_k: np.ndarray
+
+
+def _sharpness_inputs(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alpha, tau, rho, dim,
+                      constants) -> _SharpInputs:
     if constants not in CONSTANTS:
         raise ParameterError("constants", "must be paper or refined", constants)
     gen_t = finite("gen_t", gen_t)
@@ -607,68 +652,72 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     rho = rho_min if rho is None else positive("rho", rho)
     d = None if dim is None else at_least("dim", dim, 1)
     shrink = 1.0 if d is None else 1.0 / (1.0 + 2.0 / d)  # Lemma 16 with the dimension: d / (d + 2)
-    half = list(half_factors(a, b))  # (b - a) / 2 as two factors
-    root_n = np.sqrt(n)
-    sigma0 = sigma_parameter_stability(a, b, kappa, lipschitz, n).sigma
-    # sigma_u and nu as sums of products (each divided by sqrt(n)), so that the slack
-    # (sigma_u + nu) sqrt(2K) is computed term by term: a proxy may exceed float64 while the slack does not
-    m = _ball_mean_norm(d)
+    return _SharpInputs(gen_t, kl, n, a, b, kappa, lipschitz, g0, alpha, tau, rho, rho_min, d, shrink, np.sqrt(n),
+                        root_2k(kl))
+
+
+class _Part:
+    """A term of the sharpness bound: a sum of products of non-negative factors (the lemmas' proxies, each
+    product by :func:`prod_ratio`) or a measured value, and the same times ``times`` and a scale c
+    (:func:`rescaled`): a proxy may exceed float64 while its share of the slack does not."""
+
+    def __init__(self, terms, measured=None, times=()):
+        self.terms, self.measured, self.times = terms, measured, list(times)
+        self.value = _sum_products(terms) if measured is None else measured   # the term itself
+
+    def at(self, c):
+        """The term times ``times`` and c."""
+        if self.measured is None:
+            return _sum_products(self.terms, [*self.times, c])
+        return prod_ratio([self.measured, *self.times, c]) if self.times else c * self.measured
+
+
+def _sum_products(terms, times=()):
+    """``sum prod(num + times) / prod(den)`` over the (num, den) pairs of ``terms``."""
+    return sum((prod_ratio([*num, *times], den) for num, den in terms), np.zeros(()))
+
+
+def _sharpness_parts(v: _SharpInputs, constants: str, sigma_u, nu, sharpness):
+    """(sigma_u, nu, E[S_P], sigma0) as :class:`_Part`: Lemmas 14-16 and 13, or the measured values.
+
+    sigma_u and nu are sums of products, each divided by sqrt(n), so that the slack (sigma_u + nu) sqrt(2K)
+    is computed term by term.  The first and last terms of sigma_u are kappa g0 / sqrt(n) and
+    (b - a) / (2 sqrt(n)) (see :func:`_improvement`).
+    """
+    kappa, g0, alpha, rho, n, root_n = v.kappa, v.g0, v.alpha, v.rho, v.n, v.root_n
+    half = list(half_factors(v.a, v.b))  # (b - a) / 2 as two factors
     if constants == "refined":
         # (kappa (g0 + alpha rho d/(d+1) + alpha kappa/(2n)) + (b-a)/2) / sqrt(n)
         # and alpha (kappa rho + rho^2) / (2 sqrt(n))
-        su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho, m], [root_n]),
+        su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho, _ball_mean_norm(v.d)], [root_n]),
                     ([alpha, kappa, kappa], [2.0 * n, root_n]), (half, [root_n])]
         nu_terms = [([alpha, kappa, rho], [2.0 * root_n]), ([alpha, rho, rho], [2.0 * root_n])]
     else:
         su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho], [root_n]), (half, [root_n])]
         nu_terms = [([alpha, kappa, rho], [2.0 * root_n]), ([g0, rho], [root_n]), ([alpha, rho, rho], [2.0 * root_n])]
-    root_k = root_2k(kl)
+    su = _Part(su_terms, None if sigma_u is None else nonneg("sigma_u", sigma_u), [v.root_k])
+    nu_part = _Part(nu_terms, None if nu is None else nonneg("nu", nu), [v.root_k])
+    # tau d/(d+2) rho^2 / 2 from tau itself (tau d/(d+2) may round where tau rho^2 is normal)
+    sp = _Part([([v.tau, v.shrink, rho, rho], [2.0])], None if sharpness is None else finite("sharpness", sharpness))
+    return su, nu_part, sp, _Part([([kappa, v.lipschitz], [root_n]), (half, [root_n])], times=[v.root_k])
 
-    def total(terms, times=()):
-        return sum((prod_ratio([*num, *times], den) for num, den in terms), np.zeros(()))
 
-    su = total(su_terms) if sigma_u is None else nonneg("sigma_u", sigma_u)
-    nu_ = total(nu_terms) if nu is None else nonneg("nu", nu)
-    measured_sp = None if sharpness is None else finite("sharpness", sharpness)
-    std_terms = [([kappa, lipschitz], [root_n]), (half, [root_n])]
+def _improvement(v: _SharpInputs, su: _Part, nu: _Part, sp: _Part, std: _Part, lemma_su: bool):
+    """B_std - B_sh from its own terms (no cancellation of gen_T).
 
-    def sp_at(c):  # c E[S_P]; from tau itself (tau d/(d+2) may round where tau rho^2 is normal)
-        return prod_ratio([tau, shrink, rho, rho, c], [2.0]) if measured_sp is None else c * measured_sp
+    With the lemma's sigma_u the (b - a)/2 terms of sigma0 and sigma_u cancel exactly and kappa (L - g0)
+    is formed directly, so improvement = (A0 - A1 rho - A2 rho^2) sqrt(2K/n) - sp keeps its digits.
+    """
+    if not lemma_su:
+        return rescaled(lambda c: std.at(c) - su.at(c) - nu.at(c) - sp.at(c))
+    kappa, lipschitz, g0, root_k, root_n = v.kappa, v.lipschitz, v.g0, v.root_k, v.root_n
+    middle = su.terms[1:-1]  # su's terms are [kappa g0, ..., (b - a)/2]: the first is in the gain, the last cancels
 
-    def su_at(c):
-        return total(su_terms, [root_k, c]) if sigma_u is None else prod_ratio([su, root_k, c])
+    def gain(c):  # kappa (L - g0) sqrt(2K) / sqrt(n), either sign
+        return np.where(lipschitz >= g0, prod_ratio([kappa, lipschitz - g0, root_k, c], [root_n]),
+                        -prod_ratio([kappa, g0 - lipschitz, root_k, c], [root_n]))
 
-    def nu_at(c):
-        return total(nu_terms, [root_k, c]) if nu is None else prod_ratio([nu_, root_k, c])
-
-    sp = sp_at(1.0)
-    # sums whose terms may exceed float64 on their own (gen_T near -1e308): see rescaled
-    b_sh = rescaled(lambda c: c * gen_t + sp_at(c) + su_at(c) + nu_at(c))
-    b_std = rescaled(lambda c: c * gen_t + total(std_terms, [root_k, c]))
-    rho0, a0, a1, a2 = tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau, d, constants, shrink=shrink)
-    if sigma_u is not None or nu is not None or sharpness is not None:
-        rho0 = np.full(np.shape(rho0), np.nan)  # the regime is a statement about every rho; measured values hold at one
-    # the difference of the two bounds, computed from its own terms (no cancellation of gen_T); with the
-    # lemma proxies the (b - a)/2 terms of sigma0 and sigma_u cancel exactly and kappa (L - g0) is formed
-    # directly, so improvement = (A0 - A1 rho - A2 rho^2) sqrt(2K/n) - sp keeps its digits
-    if sigma_u is None:
-        def gain(c):
-            return np.where(lipschitz >= g0, prod_ratio([kappa, lipschitz - g0, root_k, c], [root_n]),
-                            -prod_ratio([kappa, g0 - lipschitz, root_k, c], [root_n]))
-
-        # su_terms is [kappa g0, ..., (b - a)/2]: the first is in the gain, the last cancels
-        improvement = rescaled(lambda c: gain(c) - total(su_terms[1:-1], [root_k, c]) - nu_at(c) - sp_at(c))
-    else:
-        improvement = rescaled(lambda c: total(std_terms, [root_k, c]) - su_at(c) - nu_at(c) - sp_at(c))
-    if sigma_u is None or nu is None:
-        # Lemmas 14-15 need the rho-ball to cover the stability segment (rho >= kappa/n): below it the
-        # lemma proxies are not justified and B_sh is no bound at all
-        outside = rho < rho_min
-        b_sh = np.where(outside, np.nan, b_sh)
-    else:
-        outside = np.zeros((), dtype=bool)
-    return SharpnessBound(*_same_shape(b_sh, b_std, sigma0, su, nu_, sp, a0, a1, a2, rho0, rho_min, improvement,
-                                       rho, rho_min < rho0, (improvement > 0) & ~outside))
+    return rescaled(lambda c: gain(c) - _sum_products(middle, [root_k, c]) - nu.at(c) - sp.at(c))
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -668,6 +669,42 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
     ----------
     Li and He (ISIT 2026), Theorem 1 and its proof; ``docs/theory.md``, "Bounds from measured runs".
     """
+    y, x, delta, replicates, rng, loss_range, nt, ns = _estimate_inputs(
+        teacher, student, loss_min, loss_max, delta, kl_method, jitter, replicates, seed, n_test_teacher,
+        n_test_student)
+    gt = gap_interval(y, delta, loss_range, nt)
+    gs = gap_interval(x, delta, loss_range, ns)
+    sigma_range = None if loss_range is None else loss_range[1] - loss_range[0]
+    sigma_sd = scaled_sd(y)
+    sigma_hat = plugin_proxy(y)
+
+    level = delta / 2.0  # one-sided error of kl_gap_hi (Bonferroni with gen_t's interval)
+    kh = (_kl_h_gauss(x, y, replicates, rng, level) if kl_method == "gauss"
+          else _kl_h_knn(x, y, jitter, replicates, rng, level, progress))
+    kl = max(kh.raw, 0.0)
+    kl_hi = max(kh.hi, kl)
+
+    sigma, sigma_used = (sigma_range, "sigma_range") if sigma_range is not None else (sigma_hat, "sigma_hat")
+    up, up_hi, low, low_lo = runs_bounds(gt, kl, kl_hi, sigma)
+    gen_s = float(gs.mean)
+    within = None if not (math.isfinite(up) and math.isfinite(low)) else bool(low <= gen_s <= up)
+    return RunsEstimate(
+        gen_t=float(gt.mean), gen_t_lo=float(gt.lo), gen_t_hi=float(gt.hi),
+        gen_s_observed=gen_s, gen_s_lo=float(gs.lo), gen_s_hi=float(gs.hi),
+        sigma_range=sigma_range, sigma_sd=sigma_sd, sigma_hat=sigma_hat,
+        kl_gap=kl, kl_gap_hi=kl_hi, upper_bound=up, upper_bound_hi=up_hi, lower_bound=low, lower_bound_lo=low_lo,
+        observed_within_bounds=within, basis=_basis(sigma_range is not None, kh.basis), sigma_used=sigma_used,
+        kl_method=kl_method, kl_gap_raw=kh.raw, kl_gap_se=kh.se, replicates=replicates, subsample=kh.subsample,
+        jitter=kh.width, teacher_runs=y.size, student_runs=x.size, delta=delta, gen_t_se=float(gt.se),
+        gen_s_se=float(gs.se), hoeffding_t=float(gt.hoeffding), hoeffding_s=float(gs.hoeffding),
+        skew_t=float(gt.skew), skew_s=float(gs.skew), student_sd=scaled_sd(x),
+    )
+
+
+def _estimate_inputs(teacher, student, loss_min, loss_max, delta, kl_method, jitter, replicates, seed,
+                     n_test_teacher, n_test_student):
+    """estimate's inputs checked, in the order the errors are reported: (teacher gaps, student gaps, delta,
+    replicates, the generator, loss range, test-set sizes of each role)."""
     if kl_method not in KL_METHODS:
         raise ParameterError("kl_method", "must be gauss or knn", kl_method)
     minimum = KNN_MIN_RUNS if kl_method == "knn" else MIN_RUNS
@@ -692,58 +729,62 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
                 i = int(np.flatnonzero(out)[0])
                 raise ParameterError(name, "must lie in [-({loss_max} - {loss_min}), {loss_max} - {loss_min}] "
                                      "(a gap of a loss in [a, b])", float(arr[i]), i)
+    return y, x, delta, replicates, rng, loss_range, nt, ns
 
-    gt = gap_interval(y, delta, loss_range, nt)
-    gs = gap_interval(x, delta, loss_range, ns)
-    sigma_range = None if loss_range is None else loss_range[1] - loss_range[0]
-    sigma_sd = scaled_sd(y)
-    sigma_hat = plugin_proxy(y)
 
-    level = delta / 2.0  # one-sided error of kl_gap_hi (Bonferroni with gen_t's interval)
-    subsample = None
-    width = 0.0
-    if kl_method == "gauss":
-        raw = kl_gauss(x, y)
-        reps = kl_gauss_replicates(x, y, replicates, rng)
-        finite = reps[np.isfinite(reps)]
-        hi = float(np.quantile(reps, 1.0 - level)) if finite.size == reps.size else math.inf
-        se = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
-        kl_basis = "model"
-    else:
-        xs, ys = x, y
+class _KhEstimate(NamedTuple):
+    """K_h's estimate before clipping (``raw``), its upper limit, standard error and basis; the kNN subsample
+    sizes and the jitter width (None and 0 for the Gaussian fit)."""
+
+    raw: float
+    hi: float
+    se: float
+    basis: str
+    subsample: tuple | None = None
+    width: float = 0.0
+
+
+def _kl_h_gauss(x, y, replicates: int, rng, level: float) -> _KhEstimate:
+    """K_h of the Gaussian fits and its parametric-bootstrap upper limit at one-sided level ``1 - level``."""
+    raw = kl_gauss(x, y)
+    reps = kl_gauss_replicates(x, y, replicates, rng)
+    finite = reps[np.isfinite(reps)]
+    hi = float(np.quantile(reps, 1.0 - level)) if finite.size == reps.size else math.inf
+    se = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+    return _KhEstimate(raw, hi, se, "model")
+
+
+def _kl_h_knn(x, y, jitter, replicates: int, rng, level: float, progress) -> _KhEstimate:
+    """K_h by the 1-NN estimator (after the jitter, if any) and its subsampling upper limit."""
+    xs, ys, width = x, y, 0.0
+    if jitter is not None:
+        auto = isinstance(jitter, str) and jitter == "auto"
+        width = jitter_width(x, y) if auto else float(jitter)
+        if auto and width == 0:
+            raise InputError("auto: every gap has the same value; there is no grid step to jitter by", "jitter")
+        if not (math.isfinite(width) and width > 0):
+            raise ParameterError("jitter", "must be > 0 (a width) or 'auto'", jitter)
+        xs, ys = jitter_gaps(x, width, rng), jitter_gaps(y, width, rng)
+    sv, is_y, order = _pooled(xs, ys)
+    tie = _tie_in(sv, order, xs, ys)
+    if tie is not None:
         if jitter is not None:
-            auto = isinstance(jitter, str) and jitter == "auto"
-            width = jitter_width(x, y) if auto else float(jitter)
-            if auto and width == 0:
-                raise InputError("auto: every gap has the same value; there is no grid step to jitter by", "jitter")
-            if not (math.isfinite(width) and width > 0):
-                raise ParameterError("jitter", "must be > 0 (a width) or 'auto'", jitter)
-            xs, ys = jitter_gaps(x, width, rng), jitter_gaps(y, width, rng)
-        sv, is_y, order = _pooled(xs, ys)
-        tie = _tie_in(sv, order, xs, ys)
-        if tie is not None:
-            if jitter is not None:
-                raise ParameterError("jitter", f"is too small to break the ties at these magnitudes (e.g. "
-                                     f"{format_value(tie.value)}); give a larger width", width)
-            raise tie
-        raw = _knn_pooled(sv, is_y)
-        reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng, pooled=(sv, is_y), progress=progress)
-        hi, se = knn_upper(raw, reps, bm / xs.size, level)
-        subsample = (bm, bk)
-        kl_basis = "asymptotic"
-    kl = max(raw, 0.0)
-    kl_hi = max(hi, kl)
+            raise ParameterError("jitter", f"is too small to break the ties at these magnitudes (e.g. "
+                                 f"{format_value(tie.value)}); give a larger width", width)
+        raise tie
+    raw = _knn_pooled(sv, is_y)
+    reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng, pooled=(sv, is_y), progress=progress)
+    hi, se = knn_upper(raw, reps, bm / xs.size, level)
+    return _KhEstimate(raw, hi, se, "asymptotic", (bm, bk), width)
 
-    sigma, sigma_used = (sigma_range, "sigma_range") if sigma_range is not None else (sigma_hat, "sigma_hat")
-    up, up_hi, low, low_lo = runs_bounds(gt, kl, kl_hi, sigma)
-    gen_s = float(gs.mean)
-    within = None if not (math.isfinite(up) and math.isfinite(low)) else bool(low <= gen_s <= up)
 
-    sig_basis = "certified" if sigma_used == "sigma_range" else "plug-in"
-    basis = {
+def _basis(certified_sigma: bool, kl_basis: str) -> dict:
+    """What backs each result (:data:`BASIS_ORDER`): a bound takes the weakest basis of its terms."""
+    sig_basis = "certified" if certified_sigma else "plug-in"
+    return {
         "gen_t": "plug-in", "gen_t_lo": "asymptotic", "gen_t_hi": "asymptotic",
         "gen_s_observed": "plug-in", "gen_s_lo": "asymptotic", "gen_s_hi": "asymptotic",
-        "sigma_range": "certified", "sigma_sd": "model", "sigma_hat": "plug-in",
+        "sigma_range": "certified" if certified_sigma else None, "sigma_sd": "model", "sigma_hat": "plug-in",
         "kl_gap": kl_basis, "kl_gap_hi": kl_basis,
         "upper_bound": weakest("plug-in", sig_basis, kl_basis),
         "upper_bound_hi": weakest("asymptotic", sig_basis, kl_basis),
@@ -751,16 +792,3 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
         "lower_bound_lo": weakest("asymptotic", sig_basis, kl_basis),
         "observed_within_bounds": "plug-in",
     }
-    if sigma_range is None:
-        basis["sigma_range"] = None
-    return RunsEstimate(
-        gen_t=float(gt.mean), gen_t_lo=float(gt.lo), gen_t_hi=float(gt.hi),
-        gen_s_observed=gen_s, gen_s_lo=float(gs.lo), gen_s_hi=float(gs.hi),
-        sigma_range=sigma_range, sigma_sd=sigma_sd, sigma_hat=sigma_hat,
-        kl_gap=kl, kl_gap_hi=kl_hi, upper_bound=up, upper_bound_hi=up_hi, lower_bound=low, lower_bound_lo=low_lo,
-        observed_within_bounds=within, basis=basis, sigma_used=sigma_used, kl_method=kl_method, kl_gap_raw=raw,
-        kl_gap_se=se, replicates=replicates, subsample=subsample, jitter=width, teacher_runs=y.size,
-        student_runs=x.size, delta=delta, gen_t_se=float(gt.se), gen_s_se=float(gs.se),
-        hoeffding_t=float(gt.hoeffding), hoeffding_s=float(gs.hoeffding), skew_t=float(gt.skew),
-        skew_s=float(gs.skew), student_sd=scaled_sd(x),
-    )

@@ -180,10 +180,17 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
     if datasets is None:
         datasets = default_datasets(model.n, model.d, model.k)
     datasets, seed, kl_scale = check_run(datasets, seed, kl_scale)
+    moments, teacher_gaps, k_ref, saturated = _run(model, datasets, seed, progress, on_block)
+    return _summarise(model, moments, teacher_gaps, kl_scale, k_ref, saturated)
+
+
+def _run(model: SimModel, datasets: int, seed: int, progress, on_block):
+    """Draw every block; returns the streamed moments of (h_T, h_S, h_S real, K / k_ref), the teacher gaps
+    (kept for sigma_hat and dv_optimum: 8 bytes per dataset), k_ref and the count of saturated datasets."""
     size = min(block_size(model.n, model.d, model.k), datasets)
     work = Workspace(model, size)
     moments = _Moments(4)                        # teacher gap, student gap, student gap (real labels), K
-    teacher_gaps = np.empty(datasets)            # kept for sigma_hat and dv_optimum (8 bytes per dataset)
+    teacher_gaps = np.empty(datasets)
     done = 0
     index = 0
     if progress is not None:
@@ -205,7 +212,7 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
         index += 1
         if progress is not None:
             progress(done, datasets)
-    return _summarise(model, moments, teacher_gaps, kl_scale, k_ref, saturated)
+    return moments, teacher_gaps, k_ref, saturated
 
 
 def _theorem1(gen_t: float, kl: float, kl_scale: float, sigma: float, sigma_hat: float):
