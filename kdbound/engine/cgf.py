@@ -128,7 +128,24 @@ class EmpiricalCgf:
 
 
 def centred_cgf(c: np.ndarray, lams) -> np.ndarray:
-    """``log mean exp(l c)`` for each l of ``lams``, for values ``c`` with mean 0 (see :class:`EmpiricalCgf`)."""
+    """``log mean exp(l c)`` for each l of ``lams``, for values ``c`` with mean 0 (see :class:`EmpiricalCgf`).
+
+    Parameters
+    ----------
+    c : ndarray, 1-D
+        Centred values (mean 0).
+    lams : array_like
+        The l to evaluate at.
+
+    Returns
+    -------
+    ndarray
+        ``Lambda(l)`` for each l (>= 0).
+
+    References
+    ----------
+    Li and He (ISIT 2026), proof of Theorem 1 (the CGF of the teacher gap).
+    """
     return EmpiricalCgf(c)(lams)
 
 

@@ -620,6 +620,19 @@ def runs_bounds(gt: GapInterval, kl: float, kl_hi: float, sigma: float) -> tuple
     (mean gap, K_h), and the upper (lower) one at (upper (lower) limit of gen_T, ``kl_gap_hi``), each
     exactly as ``kdbound upper`` and ``kdbound lower`` print it (:func:`~kdbound.engine.bounds.theorem1_bounds`).
 
+    Parameters
+    ----------
+    gt : GapInterval
+        The teacher gaps' mean and confidence interval.
+    kl, kl_hi : float
+        K_h and its upper limit (>= 0, +inf allowed).
+    sigma : float
+        The proxy used (sigma_range or sigma_hat).
+
+    Returns
+    -------
+    tuple of float
+
     References
     ----------
     Li and He (ISIT 2026), Theorem 1; ``docs/theory.md``, "The bounds and Bonferroni".

@@ -343,6 +343,30 @@ def apx_monte_carlo(spec: GramSpectrum, rd: Reduced, k: int, ranks, samples: int
     top r - rho left singular vectors of the null-space residual (the completion with
     the smallest Apx, and the limit of nearly rank-deficient X along one direction);
     that part is estimated on the same draws.
+
+    Parameters
+    ----------
+    spec, rd : GramSpectrum, Reduced
+        The spectrum of X^T X and the problem in reduced units.
+    k : int
+        Outputs.
+    ranks : sequence of int
+        Student ranks (common random numbers across them).
+    samples : int
+        Draws of W_T, in blocks of ``block``.
+    rng : numpy.random.Generator
+    m, a : ndarray, optional
+        Wbar_T U (conditional mode) or W* U (expected mode), reduced units; one of them.
+    progress : callable, optional
+        ``progress(done, samples)`` after each block.
+
+    Returns
+    -------
+    ApxEstimate
+
+    References
+    ----------
+    Li and He (ISIT 2026), Lemma 11 and eq. 28-39 (the Apx term); docs/theory.md, "A continuous M*".
     """
     draws = _ApxDraws.of(spec, rd, k, ranks, m, a)
     # running mean and sum of squared deviations (Chan's merge of per-block moments), in units of a
@@ -638,9 +662,21 @@ def check_memory(n: int, d: int, k: int, synthetic: bool = False, given: tuple[s
     """Refuse, before anything is allocated, a problem whose arrays would not fit in :data:`MAX_MEMORY`.
 
     The estimate counts X^T X and its eigenvectors (4 d^2 floats), the Monte Carlo draws
-    (64 x 3 k min(d, n)) and k x d products, and a synthetic X and Y (n (d + k)).  The error
-    names the largest part among the sizes in ``given`` (the ones the caller chose), else the
-    largest part.
+    (64 x 3 k min(d, n)) and k x d products, and a synthetic X and Y (n (d + k)).
+
+    Parameters
+    ----------
+    n, d, k : int
+        Samples, features and outputs.
+    synthetic : bool
+        Whether X and Y are to be drawn (they count too).
+    given : tuple of str
+        The sizes the caller chose: the error names the largest part among them, else the largest part.
+
+    Raises
+    ------
+    InputError
+        With the estimate and the limit in GiB.
     """
     parts = {"d": 8.0 * 4 * d * d, "k": 8.0 * 64 * 3 * k * min(d, n) + 8.0 * 4 * k * d}
     if synthetic:
@@ -654,7 +690,22 @@ def check_memory(n: int, d: int, k: int, synthetic: bool = False, given: tuple[s
 
 
 def check_rank_sweep(ranks) -> list:
-    """The ranks of a sweep as a list, at most :data:`MAX_SWEEP` of them (counted before a range is expanded)."""
+    """The ranks of a sweep as a list, at most :data:`MAX_SWEEP` of them (counted before a range is expanded).
+
+    Parameters
+    ----------
+    ranks : sized iterable of int
+        For instance ``range(1, 9)``.
+
+    Returns
+    -------
+    list
+
+    Raises
+    ------
+    InputError
+        Naming ``rank_sweep`` when there are too many.
+    """
     if len(ranks) > MAX_SWEEP:
         raise InputError(f"at most {MAX_SWEEP:,} ranks (got {len(ranks):,})", "rank_sweep")
     return list(ranks)

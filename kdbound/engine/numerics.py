@@ -56,8 +56,20 @@ _TINY = np.finfo(np.float64).tiny  # the smallest normal float64
 
 
 def root_2k(kl):
-    """sqrt(2K): one rounding where 2K is a float (sqrt(2 * 0.5) is 1 exactly; sqrt(2) sqrt(0.5) is not),
-    sqrt(2) sqrt(K) where 2K overflows."""
+    """sqrt(2K), the factor of Theorem 1's slack sigma sqrt(2K).
+
+    One rounding where 2K is a float (sqrt(2 * 0.5) is 1 exactly; sqrt(2) sqrt(0.5) is not),
+    sqrt(2) sqrt(K) where 2K overflows.
+
+    Parameters
+    ----------
+    kl : array_like
+        K >= 0.
+
+    Returns
+    -------
+    ndarray
+    """
     kl = np.asarray(kl, dtype=np.float64)
     with np.errstate(over="ignore"):
         two = 2.0 * kl
@@ -74,6 +86,15 @@ def prod_ratio(num, den=()):
     The direct product is used where it is finite and not spuriously zero;
     elsewhere the value comes from the sum of logarithms.  A result that is
     itself beyond float64 is inf (or 0), as it should be.
+
+    Parameters
+    ----------
+    num, den : sequence of array_like
+        Factors of the numerator and the denominator (>= 0; broadcast together).
+
+    Returns
+    -------
+    ndarray
     """
     direct = np.ones(())
     dipped = np.zeros((), dtype=bool)  # a partial product in the subnormal range has lost digits
@@ -120,6 +141,15 @@ def rescaled(total):
     ``total(c)`` is a sum of terms each multiplied by c (inside their products): a term
     alone may exceed float64 while the sum does not (``-1e308 + 2e308``); scaling by a
     power of two is exact, so the scaled form loses nothing.
+
+    Parameters
+    ----------
+    total : callable
+        ``total(c)``: the sum with every term scaled by c.
+
+    Returns
+    -------
+    ndarray
     """
     value = total(1.0)
     for c in _SCALES:
@@ -130,7 +160,21 @@ def rescaled(total):
 
 
 def plus_product(a, num, den=(), sign=1.0):
-    """``a + sign prod(num) / prod(den)``, finite whenever the true value is (see :func:`rescaled`)."""
+    """``a + sign prod(num) / prod(den)``, finite whenever the true value is (see :func:`rescaled`).
+
+    Parameters
+    ----------
+    a : array_like
+        The term added to.
+    num, den : sequence of array_like
+        Factors of the product (>= 0), as for :func:`prod_ratio`.
+    sign : float
+        +1 or -1.
+
+    Returns
+    -------
+    ndarray
+    """
     return rescaled(lambda c: c * a + sign * prod_ratio([c, *num], den))
 
 
@@ -143,6 +187,17 @@ def xm_log1p(x, log1p_x=None):
     has ``ln(1 + x)`` in a better form (a difference of logarithms, say, where 1 + x underflows).
     Just above the series range the difference still cancels by a factor of about ``2 / |x|``:
     the relative error peaks near 1e-13 at |x| = 1e-3 and falls as |x| grows.
+
+    Parameters
+    ----------
+    x : array_like
+        x > -1.
+    log1p_x : array_like, optional
+        ``ln(1 + x)``, where the caller has it.
+
+    Returns
+    -------
+    ndarray
     """
     x = np.asarray(x, dtype=np.float64)
     small = np.abs(x) < 1e-3
@@ -162,6 +217,17 @@ def xm_log(r, log_r=None):
     ``r - 1`` rounds to -1 and ``log1p(r - 1)`` would be -inf, keeps its finite value.  Where r
     itself has left the normal range (underflowed to a subnormal or 0, or overflowed), ``log_r``,
     e.g. a difference of logarithms, stands in for ``ln r``.
+
+    Parameters
+    ----------
+    r : array_like
+        r > 0.
+    log_r : array_like, optional
+        ``ln r``, used where r is not a normal float.
+
+    Returns
+    -------
+    ndarray
     """
     r = np.asarray(r, dtype=np.float64)
     normal = np.isfinite(r) & (r >= np.finfo(np.float64).tiny)
@@ -176,7 +242,19 @@ def xm_log(r, log_r=None):
 
 def pow2_scale(*arrays: np.ndarray, axis=None) -> np.ndarray:
     """A power of two near the largest magnitude (1 for all zeros): dividing by it is exact and keeps
-    squares and differences of the values from overflowing (or underflowing, for subnormal values)."""
+    squares and differences of the values from overflowing (or underflowing, for subnormal values).
+
+    Parameters
+    ----------
+    *arrays : ndarray
+        The values (their largest magnitude, together).
+    axis : int, optional
+        One scale per slice along the other axes.
+
+    Returns
+    -------
+    ndarray
+    """
     top = np.max([np.max(np.abs(a), axis=axis) for a in arrays], axis=0)
     top = np.where((top > 0) & np.isfinite(top), top, 1.0)
     return np.ldexp(1.0, np.frexp(top)[1] - 1)
@@ -187,6 +265,15 @@ def scaled_sd(arr: np.ndarray) -> float:
 
     Computed on the values divided by their largest magnitude, so that the squares neither overflow
     (values near 1e300) nor underflow (subnormal values); the true value is finite whenever the values are.
+
+    Parameters
+    ----------
+    arr : ndarray, 1-D
+        At least two finite values.
+
+    Returns
+    -------
+    float
     """
     if arr.min() == arr.max():
         return 0.0
@@ -197,7 +284,21 @@ def scaled_sd(arr: np.ndarray) -> float:
 def linear_se(c: np.ndarray, cov: np.ndarray, count: int) -> float:
     """``sqrt(c' cov c / count)``, the standard error of the combination ``c`` of ``count``-sample means with
     covariance ``cov``; ``c`` is divided by its largest entry first (a huge ``c`` cannot overflow it), inf when
-    an entry of ``c`` is."""
+    an entry of ``c`` is.
+
+    Parameters
+    ----------
+    c : ndarray, 1-D
+        Coefficients (not all 0).
+    cov : ndarray, 2-D
+        Covariance of one sample.
+    count : int
+        Samples per mean.
+
+    Returns
+    -------
+    float
+    """
     top = float(np.max(np.abs(c)))
     if not math.isfinite(top):
         return math.inf

@@ -363,8 +363,8 @@ def _lower_route(v: Mapping) -> str:
                          "{kappa} {lipschitz} {n}) for the two-sided bound and Remark 2",
                          refs=("eta", "c", "sigma", "loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
     if v.get("eta") is not None and not any(v.get(n) is not None for n in ("sigma", "beta", "kappa", "lipschitz")):
-        raise InputError("required with {eta}: Theorem 10 needs the pair ({eta}, {c}); or give sigma (--sigma or "
-                         "a stability route) for Remark 2's pair", "c", refs=("eta", "c"))
+        raise InputError("required with {eta}: Theorem 10 needs the pair ({eta}, {c}); or give sigma ({sigma} or "
+                         "a stability route) for Remark 2's pair", "c", refs=("eta", "c", "sigma"))
     return sigma_route(v)
 
 

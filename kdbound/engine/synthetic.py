@@ -32,12 +32,34 @@ def _stream(seed: int | None, key: int) -> np.random.Generator:
 
 
 def synthetic_w_star(d: int, k: int, seed: int | None) -> np.ndarray:
-    """The embedded ground truth: W* (k x d) with i.i.d. N(0, 1/d) entries, from its own stream of ``seed``."""
+    """The embedded ground truth: W* (k x d) with i.i.d. N(0, 1/d) entries, from its own stream of ``seed``.
+
+    Parameters
+    ----------
+    d, k : int
+        Features and outputs.
+    seed : int or None
+
+    Returns
+    -------
+    ndarray, k x d
+    """
     return _stream(seed, 0).standard_normal((k, d)) / math.sqrt(d)
 
 
 def synthetic_x(n: int, d: int, seed: int | None) -> np.ndarray:
-    """The embedded features: X (n x d, rows are samples) with i.i.d. N(0, 1) entries, from its own stream."""
+    """The embedded features: X (n x d, rows are samples) with i.i.d. N(0, 1) entries, from its own stream.
+
+    Parameters
+    ----------
+    n, d : int
+        Samples and features.
+    seed : int or None
+
+    Returns
+    -------
+    ndarray, n x d
+    """
     return _stream(seed, 2).standard_normal((n, d))
 
 
