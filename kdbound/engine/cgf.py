@@ -17,12 +17,13 @@ Both are plug-in values, not certified: the sample misses the tails it did not r
 the same numbers in both.  (scipy home: scipy.optimize and scipy.special.logsumexp, imported
 inside the functions; see docs/architecture.md.)
 
-Numerics: ``Lambda(l) = log1p(mean phi(l c))`` with ``phi(a) = e^a - 1 - a >= 0`` (a series
-for |a| < 1/2, so no cancellation) while ``max l c <= 300``; beyond, where Lambda exceeds
-about 280 and a log-sum-exp loses nothing, ``logsumexp(l c) - log N``.  The first form keeps
-the digits of ``Lambda(l) ~ l^2 var / 2`` at small l, which a log-sum-exp would lose to
-rounding of order ``eps log N``.  Values are summed a block at a time, so memory stays at a
-few MiB whatever N is.
+Numerics: while ``max |l c| <= 1``, Lambda comes from the power means of c (a series whose
+terms cancel by at most a factor of 2); beyond, ``Lambda(l) = log1p(mean phi(l c))`` with
+``phi(a) = e^a - 1 - a >= 0`` (a series for |a| < 1/16, so each term is good to about 1e-14)
+while ``max l c <= 300``, and where Lambda exceeds about 280 a log-sum-exp, which then loses
+nothing, ``logsumexp(l c) - log N``.  These forms keep the digits of ``Lambda(l) ~ l^2 var / 2``
+at small l, which a log-sum-exp would lose to rounding of order ``eps log N``.  Values are
+summed a block at a time, so memory stays at a few MiB whatever N is.
 
 References
 ----------
@@ -42,10 +43,10 @@ __all__ = ["EmpiricalCgf", "centred_cgf", "plugin_proxy", "dv_optimum"]
 
 #: below this max l c the CGF is log1p(mean phi); above it a log-sum-exp (Lambda > ~280 there)
 _PHI_TOP = 300.0
-#: |a| below which phi(a) = e^a - 1 - a comes from its series (expm1(a) - a cancels by < 4.4x above)
-_SERIES = 0.5
-#: 1/k! for k = 17 down to 2: phi's series sum_{k >= 2} a^k / k!, relative error < 1e-17 for |a| < 1/2
-_COEFFS = tuple(1.0 / math.factorial(k) for k in range(17, 1, -1))
+#: |a| below which phi(a) = e^a - 1 - a comes from its series (above, expm1(a) - a cancels by at most 2 / |a| < 32x)
+_SERIES = 2.0 ** -4
+#: 1/k! for k = 12 down to 2: phi's series sum_{k >= 2} a^k / k!, relative error < 1e-20 for |a| < 1/16
+_COEFFS = tuple(1.0 / math.factorial(k) for k in range(12, 1, -1))
 #: the moment series of Lambda: powers 2..MOMENTS, used while max |l c| <= 1 (truncation < 1e-18 relative)
 _MOMENTS = 20
 #: float64 values per block of the evaluation (8 MiB)
@@ -56,7 +57,8 @@ _U_LOW = 1e-4
 
 
 def _phi(a: np.ndarray) -> np.ndarray:
-    """``e^a - 1 - a`` (>= 0), accurate for every a up to ~700: a series for small |a|, else expm1(a) - a."""
+    """``e^a - 1 - a`` (>= 0) for every a up to ~700, to about 1e-14 relative: a series for |a| < 1/16 (the
+    few values there, in the passes that need this function), else expm1(a) - a."""
     out = np.expm1(a)
     out -= a
     small = np.flatnonzero(np.abs(a) < _SERIES)
@@ -118,9 +120,9 @@ class EmpiricalCgf:
         for start in range(0, c.size, rows):
             a = np.multiply.outer(c[start:start + rows], lams)
             if sums.size:
-                sums += _phi(a[:, near]).sum(axis=0)
+                sums += _phi(a if sums.size == lams.size else a[:, near]).sum(axis=0)
             if lse.size:
-                lse = np.logaddexp(lse, logsumexp(a[:, ~near], axis=0))
+                lse = np.logaddexp(lse, logsumexp(a if lse.size == lams.size else a[:, ~near], axis=0))
         out = np.empty(lams.size)
         out[near] = np.log1p(sums / c.size)
         out[~near] = lse - math.log(c.size)
