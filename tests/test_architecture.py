@@ -39,7 +39,7 @@ HEAVY = ("pyarrow", "matplotlib", "scipy", "rich")
 HEAVY_HOMES = {"pyarrow": {"kdbound.io.arrow", "kdbound.io.table_read", "kdbound.io.table_write"},
                "matplotlib": {"kdbound.render.plot"},
                "rich": {"kdbound.render.report", "kdbound.render.environment", "kdbound.render.progress"},
-               "scipy": {"kdbound.engine.simulate", "kdbound.engine.estimate"}}
+               "scipy": {"kdbound.engine.sim_draw", "kdbound.engine.estimate", "kdbound.engine.cgf"}}
 # modules that import a heavy library at their top: others import them only inside functions
 HEAVY_AT_TOP = {"kdbound.io.table_read": "pyarrow", "kdbound.io.table_write": "pyarrow",
                 "kdbound.cli.batch": "pyarrow (through io.table_read and io.table_write)"}
@@ -248,7 +248,7 @@ PLANTED = "kdbound.engine.bounds"  # an engine module: it may import neither the
     ('import importlib\nimportlib.import_module("..cli", package="kdbound.engine")\n', "kdbound.cli"),
     ('import importlib\nimportlib.import_module(".io", "kdbound")\n', "kdbound.io"),
     ('def f():\n    return __import__("kdbound.cli.app")\n', "kdbound.cli.app"),
-    ('__import__("kdbound.io", fromlist=["tables"])\n', "kdbound.io.tables"),
+    ('__import__("kdbound.io", fromlist=["table_read"])\n', "kdbound.io.table_read"),
     ('def f():\n    __import__("cli.run", globals(), None, ["run"], 2)\n', "kdbound.cli.run"),
     ('import builtins\nbuiltins.__import__("kdbound.render.plot")\n', "kdbound.render.plot"),
     ('import builtins as b\nb.__import__("kdbound.render")\n', "kdbound.render"),
@@ -267,7 +267,7 @@ def test_a_dynamic_import_up_a_layer_is_caught(planted, imported):
     (PLANTED, 'import importlib\npa = importlib.import_module("pyarrow")\n', "imports pyarrow"),
     (PLANTED, 'def f():\n    return __import__("rich")\n', "imports rich"),
     # scipy's home, but only inside functions: a module-level try is module level
-    ("kdbound.engine.simulate", 'import importlib\ntry:\n    sp = importlib.import_module("scipy.special")\n'
+    ("kdbound.engine.sim_draw", 'import importlib\ntry:\n    sp = importlib.import_module("scipy.special")\n'
      'except ImportError:\n    sp = None\n', "imports scipy.special at module level"),
 ])
 def test_a_dynamic_heavy_import_is_caught(module, planted, found):
@@ -364,11 +364,15 @@ def _functions(package: str):
                 yield f"{module_name(path)}.{node.name}", node
 
 
-@pytest.mark.parametrize("package", ["cli", "render", "io"])
+#: functions awaiting their rewrite (each with its reason)
+LONG_ALLOWED = {"kdbound.engine.sim_draw.draw_block"}  # rewritten by the simulate performance work
+
+
+@pytest.mark.parametrize("package", ["engine", "cli", "render", "io"])
 def test_functions_are_at_most_80_lines(package):
     """Decorators excluded, the def line and docstring included."""
     long = [(name, node.end_lineno - node.lineno + 1) for name, node in _functions(package)
-            if node.end_lineno - node.lineno + 1 > 80]
+            if node.end_lineno - node.lineno + 1 > 80 and name not in LONG_ALLOWED]
     assert long == []
 
 

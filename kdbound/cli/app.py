@@ -12,6 +12,7 @@ import typer
 
 from .._version import __version__
 from ..engine.specs import LOWER, SHARPNESS, UPPER, BoundSpec
+from ..engine.synthetic import DEFAULT_D, DEFAULT_K, DEFAULT_N
 from .click_api import Choice
 from .group import KdboundGroup
 from .options import Common, Real, environment, option, option_name, output_format, shared_parameters
@@ -242,9 +243,10 @@ def linear_gaussian_options() -> list[inspect.Parameter]:
         _lg_option("x", Optional[str], None, "Features X, n x d (rows are samples).", "Data"),
         _lg_option("y", Optional[str], None, "Labels Y, n x k (optional).", "Data"),
         _lg_option("w_star", Optional[str], None, "Ground truth W*, k x d (optional; scikit-learn's coef_).", "Data"),
-        _lg_option("d", Optional[int], None, "Synthetic problem: features (default 20).", "Data"),
-        _lg_option("n", Optional[int], None, "Synthetic problem: samples (default 500).", "Data"),
-        _lg_option("k", Optional[int], None, "Outputs (synthetic default 3; needed without --y/--w-star).", "Data"),
+        _lg_option("d", Optional[int], None, f"Synthetic problem: features (default {DEFAULT_D}).", "Data"),
+        _lg_option("n", Optional[int], None, f"Synthetic problem: samples (default {DEFAULT_N}).", "Data"),
+        _lg_option("k", Optional[int], None, f"Outputs (synthetic default {DEFAULT_K}; needed without --y/--w-star).",
+                   "Data"),
         _lg_option("lam", float, 1.0, "Prior precision lam > 0."),
         _lg_option("beta_t", float, 1.0, "Teacher inverse temperature beta_t > 0."),
         _lg_option("noise", Optional[float], None, "Label noise standard deviation > 0 (default: estimated from --y "
@@ -299,9 +301,9 @@ Example:
 
 def simulate_options() -> list[inspect.Parameter]:
     return [
-        _lg_option("d", Optional[int], None, "Features d of the synthetic W* (default 5).", "Model"),
-        _lg_option("n", Optional[int], None, "Samples per training set (default 50).", "Model"),
-        _lg_option("k", Optional[int], None, "Outputs k of the synthetic W* (default 3).", "Model"),
+        _lg_option("d", Optional[int], None, f"Features d of the synthetic W* (default {DEFAULT_D}).", "Model"),
+        _lg_option("n", Optional[int], None, f"Samples per training set (default {DEFAULT_N}).", "Model"),
+        _lg_option("k", Optional[int], None, f"Outputs k of the synthetic W* (default {DEFAULT_K}).", "Model"),
         _lg_option("w_star", Optional[str], None, "Ground truth W*, k x d file (default: seeded synthetic, N(0, 1/d) "
                    "entries).", "Model"),
         _lg_option("lam", Optional[float], None, "Prior precision lam > 0 (default 1).", "Model"),

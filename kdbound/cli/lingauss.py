@@ -13,7 +13,8 @@ import numpy as np
 
 from ..engine import bounds as B
 from ..engine._checks import finite, nonneg
-from ..engine.lingauss import check_hyper, linear_gaussian
+from ..engine.lingauss import check_hyper, check_memory, check_rank_sweep, linear_gaussian
+from ..engine.synthetic import synthetic_problem
 from ..errors import InputError, ParameterError
 from ..io.arrays import load_array
 from ..render import Environment, plot, render_report
@@ -21,15 +22,11 @@ from ..render.explain_lingauss import lingauss_report, noise_warning
 from ..render.progress import Progress as _Progress
 from .options import Common, environment, option_name, output_format
 
-#: the synthetic problem's defaults, and the limits checked before anything is allocated
-DEFAULT_D, DEFAULT_N, DEFAULT_K = 20, 500, 3
-MAX_MEMORY = 4 << 30          # bytes kdbound lets one linear-gaussian run allocate
-MAX_SWEEP = 10_000            # ranks in one --rank-sweep
 SOURCE_WIDTH = 32             # a file name longer than this is shortened in the inputs
 
 
 def parse_rank_sweep(text: str) -> list[int]:
-    """``START:STOP`` (inclusive) or a comma list ``1,2,4``; ranks >= 1, at most MAX_SWEEP of them."""
+    """``START:STOP`` (inclusive) or a comma list ``1,2,4``; ranks >= 1, as many as the engine allows."""
     t = text.strip()
     bad = InputError(f"must be START:STOP or a comma list of integers (got {text!r})", "rank_sweep")
     m = re.fullmatch(r"(\d+)\s*:\s*(\d+)", t)
@@ -39,51 +36,14 @@ def parse_rank_sweep(text: str) -> list[int]:
             raise InputError(f"START must be <= STOP (got {text!r})", "rank_sweep")
         if lo < 1:
             raise InputError(f"ranks must be >= 1 (got {text!r})", "rank_sweep")
-        if hi - lo + 1 > MAX_SWEEP:
-            raise InputError(f"at most {MAX_SWEEP:,} ranks (got {hi - lo + 1:,})", "rank_sweep")
-        return list(range(lo, hi + 1))
+        return check_rank_sweep(range(lo, hi + 1))
     parts = [p.strip() for p in t.split(",")]
     if not all(re.fullmatch(r"\d+", p) for p in parts):
         raise bad
-    if len(parts) > MAX_SWEEP:
-        raise InputError(f"at most {MAX_SWEEP:,} ranks (got {len(parts):,})", "rank_sweep")
-    ranks = [int(p) for p in parts]
+    ranks = check_rank_sweep([int(p) for p in parts])
     if min(ranks) < 1:
         raise InputError(f"ranks must be >= 1 (got {text!r})", "rank_sweep")
     return ranks
-
-
-def _size(name: str, value, default: int) -> int:
-    if value is None:
-        return default
-    if value < 1:
-        raise ParameterError(name, "must be >= 1", value)
-    return int(value)
-
-
-def _gib(nbytes: float) -> str:
-    return f"{nbytes / 2 ** 30:.1f} GiB"
-
-
-def check_memory(n: int, d: int, k: int, synthetic: bool, given: tuple[str, ...]) -> None:
-    """Refuse, before allocating anything, a problem whose arrays would not fit: an estimate in the message."""
-    parts = {"d": 8.0 * 4 * d * d, "k": 8.0 * 64 * 3 * k * min(d, n) + 8.0 * 4 * k * d}
-    if synthetic:
-        parts["n"] = 8.0 * (n * d + n * k)
-    total = sum(parts.values())
-    if total > MAX_MEMORY:
-        blame = max((p for p in parts if p in given), key=parts.get, default=None) or max(parts, key=parts.get)
-        raise InputError(f"n = {n:,}, d = {d:,}, k = {k:,} needs about {_gib(total)} of memory (X^T X and its "
-                         f"eigenvectors grow as d^2{', the synthetic X as n d' if synthetic else ''}); "
-                         f"kdbound's limit is {_gib(MAX_MEMORY)}", blame)
-
-
-def synthetic_problem(d: int, n: int, k: int, seed: int | None):
-    """The embedded example: X with i.i.d. N(0, 1) entries, W* with N(0, 1/d) entries."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, d))
-    w_star = rng.standard_normal((k, d)) / math.sqrt(d)
-    return x, w_star
 
 
 def _short(path: str) -> str:
@@ -101,16 +61,13 @@ def load_problem(x_path, y_path, w_path, d, n, k, seed):
     if x_path is None:
         if y_path is not None or w_path is not None:
             raise InputError("required with {y} or {w_star} (rows are samples, n x d)", "x", refs=("y", "w_star"))
-        d_, n_, k_ = _size("d", d, DEFAULT_D), _size("n", n, DEFAULT_N), _size("k", k, DEFAULT_K)
-        given = tuple(name for name, val in (("d", d), ("n", n), ("k", k)) if val is not None)
-        check_memory(n_, d_, k_, True, given)
-        x, w = synthetic_problem(d_, n_, k_, seed)
+        x, w = synthetic_problem(d, n, k, seed)
         return x, None, w, {"source": f"synthetic, seed {seed}"}
     given = [name for name, val in (("d", d), ("n", n)) if val is not None]
     if given:
         raise InputError("only for the synthetic problem; the sizes come from {x}", given[0], refs=("x",))
-    if k is not None:
-        _size("k", k, 1)
+    if k is not None and k < 1:
+        raise ParameterError("k", "must be >= 1", k)
     x = load_array(x_path, "x", mmap=True)
     y = None if y_path is None else load_array(y_path, "y")
     w = None if w_path is None else load_array(w_path, "w_star")

@@ -14,13 +14,13 @@ caller discards).  This is the one mechanism behind both behaviours.
 from __future__ import annotations
 
 import contextlib
-import functools
 from contextvars import ContextVar
 from typing import Iterator, NamedTuple
 
 import numpy as np
 
 from ..errors import ParameterError
+from .numerics import quiet_fp as quiet_fp  # re-exported: its former home
 
 
 class Violation(NamedTuple):
@@ -45,22 +45,6 @@ def collect_violations() -> Iterator[list[Violation]]:
             yield found
     finally:
         _found.reset(token)
-
-
-def quiet_fp(func):
-    """Decorator: inside ``func`` overflow and undefined operations give inf/NaN, not numpy warnings.
-
-    Engine functions report such values (the CLI prints null with a note), so
-    the warning would only be noise.  A fresh ``np.errstate`` per call keeps
-    nested and concurrent calls independent.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 def as_float(name: str, x: object) -> np.ndarray:

@@ -11,23 +11,14 @@ caller to report.  The formulas are derived in ``docs/theory.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import InputError, ParameterError
-from ._checks import at_least, finite, nonneg, positive, quiet_fp as _quiet, require, scalar_or_array as _out
-
-
-SQRT2 = float(np.sqrt(2.0))
-
-
-def root_2k(kl):
-    """sqrt(2K): one rounding where 2K is a float (sqrt(2 * 0.5) is 1 exactly; sqrt(2) sqrt(0.5) is not),
-    sqrt(2) sqrt(K) where 2K overflows."""
-    kl = np.asarray(kl, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        two = 2.0 * kl
-    return np.where(np.isfinite(two), np.sqrt(np.where(np.isfinite(two), two, 0.0)), SQRT2 * np.sqrt(kl))
+from ._checks import at_least, finite, nonneg, positive, require, scalar_or_array as _out
+from .numerics import (SQRT2, half_factors, plus_product, prod_ratio, quiet_fp as _quiet, rescaled,
+                       root_2k)
 
 
 def _same_shape(*arrays):
@@ -43,77 +34,6 @@ def _broadcastable(**named) -> None:
         shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in named.items() if v is not None)
         names = tuple(k for k, v in named.items() if v is not None and np.ndim(v))
         raise InputError(f"shapes do not broadcast together ({shapes})", names) from None
-
-
-def _log(x):
-    return np.log(np.abs(x))
-
-
-_TINY = np.finfo(np.float64).tiny  # the smallest normal float64
-
-
-def prod_ratio(num, den=()):
-    """``prod(num) / prod(den)`` for non-negative factors, without intermediate overflow or underflow.
-
-    The direct product is used where it is finite and not spuriously zero;
-    elsewhere the value comes from the sum of logarithms.  A result that is
-    itself beyond float64 is inf (or 0), as it should be.
-    """
-    direct = np.ones(())
-    dipped = np.zeros((), dtype=bool)  # a partial product in the subnormal range has lost digits
-    for x in num:
-        direct = direct * x
-        dipped = dipped | ((np.abs(direct) < _TINY) & (direct != 0))
-    for x in den:
-        direct = direct / x
-        dipped = dipped | ((np.abs(direct) < _TINY) & (direct != 0))
-    logs = sum((_log(x) for x in num), np.zeros(())) - sum((_log(x) for x in den), np.zeros(()))
-    nonzero = np.ones((), dtype=bool)
-    for x in num:
-        nonzero = nonzero & (np.asarray(x) != 0)
-    spoiled = ~np.isfinite(direct) | ((direct == 0) & nonzero) | dipped
-    value = np.where(spoiled & nonzero & np.isfinite(logs), np.exp(logs), direct)
-    # a zero factor among finite ones makes the product 0, even where the others overflowed first (inf * 0)
-    finite = np.ones((), dtype=bool)
-    for x in (*num, *den):
-        finite = finite & np.isfinite(x)
-    return np.where(~nonzero & finite, 0.0, value)
-
-
-_SCALES = (2.0 ** -8, 2.0 ** -128)
-
-
-def rescaled(total):
-    """``total(1)``, or ``total(c) / c`` for the first of c = 2^-8, 2^-128 that is finite.
-
-    ``total(c)`` is a sum of terms each multiplied by c (inside their products): a term
-    alone may exceed float64 while the sum does not (``-1e308 + 2e308``); scaling by a
-    power of two is exact, so the scaled form loses nothing.
-    """
-    value = total(1.0)
-    for c in _SCALES:
-        if np.all(np.isfinite(value)):
-            break
-        value = np.where(np.isfinite(value), value, total(c) / c)
-    return value
-
-
-def plus_product(a, num, den=(), sign=1.0):
-    """``a + sign prod(num) / prod(den)``, finite whenever the true value is (see :func:`rescaled`)."""
-    return rescaled(lambda c: c * a + sign * prod_ratio([c, *num], den))
-
-
-def _half_range(a, b):
-    """(b - a) / 2 without overflow for a range as wide as float64 allows."""
-    return 0.5 * b - 0.5 * a
-
-
-def _half_factors(a, b):
-    """Two factors whose product is (b - a) / 2, for :func:`prod_ratio`: ``0.5`` and ``b - a`` where the width
-    is finite (halving a subnormal width first would lose it), else ``1`` and the halves' difference."""
-    width = b - a
-    ok = np.isfinite(width)
-    return np.where(ok, 0.5, 1.0), np.where(ok, width, _half_range(a, b))
 
 
 class _Result:
@@ -178,7 +98,7 @@ def sigma_stability(loss_min, loss_max, beta, n) -> SigmaEstimate:
     beta = nonneg("beta", beta)
     n = at_least("n", n, 1)
     root_n = np.sqrt(n)
-    return SigmaEstimate(_out(prod_ratio([root_n, beta]) + prod_ratio(_half_factors(a, b), [root_n])), "stability")
+    return SigmaEstimate(_out(prod_ratio([root_n, beta]) + prod_ratio(half_factors(a, b), [root_n])), "stability")
 
 
 @_quiet
@@ -215,7 +135,7 @@ def sigma_parameter_stability(loss_min, loss_max, kappa, lipschitz, n) -> SigmaE
     lipschitz = nonneg("lipschitz", lipschitz)
     n = at_least("n", n, 1)
     root_n = np.sqrt(n)
-    return SigmaEstimate(_out(prod_ratio([kappa, lipschitz], [root_n]) + prod_ratio(_half_factors(a, b), [root_n])),
+    return SigmaEstimate(_out(prod_ratio([kappa, lipschitz], [root_n]) + prod_ratio(half_factors(a, b), [root_n])),
                          "parameter-stability")
 
 
@@ -264,12 +184,11 @@ def upper_bound(gen_t, kl, sigma) -> UpperBound:
     gen_t = finite("gen_t", gen_t)
     kl = nonneg("kl", kl)
     sigma = nonneg("sigma", sigma)
-    factors = [sigma, root_2k(kl)]  # sigma sqrt(2K)
-    slack = prod_ratio(factors)
-    lam = np.where(kl == 0, np.nan, np.where(sigma == 0, np.inf,
-                                             prod_ratio(factors[1:], [np.where(sigma == 0, 1.0, sigma)])))
-    return UpperBound(*_same_shape(plus_product(gen_t, factors), slack, lam, plus_product(gen_t, factors, sign=-1.0),
-                                   gen_t, kl, sigma))
+    slack = [sigma, root_2k(kl)]                                  # sigma sqrt(2K), as its factors
+    bound, lower = plus_product(gen_t, slack), plus_product(gen_t, slack, sign=-1.0)  # gen_T +- sigma sqrt(2K)
+    lam = np.where(kl == 0, np.nan, np.where(sigma == 0, np.inf,          # sqrt(2K) / sigma
+                                             prod_ratio([root_2k(kl)], [np.where(sigma == 0, 1.0, sigma)])))
+    return UpperBound(*_same_shape(bound, prod_ratio(slack), lam, lower, gen_t, kl, sigma))
 
 
 # --------------------------------------------------------------------------- Theorem 10
@@ -319,7 +238,7 @@ def lower_bound(gen_t, kl, eta, c) -> LowerBound:
     eta = positive("eta", eta)
     c = positive("c", c)
     require("c", c, c > 1, "must be in (0, 1]")
-    bound = plus_product(c * gen_t, [kl], [eta], sign=-1.0)
+    bound = plus_product(c * gen_t, [kl], [eta], sign=-1.0)  # c gen_T - K / eta
     return LowerBound(*_same_shape(bound, eta, c, gen_t, kl, np.zeros((), dtype=bool)))
 
 
@@ -458,6 +377,49 @@ def lower_bound_best(gen_t, kl, sigma, eta=None) -> BestLowerBound:
     bound = np.where(applies & (remark2 > two_sided), remark2, two_sided)
     return BestLowerBound(*_same_shape(bound, remark2, np.where(applies, r2.eta, nan), np.where(applies, r2.c, nan),
                                        mu, kl, sigma, applies & r2.boundary, applies))
+
+
+@_quiet
+def theorem1_bounds(gen_t, kl, sigma):
+    """Theorem 1's upper bound and the best lower bound from sigma, for estimated inputs.
+
+    ``(upper, lower, slack)``: exactly :func:`upper_bound`'s ``bound`` and ``slack`` and
+    :func:`lower_bound_best`'s ``bound`` (``gen_T +- sigma sqrt(2K)``), so that a command that
+    estimates gen_T, K and sigma prints the bounds ``kdbound upper`` and ``kdbound lower`` print
+    for them.  An estimate may have left float64 (an infinite K_h, a confidence limit beyond
+    1e308), which those functions refuse; here the bounds are then their limits: an infinite K,
+    or an infinite sigma with K > 0, makes the slack infinite (the Donsker-Varadhan bound says
+    nothing), an infinite sigma with K = 0 leaves it 0, and an infinite gen_T is the bound itself.
+
+    Parameters
+    ----------
+    gen_t : array_like
+        Teacher gap gen_T (an estimate; +-inf allowed).
+    kl : array_like
+        K (or K_h) in nats, ``>= 0``; +inf allowed.
+    sigma : array_like
+        Sub-Gaussian proxy, ``>= 0``; +inf allowed.
+
+    Returns
+    -------
+    tuple of arrays
+        ``(upper, lower, slack)``.
+
+    References
+    ----------
+    Li and He (ISIT 2026), Theorem 1; ``docs/theory.md``, "Upper bound" and "The best lower bound".
+    """
+    gen_t, kl, sigma = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (gen_t, kl, sigma)))
+    endless = np.isinf(kl) | (np.isinf(sigma) & (kl > 0))
+    known = np.isfinite(gen_t)
+    g, k = np.where(known, gen_t, 0.0), np.where(endless, 0.0, kl)
+    s = np.where(np.isinf(sigma), 0.0, sigma)                   # an infinite sigma with K = 0: slack 0
+    up = upper_bound(g, k, s)
+    low = lower_bound_best(g, k, s).bound
+    slack = np.where(endless, np.inf, up.slack)
+    upper = np.where(known, np.where(endless, np.inf, up.bound), gen_t + slack)
+    lower = np.where(known, np.where(endless, -np.inf, low), gen_t - slack)
+    return _out(upper), _out(lower), _out(slack)
 
 
 # --------------------------------------------------------------------------- Theorem 12
@@ -631,6 +593,50 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     _broadcastable(gen_t=gen_t, kl=kl, n=n, loss_min=loss_min, loss_max=loss_max, kappa=kappa,
                    lipschitz=lipschitz, g0=g0, alpha=alpha, tau=tau, rho=rho, dim=dim, sigma_u=sigma_u, nu=nu,
                    sharpness=sharpness)
+    v = _sharpness_inputs(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alpha, tau, rho, dim, constants)
+    measured = sigma_u is not None or nu is not None or sharpness is not None
+    su, nu_, sp, std = _sharpness_parts(v, constants, sigma_u, nu, sharpness)
+    # sums whose terms may exceed float64 on their own (gen_T near -1e308): see rescaled
+    b_sh = rescaled(lambda c: c * v.gen_t + sp.at(c) + su.at(c) + nu_.at(c))    # gen_T + E[S_P] + (s_u + nu) sqrt(2K)
+    b_std = rescaled(lambda c: c * v.gen_t + std.at(c))                         # gen_T + sigma0 sqrt(2K)
+    improvement = _improvement(v, su, nu_, sp, std, lemma_su=sigma_u is None)
+    rho0, a0, a1, a2 = tightness_radius(v.kl, v.n, v.kappa, v.lipschitz, v.g0, v.alpha, v.tau, v.d, constants,
+                                        shrink=v.shrink)
+    if measured:
+        rho0 = np.full(np.shape(rho0), np.nan)  # the regime is a statement about every rho; measured values hold at one
+    # Lemmas 14-15 need the rho-ball to cover the stability segment (rho >= kappa/n): below it the
+    # lemma proxies are not justified and B_sh is no bound at all
+    outside = v.rho < v.rho_min if sigma_u is None or nu is None else np.zeros((), dtype=bool)
+    b_sh = np.where(outside, np.nan, b_sh)
+    sigma0 = sigma_parameter_stability(v.a, v.b, v.kappa, v.lipschitz, v.n).sigma
+    return SharpnessBound(*_same_shape(b_sh, b_std, sigma0, su.value, nu_.value, sp.at(1.0), a0, a1, a2, rho0,
+                                       v.rho_min, improvement, v.rho, v.rho_min < rho0, (improvement > 0) & ~outside))
+
+
+class _SharpInputs(NamedTuple):
+    """sharpness_bound's inputs, validated; ``rho`` defaulted to ``rho_min = kappa / n``, ``shrink`` is Lemma 16's
+    ``d / (d + 2)`` (1 without the dimension), ``root_n`` and ``root_k`` are sqrt(n) and sqrt(2K)."""
+
+    gen_t: np.ndarray
+    kl: np.ndarray
+    n: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    kappa: np.ndarray
+    lipschitz: np.ndarray
+    g0: np.ndarray
+    alpha: np.ndarray
+    tau: np.ndarray
+    rho: np.ndarray
+    rho_min: np.ndarray
+    d: np.ndarray | None
+    shrink: np.ndarray | float
+    root_n: np.ndarray
+    root_k: np.ndarray
+
+
+def _sharpness_inputs(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alpha, tau, rho, dim,
+                      constants) -> _SharpInputs:
     if constants not in CONSTANTS:
         raise ParameterError("constants", "must be paper or refined", constants)
     gen_t = finite("gen_t", gen_t)
@@ -646,73 +652,77 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     rho = rho_min if rho is None else positive("rho", rho)
     d = None if dim is None else at_least("dim", dim, 1)
     shrink = 1.0 if d is None else 1.0 / (1.0 + 2.0 / d)  # Lemma 16 with the dimension: d / (d + 2)
-    half = list(_half_factors(a, b))  # (b - a) / 2 as two factors
-    root_n = np.sqrt(n)
-    sigma0 = sigma_parameter_stability(a, b, kappa, lipschitz, n).sigma
-    # sigma_u and nu as sums of products (each divided by sqrt(n)), so that the slack
-    # (sigma_u + nu) sqrt(2K) is computed term by term: a proxy may exceed float64 while the slack does not
-    m = _ball_mean_norm(d)
+    return _SharpInputs(gen_t, kl, n, a, b, kappa, lipschitz, g0, alpha, tau, rho, rho_min, d, shrink, np.sqrt(n),
+                        root_2k(kl))
+
+
+class _Part:
+    """A term of the sharpness bound: a sum of products of non-negative factors (the lemmas' proxies, each
+    product by :func:`prod_ratio`) or a measured value, and the same times ``times`` and a scale c
+    (:func:`rescaled`): a proxy may exceed float64 while its share of the slack does not."""
+
+    def __init__(self, terms, measured=None, times=()):
+        self.terms, self.measured, self.times = terms, measured, list(times)
+        self.value = _sum_products(terms) if measured is None else measured   # the term itself
+
+    def at(self, c):
+        """The term times ``times`` and c."""
+        if self.measured is None:
+            return _sum_products(self.terms, [*self.times, c])
+        return prod_ratio([self.measured, *self.times, c]) if self.times else c * self.measured
+
+
+def _sum_products(terms, times=()):
+    """``sum prod(num + times) / prod(den)`` over the (num, den) pairs of ``terms``."""
+    return sum((prod_ratio([*num, *times], den) for num, den in terms), np.zeros(()))
+
+
+def _sharpness_parts(v: _SharpInputs, constants: str, sigma_u, nu, sharpness):
+    """(sigma_u, nu, E[S_P], sigma0) as :class:`_Part`: Lemmas 14-16 and 13, or the measured values.
+
+    sigma_u and nu are sums of products, each divided by sqrt(n), so that the slack (sigma_u + nu) sqrt(2K)
+    is computed term by term.  The first and last terms of sigma_u are kappa g0 / sqrt(n) and
+    (b - a) / (2 sqrt(n)) (see :func:`_improvement`).
+    """
+    kappa, g0, alpha, rho, n, root_n = v.kappa, v.g0, v.alpha, v.rho, v.n, v.root_n
+    half = list(half_factors(v.a, v.b))  # (b - a) / 2 as two factors
     if constants == "refined":
         # (kappa (g0 + alpha rho d/(d+1) + alpha kappa/(2n)) + (b-a)/2) / sqrt(n)
         # and alpha (kappa rho + rho^2) / (2 sqrt(n))
-        su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho, m], [root_n]),
+        su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho, _ball_mean_norm(v.d)], [root_n]),
                     ([alpha, kappa, kappa], [2.0 * n, root_n]), (half, [root_n])]
         nu_terms = [([alpha, kappa, rho], [2.0 * root_n]), ([alpha, rho, rho], [2.0 * root_n])]
     else:
         su_terms = [([kappa, g0], [root_n]), ([kappa, alpha, rho], [root_n]), (half, [root_n])]
         nu_terms = [([alpha, kappa, rho], [2.0 * root_n]), ([g0, rho], [root_n]), ([alpha, rho, rho], [2.0 * root_n])]
-    root_k = root_2k(kl)
+    su = _Part(su_terms, None if sigma_u is None else nonneg("sigma_u", sigma_u), [v.root_k])
+    nu_part = _Part(nu_terms, None if nu is None else nonneg("nu", nu), [v.root_k])
+    # tau d/(d+2) rho^2 / 2 from tau itself (tau d/(d+2) may round where tau rho^2 is normal)
+    sp = _Part([([v.tau, v.shrink, rho, rho], [2.0])], None if sharpness is None else finite("sharpness", sharpness))
+    return su, nu_part, sp, _Part([([kappa, v.lipschitz], [root_n]), (half, [root_n])], times=[v.root_k])
 
-    def total(terms, times=()):
-        return sum((prod_ratio([*num, *times], den) for num, den in terms), np.zeros(()))
 
-    su = total(su_terms) if sigma_u is None else nonneg("sigma_u", sigma_u)
-    nu_ = total(nu_terms) if nu is None else nonneg("nu", nu)
-    measured_sp = None if sharpness is None else finite("sharpness", sharpness)
-    std_terms = [([kappa, lipschitz], [root_n]), (half, [root_n])]
+def _improvement(v: _SharpInputs, su: _Part, nu: _Part, sp: _Part, std: _Part, lemma_su: bool):
+    """B_std - B_sh from its own terms (no cancellation of gen_T).
 
-    def sp_at(c):  # c E[S_P]; from tau itself (tau d/(d+2) may round where tau rho^2 is normal)
-        return prod_ratio([tau, shrink, rho, rho, c], [2.0]) if measured_sp is None else c * measured_sp
+    With the lemma's sigma_u the (b - a)/2 terms of sigma0 and sigma_u cancel exactly and kappa (L - g0)
+    is formed directly, so improvement = (A0 - A1 rho - A2 rho^2) sqrt(2K/n) - sp keeps its digits.
+    """
+    if not lemma_su:
+        return rescaled(lambda c: std.at(c) - su.at(c) - nu.at(c) - sp.at(c))
+    kappa, lipschitz, g0, root_k, root_n = v.kappa, v.lipschitz, v.g0, v.root_k, v.root_n
+    middle = su.terms[1:-1]  # su's terms are [kappa g0, ..., (b - a)/2]: the first is in the gain, the last cancels
 
-    def su_at(c):
-        return total(su_terms, [root_k, c]) if sigma_u is None else prod_ratio([su, root_k, c])
+    def gain(c):  # kappa (L - g0) sqrt(2K) / sqrt(n), either sign
+        return np.where(lipschitz >= g0, prod_ratio([kappa, lipschitz - g0, root_k, c], [root_n]),
+                        -prod_ratio([kappa, g0 - lipschitz, root_k, c], [root_n]))
 
-    def nu_at(c):
-        return total(nu_terms, [root_k, c]) if nu is None else prod_ratio([nu_, root_k, c])
-
-    sp = sp_at(1.0)
-    # sums whose terms may exceed float64 on their own (gen_T near -1e308): see rescaled
-    b_sh = rescaled(lambda c: c * gen_t + sp_at(c) + su_at(c) + nu_at(c))
-    b_std = rescaled(lambda c: c * gen_t + total(std_terms, [root_k, c]))
-    rho0, a0, a1, a2 = tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau, d, constants, shrink=shrink)
-    if sigma_u is not None or nu is not None or sharpness is not None:
-        rho0 = np.full(np.shape(rho0), np.nan)  # the regime is a statement about every rho; measured values hold at one
-    # the difference of the two bounds, computed from its own terms (no cancellation of gen_T); with the
-    # lemma proxies the (b - a)/2 terms of sigma0 and sigma_u cancel exactly and kappa (L - g0) is formed
-    # directly, so improvement = (A0 - A1 rho - A2 rho^2) sqrt(2K/n) - sp keeps its digits
-    if sigma_u is None:
-        def gain(c):
-            return np.where(lipschitz >= g0, prod_ratio([kappa, lipschitz - g0, root_k, c], [root_n]),
-                            -prod_ratio([kappa, g0 - lipschitz, root_k, c], [root_n]))
-
-        # su_terms is [kappa g0, ..., (b - a)/2]: the first is in the gain, the last cancels
-        improvement = rescaled(lambda c: gain(c) - total(su_terms[1:-1], [root_k, c]) - nu_at(c) - sp_at(c))
-    else:
-        improvement = rescaled(lambda c: total(std_terms, [root_k, c]) - su_at(c) - nu_at(c) - sp_at(c))
-    if sigma_u is None or nu is None:
-        # Lemmas 14-15 need the rho-ball to cover the stability segment (rho >= kappa/n): below it the
-        # lemma proxies are not justified and B_sh is no bound at all
-        outside = rho < rho_min
-        b_sh = np.where(outside, np.nan, b_sh)
-    else:
-        outside = np.zeros((), dtype=bool)
-    return SharpnessBound(*_same_shape(b_sh, b_std, sigma0, su, nu_, sp, a0, a1, a2, rho0, rho_min, improvement,
-                                       rho, rho_min < rho0, (improvement > 0) & ~outside))
+    return rescaled(lambda c: gain(c) - _sum_products(middle, [root_k, c]) - nu.at(c) - sp.at(c))
 
 
 __all__ = [
     "SigmaEstimate", "sigma_stability", "sigma_parameter_stability",
     "UpperBound", "upper_bound", "LowerBound", "lower_bound", "lower_bound_subgaussian",
-    "BestLowerBound", "lower_bound_best",
+    "BestLowerBound", "lower_bound_best", "theorem1_bounds",
     "SharpnessBound", "sharpness_bound", "sharpness_constants", "tightness_radius", "prod_ratio",
 ]

@@ -28,11 +28,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import InputError, ParameterError, format_value
-from ._checks import first_nonfinite, integer, quiet_fp
+from ._checks import first_nonfinite, integer
+from . import cgf
+from .bounds import theorem1_bounds
+from .numerics import pow2_scale, quiet_fp, scaled_sd, xm_log1p
 
 #: basis words, strongest first: a value computed from several takes the last of theirs in this order
 BASIS_ORDER = ("certified", "assumption", "asymptotic", "model", "plug-in")
@@ -70,15 +74,6 @@ class TieError(InputError):
 
 # --------------------------------------------------------------------------- checks
 
-def _scale(*arrays: np.ndarray, axis=None) -> np.ndarray:
-    """A power of two near the largest magnitude (1 for all zeros): dividing by it is exact and keeps
-    squares and differences of the values from overflowing.  Every quantity here is
-    scale-equivariant (gaps, proxies) or scale-invariant (K_h)."""
-    top = np.max([np.max(np.abs(a), axis=axis) for a in arrays], axis=0)
-    top = np.where((top > 0) & np.isfinite(top), top, 1.0)
-    return np.ldexp(1.0, np.frexp(top)[1] - 1)
-
-
 def _gaps(name: str, values, minimum: int = MIN_RUNS) -> np.ndarray:
     """A 1-D float array of at least ``minimum`` finite gaps."""
     if isinstance(values, (bool, np.bool_)):
@@ -95,18 +90,6 @@ def _gaps(name: str, values, minimum: int = MIN_RUNS) -> np.ndarray:
     if bad is not None:
         raise ParameterError(name, "must be finite", bad[2], bad[0])
     return arr
-
-
-def _sd(arr: np.ndarray) -> float:
-    """Sample standard deviation (ddof 1); exactly 0 when every value is the same (not a rounding residue).
-
-    Computed on the values divided by their largest magnitude, so that the squares neither overflow
-    (gaps near 1e300) nor underflow (subnormal gaps); the true value is finite whenever the gaps are.
-    """
-    if arr.min() == arr.max():
-        return 0.0
-    scale = float(np.max(np.abs(arr)))
-    return scale * float((arr / scale).std(ddof=1))
 
 
 def check_delta(delta) -> float:
@@ -233,7 +216,7 @@ def gap_interval(gaps, delta: float = 0.05, loss_range: tuple[float, float] | No
     if h.ndim == 0 or h.shape[-1] < MIN_RUNS:
         raise InputError(f"needs at least {MIN_RUNS} runs", "gaps")
     runs = h.shape[-1]
-    s = _scale(h, axis=-1)
+    s = pow2_scale(h, axis=-1)
     hs = h / s[..., None] if h.ndim > 1 else h / s
     centred = hs - hs.mean(axis=-1, keepdims=True)
     m2 = np.mean(centred ** 2, axis=-1)
@@ -256,64 +239,28 @@ def gap_interval(gaps, delta: float = 0.05, loss_range: tuple[float, float] | No
 
 # --------------------------------------------------------------------------- proxies
 
-@quiet_fp
 def plugin_proxy(gaps) -> float:
-    """The plug-in sub-Gaussian proxy ``sup_l sqrt(2 log mean exp(l (h - mean h)) / l^2)``.
+    """The plug-in sub-Gaussian proxy ``sup_l sqrt(2 log mean exp(l (h - mean h)) / l^2)`` of the teacher gaps.
 
-    The empirical cumulant generating function in place of the true one: the
-    supremum over ``l != 0`` (both signs) of ``sqrt(2 Lambda(l) / l^2)``, whose
-    limit at ``l -> 0`` is the standard deviation (ddof 0).  Found on a
-    geometric grid of ``u = l sd`` in ``[1e-3, 1e2]`` on each side, refined by
-    golden-section search around the best point.  Informative, not certified:
-    the empirical CGF misses the tails that the sample did not reach.
+    The empirical cumulant generating function in place of the true one, over both signs of l;
+    its limit at ``l -> 0`` is the standard deviation (ddof 0).  Computed to full precision by
+    :func:`kdbound.engine.cgf.plugin_proxy` (``simulate`` calls the same function on its gaps).
+    Informative, not certified: the empirical CGF misses the tails that the sample did not reach.
+
+    Parameters
+    ----------
+    gaps : array_like, 1-D
+        At least two finite gaps.
+
+    Returns
+    -------
+    float
 
     References
     ----------
-    ``docs/theory.md``, "Bounds from measured runs", the proxy sigma.
+    Li and He (ISIT 2026), Theorem 1; ``docs/theory.md``, "Bounds from measured runs", the proxy sigma.
     """
-    h = _gaps("gaps", gaps)
-    if h.min() == h.max():
-        return 0.0  # a constant (not the rounding residue of its mean)
-    scale = float(_scale(h))
-    h = h / scale
-    c = h - h.mean()
-    var = float(np.mean(c * c))
-    if var == 0.0:
-        return 0.0
-    sd = math.sqrt(var)
-    log_r = math.log(c.size)
-
-    def f(u: float) -> float:
-        lam = u / sd
-        z = lam * c
-        top = float(z.max())
-        lme = top + math.log(float(np.exp(z - top).sum())) - log_r
-        return 2.0 * max(lme, 0.0) / (lam * lam)
-
-    grid = np.geomspace(1e-3, 1e2, 31)
-    best_val, best = var, None
-    for sign in (1.0, -1.0):
-        vals = [f(sign * u) for u in grid]
-        i = int(np.argmax(vals))
-        if vals[i] > best_val:
-            best_val, best = vals[i], (sign, i)
-    if best is not None:  # golden-section refinement in log u between the grid neighbours
-        sign, i = best
-        lo, hi = math.log(grid[max(i - 1, 0)]), math.log(grid[min(i + 1, grid.size - 1)])
-        g = (math.sqrt(5.0) - 1.0) / 2.0
-        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-        f1, f2 = f(sign * math.exp(x1)), f(sign * math.exp(x2))
-        for _ in range(30):
-            if f1 >= f2:
-                hi, x2, f2 = x2, x1, f1
-                x1 = hi - g * (hi - lo)
-                f1 = f(sign * math.exp(x1))
-            else:
-                lo, x1, f1 = x1, x2, f2
-                x2 = lo + g * (hi - lo)
-                f2 = f(sign * math.exp(x2))
-        best_val = max(best_val, f1, f2)
-    return math.sqrt(best_val) * scale
+    return cgf.plugin_proxy(_gaps("gaps", gaps))
 
 
 # --------------------------------------------------------------------------- K_h: Gaussian fit
@@ -336,11 +283,8 @@ def kl_gauss_moments(mean_s, sd_s, mean_t, sd_t):
     ms, ss, mt, st = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (mean_s, sd_s, mean_t, sd_t)))
     r = ss / st
     x = (r - 1.0) * (r + 1.0)
-    small = np.abs(x) < 1e-3
-    xs = np.where(small, x, 0.0)
-    series = xs * xs * (0.5 - xs * (1.0 / 3.0 - xs * (0.25 - xs * (0.2 - xs / 6.0))))
     # ln r^2 from the logarithms, not from r: r^2 may underflow while the KL is finite
-    shape = np.where(small, series, x - 2.0 * (np.log(ss) - np.log(st)))
+    shape = xm_log1p(x, 2.0 * (np.log(ss) - np.log(st)))
     d = (ms - mt) / st
     out = 0.5 * shape + 0.5 * d * d
     out = np.where((st == 0) & (ss == 0), np.where(ms == mt, 0.0, np.inf), out)
@@ -363,9 +307,9 @@ def kl_gauss(student, teacher) -> float:
     """
     x = _gaps("student", student)
     y = _gaps("teacher", teacher)
-    s = _scale(x, y)
+    s = pow2_scale(x, y)
     x, y = x / s, y / s
-    return float(kl_gauss_moments(x.mean(), _sd(x), y.mean(), _sd(y)))
+    return float(kl_gauss_moments(x.mean(), scaled_sd(x), y.mean(), scaled_sd(y)))
 
 
 @quiet_fp
@@ -379,11 +323,11 @@ def kl_gauss_replicates(student, teacher, replicates: int, rng: np.random.Genera
     """
     x = _gaps("student", student)
     y = _gaps("teacher", teacher)
-    s = _scale(x, y)
+    s = pow2_scale(x, y)
     x, y = x / s, y / s
     stats = []
     for arr in (x, y):
-        r, m, s = arr.size, arr.mean(), _sd(arr)
+        r, m, s = arr.size, arr.mean(), scaled_sd(arr)
         means = m + s / math.sqrt(r) * rng.standard_normal(replicates)
         sds = s * np.sqrt(rng.chisquare(r - 1, replicates) / (r - 1))
         stats.append((means, sds))
@@ -396,7 +340,7 @@ def kl_gauss_replicates(student, teacher, replicates: int, rng: np.random.Genera
 def _pooled(student: np.ndarray, teacher: np.ndarray):
     """The pooled values (scaled, see :func:`_scale`) sorted, whether each is a teacher value, and the order."""
     vals = np.concatenate([student, teacher])
-    vals = vals / _scale(vals)
+    vals = vals / pow2_scale(vals)
     order = np.argsort(vals, kind="stable")
     return vals[order], order >= student.size, order
 
@@ -669,14 +613,32 @@ class RunsEstimate:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _slack(sigma: float, kl: float) -> float:
-    """``sigma sqrt(2 K)`` without overflow: ``sigma * sqrt(2) * sqrt(K)``; +inf when K is (an infinite K_h
-    leaves the Donsker-Varadhan bound vacuous whatever the proxy)."""
-    if math.isinf(kl):
-        return math.inf
-    if sigma == 0.0 or kl == 0.0:
-        return 0.0
-    return sigma * math.sqrt(2.0) * math.sqrt(kl)
+def runs_bounds(gt: GapInterval, kl: float, kl_hi: float, sigma: float) -> tuple[float, float, float, float]:
+    """Theorem 1 at the estimates and at the confidence limits, through the engine's bound functions.
+
+    ``(upper_bound, upper_bound_hi, lower_bound, lower_bound_lo)``: ``gen_T +- sigma sqrt(2 K_h)`` at
+    (mean gap, K_h), and the upper (lower) one at (upper (lower) limit of gen_T, ``kl_gap_hi``), each
+    exactly as ``kdbound upper`` and ``kdbound lower`` print it (:func:`~kdbound.engine.bounds.theorem1_bounds`).
+
+    Parameters
+    ----------
+    gt : GapInterval
+        The teacher gaps' mean and confidence interval.
+    kl, kl_hi : float
+        K_h and its upper limit (>= 0, +inf allowed).
+    sigma : float
+        The proxy used (sigma_range or sigma_hat).
+
+    Returns
+    -------
+    tuple of float
+
+    References
+    ----------
+    Li and He (ISIT 2026), Theorem 1; ``docs/theory.md``, "The bounds and Bonferroni".
+    """
+    upper, lower, _ = theorem1_bounds([gt.mean, gt.hi, gt.lo], [kl, kl_hi, kl_hi], sigma)
+    return float(upper[0]), float(upper[1]), float(lower[0]), float(lower[2])
 
 
 @quiet_fp
@@ -720,6 +682,42 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
     ----------
     Li and He (ISIT 2026), Theorem 1 and its proof; ``docs/theory.md``, "Bounds from measured runs".
     """
+    y, x, delta, replicates, rng, loss_range, nt, ns = _estimate_inputs(
+        teacher, student, loss_min, loss_max, delta, kl_method, jitter, replicates, seed, n_test_teacher,
+        n_test_student)
+    gt = gap_interval(y, delta, loss_range, nt)
+    gs = gap_interval(x, delta, loss_range, ns)
+    sigma_range = None if loss_range is None else loss_range[1] - loss_range[0]
+    sigma_sd = scaled_sd(y)
+    sigma_hat = plugin_proxy(y)
+
+    level = delta / 2.0  # one-sided error of kl_gap_hi (Bonferroni with gen_t's interval)
+    kh = (_kl_h_gauss(x, y, replicates, rng, level) if kl_method == "gauss"
+          else _kl_h_knn(x, y, jitter, replicates, rng, level, progress))
+    kl = max(kh.raw, 0.0)
+    kl_hi = max(kh.hi, kl)
+
+    sigma, sigma_used = (sigma_range, "sigma_range") if sigma_range is not None else (sigma_hat, "sigma_hat")
+    up, up_hi, low, low_lo = runs_bounds(gt, kl, kl_hi, sigma)
+    gen_s = float(gs.mean)
+    within = None if not (math.isfinite(up) and math.isfinite(low)) else bool(low <= gen_s <= up)
+    return RunsEstimate(
+        gen_t=float(gt.mean), gen_t_lo=float(gt.lo), gen_t_hi=float(gt.hi),
+        gen_s_observed=gen_s, gen_s_lo=float(gs.lo), gen_s_hi=float(gs.hi),
+        sigma_range=sigma_range, sigma_sd=sigma_sd, sigma_hat=sigma_hat,
+        kl_gap=kl, kl_gap_hi=kl_hi, upper_bound=up, upper_bound_hi=up_hi, lower_bound=low, lower_bound_lo=low_lo,
+        observed_within_bounds=within, basis=_basis(sigma_range is not None, kh.basis), sigma_used=sigma_used,
+        kl_method=kl_method, kl_gap_raw=kh.raw, kl_gap_se=kh.se, replicates=replicates, subsample=kh.subsample,
+        jitter=kh.width, teacher_runs=y.size, student_runs=x.size, delta=delta, gen_t_se=float(gt.se),
+        gen_s_se=float(gs.se), hoeffding_t=float(gt.hoeffding), hoeffding_s=float(gs.hoeffding),
+        skew_t=float(gt.skew), skew_s=float(gs.skew), student_sd=scaled_sd(x),
+    )
+
+
+def _estimate_inputs(teacher, student, loss_min, loss_max, delta, kl_method, jitter, replicates, seed,
+                     n_test_teacher, n_test_student):
+    """estimate's inputs checked, in the order the errors are reported: (teacher gaps, student gaps, delta,
+    replicates, the generator, loss range, test-set sizes of each role)."""
     if kl_method not in KL_METHODS:
         raise ParameterError("kl_method", "must be gauss or knn", kl_method)
     minimum = KNN_MIN_RUNS if kl_method == "knn" else MIN_RUNS
@@ -744,61 +742,62 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
                 i = int(np.flatnonzero(out)[0])
                 raise ParameterError(name, "must lie in [-({loss_max} - {loss_min}), {loss_max} - {loss_min}] "
                                      "(a gap of a loss in [a, b])", float(arr[i]), i)
+    return y, x, delta, replicates, rng, loss_range, nt, ns
 
-    gt = gap_interval(y, delta, loss_range, nt)
-    gs = gap_interval(x, delta, loss_range, ns)
-    sigma_range = None if loss_range is None else loss_range[1] - loss_range[0]
-    sigma_sd = _sd(y)
-    sigma_hat = plugin_proxy(y)
 
-    level = delta / 2.0  # one-sided error of kl_gap_hi (Bonferroni with gen_t's interval)
-    subsample = None
-    width = 0.0
-    if kl_method == "gauss":
-        raw = kl_gauss(x, y)
-        reps = kl_gauss_replicates(x, y, replicates, rng)
-        finite = reps[np.isfinite(reps)]
-        hi = float(np.quantile(reps, 1.0 - level)) if finite.size == reps.size else math.inf
-        se = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
-        kl_basis = "model"
-    else:
-        xs, ys = x, y
+class _KhEstimate(NamedTuple):
+    """K_h's estimate before clipping (``raw``), its upper limit, standard error and basis; the kNN subsample
+    sizes and the jitter width (None and 0 for the Gaussian fit)."""
+
+    raw: float
+    hi: float
+    se: float
+    basis: str
+    subsample: tuple | None = None
+    width: float = 0.0
+
+
+def _kl_h_gauss(x, y, replicates: int, rng, level: float) -> _KhEstimate:
+    """K_h of the Gaussian fits and its parametric-bootstrap upper limit at one-sided level ``1 - level``."""
+    raw = kl_gauss(x, y)
+    reps = kl_gauss_replicates(x, y, replicates, rng)
+    finite = reps[np.isfinite(reps)]
+    hi = float(np.quantile(reps, 1.0 - level)) if finite.size == reps.size else math.inf
+    se = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+    return _KhEstimate(raw, hi, se, "model")
+
+
+def _kl_h_knn(x, y, jitter, replicates: int, rng, level: float, progress) -> _KhEstimate:
+    """K_h by the 1-NN estimator (after the jitter, if any) and its subsampling upper limit."""
+    xs, ys, width = x, y, 0.0
+    if jitter is not None:
+        auto = isinstance(jitter, str) and jitter == "auto"
+        width = jitter_width(x, y) if auto else float(jitter)
+        if auto and width == 0:
+            raise InputError("auto: every gap has the same value; there is no grid step to jitter by", "jitter")
+        if not (math.isfinite(width) and width > 0):
+            raise ParameterError("jitter", "must be > 0 (a width) or 'auto'", jitter)
+        xs, ys = jitter_gaps(x, width, rng), jitter_gaps(y, width, rng)
+    sv, is_y, order = _pooled(xs, ys)
+    tie = _tie_in(sv, order, xs, ys)
+    if tie is not None:
         if jitter is not None:
-            auto = isinstance(jitter, str) and jitter == "auto"
-            width = jitter_width(x, y) if auto else float(jitter)
-            if auto and width == 0:
-                raise InputError("auto: every gap has the same value; there is no grid step to jitter by", "jitter")
-            if not (math.isfinite(width) and width > 0):
-                raise ParameterError("jitter", "must be > 0 (a width) or 'auto'", jitter)
-            xs, ys = jitter_gaps(x, width, rng), jitter_gaps(y, width, rng)
-        sv, is_y, order = _pooled(xs, ys)
-        tie = _tie_in(sv, order, xs, ys)
-        if tie is not None:
-            if jitter is not None:
-                raise ParameterError("jitter", f"is too small to break the ties at these magnitudes (e.g. "
-                                     f"{format_value(tie.value)}); give a larger width", width)
-            raise tie
-        raw = _knn_pooled(sv, is_y)
-        reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng, pooled=(sv, is_y), progress=progress)
-        hi, se = knn_upper(raw, reps, bm / xs.size, level)
-        subsample = (bm, bk)
-        kl_basis = "asymptotic"
-    kl = max(raw, 0.0)
-    kl_hi = max(hi, kl)
+            raise ParameterError("jitter", f"is too small to break the ties at these magnitudes (e.g. "
+                                 f"{format_value(tie.value)}); give a larger width", width)
+        raise tie
+    raw = _knn_pooled(sv, is_y)
+    reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng, pooled=(sv, is_y), progress=progress)
+    hi, se = knn_upper(raw, reps, bm / xs.size, level)
+    return _KhEstimate(raw, hi, se, "asymptotic", (bm, bk), width)
 
-    sigma, sigma_used = (sigma_range, "sigma_range") if sigma_range is not None else (sigma_hat, "sigma_hat")
-    up = float(gt.mean) + _slack(sigma, kl)
-    up_hi = float(gt.hi) + _slack(sigma, kl_hi)
-    low = float(gt.mean) - _slack(sigma, kl)
-    low_lo = float(gt.lo) - _slack(sigma, kl_hi)
-    gen_s = float(gs.mean)
-    within = None if not (math.isfinite(up) and math.isfinite(low)) else bool(low <= gen_s <= up)
 
-    sig_basis = "certified" if sigma_used == "sigma_range" else "plug-in"
-    basis = {
+def _basis(certified_sigma: bool, kl_basis: str) -> dict:
+    """What backs each result (:data:`BASIS_ORDER`): a bound takes the weakest basis of its terms."""
+    sig_basis = "certified" if certified_sigma else "plug-in"
+    return {
         "gen_t": "plug-in", "gen_t_lo": "asymptotic", "gen_t_hi": "asymptotic",
         "gen_s_observed": "plug-in", "gen_s_lo": "asymptotic", "gen_s_hi": "asymptotic",
-        "sigma_range": "certified", "sigma_sd": "model", "sigma_hat": "plug-in",
+        "sigma_range": "certified" if certified_sigma else None, "sigma_sd": "model", "sigma_hat": "plug-in",
         "kl_gap": kl_basis, "kl_gap_hi": kl_basis,
         "upper_bound": weakest("plug-in", sig_basis, kl_basis),
         "upper_bound_hi": weakest("asymptotic", sig_basis, kl_basis),
@@ -806,16 +805,3 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
         "lower_bound_lo": weakest("asymptotic", sig_basis, kl_basis),
         "observed_within_bounds": "plug-in",
     }
-    if sigma_range is None:
-        basis["sigma_range"] = None
-    return RunsEstimate(
-        gen_t=float(gt.mean), gen_t_lo=float(gt.lo), gen_t_hi=float(gt.hi),
-        gen_s_observed=gen_s, gen_s_lo=float(gs.lo), gen_s_hi=float(gs.hi),
-        sigma_range=sigma_range, sigma_sd=sigma_sd, sigma_hat=sigma_hat,
-        kl_gap=kl, kl_gap_hi=kl_hi, upper_bound=up, upper_bound_hi=up_hi, lower_bound=low, lower_bound_lo=low_lo,
-        observed_within_bounds=within, basis=basis, sigma_used=sigma_used, kl_method=kl_method, kl_gap_raw=raw,
-        kl_gap_se=se, replicates=replicates, subsample=subsample, jitter=width, teacher_runs=y.size,
-        student_runs=x.size, delta=delta, gen_t_se=float(gt.se), gen_s_se=float(gs.se),
-        hoeffding_t=float(gt.hoeffding), hoeffding_s=float(gs.hoeffding), skew_t=float(gt.skew),
-        skew_s=float(gs.skew), student_sd=_sd(x),
-    )

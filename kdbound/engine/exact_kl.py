@@ -40,41 +40,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, ParameterError
-from ._checks import positive, quiet_fp, require
+from ._checks import positive, require
+from .numerics import quiet_fp, xm_log, xm_log1p
 
 __all__ = ["GramEigen", "ExactKL", "gram_eigen", "kl_given_x", "kl_terms", "posterior_mean", "posterior_draw",
            "check_sigma_s", "xm_log1p", "xm_log", "spectral_kl", "normalise"]
 
 
 # --------------------------------------------------------------------------- helpers
-
-def xm_log1p(x):
-    """``x - ln(1 + x)`` for x > -1, accurate also for small |x| (no cancellation); >= 0."""
-    x = np.asarray(x, dtype=np.float64)
-    small = np.abs(x) < 1e-3
-    xs = np.where(small, x, 0.0)
-    # x^2/2 - x^3/3 + x^4/4 - x^5/5 + x^6/6: relative error < 1e-15 for |x| < 1e-3
-    series = xs * xs * (0.5 - xs * (1 / 3 - xs * (0.25 - xs * (0.2 - xs / 6))))
-    xl = np.where(small, 1.0, x)
-    return np.where(small, series, xl - np.log1p(xl))
-
-
-def xm_log(r, log_r=None):
-    """``r - 1 - ln r`` for a ratio r > 0 (the KL kernel of a variance ratio), >= 0.
-
-    Near r = 1 through :func:`xm_log1p`; elsewhere with ``ln r`` taken directly, so a tiny r, where
-    ``r - 1`` rounds to -1 and ``log1p(r - 1)`` would be -inf, keeps its finite value.  Where r
-    itself has left the normal range (underflowed to a subnormal or 0, or overflowed), ``log_r``,
-    e.g. a difference of logarithms, stands in for ``ln r``.
-    """
-    r = np.asarray(r, dtype=np.float64)
-    normal = np.isfinite(r) & (r >= np.finfo(np.float64).tiny)
-    ln_r = np.log(np.where(normal, r, 1.0))
-    if log_r is not None:
-        ln_r = np.where(normal, ln_r, log_r)
-    near = np.abs(r - 1.0) < 1e-3
-    return np.where(near, xm_log1p(np.where(near, r - 1.0, 0.0)), (r - 1.0) - ln_r)
-
 
 def _real_array(name: str, a, min_ndim: int, layout: str) -> np.ndarray:
     """A float64 array of real, finite numbers with at least ``min_ndim`` axes."""

@@ -29,12 +29,15 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError, ParameterError, format_value
-from ._checks import first_nonfinite, integer, positive, quiet_fp
-from .exact_kl import check_sigma_s, spectral_kl, xm_log, xm_log1p
+from ._checks import first_nonfinite, integer, positive
+from .exact_kl import check_sigma_s, spectral_kl
+from .numerics import quiet_fp, xm_log, xm_log1p
+from .sim_stats import _Moments
 
 __all__ = ["GramSpectrum", "gram_spectrum", "gram_products", "Hyper", "check_hyper", "Reduced", "reduce",
            "apx_monte_carlo", "ApxEstimate", "LinearGaussianResult", "linear_gaussian", "estimate_noise",
-           "NoiseEstimate", "check_sigma_s", "TERMS", "COND_WARN", "MAX_SAMPLES", "MAX_WORK", "rank_bottleneck"]
+           "NoiseEstimate", "check_sigma_s", "TERMS", "COND_WARN", "MAX_SAMPLES", "MAX_WORK", "rank_bottleneck",
+           "MAX_MEMORY", "MAX_SWEEP", "check_memory", "check_rank_sweep", "check_work"]
 
 EPS = np.finfo(np.float64).eps
 #: condition number of X^T X beyond which the warning is printed (apx and the rank decision lose digits)
@@ -42,9 +45,14 @@ COND_WARN = 1e10
 #: Gram eigenvalues below this fraction of the largest are recomputed from X itself (the Gram
 #: matrix gives them only to about eps * g_max, i.e. singular values to about sqrt(eps) sigma_max)
 REFINE = 1e-8
-#: the largest --samples accepted, and the largest Monte Carlo work (draws x k x rho x min(k, rho))
+#: the largest number of Monte Carlo samples accepted, and the largest Monte Carlo work
+#: (draws x k x rho x min(k, rho) multiply-adds): beyond, a run takes hours
 MAX_SAMPLES = 10 ** 7
 MAX_WORK = 5e11
+#: bytes one linear_gaussian run may allocate (X^T X and its eigenvectors, the Monte Carlo draws, a synthetic X)
+MAX_MEMORY = 4 << 30
+#: ranks in one rank sweep
+MAX_SWEEP = 10_000
 #: the reduced prior precision lam noise^2 / g_max must lie inside float64's comfortable range
 REDUCED_RANGE = (1e-290, 1e290)
 
@@ -335,68 +343,111 @@ def apx_monte_carlo(spec: GramSpectrum, rd: Reduced, k: int, ranks, samples: int
     top r - rho left singular vectors of the null-space residual (the completion with
     the smallest Apx, and the limit of nearly rank-deficient X along one direction);
     that part is estimated on the same draws.
+
+    Parameters
+    ----------
+    spec, rd : GramSpectrum, Reduced
+        The spectrum of X^T X and the problem in reduced units.
+    k : int
+        Outputs.
+    ranks : sequence of int
+        Student ranks (common random numbers across them).
+    samples : int
+        Draws of W_T, in blocks of ``block``.
+    rng : numpy.random.Generator
+    m, a : ndarray, optional
+        Wbar_T U (conditional mode) or W* U (expected mode), reduced units; one of them.
+    progress : callable, optional
+        ``progress(done, samples)`` after each block.
+
+    Returns
+    -------
+    ApxEstimate
+
+    References
+    ----------
+    Li and He (ISIT 2026), Lemma 11 and eq. 28-39 (the Apx term); docs/theory.md, "A continuous M*".
     """
-    ranks = np.asarray(ranks, dtype=int)
-    keep = spec.g > 0
-    g = rd.g[keep]
-    rho = g.size
-    nnull = spec.d - rho
-    kb = min(k, rho)
-    exact_null = np.array([(k - r) * nnull if r <= kb else 0 for r in ranks], dtype=float)
-    null_mc = [i for i, r in enumerate(ranks) if r > kb and r < k and nnull > 0]
-    p = rd.p[keep]
-    post_sd = 1.0 / np.sqrt(p)
-    sqp, sqg = np.sqrt(p), np.sqrt(g)
-    if m is not None:
-        mean_rho = m[:, keep]
-    else:
-        mean_rho = a[:, keep] * rd.s[keep]
+    draws = _ApxDraws.of(spec, rd, k, ranks, m, a)
     # running mean and sum of squared deviations (Chan's merge of per-block moments), in units of a
     # scale fixed by the first block: no cancellation of E x^2 - (E x)^2 and no overflow of x^2
-    count, mean_acc, m2_acc, scale = 0, np.zeros(len(ranks)), np.zeros(len(ranks)), None
+    moments, scale = _Moments(draws.ranks.size, diagonal=True), None
     done = 0
     if progress is not None:
         progress(0, samples)
     while done < samples:
         mb = min(block, samples - done)
-        per_rank = np.zeros((mb, len(ranks)))
+        per_rank = draws.block(rng, mb)
+        if scale is None:
+            scale = np.max(np.abs(per_rank), axis=0)
+            scale = np.where(scale > 0, scale, 1.0)
+        moments.add(per_rank / scale)
+        done += mb
+        if progress is not None:
+            progress(done, samples)
+    mean = moments.mean * scale
+    stderr = (np.sqrt(moments.m2 / (samples - 1) / samples) * scale if samples > 1
+              else np.full(draws.ranks.size, np.nan))
+    return ApxEstimate(draws.ranks, mean + draws.exact_null, stderr, draws.exact_null)
+
+
+@dataclass(frozen=True, eq=False)
+class _ApxDraws:
+    """What every block of :func:`apx_monte_carlo` needs, computed once: W_T's law on X's row space (rho
+    retained eigenvalues) and the ranks' exact null-space parts."""
+
+    k: int
+    ranks: np.ndarray
+    kb: int                  # min(k, rho): the directions L can take from B
+    rho: int
+    nnull: int               # d - rho
+    null_mc: list            # indices of the ranks whose null-space part is estimated (rho < r < k)
+    exact_null: np.ndarray
+    mean: np.ndarray         # (k, rho)
+    post_sd: np.ndarray
+    label_sd: np.ndarray | None  # expected mode: the label noise's part of W_T, sqrt(g) beta / p
+    sqp: np.ndarray
+    sqg: np.ndarray
+
+    @classmethod
+    def of(cls, spec: GramSpectrum, rd: Reduced, k: int, ranks, m, a) -> _ApxDraws:
+        ranks = np.asarray(ranks, dtype=int)
+        keep = spec.g > 0
+        g, p = rd.g[keep], rd.p[keep]
+        rho = g.size
+        nnull = spec.d - rho
+        kb = min(k, rho)
+        exact_null = np.array([(k - r) * nnull if r <= kb else 0 for r in ranks], dtype=float)
+        null_mc = [i for i, r in enumerate(ranks) if r > kb and r < k and nnull > 0]
+        sqp, sqg = np.sqrt(p), np.sqrt(g)
+        mean = m[:, keep] if m is not None else a[:, keep] * rd.s[keep]
+        return cls(k=k, ranks=ranks, kb=kb, rho=rho, nnull=nnull, null_mc=null_mc, exact_null=exact_null, mean=mean,
+                   post_sd=1.0 / np.sqrt(p), label_sd=None if m is not None else sqg * rd.beta / p, sqp=sqp, sqg=sqg)
+
+    def block(self, rng: np.random.Generator, mb: int) -> np.ndarray:
+        """Apx without its exact null-space part, for ``mb`` draws of W_T (and Y) and every rank: (mb, ranks)."""
+        k, rho, kb, ranks = self.k, self.rho, self.kb, self.ranks
+        per_rank = np.zeros((mb, ranks.size))
         if rho:
-            wrho = mean_rho + rng.standard_normal((mb, k, rho)) * post_sd
-            if m is None:  # Y = X W*^T + E: U^T X^T E in distribution is sqrt(g) Z, times beta / p
-                wrho = wrho + rng.standard_normal((mb, k, rho)) * (sqg * rd.beta / p)
-            lvec = np.linalg.svd(wrho * sqg, full_matrices=False)[0]        # (mb, k, kb)
-            proj = np.swapaxes(lvec, -1, -2) @ (wrho * sqp)                # (mb, kb, rho)
+            wrho = self.mean + rng.standard_normal((mb, k, rho)) * self.post_sd
+            if self.label_sd is not None:  # Y = X W*^T + E: U^T X^T E in distribution is sqrt(g) Z, times beta / p
+                wrho = wrho + rng.standard_normal((mb, k, rho)) * self.label_sd
+            lvec = np.linalg.svd(wrho * self.sqg, full_matrices=False)[0]   # (mb, k, kb)
+            proj = np.swapaxes(lvec, -1, -2) @ (wrho * self.sqp)           # (mb, kb, rho)
             a_i = np.sum(proj * proj, axis=-1)                             # (mb, kb)
             tails = np.cumsum(a_i[:, ::-1], axis=1)[:, ::-1]
             tails = np.concatenate([tails, np.zeros((mb, 1))], axis=1)
             per_rank += tails[:, np.minimum(ranks, kb)]
-        if null_mc:
+        if self.null_mc:
             # the complement of B's range has k - rho dimensions; the null-space coordinates projected on it
             # form a standard Gaussian (k - rho) x (d - rho) matrix Q; the rank-r completion leaves the
             # smallest k - r eigenvalues of Q Q^T
-            q = rng.standard_normal((mb, k - rho, nnull))
+            q = rng.standard_normal((mb, k - rho, self.nnull))
             ev = np.linalg.eigvalsh(q @ np.swapaxes(q, -1, -2))            # ascending
             csum = np.concatenate([np.zeros((mb, 1)), np.cumsum(ev, axis=1)], axis=1)
-            for i in null_mc:
+            for i in self.null_mc:
                 per_rank[:, i] += csum[:, k - ranks[i]]
-        if scale is None:
-            scale = np.max(np.abs(per_rank), axis=0)
-            scale = np.where(scale > 0, scale, 1.0)
-        x = per_rank / scale
-        b_mean = x.mean(axis=0)
-        b_m2 = ((x - b_mean) ** 2).sum(axis=0)
-        delta = b_mean - mean_acc
-        total_n = count + mb
-        mean_acc = mean_acc + delta * (mb / total_n)
-        m2_acc = m2_acc + b_m2 + delta * delta * (count * mb / total_n)
-        count = total_n
-        done += mb
-        if progress is not None:
-            progress(done, samples)
-    mean = mean_acc * scale
-    stderr = (np.sqrt(m2_acc / (samples - 1) / samples) * scale if samples > 1
-              else np.full(len(ranks), np.nan))
-    return ApxEstimate(ranks, mean + exact_null, stderr, exact_null)
+        return per_rank
 
 
 # --------------------------------------------------------------------------- the noise from the data
@@ -603,18 +654,223 @@ def check_work(samples: int, k: int, d: int, n: int, n_ranks: int = 1) -> None:
                              f"(k = {k}, rank X up to {rho}); use fewer", samples)
 
 
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2 ** 30:.1f} GiB"
+
+
+def check_memory(n: int, d: int, k: int, synthetic: bool = False, given: tuple[str, ...] = ("x",)) -> None:
+    """Refuse, before anything is allocated, a problem whose arrays would not fit in :data:`MAX_MEMORY`.
+
+    The estimate counts X^T X and its eigenvectors (4 d^2 floats), the Monte Carlo draws
+    (64 x 3 k min(d, n)) and k x d products, and a synthetic X and Y (n (d + k)).
+
+    Parameters
+    ----------
+    n, d, k : int
+        Samples, features and outputs.
+    synthetic : bool
+        Whether X and Y are to be drawn (they count too).
+    given : tuple of str
+        The sizes the caller chose: the error names the largest part among them, else the largest part.
+
+    Raises
+    ------
+    InputError
+        With the estimate and the limit in GiB.
+    """
+    parts = {"d": 8.0 * 4 * d * d, "k": 8.0 * 64 * 3 * k * min(d, n) + 8.0 * 4 * k * d}
+    if synthetic:
+        parts["n"] = 8.0 * (n * d + n * k)
+    total = sum(parts.values())
+    if total > MAX_MEMORY:
+        blame = max((p for p in parts if p in given), key=parts.get, default=None) or max(parts, key=parts.get)
+        raise InputError(f"n = {n:,}, d = {d:,}, k = {k:,} needs about {_gib(total)} of memory (X^T X and its "
+                         f"eigenvectors grow as d^2{', the synthetic X as n d' if synthetic else ''}); "
+                         f"kdbound's limit is {_gib(MAX_MEMORY)}", blame)
+
+
+def check_rank_sweep(ranks) -> list:
+    """The ranks of a sweep as a list, at most :data:`MAX_SWEEP` of them (counted before a range is expanded).
+
+    Parameters
+    ----------
+    ranks : sized iterable of int
+        For instance ``range(1, 9)``.
+
+    Returns
+    -------
+    list
+
+    Raises
+    ------
+    InputError
+        Naming ``rank_sweep`` when there are too many.
+    """
+    if len(ranks) > MAX_SWEEP:
+        raise InputError(f"at most {MAX_SWEEP:,} ranks (got {len(ranks):,})", "rank_sweep")
+    return list(ranks)
+
+
+@dataclass(frozen=True, eq=False)
+class _Inputs:
+    """The inputs of :func:`linear_gaussian`, validated before the one expensive step."""
+
+    x: np.ndarray
+    w_star: np.ndarray | None
+    y: np.ndarray | None
+    n: int
+    d: int
+    k: int
+    lam: float
+    beta_t: float
+    noise: float | None       # None: estimated from y
+    ranks: list               # the student's rank, then the sweep's
+    samples: int
+    seed: int | None
+    sigma_s: object
+
+
+def _inputs(x, w_star, y, lam, beta_t, noise, rank, sigma_s, samples, seed, k, rank_sweep) -> _Inputs:
+    lam_ = float(positive("lam", lam))
+    beta_ = float(positive("beta_t", beta_t))
+    if noise is not None:
+        noise = float(positive("noise", noise))
+    x, w_star, y, n, d, k_ = _problem(x, w_star, y, k)
+    if noise is None and y is None:
+        raise InputError("can be estimated only from labels {y}; give it", "noise", refs=("y",))
+    samples = integer("samples", samples, 1)
+    if samples > MAX_SAMPLES:
+        raise ParameterError("samples", f"must be <= {MAX_SAMPLES:,} (the Monte Carlo standard error falls as "
+                             "1/sqrt(samples); more draws are hours of work)", samples)
+    if seed is not None:
+        seed = integer("seed", seed, 0)
+    max_rank = min(k_, d, n)
+    sweep_ranks = [] if rank_sweep is None else check_rank_sweep(rank_sweep)
+    ranks = [_rank("rank", rank, max_rank)] + [_rank("rank_sweep", r, max_rank) for r in sweep_ranks]
+    check_work(samples, k_, d, n)
+    check_memory(n, d, k_)
+    sigma_s = check_sigma_s(sigma_s, d)
+    return _Inputs(x=x, w_star=w_star, y=y, n=n, d=d, k=k_, lam=lam_, beta_t=beta_, noise=noise, ranks=ranks,
+                   samples=samples, seed=seed, sigma_s=sigma_s)
+
+
+def _spectrum(inp: _Inputs):
+    """(spectrum of X^T X, Y^T X, the noise estimate from Y or None, the hyperparameters, the reduced problem):
+    the expensive step."""
+    x, y = inp.x, inp.y
+    gmat, yx = gram_products(x, y)
+    if not (np.isfinite(gmat).all() and (yx is None or np.isfinite(yx).all())):
+        _check_finite("x", x)
+        raise InputError("X^T X is not finite: the features are too large (overflow); rescale them", "x")
+    spec = gram_spectrum(gmat, inp.n, x)
+    estimated = None
+    noise = inp.noise
+    if y is not None:  # estimated whenever Y is given: used when noise is None, else a check on the given value
+        try:
+            estimated = estimate_noise(spec, x, y, yx, inp.w_star)
+        except InputError:
+            if noise is None:
+                raise
+    if noise is None:
+        if not estimated.value > 0:
+            raise InputError("cannot be estimated from the data: the residuals are zero (noiseless labels); give it",
+                             "noise")
+        noise = estimated.value
+    h = Hyper(inp.lam, inp.beta_t, noise)
+    return spec, yx, estimated, h, reduce(spec, h)
+
+
+def _shift_and_spread(rd: Reduced, m, a, k: int, missing: dict):
+    """(mode, bias, spread, conditional shift, exact shift) in reduced units; a term the data cannot give is
+    NaN, with the reason in ``missing``."""
+    nan = math.nan
+    shift_cond = nan
+    if m is not None:
+        mode = "conditional"
+        spread = spread_conditional(rd, m, k)
+        bias = bias_conditional(rd, m, a) if a is not None else nan
+        if a is not None:
+            shift_cond = dataset_shift_conditional(rd, m, a, k)
+    elif a is not None:
+        mode = "expected"
+        spread = spread_expected(rd, a, k)
+        bias = bias_expected(rd, a, k)
+    else:
+        mode = "expected"
+        spread = nan
+        bias = nan
+    if mode != "conditional":
+        missing["dataset_shift_conditional"] = "only in conditional mode: needs labels {y}"
+    if a is None:
+        missing["bias"] = "needs W* ({w_star}): the teacher's bias is measured against the ground truth"
+        missing["dataset_shift_bound"] = "needs the bias, hence W*"
+        missing["dataset_shift_exact"] = "needs W* ({w_star})"
+        if mode == "conditional":
+            missing["dataset_shift_conditional"] = "needs W* ({w_star})"
+        missing["kl_bound"] = missing["kl_bound_tight"] = "needs the dataset shift, hence W* ({w_star})"
+        exact = nan
+    else:
+        exact = dataset_shift_exact(rd, a, k)
+    if m is None and a is None:
+        missing["spread"] = "needs Y ({y}), or W* to average over Y"
+    return mode, bias, spread, shift_cond, exact
+
+
+def _exact_kl(spec: GramSpectrum, rd: Reduced, a, m, inp: _Inputs, missing: dict) -> float:
+    """K in closed form (:func:`~kdbound.engine.exact_kl.spectral_kl`), which is kl_exact when the student's rank
+    has no bottleneck (else the reason goes to ``missing``); NaN without W*."""
+    k, d, rank, sigma_s = inp.k, inp.d, inp.ranks[0], inp.sigma_s
+    if a is None:
+        missing["kl_exact"] = "needs W* ({w_star})"
+        return math.nan
+    if rank_bottleneck(rank, k, d):
+        missing["kl_exact"] = (f"the student has a rank bottleneck (rank {rank} < min(k, d) = "
+                               f"{min(k, d)}): K has no closed form; kl_bound_tight bounds it")
+    kind, value = "teacher", None
+    if isinstance(sigma_s, float):
+        kind, value = "scalar", sigma_s * rd.gmax / rd.var_scale
+    elif not isinstance(sigma_s, str):
+        kind = "matrix"
+        value = (spec.u.T @ sigma_s @ spec.u) * (rd.gmax / rd.var_scale)
+    return float(spectral_kl(rd.g, a, m, lam=rd.lam, beta=rd.beta, k=k, sigma_kind=kind, sigma_value=value).kl)
+
+
+def _apx(spec: GramSpectrum, rd: Reduced, inp: _Inputs, m, a, missing: dict, progress) -> ApxEstimate | None:
+    """Apx by Monte Carlo for every rank of ``inp.ranks`` (None, with the reason in ``missing``, without Y or W*)."""
+    if m is None and a is None:
+        missing["apx"] = missing["apx_stderr"] = "needs Y ({y}), or W* to average over Y"
+        return None
+    est = apx_monte_carlo(spec, rd, inp.k, inp.ranks, inp.samples, np.random.default_rng(inp.seed), m=m,
+                          a=a if m is None else None, progress=progress)
+    if inp.samples < 2:
+        missing["apx_stderr"] = "needs {samples} >= 2"
+    return est
+
+
+def _rank_sweep(est: ApxEstimate, k: int, d: int, shift: float, tight_shift: float, cov: float, spread: float,
+                exact_k: float) -> dict:
+    """The sweep's columns: Apx and the bounds at the other ranks (summed in kl_bound's order); kl_exact where
+    the rank has no bottleneck."""
+    free = np.array([not rank_bottleneck(r, k, d) for r in est.ranks[1:]], dtype=bool)
+    return {"rank": est.ranks[1:], "apx": est.mean[1:], "apx_stderr": est.stderr[1:],
+            "kl_bound": shift + est.mean[1:] + cov + spread,
+            "kl_bound_tight": tight_shift + est.mean[1:] + cov + spread,
+            "kl_exact": np.where(free, exact_k, math.nan)}
+
+
 @quiet_fp
 def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = None, *,
                     lam: float = 1.0, beta_t: float = 1.0, noise: float | None = 1.0, rank: int = 1,
                     sigma_s="teacher", samples: int = 256, seed: int | None = 0, k: int | None = None,
                     rank_sweep=None, progress: Callable[[int, int], None] | None = None) -> LinearGaussianResult:
-    """The distillation divergence K of the linear-Gaussian case study, term by term.
+    """The distillation divergence K of the linear-Gaussian case study (Lemma 11), term by term.
 
     ``K <= E[(Bias + k Var) / (2 noise^2) + Apx + Cov + Spread]`` (``kl_bound``, the
     paper's), the same with the exact dataset shift of the mode in place of the convexity
     step (``kl_bound_tight``) and, when the student has no rank bottleneck
     (r >= min(k, d)), the exact K (``kl_exact``).  Every input is validated before
-    the one expensive step (the Gram matrix ``X^T X``).
+    the one expensive step (the Gram matrix ``X^T X``), including the size limits
+    :data:`MAX_SAMPLES`, :data:`MAX_WORK`, :data:`MAX_MEMORY` and :data:`MAX_SWEEP`.
 
     Parameters
     ----------
@@ -657,127 +913,30 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     Li and He (ISIT 2026), Lemma 11 and eq. 28-39; docs/theory.md, sections
     "Linear-Gaussian case study", "A continuous M*" and "Exact K without a rank bottleneck".
     """
-    lam_ = float(positive("lam", lam))
-    beta_ = float(positive("beta_t", beta_t))
-    if noise is not None:
-        noise = float(positive("noise", noise))
-    x, w_star, y, n, d, k_ = _problem(x, w_star, y, k)
-    if noise is None and y is None:
-        raise InputError("can be estimated only from labels {y}; give it", "noise", refs=("y",))
-    samples = integer("samples", samples, 1)
-    if samples > MAX_SAMPLES:
-        raise ParameterError("samples", f"must be <= {MAX_SAMPLES:,} (the Monte Carlo standard error falls as "
-                             "1/sqrt(samples); more draws are hours of work)", samples)
-    if seed is not None:
-        seed = integer("seed", seed, 0)
-    max_rank = min(k_, d, n)
-    sweep_ranks = [] if rank_sweep is None else list(rank_sweep)
-    ranks = [_rank("rank", rank, max_rank)] + [_rank("rank_sweep", r, max_rank) for r in sweep_ranks]
-    check_work(samples, k_, d, n)
-    sigma_s = check_sigma_s(sigma_s, d)
-    gmat, yx = gram_products(x, y)
-    if not (np.isfinite(gmat).all() and (yx is None or np.isfinite(yx).all())):
-        _check_finite("x", x)
-        raise InputError("X^T X is not finite: the features are too large (overflow); rescale them", "x")
-    spec = gram_spectrum(gmat, n, x)
-    estimated = None
-    if y is not None:  # estimated whenever Y is given: used when noise is None, else a check on the given value
-        try:
-            estimated = estimate_noise(spec, x, y, yx, w_star)
-        except InputError:
-            if noise is None:
-                raise
-    if noise is None:
-        if not estimated.value > 0:
-            raise InputError("cannot be estimated from the data: the residuals are zero (noiseless labels); give it",
-                             "noise")
-        noise = estimated.value
-    h = Hyper(lam_, beta_, noise)
-    rd = reduce(spec, h)
+    inp = _inputs(x, w_star, y, lam, beta_t, noise, rank, sigma_s, samples, seed, k, rank_sweep)
+    spec, yx, estimated, h, rd = _spectrum(inp)
+    k_, d, nan = inp.k, inp.d, math.nan
+    a = None if inp.w_star is None else (inp.w_star @ spec.u) * rd.w_scale
+    m = None if inp.y is None else (yx @ spec.u) * (rd.beta / (h.noise * math.sqrt(rd.gmax)) / rd.p)
     missing: dict[str, str] = {}
-    nan = math.nan
-    a = None if w_star is None else (w_star @ spec.u) * rd.w_scale
-    m = None
-    if y is not None:
-        m = (yx @ spec.u) * (rd.beta / (h.noise * math.sqrt(rd.gmax)) / rd.p)
     var = variance(rd)
-    cov = covariance_cost(spec, rd, sigma_s, k_)
-    gap = convexity_gap(rd, k_)
-    rng = np.random.default_rng(seed)
-    shift_cond = nan
-    if m is not None:
-        mode = "conditional"
-        spread = spread_conditional(rd, m, k_)
-        bias = bias_conditional(rd, m, a) if a is not None else nan
-        if a is not None:
-            shift_cond = dataset_shift_conditional(rd, m, a, k_)
-    elif a is not None:
-        mode = "expected"
-        spread = spread_expected(rd, a, k_)
-        bias = bias_expected(rd, a, k_)
-    else:
-        mode = "expected"
-        spread = nan
-        bias = nan
-    if mode != "conditional":
-        missing["dataset_shift_conditional"] = "only in conditional mode: needs labels {y}"
-    if a is None:
-        missing["bias"] = "needs W* ({w_star}): the teacher's bias is measured against the ground truth"
-        missing["dataset_shift_bound"] = "needs the bias, hence W*"
-        missing["dataset_shift_exact"] = "needs W* ({w_star})"
-        if mode == "conditional":
-            missing["dataset_shift_conditional"] = "needs W* ({w_star})"
-        missing["kl_bound"] = missing["kl_bound_tight"] = "needs the dataset shift, hence W* ({w_star})"
-        exact = nan
-    else:
-        exact = dataset_shift_exact(rd, a, k_)
-    if m is None and a is None:
-        missing["spread"] = "needs Y ({y}), or W* to average over Y"
-        missing["apx"] = missing["apx_stderr"] = "needs Y ({y}), or W* to average over Y"
-        est = None
-    else:
-        est = apx_monte_carlo(spec, rd, k_, ranks, samples, rng, m=m, a=a if m is None else None,
-                              progress=progress)
+    cov = covariance_cost(spec, rd, inp.sigma_s, k_)
+    mode, bias, spread, shift_cond, exact = _shift_and_spread(rd, m, a, k_, missing)
+    est = _apx(spec, rd, inp, m, a, missing, progress)
     shift = 0.5 * (bias + k_ * var) if a is not None else nan     # reduced units: noise 1
     apx = float(est.mean[0]) if est is not None else nan
-    apx_se = float(est.stderr[0]) if est is not None else nan
-    if samples < 2 and est is not None:
-        missing["apx_stderr"] = "needs {samples} >= 2"
     tight_shift = shift_cond if mode == "conditional" else exact
-    kl = shift + apx + cov + spread
-    kl_tight = tight_shift + apx + cov + spread
-    exact_k = nan
-    if a is not None:
-        kind, value = "teacher", None
-        if isinstance(sigma_s, float):
-            kind, value = "scalar", sigma_s * rd.gmax / rd.var_scale
-        elif not isinstance(sigma_s, str):
-            kind = "matrix"
-            value = (spec.u.T @ sigma_s @ spec.u) * (rd.gmax / rd.var_scale)
-        exact_k = float(spectral_kl(rd.g, a, m, lam=rd.lam, beta=rd.beta, k=k_, sigma_kind=kind,
-                                    sigma_value=value).kl)
-    kl_exact = nan
-    if a is None:
-        missing["kl_exact"] = "needs W* ({w_star})"
-    elif rank_bottleneck(ranks[0], k_, d):
-        missing["kl_exact"] = (f"the student has a rank bottleneck (rank {ranks[0]} < min(k, d) = "
-                               f"{min(k_, d)}): K has no closed form; kl_bound_tight bounds it")
-    else:
-        kl_exact = exact_k
-    sweep = None
-    if rank_sweep is not None and est is not None:
-        free = np.array([not rank_bottleneck(r, k_, d) for r in est.ranks[1:]], dtype=bool)
-        sweep = {"rank": est.ranks[1:], "apx": est.mean[1:], "apx_stderr": est.stderr[1:],
-                 "kl_bound": shift + est.mean[1:] + cov + spread,
-                 "kl_bound_tight": tight_shift + est.mean[1:] + cov + spread,
-                 "kl_exact": np.where(free, exact_k, nan)}
+    exact_k = _exact_kl(spec, rd, a, m, inp, missing)
+    sweep = None if rank_sweep is None or est is None else _rank_sweep(est, k_, d, shift, tight_shift, cov, spread,
+                                                                       exact_k)
     result = LinearGaussianResult(
-        mode=mode, n=int(n), d=int(d), k=int(k_), rank=int(ranks[0]), x_rank=spec.x_rank, cond=spec.cond,
+        mode=mode, n=int(inp.n), d=int(d), k=int(k_), rank=int(inp.ranks[0]), x_rank=spec.x_rank, cond=spec.cond,
         bias=bias * rd.var_scale, var=var * rd.var_scale, dataset_shift_bound=shift, dataset_shift_exact=exact,
-        dataset_shift_conditional=shift_cond, convexity_gap=gap, apx=apx, apx_stderr=apx_se, cov=cov,
-        spread=spread, kl_bound=kl, kl_bound_tight=kl_tight, kl_exact=kl_exact, samples=samples,
-        noise2=h.noise ** 2, noise=h.noise, missing=missing, rank_sweep=sweep, refined=spec.refined,
-        noise_estimate=estimated)
+        dataset_shift_conditional=shift_cond, convexity_gap=convexity_gap(rd, k_), apx=apx,
+        apx_stderr=float(est.stderr[0]) if est is not None else nan, cov=cov, spread=spread,
+        kl_bound=shift + apx + cov + spread, kl_bound_tight=tight_shift + apx + cov + spread,
+        kl_exact=nan if "kl_exact" in missing else exact_k, samples=inp.samples, noise2=h.noise ** 2,
+        noise=h.noise, missing=missing, rank_sweep=sweep, refined=spec.refined, noise_estimate=estimated)
     _check_representable(result, h)
     return result
 

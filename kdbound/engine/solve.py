@@ -5,8 +5,9 @@ one for that unknown, otherwise a search of the whole domain of the unknown:
 
 1. a scan of 129 points spread evenly over the ordered bit patterns of float64
    between the domain's ends (so over every magnitude and both signs),
-2. where no scanned point meets the target, a golden-section search towards
-   the best value around the best scanned point (a narrow dip is not missed),
+2. where no scanned point meets the target, a ternary search (thirds of the
+   bracket, on the bit patterns) towards the best value around the best scanned
+   point (a narrow dip is not missed),
 3. an exact bisection of the chosen crossing on the bit patterns (at most 64
    vectorised steps, ending on adjacent floats).
 
@@ -26,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, NoSolutionError
-from ._checks import collect_violations, finite, quiet_fp, require, scalar_or_array
+from ._checks import collect_violations, finite, require, scalar_or_array
+from .numerics import quiet_fp
 from .specs import BoundSpec
 
 BIG = 1e300
@@ -223,7 +225,7 @@ class _Search:
         return int(hits[-1]) if hits.size else int(crossings[-1])
 
     def _refine(self, rows, keys, bound, valid, x, status):
-        """Golden-section search towards the best bound around the best scanned point, then bisect."""
+        """Ternary search towards the best bound around the best scanned point, then bisect."""
         at_most = self.model.target_sense == "at_most"
         for r in rows:
             score = np.where(valid[r], bound[r] if at_most else -bound[r], np.inf)
@@ -383,10 +385,23 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
         raise InputError(f"{{unknown}} {unknown}: conflicts with {{{unknown}}}; leave the unknown out",
                          refs=("unknown", unknown))
     target = finite("target", target)
+    shape = np.broadcast(target, *[np.asarray(v) for v in values.values() if v is not None]).shape
+    x, status, method = _answer(model, values, unknown, target, shape)
+    _require_found(model, unknown, target, x, status)
+    note = _note(model, unknown, x, status) if not shape else None
+    evaluate_at = np.where(np.isfinite(x), x, DOMAINS.get(unknown, (0.0, BIG))[1])
+    if model.param(unknown).integer:
+        evaluate_at = np.ceil(evaluate_at)
+    results = model.evaluate({**values, unknown: evaluate_at})
+    return Solution(unknown, scalar_or_array(x), results, method, note, scalar_or_array(status))
+
+
+def _answer(model: BoundSpec, values: dict, unknown: str, target, shape):
+    """(x, status, method): the closed form where it has one and its answer is valid, else the search;
+    integers rounded on the meeting side, closed forms polished onto it."""
     closed = model.closed_forms.get(unknown)
     x = closed(values, target) if closed is not None else None
     method = "closed form"
-    shape = np.broadcast(target, *[np.asarray(v) for v in values.values() if v is not None]).shape
     status = np.zeros(shape, dtype=int)
     if x is None:
         x, status = _search(model, values, unknown, target, shape)
@@ -407,25 +422,29 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
         x = _polish(model, values, unknown, np.where(np.isfinite(x) | (x == np.inf), x, np.nan), target)
     if unknown in SMALLEST:  # a closed form that lands on the domain's start: the smallest allowed n meets
         status = np.where((status == 0) & (x == DOMAINS[unknown][0]), 4, status)
+    return x, status, method
+
+
+def _require_found(model: BoundSpec, unknown: str, target, x, status) -> None:
+    """A NoSolutionError for a scalar without an answer; for arrays, the rows without one break a rule."""
     sense = "at or below" if model.target_sense == "at_most" else "at or above"
     found = ~np.isnan(x)
-    if not shape and not bool(found):
+    if not np.shape(x) and not bool(found):
         why = (f"{unknown} does not affect the {model.name} bound here, which stays on the wrong side of the target"
                if int(status) == 3 else f"no finite {unknown} puts the {model.name} bound {sense} this target")
         raise NoSolutionError("target", why, float(target))
     require("target", target, ~found, f"no finite {unknown} puts the {model.name} bound {sense} this target",
             error=NoSolutionError)
-    note = None
-    if not shape and int(status) == 4:
-        note = (f"the smallest {unknown} the bound allows here already meets the target: the answer reported is "
+
+
+def _note(model: BoundSpec, unknown: str, x, status) -> str | None:
+    """The note of a scalar answer that needs one: the smallest n already meets, or every value meets."""
+    if int(status) == 4:
+        return (f"the smallest {unknown} the bound allows here already meets the target: the answer reported is "
                 f"{unknown} = {float(x):.6g} (larger values need not meet it).")
-    elif not shape and (int(status) in (1, 3) or np.isinf(x)):
+    if int(status) in (1, 3) or np.isinf(x):
         end = "arbitrarily large" if np.isinf(x) else f"{float(x):.6g}, the end of the values that meet it"
-        note = (f"every {unknown} meets the target" + (f" ({unknown} does not affect the {model.name} bound here)"
-                                                        if int(status) == 3 else "")
+        return (f"every {unknown} meets the target" + (f" ({unknown} does not affect the {model.name} bound here)"
+                                                       if int(status) == 3 else "")
                 + f": the answer reported is {unknown} = {end}.")
-    evaluate_at = np.where(np.isfinite(x), x, DOMAINS.get(unknown, (0.0, BIG))[1])
-    if model.param(unknown).integer:
-        evaluate_at = np.ceil(evaluate_at)
-    results = model.evaluate({**values, unknown: evaluate_at})
-    return Solution(unknown, scalar_or_array(x), results, method, note, scalar_or_array(status))
+    return None

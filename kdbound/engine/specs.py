@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import InputError
 from . import bounds as B
-from ._checks import as_float, finite, nonneg, positive, quiet_fp, require
+from ._checks import as_float, finite, nonneg, positive, require
+from .numerics import half_range, prod_ratio, quiet_fp, root_2k
 
 
 class Param(NamedTuple):
@@ -222,7 +223,7 @@ def loss_width(values: Mapping):
     a, b = B._loss_range(values["loss_min"], values["loss_max"])
     with np.errstate(over="ignore"):  # a width beyond float64 is inf, as documented
         width = b - a
-        return np.where(np.isfinite(width), width, 2.0 * B._half_range(a, b))
+        return np.where(np.isfinite(width), width, 2.0 * half_range(a, b))
 
 
 def check_gen_t_range(values: Mapping) -> None:
@@ -362,8 +363,8 @@ def _lower_route(v: Mapping) -> str:
                          "{kappa} {lipschitz} {n}) for the two-sided bound and Remark 2",
                          refs=("eta", "c", "sigma", "loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
     if v.get("eta") is not None and not any(v.get(n) is not None for n in ("sigma", "beta", "kappa", "lipschitz")):
-        raise InputError("required with {eta}: Theorem 10 needs the pair ({eta}, {c}); or give sigma (--sigma or "
-                         "a stability route) for Remark 2's pair", "c", refs=("eta", "c"))
+        raise InputError("required with {eta}: Theorem 10 needs the pair ({eta}, {c}); or give sigma ({sigma} or "
+                         "a stability route) for Remark 2's pair", "c", refs=("eta", "c", "sigma"))
     return sigma_route(v)
 
 
@@ -387,7 +388,7 @@ def _lower_solve_kl(v, target):
         return np.where(c * gen_t >= target, eta * (c * gen_t - target), np.nan)
     # the reported bound is gen_T - sigma sqrt(2K): the largest K keeping it at or above the target
     sigma = sigma_of(v)
-    k = np.where(sigma == 0, np.inf, 0.5 * B.prod_ratio([gen_t - target, gen_t - target], [sigma, sigma]))
+    k = np.where(sigma == 0, np.inf, 0.5 * prod_ratio([gen_t - target, gen_t - target], [sigma, sigma]))
     return np.where(target <= gen_t, k, np.nan)
 
 
@@ -450,7 +451,7 @@ def _sharp_solve_rho(v, target):
     if any(v.get(n) is not None for n in MEASURED):
         return None
     r = _sharp_result({**v, "rho": 1.0})
-    per_n = B.prod_ratio([B.root_2k(nonneg("kl", v["kl"]))], [np.sqrt(finite("n", v["n"]))])
+    per_n = prod_ratio([root_2k(nonneg("kl", v["kl"]))], [np.sqrt(finite("n", v["n"]))])
     c0 = r.standard_bound - per_n * r.a0
     c1 = per_n * r.a1
     c2 = r.sharpness_term + per_n * r.a2  # the Lemma 16 term is tau_eff rho^2 / 2 at rho = 1

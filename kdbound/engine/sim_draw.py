@@ -1,0 +1,299 @@
+"""One block of simulated training sets: the draws, the exact population losses, the gaps and K.
+
+Per dataset: X, Y = X W*^T + E, the teacher from its Gibbs posterior, the pseudo labels,
+the student, the exact population loss of the clipped squared loss (:func:`population_loss`)
+and K given X (exact, or the tight bound when the student has a rank bottleneck).
+
+References
+----------
+Li and He (ISIT 2026), Theorem 10, Lemma 11; docs/theory.md, sections "Monte Carlo check of
+the theorems (simulate)", "Exact K without a rank bottleneck" and "A tighter bound".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import positive, quiet_fp
+from .exact_kl import GramEigen, kl_terms, xm_log1p
+from .sim_model import SimModel
+
+__all__ = ["Block", "Workspace", "draw_block", "tight_bound_terms", "population_loss", "clipped_square_mean",
+           "clipped_square_complement", "SATURATED"]
+
+#: above this population loss a gap is computed from the complements 1 - L (the loss saturates at 1)
+SATURATED = 1.0 - 1e-4
+
+
+# --------------------------------------------------------------------------- the exact population loss
+
+def _special():
+    # scipy: erf/erfc and the regularised incomplete gamma function give the clipped second moment
+    # without cancellation (engine/sim_draw.py is a scipy home, see docs/architecture.md)
+    from scipy.special import erf, erfc, gammainc
+
+    return erf, erfc, gammainc
+
+
+def clipped_square_mean(s2, clip):
+    """``E min(r^2, B) / B`` for r ~ N(0, s2): the expected clipped loss of one output.
+
+    With ``h = B / (2 s2)``: ``E[r^2 1{r^2 < B}] = s2 P(chi2_3 < 2h)`` (x times the chi^2_1
+    density is the chi^2_3 density) and ``P(r^2 >= B) = P(chi2_1 >= 2h)``, so
+
+        E min(r^2, B) = s2 P(3/2, h) + B Q(1/2, h)
+
+    with the regularised incomplete gamma functions P and Q; this equals
+    ``s2 (2 Phi(z) - 1 - 2 z phi(z)) + 2 B (1 - Phi(z))``, z = sqrt(B / s2).  Evaluated as
+    ``Q(1/2, h) = erfc(sqrt h)`` and ``P(3/2, h) = erf(sqrt h) - 2 sqrt(h / pi) e^{-h}``
+    (``gammainc`` itself for h < 1/2, where that difference would cancel).
+    """
+    erf, erfc, gammainc = _special()
+    s2 = np.asarray(s2, dtype=np.float64)
+    h = 0.5 * clip / s2
+    root = np.sqrt(h)
+    lower = erf(root) - (2.0 / math.sqrt(math.pi)) * root * np.exp(-h)
+    small = h < 0.5
+    if np.any(small):
+        lower = np.where(small, gammainc(1.5, np.where(small, h, 1.0)), lower)
+    # in [0, 1] exactly (a mean of values in [0, 1]); the sum of the two terms can round just above 1
+    return np.clip((s2 / clip) * lower + erfc(root), 0.0, 1.0)
+
+
+@quiet_fp
+def population_loss(w, w_star, noise: float, clip: float) -> np.ndarray:
+    """Exact population loss ``L_P(w)`` of the clipped squared loss, for x ~ N(0, I_d).
+
+    Parameters
+    ----------
+    w : ndarray, (..., k, d)
+        Weights, rows are outputs (scikit-learn's ``coef_`` layout).
+    w_star : ndarray, (k, d)
+        Ground truth.
+    noise : float
+        Label-noise standard deviation (> 0).
+    clip : float
+        Clip level B (> 0): ``l = (1/k) sum_j min((y_j - w_j . x)^2, B) / B``.
+
+    Returns
+    -------
+    ndarray, (...,)
+        ``L_P(w)`` in [0, 1].  The residual of output j is ``N(0, s_j^2)`` with
+        ``s_j^2 = ||w_j - w*_j||^2 + noise^2``, and :func:`clipped_square_mean` is exact.
+
+    References
+    ----------
+    docs/theory.md, "Monte Carlo check of the theorems (simulate)", the bounded loss.
+    """
+    noise = float(positive("noise", noise))
+    clip = float(positive("clip", clip))
+    diff = np.asarray(w, dtype=np.float64) - np.asarray(w_star, dtype=np.float64)
+    s2 = np.einsum("...kd,...kd->...k", diff, diff) + noise * noise
+    return np.mean(clipped_square_mean(s2, clip), axis=-1)
+
+
+def clipped_square_complement(s2, clip):
+    """``1 - E min(r^2, B) / B = E (1 - r^2 / B)_+`` for r ~ N(0, s2), accurate when the loss is near 1.
+
+    ``= P(1/2, h) - P(3/2, h) / (2h)`` with ``h = B / (2 s2)`` (the regularised lower
+    incomplete gamma function; the two terms cancel by at most a factor 3/2).
+    """
+    _, _, gammainc = _special()
+    h = 0.5 * clip / np.asarray(s2, dtype=np.float64)
+    return gammainc(0.5, h) - gammainc(1.5, h) / (2.0 * h)
+
+# --------------------------------------------------------------------------- one block of datasets
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """Per-dataset values of one block: losses, gaps and K (arrays of length m).
+
+    A gap is ``test - train`` exactly as floats, except where a loss is within 1e-4
+    of 1: there it is computed from the complements ``(1 - train) - (1 - test)``,
+    which keep the digits (the two agree to rounding).
+    """
+
+    start: int               # index of the first dataset
+    teacher_train: np.ndarray
+    teacher_test: np.ndarray
+    teacher_gap: np.ndarray
+    student_train: np.ndarray   # on the pseudo data D^_n
+    student_test: np.ndarray
+    student_gap: np.ndarray
+    student_gap_real: np.ndarray  # the same student scored on the real labels
+    kl: np.ndarray
+    saturated: int = 0            # datasets with a population loss within 1e-4 of 1
+    draws: dict | None = None     # keep=True: x, y, y_hat (m, n, .); w_t, w_bar, theta, theta_mean (m, k, d); apx
+
+
+def _block_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of block ``index``: its own stream of ``seed``, so blocks do not depend on each other."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1, index))))
+
+
+class Workspace:
+    """Scratch arrays reused from block to block (fresh pages cost more than the arithmetic on them)."""
+
+    def __init__(self, model: SimModel, size: int):
+        n, d, k = model.n, model.d, model.k
+        self.z = np.empty((size, d + 2 * k, n))
+        self.res = np.empty((size, 3 * k, n))
+
+    def take(self, m: int):
+        return self.z[:m], self.res[:m]
+
+
+def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0,
+               work: Workspace | None = None, keep: bool = False) -> Block:
+    """Draw ``m`` independent training sets and every quantity of both processes on each, vectorised.
+
+    Per dataset: X, Y = X W*^T + E, the teacher W_T from its Gibbs posterior, pseudo
+    labels Y^ = X W_T^T + E', the student Theta, the exact population losses, the
+    training losses and K given X (``keep=True`` also returns the draws themselves,
+    in the samples-as-rows layout).  Internally the arrays are in the paper's layout
+    (features x samples, so each dataset's rows are contiguous) and the posterior
+    is handled in the eigenbasis of the Gram matrix ``X^T X = U diag(g) U^T``, where
+    it is diagonal.  One ``standard_normal`` call draws X, E and E' together, one
+    batched matrix product gives X^T X, X^T E and X^T E', and one more gives every
+    training residual.
+    """
+    n, d, k = model.n, model.d, model.k
+    red = model.red                                           # units where the label noise is 1
+    lam, clip, c = red.lam, red.clip, red.beta_t
+    w_star = red.w_star
+    if work is None:
+        work = Workspace(model, m)
+    z, res = work.take(m)
+    rng.standard_normal(out=z)                                # rows: X^T (d), E^T (k), E'^T (k), noise 1
+    xp = z[:, :d]                                             # (m, d, n): the paper's X
+    cross = xp @ np.swapaxes(z, 1, 2)                         # (m, d, d + 2k): X^T X | X^T E | X^T E'
+    g, u = np.linalg.eigh(cross[:, :, :d])
+    g = np.maximum(g, 0.0)
+    ut = np.swapaxes(u, 1, 2)
+    p = lam + c * g                                           # teacher posterior precisions
+    a = w_star @ u                                            # (m, k, d): W* in the eigenbasis
+    proj = np.swapaxes(ut @ cross[:, :, d:], 1, 2)            # (m, 2k, d): E^T X U, E'^T X U
+    zz = rng.standard_normal((m, 2, k, d))
+    # W_T in the eigenbasis: mean c (Y^T X U) / p with Y^T X U = W* U g + E^T X U, sd 1 / sqrt(p)
+    wbar = (a * g[:, None, :] + proj[:, :k]) * (c / p)[:, None, :]
+    wt = wbar + zz[:, 0] / np.sqrt(p)[:, None, :]
+    apx = None
+    if model.student == "refit":
+        c_s = red.beta_s
+        p_s = lam + c_s * g
+        yhx = wt * g[:, None, :] + proj[:, k:]                # Y^^T X U = W_T U g + E'^T X U
+        mean = yhx * (c_s / p_s)[:, None, :]
+        th = mean + zz[:, 1] / np.sqrt(p_s)[:, None, :]
+    else:
+        mean = wt
+        if model.bottleneck:
+            # L_r: top-r eigenvectors of (W_T X^T)(W_T X^T)^T = W_T U diag(g) U^T W_T^T (k x k)
+            _, lv = np.linalg.eigh((wt * g[:, None, :]) @ np.swapaxes(wt, 1, 2))
+            lr = lv[:, :, k - model.rank:]                    # (m, k, r)
+            mean = lr @ (np.swapaxes(lr, 1, 2) @ wt)          # L_r L_r^T W_T
+            # Apx = ||(I - L_r L_r^T) W_T Sigma_T^{-1/2}||_F^2, projected directly (no cancellation)
+            scaled = wt * np.sqrt(p)[:, None, :]
+            off = scaled - lr @ (np.swapaxes(lr, 1, 2) @ scaled)
+            apx = np.einsum("mkd,mkd->m", off, off)
+        sigma_s = red.sigma_s
+        if isinstance(sigma_s, str):                          # Sigma_S = Sigma_T: diagonal in the eigenbasis
+            th = mean + zz[:, 1] / np.sqrt(p)[:, None, :]
+        elif isinstance(sigma_s, float):                      # s I: isotropic in any basis
+            th = mean + math.sqrt(sigma_s) * zz[:, 1]
+        else:                                                 # rows N(0, Sigma_S), rotated into the eigenbasis
+            th = mean + (zz[:, 1] @ np.linalg.cholesky(sigma_s).T) @ u
+    # population losses from distances in the eigenbasis (U is orthogonal)
+    dt = wt - a
+    ds = th - a
+    s2_t = np.einsum("mkd,mkd->mk", dt, dt) + 1.0
+    s2_s = np.einsum("mkd,mkd->mk", ds, ds) + 1.0
+    pop_t = np.mean(clipped_square_mean(s2_t, clip), axis=-1)
+    pop_s = np.mean(clipped_square_mean(s2_s, clip), axis=-1)
+    # training residuals (k x n each): (W* - W_T) X + E^T, (W_T - Theta) X + E'^T, (W* - Theta) X + E^T
+    r = (np.concatenate([-dt, dt - ds], axis=1) @ ut) @ xp    # (m, 2k, n)
+    np.add(z[:, d:d + k], r[:, :k], out=res[:, :k])
+    np.add(z[:, d + k:], r[:, k:], out=res[:, k:2 * k])
+    np.add(res[:, :k], r[:, k:], out=res[:, 2 * k:])
+    np.multiply(res, res, out=res)
+    per = float(n * k)                                        # (sum / (n k)) / B: no overflow for a large B
+    saturated = (pop_t > SATURATED) | (pop_s > SATURATED)
+    if saturated.any():
+        # losses within 1e-4 of 1: 1 - L has the digits, so the gap is taken between the complements
+        # (1 - L_D) - (1 - L_P), each computed directly: sum (B - r^2)_+ and the closed form
+        deficit = np.maximum(clip - res[saturated], 0.0).sum(axis=2)
+        comp_d = deficit.reshape(-1, 3, k).sum(axis=2) / per / clip
+        comp_t = np.mean(clipped_square_complement(s2_t[saturated], clip), axis=-1)
+        comp_s = np.mean(clipped_square_complement(s2_s[saturated], clip), axis=-1)
+    np.minimum(res, clip, out=res)
+    train = res.sum(axis=2).reshape(m, 3, k).sum(axis=2) / per / clip
+    np.minimum(train, 1.0, out=train)                         # a mean of values <= 1 that can round just above 1
+    gaps = np.stack([pop_t, pop_s, pop_s], axis=1) - train
+    if saturated.any():
+        sat_t, sat_s = pop_t[saturated] > SATURATED, pop_s[saturated] > SATURATED
+        gaps[saturated, 0] = np.where(sat_t, comp_d[:, 0] - comp_t, gaps[saturated, 0])
+        gaps[saturated, 1] = np.where(sat_s, comp_d[:, 1] - comp_s, gaps[saturated, 1])
+        gaps[saturated, 2] = np.where(sat_s, comp_d[:, 2] - comp_s, gaps[saturated, 2])
+    kl = _kl_block(model, xp, GramEigen(g=g, u=u), apx)
+    draws = None
+    if keep:                                                  # back in the data's units
+        noise = model.noise
+        x = np.swapaxes(xp, 1, 2).copy()
+        w_t, theta = wt @ ut * noise, th @ ut * noise
+        draws = {"x": x, "y": x @ model.w_star.T + noise * np.swapaxes(z[:, d:d + k], 1, 2),
+                 "y_hat": x @ np.swapaxes(w_t, 1, 2) + noise * np.swapaxes(z[:, d + k:], 1, 2),
+                 "w_t": w_t, "theta": theta, "apx": apx, "w_bar": wbar @ ut * noise, "theta_mean": mean @ ut * noise}
+    return Block(start=start, teacher_train=train[:, 0], teacher_test=pop_t, teacher_gap=gaps[:, 0],
+                 student_train=train[:, 1], student_test=pop_s, student_gap=gaps[:, 1],
+                 student_gap_real=gaps[:, 2], kl=kl, saturated=int(saturated.sum()), draws=draws)
+
+
+def _kl_block(model: SimModel, xp, eig: GramEigen, apx) -> np.ndarray:
+    """K given X for each dataset: exact, or (bottleneck) the tight bound with this draw's Apx.
+
+    ``xp`` is X in the paper's layout (m, d, n); K given X depends on X only through
+    X^T X, whose eigendecomposition ``eig`` is passed along.
+    """
+    x = np.swapaxes(xp, 1, 2)
+    red = model.red
+    if model.student == "refit":
+        return kl_terms(x, red.w_star, lam=red.lam, beta_t=red.beta_t, noise=1.0, student="refit",
+                        beta_s=red.beta_s, eig=eig).kl
+    if not model.bottleneck:
+        return kl_terms(x, red.w_star, lam=red.lam, beta_t=red.beta_t, noise=1.0, sigma_s=red.sigma_s, eig=eig).kl
+    return tight_bound_terms(model, x, eig) + apx
+
+
+@quiet_fp
+def tight_bound_terms(model: SimModel, x, eig: GramEigen) -> np.ndarray:
+    """The closed-form part of the tighter decomposition, per dataset given X (Y integrated out):
+    exact dataset shift + Cov(Sigma_S, Sigma_T) + E Spread.  Adding E Apx gives ``kl_bound_tight``.
+
+    References
+    ----------
+    docs/theory.md, "Exact K without a rank bottleneck" and "A tighter bound".
+    """
+    red, k = model.red, model.k                               # units where the label noise is 1
+    lam, c = red.lam, red.beta_t
+    g = eig.g
+    p = lam + c * g
+    s = c * g / p                                             # eigenvalues of the smoother
+    shrink = lam / p                                          # 1 - s
+    shift = kl_terms(x, red.w_star, lam=lam, beta_t=c, noise=1.0, eig=eig).dataset_shift
+    a = red.w_star @ eig.u                                    # (m, k, d)
+    a2 = np.einsum("mkd,mkd->md", a, a)                       # sum over rows of a^2, per eigenvector
+    # E Spread = lam^2 (c^2 sum a^2 g^2 / p^3 + c^2 k sum g / p^3 + k sum 1/p^2) + c^2 k sum g / p
+    #          = sum shrink^2 (c s g a^2 + c k s + k) + c k s       (no lam^2 or c^2 to overflow)
+    spread = np.sum(shrink * shrink * (c * s * g * a2 + c * k * s + k) + c * k * s, axis=-1)
+    sigma_s = red.sigma_s
+    if isinstance(sigma_s, str):
+        cov = np.zeros_like(shift)
+    elif isinstance(sigma_s, float):
+        cov = 0.5 * k * np.sum(xm_log1p(sigma_s * p - 1.0), axis=-1)
+    else:
+        diag = np.einsum("mji,jl,mli->mi", eig.u, sigma_s, eig.u)       # diag of U^T Sigma_S U
+        logdet_s = 2.0 * float(np.sum(np.log(np.diag(np.linalg.cholesky(sigma_s)))))
+        cov = 0.5 * k * (np.sum(p * diag, axis=-1) - model.d - np.sum(np.log(p), axis=-1) - logdet_s)
+    return shift + cov + spread
