@@ -1,0 +1,331 @@
+"""K for ``simulate`` from the Gram matrix: Cholesky factors, traces and log-determinants, no eigenvectors.
+
+Every quantity of "Exact K without a rank bottleneck", "The refit student" and "A tighter
+bound" is a sum over the eigenvalues g of ``G = X^T X`` of a rational function of g, or of
+the logarithm of one.  Such a sum is the trace of the same rational function of the matrix
+G, or a log-determinant of a polynomial matrix function of G: in units where the label noise
+is 1, with ``P = lam I + beta G`` (the teacher's posterior precision, ``Sigma = P^{-1}``),
+``V = G Sigma`` (v = g / p), ``H = lam Sigma`` (shrink = lam / p), ``S = beta V`` and
+``T = S^2 + V`` (t), every term below is a product of these commuting symmetric matrices,
+and one Cholesky factor per log-determinant (or per inverse) replaces the eigendecomposition
+(a 20 x 20 Cholesky factor costs about 1 us, an eigendecomposition about 30 us).
+
+Where a dataset's value is a difference of terms much larger than itself (a near-cancellation
+that would cost digits), or a factor is ill-conditioned or not finite, the caller recomputes
+that dataset with the spectral form (:func:`kdbound.engine.exact_kl.kl_terms`): the
+``suspect`` mask of :class:`FastK`.
+
+References
+----------
+Li and He (ISIT 2026), Lemma 11; docs/theory.md, "Exact K without a rank bottleneck",
+"The refit student", "A tighter bound" and "Monte Carlo check of the theorems (simulate)".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import quiet_fp
+
+__all__ = ["PosteriorFactor", "posterior_factor", "FastK", "kernel_kl", "refit_kl", "tight_terms",
+           "CANCEL_LIMIT", "COND_LIMIT"]
+
+#: a dataset whose K is a difference of terms more than this many times larger than K is recomputed
+CANCEL_LIMIT = 1e3
+#: a dataset whose Cholesky factors have a squared diagonal ratio above this is recomputed
+COND_LIMIT = 1e6
+
+
+# --------------------------------------------------------------------------- factors
+
+def _tri_inverse(low: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of lower-triangular matrices (LAPACK ``dtrtri``, one call per matrix)."""
+    # scipy: numpy has no triangular inverse, and a general inverse costs five times more
+    # (engine/sim_kl.py is a scipy home, see docs/architecture.md)
+    from scipy.linalg.lapack import dtrtri
+
+    out = np.empty_like(low)
+    for i in range(low.shape[0]):
+        out[i] = dtrtri(low[i], lower=1)[0]
+    return out
+
+
+def _trace(a) -> np.ndarray:
+    return np.einsum("mii->m", a)
+
+
+def _trace_prod(a, b) -> np.ndarray:
+    """``tr(a b)`` for each pair of a stack, without forming the product."""
+    return np.einsum("mij,mji->m", a, b)
+
+
+def _sym(a) -> np.ndarray:
+    return 0.5 * (a + np.swapaxes(a, -1, -2))
+
+
+def _cholesky(a):
+    """``(L, ln det a, squared diagonal ratio of L)`` for a stack of symmetric positive-definite matrices;
+    NaN and inf for a stack numpy cannot factor (the caller then recomputes the datasets)."""
+    try:
+        low = np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        m = a.shape[0]
+        return np.full_like(a, np.nan), np.full(m, np.nan), np.full(m, np.inf)
+    diag = np.einsum("mii->mi", low)
+    return low, 2.0 * np.sum(np.log(diag), axis=1), (diag.max(axis=1) / diag.min(axis=1)) ** 2
+
+
+@dataclass(frozen=True, eq=False)
+class PosteriorFactor:
+    """``P = lam I + beta G`` for a stack of Gram matrices: a factor ``F F^T = P``, ``F^{-1}``,
+    ``Sigma = P^{-1}`` and ``ln det P``.
+
+    ``F`` is the Cholesky factor (lower triangular) where numpy can compute it; otherwise (a
+    stack with a numerically singular P) ``U diag(sqrt p)`` from the eigendecomposition, every
+    dataset then marked ``ill``.  A draw ``(B F^{-T} + Z) F^{-1}`` has mean ``B Sigma`` and
+    rows of covariance Sigma, whichever factor it is.
+    """
+
+    chol: np.ndarray       # F (m, d, d)
+    inv: np.ndarray        # F^{-1}
+    sigma: np.ndarray      # P^{-1}
+    logdet: np.ndarray     # ln det P (m,)
+    ill: np.ndarray        # (m,) bool: a squared diagonal ratio of F above COND_LIMIT, or no Cholesky factor
+
+
+@quiet_fp
+def posterior_factor(gram: np.ndarray, lam: float, beta: float) -> PosteriorFactor:
+    """The factors of ``lam I + beta G`` for each Gram matrix G of the stack (m, d, d)."""
+    d = gram.shape[-1]
+    prec = beta * gram
+    prec[:, np.arange(d), np.arange(d)] += lam
+    try:
+        low = np.linalg.cholesky(prec)
+    except np.linalg.LinAlgError:
+        g, u = np.linalg.eigh(gram)
+        p = lam + beta * np.maximum(g, 0.0)
+        root = np.sqrt(p)
+        inv = np.swapaxes(u / root[:, None, :], 1, 2)
+        return PosteriorFactor(chol=u * root[:, None, :], inv=inv, sigma=(u / p[:, None, :]) @ np.swapaxes(u, 1, 2),
+                               logdet=np.sum(np.log(p), axis=1), ill=np.ones(gram.shape[0], dtype=bool))
+    inv = _tri_inverse(low)
+    diag = np.einsum("mii->mi", low)
+    ill = (diag.max(axis=1) / diag.min(axis=1)) ** 2 > COND_LIMIT
+    return PosteriorFactor(chol=low, inv=inv, sigma=np.swapaxes(inv, 1, 2) @ inv,
+                           logdet=2.0 * np.sum(np.log(diag), axis=1), ill=ill)
+
+
+# --------------------------------------------------------------------------- the shared matrices
+
+@dataclass(frozen=True, eq=False)
+class _Parts:
+    """The matrix functions of G that every K below uses (reduced units: the noise is 1)."""
+
+    gram: np.ndarray
+    fac: PosteriorFactor
+    v: np.ndarray          # V = G Sigma
+    h: np.ndarray          # H = lam Sigma
+    t: np.ndarray          # T = S^2 + V, S = beta V
+    bias: np.ndarray       # sum g shrink^2 |a|^2 = tr(W* H G H W*^T)
+    hw: np.ndarray         # W* H (m, k, d)
+    ms: np.ndarray         # W* S (m, k, d): the teacher's mean (Y integrated out), in rows
+
+
+def _parts(gram, fac: PosteriorFactor, w_star, lam: float, beta: float) -> _Parts:
+    v = gram @ fac.sigma
+    h = lam * fac.sigma
+    t = (beta * beta) * (v @ v) + v
+    hw = w_star @ h
+    bias = np.einsum("mkd,mkd->m", hw @ gram, hw)
+    return _Parts(gram=gram, fac=fac, v=v, h=h, t=t, bias=bias, hw=hw, ms=beta * (w_star @ v))
+
+
+def _p_times_a(gram, v, lam: float, beta: float):
+    """``P (I + T) = P + G + beta^2 G V`` (p (1 + t) = p + g + beta^2 g v)."""
+    return _eye_plus((1.0 + beta) * gram + (beta * beta) * (gram @ v), lam)
+
+
+def _trace_p_times(gram, mat, lam: float, beta: float):
+    """``tr(P M) = lam tr M + beta tr(G M)`` for one symmetric matrix M (d, d)."""
+    return lam * np.trace(mat) + beta * np.einsum("mij,ij->m", gram, mat)
+
+
+def _eye_plus(a, scale: float = 1.0):
+    out = a.copy()
+    d = a.shape[-1]
+    out[:, np.arange(d), np.arange(d)] += scale
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class FastK:
+    """K (or its closed-form part) per dataset, and the datasets to recompute by the spectral form."""
+
+    value: np.ndarray
+    suspect: np.ndarray
+
+
+def _finish(value, scale, conds, ill) -> FastK:
+    """``suspect``: not finite, a near-cancellation (``scale`` above CANCEL_LIMIT times the value),
+    or a factor whose squared diagonal ratio exceeds COND_LIMIT."""
+    bad = ~np.isfinite(value) | ~np.isfinite(scale) | (scale > CANCEL_LIMIT * np.abs(value)) | ill
+    for cond in conds:
+        bad |= ~(cond <= COND_LIMIT)
+    return FastK(value=value, suspect=bad)
+
+
+# --------------------------------------------------------------------------- exact K, kernel student
+
+@quiet_fp
+def kernel_kl(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, sigma_s) -> FastK:
+    """Exact K given X (Y integrated out) for the kernel student ``MN(W_T, I, Sigma_S)``.
+
+    Per eigenvalue (``exact_kl.spectral_kl``, expected mode) K is
+
+        (1/2) g shrink^2 |a|^2 + (k/2) xm_log1p(t)                       dataset shift
+        + (1/2) lam shrink s^2 |a|^2 + (k/2) v (1 + t) r^2               mean and variance part
+        + (k/2) KL term of Sigma_S against Var(W_T | y^) = (pc / p)     covariance part
+
+    with ``pc = (1 + beta s) / (1 + t)`` and ``r (1 + t) = (1 - beta) + beta v (beta shrink - 1)``.
+    Here ``A = I + T`` is factored once: ``tr(A^{-1} (I + beta S))`` is the sum of pc,
+    ``tr(A^{-1} V Num^2)`` that of ``v (1 + t) r^2``.  For Sigma_S = Sigma_T,
+    ``(1 + t)(1 + pc) = 2 + t + beta s`` turns the two logarithms into ``ln det(2I + T + beta S)``.
+
+    Parameters
+    ----------
+    gram : ndarray, (m, d, d)
+        ``X^T X`` of each dataset.
+    fac : PosteriorFactor
+        ``posterior_factor(gram, lam, beta)``.
+    w_star : ndarray, (k, d)
+    lam, beta : float
+        Reduced prior precision and the teacher's inverse temperature (the noise is 1).
+    sigma_s : "teacher", float or ndarray (d, d)
+        The student's covariance in these units.
+
+    Returns
+    -------
+    FastK
+    """
+    k, d = w_star.shape
+    pt = _parts(gram, fac, w_star, lam, beta)
+    b2v = (beta * beta) * pt.v                                # beta S
+    la, logdet_a, cond_a = _cholesky(_eye_plus(pt.t))
+    ainv = _tri_inverse(la)
+    ainv = np.swapaxes(ainv, 1, 2) @ ainv                     # A^{-1}
+    num = (beta * beta) * (pt.v @ pt.h) - beta * pt.v
+    num = _eye_plus(num, 1.0 - beta)                          # r (1 + t) as a matrix
+    tr_var = _trace_prod(ainv, pt.v @ (num @ num))            # sum v (1 + t) r^2
+    pc_mat = ainv @ _eye_plus(b2v)                            # P Var(W_T | y^)
+    tr_pc = _trace(pc_mat)
+    mean_part = lam * np.einsum("mkd,mkd->m", pt.ms @ pt.h, pt.ms)
+    tr_t = _trace(pt.t)
+    half_k = 0.5 * k
+    conds = [cond_a]
+    if isinstance(sigma_s, str):                              # (1 + t)(1 + pc) = 2 + t + beta s
+        _, logdet_q, cond_q = _cholesky(_eye_plus(pt.t + b2v, 2.0))
+        spectral = tr_t + tr_var + tr_pc - logdet_q
+        scale = tr_t + tr_var + tr_pc + np.abs(logdet_q)
+        conds.append(cond_q)
+    elif isinstance(sigma_s, float):                          # (1 + t)(pc + sigma p) = 1 + beta s + sigma p (1 + t)
+        _, logdet_r, cond_r = _cholesky(_sym(_eye_plus(b2v) + sigma_s * _p_times_a(gram, pt.v, lam, beta)))
+        tr_p = lam * d + beta * _trace(gram)
+        spectral = tr_t + tr_var + tr_pc + sigma_s * tr_p - d - logdet_r
+        scale = tr_t + tr_var + tr_pc + sigma_s * tr_p + d + np.abs(logdet_r)
+        conds.append(cond_r)
+    else:                                                     # KL(N(0, C + Sigma_S) || N(0, Sigma_T)), C = Sigma pc
+        c = _sym(fac.sigma @ pc_mat)
+        _, logdet_c, cond_c = _cholesky(c + sigma_s)
+        tr_ps = _trace_p_times(gram, sigma_s, lam, beta)
+        spectral = tr_t - logdet_a + tr_var + tr_pc + tr_ps - d - fac.logdet - logdet_c
+        scale = tr_t + np.abs(logdet_a) + tr_var + tr_pc + tr_ps + d + np.abs(fac.logdet) + np.abs(logdet_c)
+        conds.append(cond_c)
+    value = 0.5 * (pt.bias + mean_part) + half_k * spectral
+    return _finish(value, half_k * scale, conds, fac.ill)
+
+
+# --------------------------------------------------------------------------- exact K, refit student
+
+@quiet_fp
+def refit_kl(gram, fac: PosteriorFactor, fac_s: PosteriorFactor, w_star, *, lam: float, beta: float,
+             beta_s: float) -> FastK:
+    """Exact K given X (Y integrated out) for the refit student at inverse temperature ``beta_s``.
+
+    Per eigenvalue, with ``p_s = lam + beta_s g`` and ``rho = shrink (beta_s - beta) / p_s``:
+    dataset shift (as for the kernel student) ``+ (1/2) g p rho^2 (g s^2 |a|^2 + k (1 + t))
+    + (k/2) xm_log(p / p_s)``.  With ``R = (beta_s - beta) H Sigma_s`` (rho) the middle part is
+    ``||W* S G R F||^2`` and ``k tr(R G R P A)``; the last is
+    ``tr(P Sigma_s) - d - ln det P + ln det P_s``, exactly 0 when beta_s = beta.
+
+    Parameters
+    ----------
+    gram : ndarray, (m, d, d)
+    fac, fac_s : PosteriorFactor
+        ``posterior_factor`` at ``beta`` and at ``beta_s``.
+    w_star : ndarray, (k, d)
+    lam, beta, beta_s : float
+        Reduced units (the noise is 1).
+
+    Returns
+    -------
+    FastK
+    """
+    k, d = w_star.shape
+    pt = _parts(gram, fac, w_star, lam, beta)
+    _, logdet_a, cond_a = _cholesky(_eye_plus(pt.t))
+    tr_t = _trace(pt.t)
+    shift = 0.5 * pt.bias + 0.5 * k * (tr_t - logdet_a)
+    scale = 0.5 * k * (tr_t + np.abs(logdet_a))
+    if beta_s == beta:                                        # the student has the teacher's law given Y^
+        return _finish(shift, scale, [cond_a], fac.ill)
+    rho = (beta_s - beta) * (pt.h @ fac_s.sigma)
+    y = pt.ms @ gram @ rho
+    mean_part = np.einsum("mkd,mkd->m", y @ fac.chol, y @ fac.chol)
+    var_part = k * _trace_prod(rho @ gram, rho @ _p_times_a(gram, pt.v, lam, beta))
+    tr_ps = lam * _trace(fac_s.sigma) + beta * _trace_prod(gram, fac_s.sigma)
+    cov = tr_ps - d - fac.logdet + fac_s.logdet
+    value = shift + 0.5 * (mean_part + var_part) + 0.5 * k * cov
+    scale = scale + 0.5 * k * (tr_ps + d + np.abs(fac.logdet) + np.abs(fac_s.logdet))
+    return _finish(value, scale, [cond_a], fac.ill | fac_s.ill)
+
+
+# --------------------------------------------------------------------------- the tight bound
+
+@quiet_fp
+def tight_terms(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, sigma_s,
+                logdet_sigma_s: float | None = None) -> FastK:
+    """The closed-form part of the tighter decomposition given X: exact dataset shift + Cov(Sigma_S,
+    Sigma_T) + E Spread (add E Apx for ``kl_bound_tight``), as ``sim_draw.tight_bound_terms``.
+
+    ``E Spread = sum shrink^2 (beta s g |a|^2 + beta k s + k) + beta k s``:
+    ``beta tr(W* H S G H W*^T) + k (beta tr(H^2 S) + tr(H^2) + beta tr S)``; Cov is
+    ``(k/2)(sigma tr P - d - d ln sigma - ln det P)`` for ``s I`` and
+    ``(k/2)(tr(P Sigma_S) - d - ln det P - ln det Sigma_S)`` for a matrix.
+
+    Returns
+    -------
+    FastK
+    """
+    k, d = w_star.shape
+    pt = _parts(gram, fac, w_star, lam, beta)
+    _, logdet_a, cond_a = _cholesky(_eye_plus(pt.t))
+    tr_t = _trace(pt.t)
+    s = beta * pt.v
+    h2 = pt.h @ pt.h
+    spread = (beta * np.einsum("mkd,mkd->m", pt.hw @ (s @ gram), pt.hw)
+              + k * (beta * _trace_prod(h2, s) + _trace(h2) + beta * _trace(s)))
+    value = 0.5 * pt.bias + 0.5 * k * (tr_t - logdet_a) + spread
+    scale = 0.5 * k * (tr_t + np.abs(logdet_a))
+    if isinstance(sigma_s, float):
+        tr_p = lam * d + beta * _trace(gram)
+        cov = sigma_s * tr_p - d - d * np.log(sigma_s) - fac.logdet
+        value = value + 0.5 * k * cov
+        scale = scale + 0.5 * k * (sigma_s * tr_p + d + d * abs(np.log(sigma_s)) + np.abs(fac.logdet))
+    elif not isinstance(sigma_s, str):
+        tr_ps = _trace_p_times(gram, sigma_s, lam, beta)
+        cov = tr_ps - d - fac.logdet - logdet_sigma_s
+        value = value + 0.5 * k * cov
+        scale = scale + 0.5 * k * (tr_ps + d + np.abs(fac.logdet) + abs(logdet_sigma_s))
+    return _finish(value, scale, [cond_a], fac.ill)
