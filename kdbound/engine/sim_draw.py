@@ -140,18 +140,27 @@ class Workspace:
 
     def __init__(self, model: SimModel, size: int):
         n, d, k = model.n, model.d, model.k
-        self.z = np.empty((size, d + 2 * k, n))
+        self.shape = (d + 2 * k, n), (2, k, d)
+        # per dataset, every standard normal it needs: X^T, E^T, E'^T (the paper's layout), then Z, Z'
+        self.normals = np.empty((size, n * (d + 2 * k) + 2 * k * d))
         self.res = np.empty((size, 3 * k, n))
+        # the training residuals' coefficients [W* - W_T, I, 0; W_T - Theta, 0, I; W* - Theta, I, 0]
+        self.coef = np.zeros((size, 3 * k, d + 2 * k))
+        eye = np.arange(k)
+        self.coef[:, eye, d + eye] = 1.0
+        self.coef[:, k + eye, d + k + eye] = 1.0
+        self.coef[:, 2 * k + eye, d + eye] = 1.0
 
     def take(self, m: int):
-        return self.z[:m], self.res[:m]
+        """The first ``m`` datasets' buffers: all their normals (one row each), residuals, coefficients."""
+        return self.normals[:m], self.res[:m], self.coef[:m]
 
 
 @dataclass(frozen=True, eq=False)
 class _Draws:
     """One block's draws in reduced units (noise 1), weights in rows (m, k, d), original coordinates."""
 
-    z: np.ndarray            # (m, d + 2k, n): X^T, E^T, E'^T (the paper's layout)
+    z: np.ndarray            # (m, d + 2k, n): X^T, E^T, E'^T (the paper's layout), noise 1
     gram: np.ndarray         # X^T X
     cross: np.ndarray        # X^T E (and X^T E' for the refit student), (m, d, k or 2k)
     fac: PosteriorFactor     # of the teacher's posterior precision
@@ -168,22 +177,26 @@ def _posterior_draw(b, fac: PosteriorFactor, z) -> np.ndarray:
     return (b @ np.swapaxes(fac.inv, 1, 2) + z) @ fac.inv
 
 
-def _teacher(model: SimModel, m: int, rng: np.random.Generator, z) -> _Draws:
+def _teacher(model: SimModel, rng: np.random.Generator, work: Workspace, m: int) -> _Draws:
     """X, E, E' and the teacher ``W_T ~ MN(c Y^T X Sigma_T, I_k, Sigma_T)`` for ``m`` datasets.
 
-    One ``standard_normal`` call draws X, E and E' (rows of ``z``: X^T, E^T, E'^T, noise 1), one
-    batched product gives ``X^T X`` and ``X^T E`` (and ``X^T E'`` for the refit student).
+    One ``standard_normal`` call draws every normal of the block (X, E, E' and the two k x d
+    matrices of the posterior draws), one batched product gives ``X^T X`` and ``X^T E`` (and
+    ``X^T E'`` for the refit student).
     """
     d, k = model.d, model.k
     red = model.red
-    rng.standard_normal(out=z)
+    normals = work.take(m)[0]
+    rng.standard_normal(out=normals)
+    z_shape, zz_shape = work.shape
+    z = normals[:, :z_shape[0] * z_shape[1]].reshape((m,) + z_shape)
+    zz = normals[:, z_shape[0] * z_shape[1]:].reshape((m,) + zz_shape)
     xp = z[:, :d]                                             # (m, d, n): the paper's X
     width = d + (2 * k if model.student == "refit" else k)
     prod = xp @ np.swapaxes(z[:, :width], 1, 2)               # X^T X | X^T E (| X^T E')
     gram = np.ascontiguousarray(prod[:, :, :d])
     cross = prod[:, :, d:]
     fac = posterior_factor(gram, red.lam, red.beta_t)
-    zz = rng.standard_normal((m, 2, k, d))
     # Y^T X = W* X^T X + E^T X
     b = red.beta_t * (red.w_star @ gram + np.swapaxes(cross[:, :, :k], 1, 2))
     wt = _posterior_draw(b, fac, zz[:, 0])
@@ -220,7 +233,7 @@ def _student(model: SimModel, dr: _Draws) -> _Draws:
 
 
 @quiet_fp
-def _losses(model: SimModel, dr: _Draws, res) -> tuple:
+def _losses(model: SimModel, dr: _Draws, res, coef) -> tuple:
     """Population and training losses, gaps and the saturation mask of one block.
 
     One batched product gives every training residual (3k x n per dataset): ``(W* - W_T) X^T + E^T``,
@@ -230,32 +243,30 @@ def _losses(model: SimModel, dr: _Draws, res) -> tuple:
     clip = model.red.clip
     w_star = model.red.w_star
     m = dr.wt.shape[0]
-    dt, ds = dr.wt - w_star, dr.th - w_star
-    s2_t = np.einsum("mkd,mkd->mk", dt, dt) + 1.0
-    s2_s = np.einsum("mkd,mkd->mk", ds, ds) + 1.0
-    pop_t = np.mean(clipped_square_mean(s2_t, clip), axis=-1)
-    pop_s = np.mean(clipped_square_mean(s2_s, clip), axis=-1)
-    coef = np.zeros((m, 3 * k, d + 2 * k))
-    coef[:, :k, :d] = -dt
-    coef[:, k:2 * k, :d] = dr.wt - dr.th
-    coef[:, 2 * k:, :d] = -ds
-    eye = np.arange(k)
-    coef[:, eye, d + eye] = 1.0
-    coef[:, k + eye, d + k + eye] = 1.0
-    coef[:, 2 * k + eye, d + eye] = 1.0
+    np.subtract(w_star, dr.wt, out=coef[:, :k, :d])
+    np.subtract(dr.wt, dr.th, out=coef[:, k:2 * k, :d])
+    np.subtract(w_star, dr.th, out=coef[:, 2 * k:, :d])
+    diff = coef[:, np.r_[0:k, 2 * k:3 * k], :d]               # W* - W_T, W* - Theta
+    s2 = np.einsum("mkd,mkd->mk", diff, diff) + 1.0           # (m, 2k): teacher's, then student's outputs
+    pop = np.mean(clipped_square_mean(s2, clip).reshape(m, 2, k), axis=-1)
+    pop_t, pop_s = pop[:, 0], pop[:, 1]
+    s2_t, s2_s = s2[:, :k], s2[:, k:]
     np.matmul(coef, dr.z, out=res)
-    np.multiply(res, res, out=res)
     per = float(n * k)                                        # (sum / (n k)) / B: no overflow for a large B
     saturated = (pop_t > SATURATED) | (pop_s > SATURATED)
     if saturated.any():
         # losses within 1e-4 of 1: 1 - L has the digits, so the gap is taken between the complements
         # (1 - L_D) - (1 - L_P), each computed directly: sum (B - r^2)_+ and the closed form
-        deficit = np.maximum(clip - res[saturated], 0.0).sum(axis=2)
+        sub = res[saturated]
+        deficit = np.maximum(clip - sub * sub, 0.0).sum(axis=2)
         comp_d = deficit.reshape(-1, 3, k).sum(axis=2) / per / clip
         comp_t = np.mean(clipped_square_complement(s2_t[saturated], clip), axis=-1)
         comp_s = np.mean(clipped_square_complement(s2_s[saturated], clip), axis=-1)
-    np.minimum(res, clip, out=res)
-    train = res.sum(axis=2).reshape(m, 3, k).sum(axis=2) / per / clip
+    # min(r^2, B) as the square of r clipped to [-a, a], a the largest float with a^2 <= B: one pass fewer
+    root = math.sqrt(clip)
+    root = root if root * root <= clip else float(np.nextafter(root, 0.0))
+    np.clip(res, -root, root, out=res)
+    train = np.einsum("mij,mij->mi", res, res).reshape(m, 3, k).sum(axis=2) / per / clip
     np.minimum(train, 1.0, out=train)                         # a mean of values <= 1 that can round just above 1
     gaps = np.stack([pop_t, pop_s, pop_s], axis=1) - train
     if saturated.any():
@@ -281,9 +292,9 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
     """
     if work is None:
         work = Workspace(model, m)
-    z, res = work.take(m)
-    dr = _student(model, _teacher(model, m, rng, z))
-    pop_t, pop_s, train, gaps, saturated = _losses(model, dr, res)
+    _, res, coef = work.take(m)
+    dr = _student(model, _teacher(model, rng, work, m))
+    pop_t, pop_s, train, gaps, saturated = _losses(model, dr, res, coef)
     kl = _kl_block(model, dr)
     draws = _kept(model, dr) if keep else None
     return Block(start=start, teacher_train=train[:, 0], teacher_test=pop_t, teacher_gap=gaps[:, 0],

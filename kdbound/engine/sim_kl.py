@@ -36,6 +36,7 @@ __all__ = ["PosteriorFactor", "posterior_factor", "FastK", "kernel_kl", "refit_k
 CANCEL_LIMIT = 1e3
 #: a dataset whose Cholesky factors have a squared diagonal ratio above this is recomputed
 COND_LIMIT = 1e6
+_ROOT_COND = COND_LIMIT ** 0.5
 
 
 # --------------------------------------------------------------------------- factors
@@ -46,9 +47,9 @@ def _tri_inverse(low: np.ndarray) -> np.ndarray:
     # (engine/sim_kl.py is a scipy home, see docs/architecture.md)
     from scipy.linalg.lapack import dtrtri
 
-    out = np.empty_like(low)
-    for i in range(low.shape[0]):
-        out[i] = dtrtri(low[i], lower=1)[0]
+    out = low.copy()
+    for mat in out:              # the transpose is Fortran-ordered and upper triangular: inverted in place
+        dtrtri(mat.T, 0, 0, 1)
     return out
 
 
@@ -66,15 +67,20 @@ def _sym(a) -> np.ndarray:
 
 
 def _cholesky(a):
-    """``(L, ln det a, squared diagonal ratio of L)`` for a stack of symmetric positive-definite matrices;
-    NaN and inf for a stack numpy cannot factor (the caller then recomputes the datasets)."""
+    """``(L, ln det a, diagonal of L)`` for a stack of symmetric positive-definite matrices; NaN for a
+    stack numpy cannot factor (the caller then recomputes the datasets)."""
     try:
         low = np.linalg.cholesky(a)
     except np.linalg.LinAlgError:
-        m = a.shape[0]
-        return np.full_like(a, np.nan), np.full(m, np.nan), np.full(m, np.inf)
+        nan = np.full_like(a, np.nan)
+        return nan, nan[:, 0, 0], nan[:, 0]
     diag = np.einsum("mii->mi", low)
-    return low, 2.0 * np.sum(np.log(diag), axis=1), (diag.max(axis=1) / diag.min(axis=1)) ** 2
+    return low, 2.0 * np.sum(np.log(diag), axis=1), diag
+
+
+def _ill(diag) -> np.ndarray:
+    """Datasets whose Cholesky factor's squared diagonal ratio exceeds COND_LIMIT (or is undefined)."""
+    return ~(diag.max(axis=1) <= _ROOT_COND * diag.min(axis=1))
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,16 +97,24 @@ class PosteriorFactor:
     chol: np.ndarray       # F (m, d, d)
     inv: np.ndarray        # F^{-1}
     sigma: np.ndarray      # P^{-1}
-    logdet: np.ndarray     # ln det P (m,)
-    ill: np.ndarray        # (m,) bool: a squared diagonal ratio of F above COND_LIMIT, or no Cholesky factor
+    diag: np.ndarray       # (m, d): the diagonal of the Cholesky factor (sqrt p for the eigen factor)
+    eigen: bool = False    # the eigendecomposition stood in for the Cholesky factor
+
+    @property
+    def logdet(self) -> np.ndarray:
+        """``ln det P`` (m,)."""
+        return 2.0 * np.sum(np.log(self.diag), axis=1)
+
+    @property
+    def ill(self) -> np.ndarray:
+        """(m,) bool: a squared diagonal ratio of F above COND_LIMIT, or no Cholesky factor."""
+        return np.ones(self.diag.shape[0], dtype=bool) if self.eigen else _ill(self.diag)
 
 
 @quiet_fp
 def posterior_factor(gram: np.ndarray, lam: float, beta: float) -> PosteriorFactor:
     """The factors of ``lam I + beta G`` for each Gram matrix G of the stack (m, d, d)."""
-    d = gram.shape[-1]
-    prec = beta * gram
-    prec[:, np.arange(d), np.arange(d)] += lam
+    prec = _eye_plus(beta * gram, lam, copy=False)
     try:
         low = np.linalg.cholesky(prec)
     except np.linalg.LinAlgError:
@@ -109,12 +123,9 @@ def posterior_factor(gram: np.ndarray, lam: float, beta: float) -> PosteriorFact
         root = np.sqrt(p)
         inv = np.swapaxes(u / root[:, None, :], 1, 2)
         return PosteriorFactor(chol=u * root[:, None, :], inv=inv, sigma=(u / p[:, None, :]) @ np.swapaxes(u, 1, 2),
-                               logdet=np.sum(np.log(p), axis=1), ill=np.ones(gram.shape[0], dtype=bool))
+                               diag=root, eigen=True)
     inv = _tri_inverse(low)
-    diag = np.einsum("mii->mi", low)
-    ill = (diag.max(axis=1) / diag.min(axis=1)) ** 2 > COND_LIMIT
-    return PosteriorFactor(chol=low, inv=inv, sigma=np.swapaxes(inv, 1, 2) @ inv,
-                           logdet=2.0 * np.sum(np.log(diag), axis=1), ill=ill)
+    return PosteriorFactor(chol=low, inv=inv, sigma=np.swapaxes(inv, 1, 2) @ inv, diag=np.einsum("mii->mi", low))
 
 
 # --------------------------------------------------------------------------- the shared matrices
@@ -126,7 +137,7 @@ class _Parts:
     gram: np.ndarray
     fac: PosteriorFactor
     v: np.ndarray          # V = G Sigma
-    h: np.ndarray          # H = lam Sigma
+    vv: np.ndarray         # V^2
     t: np.ndarray          # T = S^2 + V, S = beta V
     bias: np.ndarray       # sum g shrink^2 |a|^2 = tr(W* H G H W*^T)
     hw: np.ndarray         # W* H (m, k, d)
@@ -135,16 +146,17 @@ class _Parts:
 
 def _parts(gram, fac: PosteriorFactor, w_star, lam: float, beta: float) -> _Parts:
     v = gram @ fac.sigma
-    h = lam * fac.sigma
-    t = (beta * beta) * (v @ v) + v
-    hw = w_star @ h
+    vv = v @ v
+    t = (beta * beta) * vv
+    t += v
+    hw = lam * (w_star @ fac.sigma)                           # H = lam Sigma is never formed whole
     bias = np.einsum("mkd,mkd->m", hw @ gram, hw)
-    return _Parts(gram=gram, fac=fac, v=v, h=h, t=t, bias=bias, hw=hw, ms=beta * (w_star @ v))
+    return _Parts(gram=gram, fac=fac, v=v, vv=vv, t=t, bias=bias, hw=hw, ms=beta * (w_star @ v))
 
 
 def _p_times_a(gram, v, lam: float, beta: float):
     """``P (I + T) = P + G + beta^2 G V`` (p (1 + t) = p + g + beta^2 g v)."""
-    return _eye_plus((1.0 + beta) * gram + (beta * beta) * (gram @ v), lam)
+    return _eye_plus((1.0 + beta) * gram + (beta * beta) * (gram @ v), lam, copy=False)
 
 
 def _trace_p_times(gram, mat, lam: float, beta: float):
@@ -152,10 +164,11 @@ def _trace_p_times(gram, mat, lam: float, beta: float):
     return lam * np.trace(mat) + beta * np.einsum("mij,ij->m", gram, mat)
 
 
-def _eye_plus(a, scale: float = 1.0):
-    out = a.copy()
+def _eye_plus(a, scale: float = 1.0, copy: bool = True):
+    """``a + scale I`` for a stack (m, d, d), in place when ``copy`` is false."""
+    out = a.copy() if copy else a
     d = a.shape[-1]
-    out[:, np.arange(d), np.arange(d)] += scale
+    out.reshape(a.shape[0], d * d)[:, ::d + 1] += scale
     return out
 
 
@@ -167,12 +180,13 @@ class FastK:
     suspect: np.ndarray
 
 
-def _finish(value, scale, conds, ill) -> FastK:
+def _finish(value, scale, diags, ill) -> FastK:
     """``suspect``: not finite, a near-cancellation (``scale`` above CANCEL_LIMIT times the value),
-    or a factor whose squared diagonal ratio exceeds COND_LIMIT."""
-    bad = ~np.isfinite(value) | ~np.isfinite(scale) | (scale > CANCEL_LIMIT * np.abs(value)) | ill
-    for cond in conds:
-        bad |= ~(cond <= COND_LIMIT)
+    or a Cholesky factor whose squared diagonal ratio exceeds COND_LIMIT (``diags``: their diagonals)."""
+    bad = ~(scale <= CANCEL_LIMIT * np.abs(value))          # also NaN and inf
+    bad |= ill
+    for diag in diags:
+        bad |= _ill(diag)
     return FastK(value=value, suspect=bad)
 
 
@@ -212,38 +226,34 @@ def kernel_kl(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, si
     k, d = w_star.shape
     pt = _parts(gram, fac, w_star, lam, beta)
     b2v = (beta * beta) * pt.v                                # beta S
-    la, logdet_a, cond_a = _cholesky(_eye_plus(pt.t))
+    la, logdet_a, diag_a = _cholesky(_eye_plus(pt.t))
     ainv = _tri_inverse(la)
     ainv = np.swapaxes(ainv, 1, 2) @ ainv                     # A^{-1}
-    num = (beta * beta) * (pt.v @ pt.h) - beta * pt.v
-    num = _eye_plus(num, 1.0 - beta)                          # r (1 + t) as a matrix
-    tr_var = _trace_prod(ainv, pt.v @ (num @ num))            # sum v (1 + t) r^2
-    pc_mat = ainv @ _eye_plus(b2v)                            # P Var(W_T | y^)
-    tr_pc = _trace(pc_mat)
-    mean_part = lam * np.einsum("mkd,mkd->m", pt.ms @ pt.h, pt.ms)
+    # r (1 + t) = (1 - beta) + beta^2 v shrink - beta v = (1 - beta) shrink - beta^3 v^2 (shrink = 1 - beta v)
+    num = ((1.0 - beta) * lam) * fac.sigma
+    num -= beta ** 3 * pt.vv
+    n2 = pt.v @ (num @ num)
+    n2 += b2v
+    tr_n2 = _trace_prod(ainv, _eye_plus(n2, copy=False))     # sum of pc + v (1 + t) r^2
+    mean_part = lam * np.einsum("mkd,mkd->m", lam * (pt.ms @ fac.sigma), pt.ms)
     tr_t = _trace(pt.t)
-    half_k = 0.5 * k
-    conds = [cond_a]
     if isinstance(sigma_s, str):                              # (1 + t)(1 + pc) = 2 + t + beta s
-        _, logdet_q, cond_q = _cholesky(_eye_plus(pt.t + b2v, 2.0))
-        spectral = tr_t + tr_var + tr_pc - logdet_q
-        scale = tr_t + tr_var + tr_pc + np.abs(logdet_q)
-        conds.append(cond_q)
+        _, logdet_q, diag_q = _cholesky(_eye_plus(pt.t + b2v, 2.0, copy=False))
+        spectral = tr_t + tr_n2 - logdet_q
+        scale = tr_t + tr_n2 + np.abs(logdet_q)
     elif isinstance(sigma_s, float):                          # (1 + t)(pc + sigma p) = 1 + beta s + sigma p (1 + t)
-        _, logdet_r, cond_r = _cholesky(_sym(_eye_plus(b2v) + sigma_s * _p_times_a(gram, pt.v, lam, beta)))
+        _, logdet_q, diag_q = _cholesky(_sym(_eye_plus(b2v) + sigma_s * _p_times_a(gram, pt.v, lam, beta)))
         tr_p = lam * d + beta * _trace(gram)
-        spectral = tr_t + tr_var + tr_pc + sigma_s * tr_p - d - logdet_r
-        scale = tr_t + tr_var + tr_pc + sigma_s * tr_p + d + np.abs(logdet_r)
-        conds.append(cond_r)
+        spectral = tr_t + tr_n2 + sigma_s * tr_p - d - logdet_q
+        scale = tr_t + tr_n2 + sigma_s * tr_p + d + np.abs(logdet_q)
     else:                                                     # KL(N(0, C + Sigma_S) || N(0, Sigma_T)), C = Sigma pc
-        c = _sym(fac.sigma @ pc_mat)
-        _, logdet_c, cond_c = _cholesky(c + sigma_s)
+        c = _sym(fac.sigma @ (ainv @ _eye_plus(b2v)))
+        _, logdet_q, diag_q = _cholesky(c + sigma_s)
         tr_ps = _trace_p_times(gram, sigma_s, lam, beta)
-        spectral = tr_t - logdet_a + tr_var + tr_pc + tr_ps - d - fac.logdet - logdet_c
-        scale = tr_t + np.abs(logdet_a) + tr_var + tr_pc + tr_ps + d + np.abs(fac.logdet) + np.abs(logdet_c)
-        conds.append(cond_c)
-    value = 0.5 * (pt.bias + mean_part) + half_k * spectral
-    return _finish(value, half_k * scale, conds, fac.ill)
+        spectral = tr_t - logdet_a + tr_n2 + tr_ps - d - fac.logdet - logdet_q
+        scale = tr_t + np.abs(logdet_a) + tr_n2 + tr_ps + d + np.abs(fac.logdet) + np.abs(logdet_q)
+    value = 0.5 * (pt.bias + mean_part) + (0.5 * k) * spectral
+    return _finish(value, (0.5 * k) * scale, [diag_a, diag_q], fac.ill)
 
 
 # --------------------------------------------------------------------------- exact K, refit student
@@ -274,13 +284,13 @@ def refit_kl(gram, fac: PosteriorFactor, fac_s: PosteriorFactor, w_star, *, lam:
     """
     k, d = w_star.shape
     pt = _parts(gram, fac, w_star, lam, beta)
-    _, logdet_a, cond_a = _cholesky(_eye_plus(pt.t))
+    _, logdet_a, diag_a = _cholesky(_eye_plus(pt.t))
     tr_t = _trace(pt.t)
     shift = 0.5 * pt.bias + 0.5 * k * (tr_t - logdet_a)
     scale = 0.5 * k * (tr_t + np.abs(logdet_a))
     if beta_s == beta:                                        # the student has the teacher's law given Y^
-        return _finish(shift, scale, [cond_a], fac.ill)
-    rho = (beta_s - beta) * (pt.h @ fac_s.sigma)
+        return _finish(shift, scale, [diag_a], fac.ill)
+    rho = ((beta_s - beta) * lam) * (fac.sigma @ fac_s.sigma)
     y = pt.ms @ gram @ rho
     mean_part = np.einsum("mkd,mkd->m", y @ fac.chol, y @ fac.chol)
     var_part = k * _trace_prod(rho @ gram, rho @ _p_times_a(gram, pt.v, lam, beta))
@@ -288,7 +298,7 @@ def refit_kl(gram, fac: PosteriorFactor, fac_s: PosteriorFactor, w_star, *, lam:
     cov = tr_ps - d - fac.logdet + fac_s.logdet
     value = shift + 0.5 * (mean_part + var_part) + 0.5 * k * cov
     scale = scale + 0.5 * k * (tr_ps + d + np.abs(fac.logdet) + np.abs(fac_s.logdet))
-    return _finish(value, scale, [cond_a], fac.ill | fac_s.ill)
+    return _finish(value, scale, [diag_a], fac.ill | fac_s.ill)
 
 
 # --------------------------------------------------------------------------- the tight bound
@@ -310,10 +320,11 @@ def tight_terms(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, 
     """
     k, d = w_star.shape
     pt = _parts(gram, fac, w_star, lam, beta)
-    _, logdet_a, cond_a = _cholesky(_eye_plus(pt.t))
+    _, logdet_a, diag_a = _cholesky(_eye_plus(pt.t))
     tr_t = _trace(pt.t)
     s = beta * pt.v
-    h2 = pt.h @ pt.h
+    h = lam * fac.sigma
+    h2 = h @ h
     spread = (beta * np.einsum("mkd,mkd->m", pt.hw @ (s @ gram), pt.hw)
               + k * (beta * _trace_prod(h2, s) + _trace(h2) + beta * _trace(s)))
     value = 0.5 * pt.bias + 0.5 * k * (tr_t - logdet_a) + spread
@@ -328,4 +339,4 @@ def tight_terms(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, 
         cov = tr_ps - d - fac.logdet - logdet_sigma_s
         value = value + 0.5 * k * cov
         scale = scale + 0.5 * k * (tr_ps + d + np.abs(fac.logdet) + abs(logdet_sigma_s))
-    return _finish(value, scale, [cond_a], fac.ill)
+    return _finish(value, scale, [diag_a], fac.ill)
