@@ -137,7 +137,6 @@ class _Parts:
     gram: np.ndarray
     fac: PosteriorFactor
     v: np.ndarray          # V = G Sigma
-    vv: np.ndarray         # V^2
     t: np.ndarray          # T = S^2 + V, S = beta V
     bias: np.ndarray       # sum g shrink^2 |a|^2 = tr(W* H G H W*^T)
     hw: np.ndarray         # W* H (m, k, d)
@@ -146,12 +145,12 @@ class _Parts:
 
 def _parts(gram, fac: PosteriorFactor, w_star, lam: float, beta: float) -> _Parts:
     v = gram @ fac.sigma
-    vv = v @ v
-    t = (beta * beta) * vv
+    t = v @ v
+    t *= beta * beta
     t += v
     hw = lam * (w_star @ fac.sigma)                           # H = lam Sigma is never formed whole
     bias = np.einsum("mkd,mkd->m", hw @ gram, hw)
-    return _Parts(gram=gram, fac=fac, v=v, vv=vv, t=t, bias=bias, hw=hw, ms=beta * (w_star @ v))
+    return _Parts(gram=gram, fac=fac, v=v, t=t, bias=bias, hw=hw, ms=beta * (w_star @ v))
 
 
 def _p_times_a(gram, v, lam: float, beta: float):
@@ -203,9 +202,14 @@ def kernel_kl(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, si
         + (k/2) KL term of Sigma_S against Var(W_T | y^) = (pc / p)     covariance part
 
     with ``pc = (1 + beta s) / (1 + t)`` and ``r (1 + t) = (1 - beta) + beta v (beta shrink - 1)``.
-    Here ``A = I + T`` is factored once: ``tr(A^{-1} (I + beta S))`` is the sum of pc,
-    ``tr(A^{-1} V Num^2)`` that of ``v (1 + t) r^2``.  For Sigma_S = Sigma_T,
-    ``(1 + t)(1 + pc) = 2 + t + beta s`` turns the two logarithms into ``ln det(2I + T + beta S)``.
+    The denominator 1 + t cancels in the sum of the variance part and pc: with ``s + shrink = 1``,
+
+        pc + v (1 + t) r^2 = beta s (1 + shrink^2) + shrink^2,
+
+    a polynomial in ``S = beta V`` and ``H = lam Sigma``.  The logarithms combine into one
+    log-determinant: ``ln det(2I + T + beta S)`` for Sigma_S = Sigma_T (``(1 + t)(1 + pc) = 2 + t +
+    beta s``), ``ln det(I + beta S + sigma P (I + T))`` for ``sigma I``.  A matrix Sigma_S needs
+    ``C = Var(W_T | y^) = Sigma (I + T)^{-1} (I + beta S)`` itself (one more factor, ``A = I + T``).
 
     Parameters
     ----------
@@ -226,34 +230,31 @@ def kernel_kl(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, si
     k, d = w_star.shape
     pt = _parts(gram, fac, w_star, lam, beta)
     b2v = (beta * beta) * pt.v                                # beta S
-    la, logdet_a, diag_a = _cholesky(_eye_plus(pt.t))
-    ainv = _tri_inverse(la)
-    ainv = np.swapaxes(ainv, 1, 2) @ ainv                     # A^{-1}
-    # r (1 + t) = (1 - beta) + beta^2 v shrink - beta v = (1 - beta) shrink - beta^3 v^2 (shrink = 1 - beta v)
-    num = ((1.0 - beta) * lam) * fac.sigma
-    num -= beta ** 3 * pt.vv
-    n2 = pt.v @ (num @ num)
-    n2 += b2v
-    tr_n2 = _trace_prod(ainv, _eye_plus(n2, copy=False))     # sum of pc + v (1 + t) r^2
+    hh = (lam * lam) * (fac.sigma @ fac.sigma)               # H^2
+    # the traces of T and of pc + v (1 + t) r^2 = beta s + beta s shrink^2 + shrink^2
+    tr_rational = _trace(pt.t) + _trace(b2v) + _trace_prod(b2v, hh) + _trace(hh)
     mean_part = lam * np.einsum("mkd,mkd->m", lam * (pt.ms @ fac.sigma), pt.ms)
-    tr_t = _trace(pt.t)
+    diags = []
     if isinstance(sigma_s, str):                              # (1 + t)(1 + pc) = 2 + t + beta s
         _, logdet_q, diag_q = _cholesky(_eye_plus(pt.t + b2v, 2.0, copy=False))
-        spectral = tr_t + tr_n2 - logdet_q
-        scale = tr_t + tr_n2 + np.abs(logdet_q)
+        spectral = tr_rational - logdet_q
+        scale = tr_rational + np.abs(logdet_q)
     elif isinstance(sigma_s, float):                          # (1 + t)(pc + sigma p) = 1 + beta s + sigma p (1 + t)
         _, logdet_q, diag_q = _cholesky(_sym(_eye_plus(b2v) + sigma_s * _p_times_a(gram, pt.v, lam, beta)))
         tr_p = lam * d + beta * _trace(gram)
-        spectral = tr_t + tr_n2 + sigma_s * tr_p - d - logdet_q
-        scale = tr_t + tr_n2 + sigma_s * tr_p + d + np.abs(logdet_q)
-    else:                                                     # KL(N(0, C + Sigma_S) || N(0, Sigma_T)), C = Sigma pc
-        c = _sym(fac.sigma @ (ainv @ _eye_plus(b2v)))
+        spectral = tr_rational + sigma_s * tr_p - d - logdet_q
+        scale = tr_rational + sigma_s * tr_p + d + np.abs(logdet_q)
+    else:                                                     # KL(N(0, C + Sigma_S) || N(0, Sigma_T))
+        la, logdet_a, diag_a = _cholesky(_eye_plus(pt.t))
+        ainv = _tri_inverse(la)
+        c = _sym(fac.sigma @ ((np.swapaxes(ainv, 1, 2) @ ainv) @ _eye_plus(b2v)))
         _, logdet_q, diag_q = _cholesky(c + sigma_s)
         tr_ps = _trace_p_times(gram, sigma_s, lam, beta)
-        spectral = tr_t - logdet_a + tr_n2 + tr_ps - d - fac.logdet - logdet_q
-        scale = tr_t + np.abs(logdet_a) + tr_n2 + tr_ps + d + np.abs(fac.logdet) + np.abs(logdet_q)
+        spectral = tr_rational - logdet_a + tr_ps - d - fac.logdet - logdet_q
+        scale = tr_rational + np.abs(logdet_a) + tr_ps + d + np.abs(fac.logdet) + np.abs(logdet_q)
+        diags.append(diag_a)
     value = 0.5 * (pt.bias + mean_part) + (0.5 * k) * spectral
-    return _finish(value, (0.5 * k) * scale, [diag_a, diag_q], fac.ill)
+    return _finish(value, (0.5 * k) * scale, diags + [diag_q], fac.ill)
 
 
 # --------------------------------------------------------------------------- exact K, refit student
