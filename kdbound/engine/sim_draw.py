@@ -194,8 +194,7 @@ def _teacher(model: SimModel, rng: np.random.Generator, work: Workspace, m: int)
     xp = z[:, :d]                                             # (m, d, n): the paper's X
     width = d + (2 * k if model.student == "refit" else k)
     prod = xp @ np.swapaxes(z[:, :width], 1, 2)               # X^T X | X^T E (| X^T E')
-    gram = np.ascontiguousarray(prod[:, :, :d])
-    cross = prod[:, :, d:]
+    gram, cross = prod[:, :, :d], prod[:, :, d:]
     fac = posterior_factor(gram, red.lam, red.beta_t)
     # Y^T X = W* X^T X + E^T X
     b = red.beta_t * (red.w_star @ gram + np.swapaxes(cross[:, :, :k], 1, 2))
@@ -246,18 +245,18 @@ def _losses(model: SimModel, dr: _Draws, res, coef) -> tuple:
     np.subtract(w_star, dr.wt, out=coef[:, :k, :d])
     np.subtract(dr.wt, dr.th, out=coef[:, k:2 * k, :d])
     np.subtract(w_star, dr.th, out=coef[:, 2 * k:, :d])
-    diff = coef[:, np.r_[0:k, 2 * k:3 * k], :d]               # W* - W_T, W* - Theta
-    s2 = np.einsum("mkd,mkd->mk", diff, diff) + 1.0           # (m, 2k): teacher's, then student's outputs
-    pop = np.mean(clipped_square_mean(s2, clip).reshape(m, 2, k), axis=-1)
+    diff = coef[:, :, :d].reshape(m, 3, k, d)[:, ::2]         # W* - W_T, W* - Theta
+    s2 = np.einsum("mrkd,mrkd->mrk", diff, diff)              # (m, 2, k): teacher's, then student's outputs
+    s2 += 1.0
+    pop = np.mean(clipped_square_mean(s2, clip), axis=-1)
     pop_t, pop_s = pop[:, 0], pop[:, 1]
-    s2_t, s2_s = s2[:, :k], s2[:, k:]
-    np.matmul(coef, dr.z, out=res)
+    s2_t, s2_s = s2[:, 0], s2[:, 1]
     per = float(n * k)                                        # (sum / (n k)) / B: no overflow for a large B
-    saturated = (pop_t > SATURATED) | (pop_s > SATURATED)
+    saturated = pop.max(axis=1) > SATURATED
     if saturated.any():
         # losses within 1e-4 of 1: 1 - L has the digits, so the gap is taken between the complements
         # (1 - L_D) - (1 - L_P), each computed directly: sum (B - r^2)_+ and the closed form
-        sub = res[saturated]
+        sub = coef[saturated] @ dr.z[saturated]
         deficit = np.maximum(clip - sub * sub, 0.0).sum(axis=2)
         comp_d = deficit.reshape(-1, 3, k).sum(axis=2) / per / clip
         comp_t = np.mean(clipped_square_complement(s2_t[saturated], clip), axis=-1)
@@ -265,6 +264,7 @@ def _losses(model: SimModel, dr: _Draws, res, coef) -> tuple:
     # min(r^2, B) as the square of r clipped to [-a, a], a the largest float with a^2 <= B: one pass fewer
     root = math.sqrt(clip)
     root = root if root * root <= clip else float(np.nextafter(root, 0.0))
+    np.matmul(coef, dr.z, out=res)
     np.clip(res, -root, root, out=res)
     train = np.einsum("mij,mij->mi", res, res).reshape(m, 3, k).sum(axis=2) / per / clip
     np.minimum(train, 1.0, out=train)                         # a mean of values <= 1 that can round just above 1

@@ -143,14 +143,22 @@ class _Parts:
     ms: np.ndarray         # W* S (m, k, d): the teacher's mean (Y integrated out), in rows
 
 
-def _parts(gram, fac: PosteriorFactor, w_star, lam: float, beta: float) -> _Parts:
-    v = gram @ fac.sigma
-    t = v @ v
-    t *= beta * beta
-    t += v
-    hw = lam * (w_star @ fac.sigma)                           # H = lam Sigma is never formed whole
-    bias = np.einsum("mkd,mkd->m", hw @ gram, hw)
-    return _Parts(gram=gram, fac=fac, v=v, t=t, bias=bias, hw=hw, ms=beta * (w_star @ v))
+def _parts(gram, fac: PosteriorFactor, w_star, lam: float, beta: float, v=None, t=None) -> _Parts:
+    if v is None:
+        v = gram @ fac.sigma
+    if t is None:
+        t = v @ v
+        t *= beta * beta
+        t += v
+    hw, bias, ms = _quadratic(gram, fac, w_star, lam, beta, v)
+    return _Parts(gram=gram, fac=fac, v=v, t=t, bias=bias, hw=hw, ms=ms)
+
+
+def _quadratic(gram, fac: PosteriorFactor, w_star, lam: float, beta: float, v):
+    """``(W* H, sum g shrink^2 |a|^2, W* S)``: H = lam Sigma is never formed whole, and each factor
+    stays below |W*| (shrink and s lie in [0, 1])."""
+    hw = lam * (w_star @ fac.sigma)
+    return hw, np.einsum("mkd,mkd->m", hw @ gram, hw), beta * (w_star @ v)
 
 
 def _p_times_a(gram, v, lam: float, beta: float):
@@ -228,6 +236,8 @@ def kernel_kl(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, si
     FastK
     """
     k, d = w_star.shape
+    if isinstance(sigma_s, str):
+        return _kernel_teacher(gram, fac, w_star, lam=lam, beta=beta)
     pt = _parts(gram, fac, w_star, lam, beta)
     b2v = (beta * beta) * pt.v                                # beta S
     hh = (lam * lam) * (fac.sigma @ fac.sigma)               # H^2
@@ -235,11 +245,7 @@ def kernel_kl(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, si
     tr_rational = _trace(pt.t) + _trace(b2v) + _trace_prod(b2v, hh) + _trace(hh)
     mean_part = lam * np.einsum("mkd,mkd->m", lam * (pt.ms @ fac.sigma), pt.ms)
     diags = []
-    if isinstance(sigma_s, str):                              # (1 + t)(1 + pc) = 2 + t + beta s
-        _, logdet_q, diag_q = _cholesky(_eye_plus(pt.t + b2v, 2.0, copy=False))
-        spectral = tr_rational - logdet_q
-        scale = tr_rational + np.abs(logdet_q)
-    elif isinstance(sigma_s, float):                          # (1 + t)(pc + sigma p) = 1 + beta s + sigma p (1 + t)
+    if isinstance(sigma_s, float):                          # (1 + t)(pc + sigma p) = 1 + beta s + sigma p (1 + t)
         _, logdet_q, diag_q = _cholesky(_sym(_eye_plus(b2v) + sigma_s * _p_times_a(gram, pt.v, lam, beta)))
         tr_p = lam * d + beta * _trace(gram)
         spectral = tr_rational + sigma_s * tr_p - d - logdet_q
@@ -255,6 +261,36 @@ def kernel_kl(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, si
         diags.append(diag_a)
     value = 0.5 * (pt.bias + mean_part) + (0.5 * k) * spectral
     return _finish(value, (0.5 * k) * scale, diags + [diag_q], fac.ill)
+
+
+def _kernel_teacher(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float) -> FastK:
+    """:func:`kernel_kl` for Sigma_S = Sigma_T, with the fewest products of d x d matrices.
+
+    Per eigenvalue the spectral part is ``t + beta s (1 + shrink^2) + shrink^2 - ln q`` with
+    ``q = 2 + t + beta s``, that is ``(q - ln q) - 2 + lam^2 (beta^2 v + 1) / p^2``: the trace and
+    log-determinant of ``Q = 2I + V + beta^2 (V^2 + V)``, and ``tr(V Sigma^2)``, ``||Sigma||_F^2``.
+    """
+    k, d = w_star.shape
+    sigma = fac.sigma
+    v = gram @ sigma
+    q = v @ v
+    q += v
+    q *= beta * beta
+    q += v
+    _eye_plus(q, 2.0, copy=False)
+    tr_q = _trace(q)
+    _, logdet_q, diag_q = _cholesky(q)
+    tr_vss = _trace_prod(v @ sigma, sigma)                    # tr(V Sigma^2) = sum v / p^2
+    tr_ss = np.einsum("mij,mij->m", sigma, sigma)             # sum 1 / p^2
+    lam2 = lam * lam
+    # beta s shrink^2 + shrink^2, each product ordered so that no factor overflows
+    tail = (beta * beta) * (lam2 * tr_vss) + lam2 * tr_ss
+    spectral = (tr_q - logdet_q) - 2.0 * d + tail
+    _, bias, ms = _quadratic(gram, fac, w_star, lam, beta, v)
+    mean_part = lam * np.einsum("mkd,mkd->m", lam * (ms @ sigma), ms)
+    value = 0.5 * (bias + mean_part) + (0.5 * k) * spectral
+    scale = (0.5 * k) * (tr_q + np.abs(logdet_q) + 2.0 * d + tail)
+    return _finish(value, scale, [diag_q], fac.ill)
 
 
 # --------------------------------------------------------------------------- exact K, refit student
