@@ -273,10 +273,8 @@ def _kernel_teacher(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: flo
     k, d = w_star.shape
     sigma = fac.sigma
     v = gram @ sigma
-    q = v @ v
-    q += v
-    q *= beta * beta
-    q += v
+    q = _eye_plus((beta * beta) * v, 1.0 + beta * beta, copy=False)
+    q = v @ q                                                 # V (beta^2 V + (1 + beta^2) I) = V + beta^2 (V^2 + V)
     _eye_plus(q, 2.0, copy=False)
     tr_q = _trace(q)
     _, logdet_q, diag_q = _cholesky(q)
