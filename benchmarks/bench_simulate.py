@@ -76,10 +76,10 @@ def normals_per_set(n: int, d: int, k: int) -> int:
     return count
 
 
-def timed(func) -> tuple[float, float]:
+def timed(func, *args, **kwargs) -> tuple[float, float]:
     """(CPU seconds, wall seconds) of one call."""
     c0, w0 = time.process_time(), time.perf_counter()
-    func()
+    func(*args, **kwargs)
     return time.process_time() - c0, time.perf_counter() - w0
 
 
@@ -100,8 +100,8 @@ def against_draws(w, n, sets, repeats):
     chunk = block_size(n, d, k)
     rows = []
     for rep in range(repeats):
-        base = timed(lambda: bulk_draws(count, sets, chunk, 20 + rep))
-        cand = timed(lambda: simulate(w, n=n, datasets=sets, seed=20 + rep))
+        base = timed(bulk_draws, count, sets, chunk, 20 + rep)
+        cand = timed(simulate, w, n=n, datasets=sets, seed=20 + rep)
         rows.append((cand[0] / sets, base[0] / sets, cand[0] / base[0], cand[1] / base[1]))
     return np.array(rows), count
 
@@ -109,7 +109,7 @@ def against_draws(w, n, sets, repeats):
 def against_loop(w, n, seconds, repeats):
     """Issue 11's figure: simulate's training sets per second over the plain loop's, paired runs."""
     def rate(func, count, seed):
-        return count / timed(lambda: func(w, n, count, seed))[1]
+        return count / timed(func, w, n, count, seed)[1]
 
     def sim(w, n, count, seed):
         simulate(w, n=n, datasets=count, seed=seed)
@@ -142,7 +142,7 @@ def main():
     for size in args.sizes:
         d, n, k = (int(v) for v in size.split(","))
         w = synthetic_w_star(d, k, 0)
-        pilot = timed(lambda: simulate(w, n=n, datasets=2000, seed=1))[0] / 2000
+        pilot = timed(simulate, w, n=n, datasets=2000, seed=1)[0] / 2000
         sets = max(2000, int(args.seconds / pilot))
         rows, count = against_draws(w, n, sets, args.repeats)
         sim_us, draw_us, ratio, wall = (np.median(rows[:, i]) for i in range(4))

@@ -37,7 +37,7 @@ HEAVY = ("pyarrow", "matplotlib", "scipy", "rich")
 # the modules allowed to import a heavy library
 HEAVY_HOMES = {"pyarrow": {"kdbound.io.tables"}, "matplotlib": {"kdbound.render.plot"},
                "rich": {"kdbound.render.report", "kdbound.render.environment", "kdbound.render.progress"},
-               "scipy": {"kdbound.engine.sim_draw", "kdbound.engine.estimate"}}
+               "scipy": {"kdbound.engine.sim_draw", "kdbound.engine.sim_kl", "kdbound.engine.estimate"}}
 # modules that import a heavy library at their top: others import them only inside functions
 HEAVY_AT_TOP = {"kdbound.io.tables": "pyarrow", "kdbound.cli.batch": "pyarrow (through io.tables)",
                 "kdbound.cli.estimate": "pyarrow (through io.tables)"}

@@ -34,8 +34,10 @@ __all__ = ["PosteriorFactor", "posterior_factor", "FastK", "kernel_kl", "refit_k
 
 #: a dataset whose K is a difference of terms more than this many times larger than K is recomputed
 CANCEL_LIMIT = 1e3
-#: a dataset whose Cholesky factors have a squared diagonal ratio above this is recomputed
-COND_LIMIT = 1e6
+#: a dataset whose posterior precision P may have a condition number above this (the bound
+#: ``||P||_F ||P^{-1}||_F``), or whose other Cholesky factors have a squared diagonal ratio above it,
+#: is recomputed: ``V = G P^{-1}`` carries an error of about ``eps cond(P)``
+COND_LIMIT = 1e4
 _ROOT_COND = COND_LIMIT ** 0.5
 
 
@@ -98,17 +100,14 @@ class PosteriorFactor:
     inv: np.ndarray        # F^{-1}
     sigma: np.ndarray      # P^{-1}
     diag: np.ndarray       # (m, d): the diagonal of the Cholesky factor (sqrt p for the eigen factor)
-    eigen: bool = False    # the eigendecomposition stood in for the Cholesky factor
+    sigma_norm2: np.ndarray   # ||Sigma||_F^2 = sum 1 / p^2 (m,)
+    ill: np.ndarray        # (m,) bool: ||P||_F ||Sigma||_F > COND_LIMIT, or no Cholesky factor
 
     @property
     def logdet(self) -> np.ndarray:
         """``ln det P`` (m,)."""
         return 2.0 * np.sum(np.log(self.diag), axis=1)
 
-    @property
-    def ill(self) -> np.ndarray:
-        """(m,) bool: a squared diagonal ratio of F above COND_LIMIT, or no Cholesky factor."""
-        return np.ones(self.diag.shape[0], dtype=bool) if self.eigen else _ill(self.diag)
 
 
 @quiet_fp
@@ -123,9 +122,15 @@ def posterior_factor(gram: np.ndarray, lam: float, beta: float) -> PosteriorFact
         root = np.sqrt(p)
         inv = np.swapaxes(u / root[:, None, :], 1, 2)
         return PosteriorFactor(chol=u * root[:, None, :], inv=inv, sigma=(u / p[:, None, :]) @ np.swapaxes(u, 1, 2),
-                               diag=root, eigen=True)
+                               diag=root, sigma_norm2=np.sum(p ** -2.0, axis=1),
+                               ill=np.ones(gram.shape[0], dtype=bool))
     inv = _tri_inverse(low)
-    return PosteriorFactor(chol=low, inv=inv, sigma=np.swapaxes(inv, 1, 2) @ inv, diag=np.einsum("mii->mi", low))
+    sigma = np.swapaxes(inv, 1, 2) @ inv
+    sigma_norm2 = np.einsum("mij,mij->m", sigma, sigma)
+    # cond(P) <= ||P||_F ||Sigma||_F <= d cond(P); the product of the squares, and each factor, stays finite
+    ill = ~(np.sqrt(np.einsum("mij,mij->m", prec, prec)) * np.sqrt(sigma_norm2) <= COND_LIMIT)
+    return PosteriorFactor(chol=low, inv=inv, sigma=sigma, diag=np.einsum("mii->mi", low), sigma_norm2=sigma_norm2,
+                           ill=ill)
 
 
 # --------------------------------------------------------------------------- the shared matrices
@@ -279,7 +284,7 @@ def _kernel_teacher(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: flo
     tr_q = _trace(q)
     _, logdet_q, diag_q = _cholesky(q)
     tr_vss = _trace_prod(v @ sigma, sigma)                    # tr(V Sigma^2) = sum v / p^2
-    tr_ss = np.einsum("mij,mij->m", sigma, sigma)             # sum 1 / p^2
+    tr_ss = fac.sigma_norm2                                   # sum 1 / p^2
     lam2 = lam * lam
     # beta s shrink^2 + shrink^2, each product ordered so that no factor overflows
     tail = (beta * beta) * (lam2 * tr_vss) + lam2 * tr_ss
