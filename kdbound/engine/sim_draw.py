@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ._checks import positive, quiet_fp
-from .exact_kl import GramEigen, gram_eigen, kl_terms, xm_log1p
+from .exact_kl import GramEigen, gram_eigen, kl_terms, xm_log
 from .sim_kl import PosteriorFactor, kernel_kl, posterior_factor, refit_kl, tight_terms
 from .sim_model import SimModel
 
@@ -381,7 +381,8 @@ def tight_bound_terms(model: SimModel, x, eig: GramEigen) -> np.ndarray:
     if isinstance(sigma_s, str):
         cov = np.zeros_like(shift)
     elif isinstance(sigma_s, float):
-        cov = 0.5 * k * np.sum(xm_log1p(sigma_s * p - 1.0), axis=-1)
+        # sigma p - 1 - ln(sigma p): ln taken directly, so a tiny sigma p (where sigma p - 1 rounds to -1) stays finite
+        cov = 0.5 * k * np.sum(xm_log(sigma_s * p, math.log(sigma_s) + np.log(p)), axis=-1)
     else:
         diag = np.einsum("mji,jl,mli->mi", eig.u, sigma_s, eig.u)       # diag of U^T Sigma_S U
         logdet_s = 2.0 * float(np.sum(np.log(np.diag(np.linalg.cholesky(sigma_s)))))
