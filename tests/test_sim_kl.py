@@ -70,7 +70,7 @@ def case(rng, kind, d):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_fast_k_equals_the_spectral_form_on_random_cases(kind):
-    rng = np.random.default_rng(abs(hash(kind)) % 2 ** 32)
+    rng = np.random.default_rng(KINDS.index(kind))
     checked = 0
     for d, n, k in [(1, 4, 1), (3, 8, 2), (5, 30, 3), (7, 12, 4), (20, 200, 5), (4, 2, 3)]:
         for _ in range(3):
@@ -80,7 +80,10 @@ def test_fast_k_equals_the_spectral_form_on_random_cases(kind):
             got = fast(x, w, lam, beta, kind, value)
             ref = spectral(x, w, lam, beta, kind, value)
             ok = ~got.suspect
-            np.testing.assert_allclose(got.value[ok], ref[ok], rtol=1e-12, atol=0)
+            # with n < d the reference itself loses digits: eigh gives the zero eigenvalues only to about
+            # eps g_max (against 40-digit arithmetic the spectral form was off by up to 6e-12 on such
+            # cases, the Cholesky form by up to 4e-13)
+            np.testing.assert_allclose(got.value[ok], ref[ok], rtol=1e-12 if n >= d else 1e-10, atol=0)
             checked += int(ok.sum())
     assert checked >= 0.9 * 6 * 3 * 6                          # the fast path answered nearly every case itself
 
