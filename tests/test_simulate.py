@@ -494,7 +494,7 @@ def test_progress_is_reported_block_by_block():
 
 
 def test_memory_is_bounded_by_the_block_not_the_number_of_datasets():
-    assert S.block_size(50, 5, 3) * sim_model._dataset_floats(50, 5, 3) * 8 <= 5 << 20
+    assert S.block_size(50, 5, 3) * sim_model._dataset_floats(50, 5, 3) * 8 <= 9 << 20
     assert S.block_size(200, 20, 5) < 100
     assert S.block_size(10 ** 5, 100, 10) == 1
 
