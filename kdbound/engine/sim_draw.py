@@ -13,12 +13,13 @@ the theorems (simulate)", "Exact K without a rank bottleneck" and "A tighter bou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ._checks import positive, quiet_fp
-from .exact_kl import GramEigen, kl_terms, xm_log1p
+from .exact_kl import GramEigen, gram_eigen, kl_terms, xm_log
+from .sim_kl import PosteriorFactor, kernel_kl, posterior_factor, refit_kl, tight_terms
 from .sim_model import SimModel
 
 __all__ = ["Block", "Workspace", "draw_block", "tight_bound_terms", "population_loss", "clipped_square_mean",
@@ -139,11 +140,141 @@ class Workspace:
 
     def __init__(self, model: SimModel, size: int):
         n, d, k = model.n, model.d, model.k
-        self.z = np.empty((size, d + 2 * k, n))
+        self.shape = (d + 2 * k, n), (2, k, d)
+        # per dataset, every standard normal it needs: X^T, E^T, E'^T (the paper's layout), then Z, Z'
+        self.normals = np.empty((size, n * (d + 2 * k) + 2 * k * d))
         self.res = np.empty((size, 3 * k, n))
+        # the training residuals' coefficients [W* - W_T, I, 0; W_T - Theta, 0, I; W* - Theta, I, 0]
+        self.coef = np.zeros((size, 3 * k, d + 2 * k))
+        eye = np.arange(k)
+        self.coef[:, eye, d + eye] = 1.0
+        self.coef[:, k + eye, d + k + eye] = 1.0
+        self.coef[:, 2 * k + eye, d + eye] = 1.0
 
     def take(self, m: int):
-        return self.z[:m], self.res[:m]
+        """The first ``m`` datasets' buffers: all their normals (one row each), residuals, coefficients."""
+        return self.normals[:m], self.res[:m], self.coef[:m]
+
+
+@dataclass(frozen=True, eq=False)
+class _Draws:
+    """One block's draws in reduced units (noise 1), weights in rows (m, k, d), original coordinates."""
+
+    z: np.ndarray            # (m, d + 2k, n): X^T, E^T, E'^T (the paper's layout), noise 1
+    gram: np.ndarray         # X^T X
+    cross: np.ndarray        # X^T E (and X^T E' for the refit student), (m, d, k or 2k)
+    fac: PosteriorFactor     # of the teacher's posterior precision
+    b: np.ndarray            # c (Y^T X): the teacher's mean is b Sigma_T
+    wt: np.ndarray           # W_T
+    fac_s: PosteriorFactor | None = None   # the refit student's posterior precision
+    mean: np.ndarray | None = None         # the student's mean given W_T (and Y^)
+    th: np.ndarray | None = None           # Theta
+    apx: np.ndarray | None = None          # bottleneck: this draw's Apx
+
+
+def _posterior_draw(b, fac: PosteriorFactor, z) -> np.ndarray:
+    """Rows ``N(row of b Sigma, Sigma)``: ``(b F^{-T} + z) F^{-1}`` with ``F F^T = Sigma^{-1}``."""
+    return (b @ np.swapaxes(fac.inv, 1, 2) + z) @ fac.inv
+
+
+def _teacher(model: SimModel, rng: np.random.Generator, work: Workspace, m: int) -> _Draws:
+    """X, E, E' and the teacher ``W_T ~ MN(c Y^T X Sigma_T, I_k, Sigma_T)`` for ``m`` datasets.
+
+    One ``standard_normal`` call draws every normal of the block (X, E, E' and the two k x d
+    matrices of the posterior draws), one batched product gives ``X^T X`` and ``X^T E`` (and
+    ``X^T E'`` for the refit student).
+    """
+    d, k = model.d, model.k
+    red = model.red
+    normals = work.take(m)[0]
+    rng.standard_normal(out=normals)
+    z_shape, zz_shape = work.shape
+    z = normals[:, :z_shape[0] * z_shape[1]].reshape((m,) + z_shape)
+    zz = normals[:, z_shape[0] * z_shape[1]:].reshape((m,) + zz_shape)
+    xp = z[:, :d]                                             # (m, d, n): the paper's X
+    width = d + (2 * k if model.student == "refit" else k)
+    prod = xp @ np.swapaxes(z[:, :width], 1, 2)               # X^T X | X^T E (| X^T E')
+    gram, cross = prod[:, :, :d], prod[:, :, d:]
+    fac = posterior_factor(gram, red.lam, red.beta_t)
+    # Y^T X = W* X^T X + E^T X
+    b = red.beta_t * (red.w_star @ gram + np.swapaxes(cross[:, :, :k], 1, 2))
+    wt = _posterior_draw(b, fac, zz[:, 0])
+    return _Draws(z=z, gram=gram, cross=cross, fac=fac, b=b, wt=wt, th=zz[:, 1])
+
+
+def _student(model: SimModel, dr: _Draws) -> _Draws:
+    """The student given the teacher: refit on the pseudo data, or the kernel ``MN(L_r L_r^T W_T, I, Sigma_S)``."""
+    red, k = model.red, model.k
+    noise = dr.th                                             # standard normal (m, k, d)
+    wt = dr.wt
+    if model.student == "refit":
+        fac_s = posterior_factor(dr.gram, red.lam, red.beta_s)
+        b_s = red.beta_s * (wt @ dr.gram + np.swapaxes(dr.cross[:, :, k:], 1, 2))   # c_S Y^^T X
+        return replace(dr, fac_s=fac_s, mean=b_s @ fac_s.sigma, th=_posterior_draw(b_s, fac_s, noise))
+    mean, apx = wt, None
+    if model.bottleneck:
+        # L_r: top-r eigenvectors of (W_T X^T)(W_T X^T)^T = W_T X^T X W_T^T (k x k)
+        _, lv = np.linalg.eigh((wt @ dr.gram) @ np.swapaxes(wt, 1, 2))
+        lr = lv[:, :, k - model.rank:]                        # (m, k, r)
+        mean = lr @ (np.swapaxes(lr, 1, 2) @ wt)              # L_r L_r^T W_T
+        # Apx = ||(I - L_r L_r^T) W_T Sigma_T^{-1/2}||_F^2 = ||L_c^T W_T F||_F^2 (L_c: the other eigenvectors,
+        # F F^T = Sigma_T^{-1}): a sum of squares, nothing cancels
+        off = np.swapaxes(lv[:, :, :k - model.rank], 1, 2) @ wt @ dr.fac.chol
+        apx = np.einsum("mkd,mkd->m", off, off)
+    sigma_s = red.sigma_s
+    if isinstance(sigma_s, str):                              # Sigma_S = Sigma_T
+        th = mean + noise @ dr.fac.inv
+    elif isinstance(sigma_s, float):                          # s I
+        th = mean + math.sqrt(sigma_s) * noise
+    else:                                                     # rows N(0, Sigma_S)
+        th = mean + noise @ np.linalg.cholesky(sigma_s).T
+    return replace(dr, mean=mean, th=th, apx=apx)
+
+
+@quiet_fp
+def _losses(model: SimModel, dr: _Draws, res, coef) -> tuple:
+    """Population and training losses, gaps and the saturation mask of one block.
+
+    One batched product gives every training residual (3k x n per dataset): ``(W* - W_T) X^T + E^T``,
+    ``(W_T - Theta) X^T + E'^T`` and ``(W* - Theta) X^T + E^T``.
+    """
+    d, k, n = model.d, model.k, model.n
+    clip = model.red.clip
+    w_star = model.red.w_star
+    m = dr.wt.shape[0]
+    np.subtract(w_star, dr.wt, out=coef[:, :k, :d])
+    np.subtract(dr.wt, dr.th, out=coef[:, k:2 * k, :d])
+    np.subtract(w_star, dr.th, out=coef[:, 2 * k:, :d])
+    diff = coef[:, :, :d].reshape(m, 3, k, d)[:, ::2]         # W* - W_T, W* - Theta
+    s2 = np.einsum("mrkd,mrkd->mrk", diff, diff)              # (m, 2, k): teacher's, then student's outputs
+    s2 += 1.0
+    pop = np.mean(clipped_square_mean(s2, clip), axis=-1)
+    pop_t, pop_s = pop[:, 0], pop[:, 1]
+    s2_t, s2_s = s2[:, 0], s2[:, 1]
+    per = float(n * k)                                        # (sum / (n k)) / B: no overflow for a large B
+    saturated = pop.max(axis=1) > SATURATED
+    if saturated.any():
+        # losses within 1e-4 of 1: 1 - L has the digits, so the gap is taken between the complements
+        # (1 - L_D) - (1 - L_P), each computed directly: sum (B - r^2)_+ and the closed form
+        sub = coef[saturated] @ dr.z[saturated]
+        deficit = np.maximum(clip - sub * sub, 0.0).sum(axis=2)
+        comp_d = deficit.reshape(-1, 3, k).sum(axis=2) / per / clip
+        comp_t = np.mean(clipped_square_complement(s2_t[saturated], clip), axis=-1)
+        comp_s = np.mean(clipped_square_complement(s2_s[saturated], clip), axis=-1)
+    # min(r^2, B) as the square of r clipped to [-a, a], a the largest float with a^2 <= B: one pass fewer
+    root = math.sqrt(clip)
+    root = root if root * root <= clip else float(np.nextafter(root, 0.0))
+    np.matmul(coef, dr.z, out=res)
+    np.clip(res, -root, root, out=res)
+    train = np.einsum("mij,mij->mi", res, res).reshape(m, 3, k).sum(axis=2) / per / clip
+    np.minimum(train, 1.0, out=train)                         # a mean of values <= 1 that can round just above 1
+    gaps = np.stack([pop_t, pop_s, pop_s], axis=1) - train
+    if saturated.any():
+        sat_t, sat_s = pop_t[saturated] > SATURATED, pop_s[saturated] > SATURATED
+        gaps[saturated, 0] = np.where(sat_t, comp_d[:, 0] - comp_t, gaps[saturated, 0])
+        gaps[saturated, 1] = np.where(sat_s, comp_d[:, 1] - comp_s, gaps[saturated, 1])
+        gaps[saturated, 2] = np.where(sat_s, comp_d[:, 2] - comp_s, gaps[saturated, 2])
+    return pop_t, pop_s, train, gaps, saturated
 
 
 def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0,
@@ -154,116 +285,75 @@ def draw_block(model: SimModel, m: int, rng: np.random.Generator, start: int = 0
     labels Y^ = X W_T^T + E', the student Theta, the exact population losses, the
     training losses and K given X (``keep=True`` also returns the draws themselves,
     in the samples-as-rows layout).  Internally the arrays are in the paper's layout
-    (features x samples, so each dataset's rows are contiguous) and the posterior
-    is handled in the eigenbasis of the Gram matrix ``X^T X = U diag(g) U^T``, where
-    it is diagonal.  One ``standard_normal`` call draws X, E and E' together, one
-    batched matrix product gives X^T X, X^T E and X^T E', and one more gives every
-    training residual.
+    (features x samples, so each dataset's rows are contiguous), and each posterior is
+    drawn through the Cholesky factor ``F`` of its precision ``lam I + c X^T X``:
+    ``W = (c Y^T X F^{-T} + Z) F^{-1}``.  K comes from the same factors
+    (:mod:`kdbound.engine.sim_kl`), without an eigendecomposition.
     """
-    n, d, k = model.n, model.d, model.k
-    red = model.red                                           # units where the label noise is 1
-    lam, clip, c = red.lam, red.clip, red.beta_t
-    w_star = red.w_star
     if work is None:
         work = Workspace(model, m)
-    z, res = work.take(m)
-    rng.standard_normal(out=z)                                # rows: X^T (d), E^T (k), E'^T (k), noise 1
-    xp = z[:, :d]                                             # (m, d, n): the paper's X
-    cross = xp @ np.swapaxes(z, 1, 2)                         # (m, d, d + 2k): X^T X | X^T E | X^T E'
-    g, u = np.linalg.eigh(cross[:, :, :d])
-    g = np.maximum(g, 0.0)
-    ut = np.swapaxes(u, 1, 2)
-    p = lam + c * g                                           # teacher posterior precisions
-    a = w_star @ u                                            # (m, k, d): W* in the eigenbasis
-    proj = np.swapaxes(ut @ cross[:, :, d:], 1, 2)            # (m, 2k, d): E^T X U, E'^T X U
-    zz = rng.standard_normal((m, 2, k, d))
-    # W_T in the eigenbasis: mean c (Y^T X U) / p with Y^T X U = W* U g + E^T X U, sd 1 / sqrt(p)
-    wbar = (a * g[:, None, :] + proj[:, :k]) * (c / p)[:, None, :]
-    wt = wbar + zz[:, 0] / np.sqrt(p)[:, None, :]
-    apx = None
-    if model.student == "refit":
-        c_s = red.beta_s
-        p_s = lam + c_s * g
-        yhx = wt * g[:, None, :] + proj[:, k:]                # Y^^T X U = W_T U g + E'^T X U
-        mean = yhx * (c_s / p_s)[:, None, :]
-        th = mean + zz[:, 1] / np.sqrt(p_s)[:, None, :]
-    else:
-        mean = wt
-        if model.bottleneck:
-            # L_r: top-r eigenvectors of (W_T X^T)(W_T X^T)^T = W_T U diag(g) U^T W_T^T (k x k)
-            _, lv = np.linalg.eigh((wt * g[:, None, :]) @ np.swapaxes(wt, 1, 2))
-            lr = lv[:, :, k - model.rank:]                    # (m, k, r)
-            mean = lr @ (np.swapaxes(lr, 1, 2) @ wt)          # L_r L_r^T W_T
-            # Apx = ||(I - L_r L_r^T) W_T Sigma_T^{-1/2}||_F^2, projected directly (no cancellation)
-            scaled = wt * np.sqrt(p)[:, None, :]
-            off = scaled - lr @ (np.swapaxes(lr, 1, 2) @ scaled)
-            apx = np.einsum("mkd,mkd->m", off, off)
-        sigma_s = red.sigma_s
-        if isinstance(sigma_s, str):                          # Sigma_S = Sigma_T: diagonal in the eigenbasis
-            th = mean + zz[:, 1] / np.sqrt(p)[:, None, :]
-        elif isinstance(sigma_s, float):                      # s I: isotropic in any basis
-            th = mean + math.sqrt(sigma_s) * zz[:, 1]
-        else:                                                 # rows N(0, Sigma_S), rotated into the eigenbasis
-            th = mean + (zz[:, 1] @ np.linalg.cholesky(sigma_s).T) @ u
-    # population losses from distances in the eigenbasis (U is orthogonal)
-    dt = wt - a
-    ds = th - a
-    s2_t = np.einsum("mkd,mkd->mk", dt, dt) + 1.0
-    s2_s = np.einsum("mkd,mkd->mk", ds, ds) + 1.0
-    pop_t = np.mean(clipped_square_mean(s2_t, clip), axis=-1)
-    pop_s = np.mean(clipped_square_mean(s2_s, clip), axis=-1)
-    # training residuals (k x n each): (W* - W_T) X + E^T, (W_T - Theta) X + E'^T, (W* - Theta) X + E^T
-    r = (np.concatenate([-dt, dt - ds], axis=1) @ ut) @ xp    # (m, 2k, n)
-    np.add(z[:, d:d + k], r[:, :k], out=res[:, :k])
-    np.add(z[:, d + k:], r[:, k:], out=res[:, k:2 * k])
-    np.add(res[:, :k], r[:, k:], out=res[:, 2 * k:])
-    np.multiply(res, res, out=res)
-    per = float(n * k)                                        # (sum / (n k)) / B: no overflow for a large B
-    saturated = (pop_t > SATURATED) | (pop_s > SATURATED)
-    if saturated.any():
-        # losses within 1e-4 of 1: 1 - L has the digits, so the gap is taken between the complements
-        # (1 - L_D) - (1 - L_P), each computed directly: sum (B - r^2)_+ and the closed form
-        deficit = np.maximum(clip - res[saturated], 0.0).sum(axis=2)
-        comp_d = deficit.reshape(-1, 3, k).sum(axis=2) / per / clip
-        comp_t = np.mean(clipped_square_complement(s2_t[saturated], clip), axis=-1)
-        comp_s = np.mean(clipped_square_complement(s2_s[saturated], clip), axis=-1)
-    np.minimum(res, clip, out=res)
-    train = res.sum(axis=2).reshape(m, 3, k).sum(axis=2) / per / clip
-    np.minimum(train, 1.0, out=train)                         # a mean of values <= 1 that can round just above 1
-    gaps = np.stack([pop_t, pop_s, pop_s], axis=1) - train
-    if saturated.any():
-        sat_t, sat_s = pop_t[saturated] > SATURATED, pop_s[saturated] > SATURATED
-        gaps[saturated, 0] = np.where(sat_t, comp_d[:, 0] - comp_t, gaps[saturated, 0])
-        gaps[saturated, 1] = np.where(sat_s, comp_d[:, 1] - comp_s, gaps[saturated, 1])
-        gaps[saturated, 2] = np.where(sat_s, comp_d[:, 2] - comp_s, gaps[saturated, 2])
-    kl = _kl_block(model, xp, GramEigen(g=g, u=u), apx)
-    draws = None
-    if keep:                                                  # back in the data's units
-        noise = model.noise
-        x = np.swapaxes(xp, 1, 2).copy()
-        w_t, theta = wt @ ut * noise, th @ ut * noise
-        draws = {"x": x, "y": x @ model.w_star.T + noise * np.swapaxes(z[:, d:d + k], 1, 2),
-                 "y_hat": x @ np.swapaxes(w_t, 1, 2) + noise * np.swapaxes(z[:, d + k:], 1, 2),
-                 "w_t": w_t, "theta": theta, "apx": apx, "w_bar": wbar @ ut * noise, "theta_mean": mean @ ut * noise}
+    _, res, coef = work.take(m)
+    dr = _student(model, _teacher(model, rng, work, m))
+    pop_t, pop_s, train, gaps, saturated = _losses(model, dr, res, coef)
+    kl = _kl_block(model, dr)
+    draws = _kept(model, dr) if keep else None
     return Block(start=start, teacher_train=train[:, 0], teacher_test=pop_t, teacher_gap=gaps[:, 0],
                  student_train=train[:, 1], student_test=pop_s, student_gap=gaps[:, 1],
                  student_gap_real=gaps[:, 2], kl=kl, saturated=int(saturated.sum()), draws=draws)
 
 
-def _kl_block(model: SimModel, xp, eig: GramEigen, apx) -> np.ndarray:
+def _kept(model: SimModel, dr: _Draws) -> dict:
+    """The draws of a block back in the data's units, samples as rows."""
+    d, k = model.d, model.k
+    noise = model.noise
+    x = np.swapaxes(dr.z[:, :d], 1, 2).copy()
+    w_t = dr.wt * noise
+    return {"x": x, "y": x @ model.w_star.T + noise * np.swapaxes(dr.z[:, d:d + k], 1, 2),
+            "y_hat": x @ np.swapaxes(w_t, 1, 2) + noise * np.swapaxes(dr.z[:, d + k:], 1, 2),
+            "w_t": w_t, "theta": dr.th * noise, "apx": dr.apx, "w_bar": (dr.b @ dr.fac.sigma) * noise,
+            "theta_mean": dr.mean * noise}
+
+
+def _kl_block(model: SimModel, dr: _Draws) -> np.ndarray:
     """K given X for each dataset: exact, or (bottleneck) the tight bound with this draw's Apx.
 
-    ``xp`` is X in the paper's layout (m, d, n); K given X depends on X only through
-    X^T X, whose eigendecomposition ``eig`` is passed along.
+    From the block's Cholesky factors (:mod:`kdbound.engine.sim_kl`); the datasets whose fast
+    value is suspect (a near-cancellation, an ill-conditioned factor, an overflow) are
+    recomputed by the spectral form from an eigendecomposition of their X^T X.
     """
-    x = np.swapaxes(xp, 1, 2)
+    red = model.red
+    lam, beta = red.lam, red.beta_t
+    if model.student == "refit":
+        fast = refit_kl(dr.gram, dr.fac, dr.fac_s, red.w_star, lam=lam, beta=beta, beta_s=red.beta_s)
+    elif not model.bottleneck:
+        fast = kernel_kl(dr.gram, dr.fac, red.w_star, lam=lam, beta=beta, sigma_s=red.sigma_s)
+    else:
+        logdet_s = None
+        if isinstance(red.sigma_s, np.ndarray):
+            logdet_s = 2.0 * float(np.sum(np.log(np.diag(np.linalg.cholesky(red.sigma_s)))))
+        fast = tight_terms(dr.gram, dr.fac, red.w_star, lam=lam, beta=beta, sigma_s=red.sigma_s,
+                           logdet_sigma_s=logdet_s)
+    kl = fast.value
+    if model.bottleneck:
+        kl = kl + dr.apx
+    if fast.suspect.any():
+        idx = np.flatnonzero(fast.suspect)
+        kl = kl.copy()
+        kl[idx] = _kl_spectral(model, dr, idx)
+    return kl
+
+
+def _kl_spectral(model: SimModel, dr: _Draws, idx) -> np.ndarray:
+    """K given X of the datasets ``idx`` by the spectral form (one eigendecomposition of each X^T X)."""
+    x = np.swapaxes(dr.z[idx, :model.d], 1, 2)
+    eig = gram_eigen(x)
     red = model.red
     if model.student == "refit":
         return kl_terms(x, red.w_star, lam=red.lam, beta_t=red.beta_t, noise=1.0, student="refit",
                         beta_s=red.beta_s, eig=eig).kl
     if not model.bottleneck:
         return kl_terms(x, red.w_star, lam=red.lam, beta_t=red.beta_t, noise=1.0, sigma_s=red.sigma_s, eig=eig).kl
-    return tight_bound_terms(model, x, eig) + apx
+    return tight_bound_terms(model, x, eig) + dr.apx[idx]
 
 
 @quiet_fp
@@ -291,7 +381,8 @@ def tight_bound_terms(model: SimModel, x, eig: GramEigen) -> np.ndarray:
     if isinstance(sigma_s, str):
         cov = np.zeros_like(shift)
     elif isinstance(sigma_s, float):
-        cov = 0.5 * k * np.sum(xm_log1p(sigma_s * p - 1.0), axis=-1)
+        # sigma p - 1 - ln(sigma p): ln taken directly, so a tiny sigma p (where sigma p - 1 rounds to -1) stays finite
+        cov = 0.5 * k * np.sum(xm_log(sigma_s * p, math.log(sigma_s) + np.log(p)), axis=-1)
     else:
         diag = np.einsum("mji,jl,mli->mi", eig.u, sigma_s, eig.u)       # diag of U^T Sigma_S U
         logdet_s = 2.0 * float(np.sum(np.log(np.diag(np.linalg.cholesky(sigma_s)))))
