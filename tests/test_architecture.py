@@ -24,6 +24,7 @@ LAYERS = [
     ("kdbound.errors", "kdbound.formats", "kdbound._version"),
     ("kdbound.engine",),
     ("kdbound.io",),
+    ("kdbound.experiment",),
     ("kdbound.render",),
     ("kdbound.cli.status", "kdbound.cli.click_api"),
     ("kdbound.cli.options",),
@@ -33,11 +34,16 @@ LAYERS = [
     ("kdbound.cli.app",),
     ("kdbound.cli.main", "kdbound.__main__", "kdbound"),
 ]
-HEAVY = ("pyarrow", "matplotlib", "scipy", "rich")
+HEAVY = ("pyarrow", "matplotlib", "scipy", "rich", "sklearn", "joblib", "dask", "distributed", "threadpoolctl")
 # the modules allowed to import a heavy library
-HEAVY_HOMES = {"pyarrow": {"kdbound.io.tables"}, "matplotlib": {"kdbound.render.plot"},
+HEAVY_HOMES = {"pyarrow": {"kdbound.io.tables", "kdbound.io.runs"}, "matplotlib": {"kdbound.render.plot"},
                "rich": {"kdbound.render.report", "kdbound.render.environment", "kdbound.render.progress"},
-               "scipy": {"kdbound.engine.simulate", "kdbound.engine.estimate"}}
+               "scipy": {"kdbound.engine.simulate", "kdbound.engine.estimate"},
+               # distill's libraries (the extras kdbound[distill] and kdbound[dask]), each in its one home
+               "sklearn": {"kdbound.experiment.models", "kdbound.experiment.protocol", "kdbound.experiment.data"},
+               "threadpoolctl": {"kdbound.experiment.protocol"},
+               "joblib": {"kdbound.experiment.executor"},
+               "dask": {"kdbound.experiment.executor"}, "distributed": {"kdbound.experiment.executor"}}
 # modules that import a heavy library at their top: others import them only inside functions
 HEAVY_AT_TOP = {"kdbound.io.tables": "pyarrow", "kdbound.cli.batch": "pyarrow (through io.tables)",
                 "kdbound.cli.estimate": "pyarrow (through io.tables)"}

@@ -1,0 +1,252 @@
+"""Where runs execute: in this process, on local processes (joblib's loky), or on a Dask cluster.
+
+Every executor runs one function ``fn(payload, *args)`` on many argument tuples
+and yields ``(key, result)`` as tasks complete, in whatever order they do; the
+caller puts results in order.  The payload (the pool of examples) travels once
+per worker: loky passes it to each worker's initializer, Dask scatters it to
+every worker.  Tasks carry small arguments (spec strings, numbers) and return
+rows, never models.
+
+A task whose worker died yields a :class:`TaskLost` instead of a result: on Dask
+this is ``KilledWorker``, attributed to that task; a dead loky worker breaks the
+whole pool, which the caller treats as fatal for the runs still in flight.
+
+* ``serial`` (``jobs = 1``): tasks run in the calling process, one by one, as
+  the results are asked for.
+* ``joblib``: a ``loky`` process pool of ``jobs`` workers.
+* ``dask``: an existing ``dask.distributed`` scheduler at ``scheduler`` (an
+  unreachable one is an error within ``connect_timeout`` seconds), or a
+  ``LocalCluster`` of ``jobs`` single-threaded worker processes on loopback.
+  Before any task, every worker must import the factory modules and have the
+  same library versions as this process (identical numbers need them).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+from ..errors import InputError
+from .models import one_line
+
+BACKENDS = ("joblib", "dask")
+
+
+@dataclass(frozen=True)
+class TaskLost:
+    """The worker running task ``key`` died (``message`` says how)."""
+
+    key: object
+    message: str
+
+
+def default_jobs() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def add_import_path(path: str) -> None:
+    """Put ``path`` first on the import path (once), so that ``module:function`` factories there import."""
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+class SerialExecutor:
+    """Tasks in this process, each run when the next result is asked for."""
+
+    name = "serial"
+
+    def __init__(self, fn, payload):
+        self.fn, self.payload = fn, payload
+        self._tasks: deque = deque()
+
+    def submit(self, key, *args) -> None:
+        self._tasks.append((key, args))
+
+    def completed(self):
+        while self._tasks:
+            key, args = self._tasks.popleft()
+            yield key, self.fn(self.payload, *args)
+
+    def close(self) -> None:
+        self._tasks.clear()
+
+
+# --------------------------------------------------------------------------- loky
+
+_WORKER_PAYLOAD: list = [None]
+
+
+def _init_worker(payload, paths) -> None:
+    """A loky worker's start: the payload kept for every task, the driver's import paths added."""
+    _WORKER_PAYLOAD[0] = payload
+    for p in reversed(paths):
+        add_import_path(p)
+
+
+def _call(fn, *args):
+    return fn(_WORKER_PAYLOAD[0], *args)
+
+
+class LokyExecutor:
+    """A loky process pool of ``jobs`` workers (joblib's), the payload passed once to each."""
+
+    name = "joblib"
+
+    def __init__(self, fn, payload, jobs: int, paths=()):
+        from joblib.externals.loky.process_executor import ProcessPoolExecutor  # joblib, only for distill
+
+        self.fn = fn
+        self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(payload, list(paths)))
+        self._futures: dict = {}
+
+    def submit(self, key, *args) -> None:
+        self._futures[self._pool.submit(_call, self.fn, *args)] = key
+
+    def completed(self):
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        from joblib.externals.loky.process_executor import BrokenProcessPool  # joblib, only for distill
+
+        while self._futures:
+            done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+            for fut in done:
+                key = self._futures.pop(fut)
+                try:
+                    yield key, fut.result()
+                except BrokenProcessPool as exc:
+                    yield key, TaskLost(key, one_line(exc))
+
+    def close(self) -> None:
+        for fut in self._futures:
+            fut.cancel()
+        self._futures.clear()
+        self._pool.shutdown(wait=True, kill_workers=True)
+
+
+# --------------------------------------------------------------------------- Dask
+
+def _try_import(modules) -> dict:
+    """On a worker: {module: error line} for the modules it cannot import."""
+    out = {}
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # reported with the worker's address
+            out[module] = one_line(exc)
+    return out
+
+
+class DaskExecutor:
+    """Tasks on a ``dask.distributed`` cluster: the scheduler at ``scheduler``, or a LocalCluster of ``jobs``."""
+
+    name = "dask"
+
+    def __init__(self, fn, payload, jobs: int, scheduler: str | None = None, connect_timeout: float = 10.0,
+                 modules=(), versions=None, paths=()):
+        from distributed import Client, LocalCluster  # dask, only for --backend dask
+
+        self.fn, self._cluster, self.client, self._futures = fn, None, None, {}
+        self._token = uuid.uuid4().hex[:12]
+        try:
+            if scheduler is not None:
+                try:
+                    self.client = Client(scheduler, timeout=connect_timeout, set_as_default=False)
+                except (OSError, TimeoutError, ValueError) as exc:
+                    raise InputError(f"cannot reach the Dask scheduler {scheduler!r} within {connect_timeout:g} s "
+                                     f"({one_line(exc)})", "scheduler") from None
+                self._wait_for_workers(connect_timeout, scheduler)
+            else:
+                self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                             dashboard_address=None, silence_logs=logging.ERROR)
+                self.client = Client(self._cluster, set_as_default=False)
+            if paths:
+                self.client.run(_add_paths, list(paths))
+            self._check_workers(modules, versions)
+            self._payload = self.client.scatter(payload, broadcast=True, hash=False)
+        except BaseException:
+            self.close()
+            raise
+
+    def _wait_for_workers(self, timeout: float, scheduler: str) -> None:
+        try:
+            self.client.wait_for_workers(1, timeout=timeout)
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"the Dask scheduler {scheduler!r} has no workers ({one_line(exc)})",
+                             "scheduler") from None
+
+    def _check_workers(self, modules, versions) -> None:
+        """Every worker imports the factory modules ((role, module) pairs) and has this process's versions."""
+        if modules:
+            found = self.client.run(_try_import, [m for _, m in modules])
+            for worker, failed in sorted(found.items()):
+                for role, module in modules:
+                    if module in failed:
+                        raise InputError(f"the Dask worker {worker} cannot import {module!r} ({failed[module]})", role)
+        if versions is not None:
+            fn, here = versions
+            for worker, there in sorted(self.client.run(fn).items()):
+                diff = [f"{k} {there.get(k)} there, {v} here" for k, v in here.items() if there.get(k) != v]
+                if diff:
+                    raise InputError(f"the Dask worker {worker} has other library versions ({'; '.join(diff)}): "
+                                     "identical runs need identical versions", "scheduler")
+
+    def submit(self, key, *args) -> None:
+        fut = self.client.submit(self.fn, self._payload, *args, key=f"kdbound-{self._token}-{key}", pure=False)
+        self._futures[fut] = key
+
+    def completed(self):
+        from distributed import as_completed  # dask, only for --backend dask
+        from distributed.scheduler import KilledWorker
+
+        for fut in as_completed(list(self._futures)):
+            key = self._futures.pop(fut)
+            try:
+                yield key, fut.result()
+            except KilledWorker as exc:
+                yield key, TaskLost(key, one_line(exc))
+
+    def close(self) -> None:
+        if self.client is not None:
+            if self._futures:
+                self.client.cancel(list(self._futures))
+            self._futures.clear()
+            self.client.close()
+            self.client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+def _add_paths(paths) -> None:
+    for p in reversed(paths):
+        add_import_path(p)
+
+
+def open_executor(fn, payload, backend: str = "joblib", jobs: int | None = None, scheduler: str | None = None,
+                  connect_timeout: float = 10.0, modules=(), versions=None, paths=()):
+    """The executor for ``backend`` (``joblib``, or ``dask``), with ``jobs`` workers (default: every core).
+
+    ``joblib`` with one job runs in this process.  ``modules`` are (role, module) pairs every Dask worker must
+    import; ``versions`` a (function, expected dict) pair every Dask worker's function must return.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"must be one of {', '.join(BACKENDS)} (got {backend!r})", "backend")
+    if scheduler is not None and backend != "dask":
+        raise InputError("only with the dask backend", "scheduler", refs=("backend",))
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"must be a whole number >= 1 (got {jobs!r})", "jobs")
+    if backend == "dask":
+        return DaskExecutor(fn, payload, jobs, scheduler, connect_timeout, modules, versions, paths)
+    if jobs == 1:
+        return SerialExecutor(fn, payload)
+    return LokyExecutor(fn, payload, jobs, paths)
