@@ -330,8 +330,8 @@ def execute(exp: Experiment, sinks: list, todo: dict, state: _Progress, executor
     try:
         for i, wanted in todo.items():
             executor.submit(i, exp.plan, i, wanted)
-        if twin:
-            executor.submit("twin", exp.plan, 0, todo[0])
+            if twin and i == 0:
+                executor.submit("twin", exp.plan, 0, wanted)
         held: dict = {}
         for key, result in executor.completed():
             if isinstance(result, TaskLost):
