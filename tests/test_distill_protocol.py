@@ -124,16 +124,16 @@ def loop(data, teacher, student, n, runs, seed, labels="hard", temperature=1.0, 
             mu, sd = xtr.mean(axis=0), xtr.std(axis=0)
             sd[sd == 0] = 1.0
             xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
-        tp, tq, tconv = fitted(teacher, rs_t, lambda m: m.fit(xtr, ytr), xtr, xte, classes)
+        tp, tq, tconv = fitted(teacher, rs_t, lambda m, xtr=xtr, ytr=ytr: m.fit(xtr, ytr), xtr, xte, classes)
         if labels == "hard":
             hard = np.argmax(tp, axis=1)
-            sp, sq, sconv = fitted(student, rs_s, lambda m: m.fit(xtr, hard), xtr, xte, classes)
+            sp, sq, sconv = fitted(student, rs_s, lambda m, xtr=xtr, hard=hard: m.fit(xtr, hard), xtr, xte, classes)
             s_train = losses(sp, loss, eps)[np.arange(len(hard)), hard].mean()
         else:
             z = np.where(tp > 0, np.log(np.where(tp > 0, tp, 1.0)) / temperature, -np.inf)
             e = np.where(tp > 0, np.exp(z - z.max(axis=1, keepdims=True)), 0.0)
             q = e / e.sum(axis=1, keepdims=True)
-            sp, sq, sconv = fitted(student, rs_s, lambda m: soft_fit(m, xtr, q), xtr, xte, classes)
+            sp, sq, sconv = fitted(student, rs_s, lambda m, xtr=xtr, q=q: soft_fit(m, xtr, q), xtr, xte, classes)
             s_train = (q * losses(sp, loss, eps)).sum(axis=1).mean()
         t_train = losses(tp, loss, eps)[np.arange(len(ytr)), ytr].mean()
         t_test = losses(tq, loss, eps)[np.arange(len(yte)), yte].mean()

@@ -161,7 +161,7 @@ def test_a_factory_is_the_spec_it_builds(factory_module):
 
 def test_a_factory_that_ignores_its_seed_is_refused(factory_module):
     settings = dataclasses.replace(FAST, teacher=f"{factory_module}:unseeded", runs=2)
-    for attempt in range(5):  # two unseeded fits agree now and then: max_features=2 of 4 makes that rare
+    for _ in range(5):  # two unseeded fits agree now and then: max_features=2 of 4 makes that rare
         try:
             run_distill(settings, jobs=1)
         except InputError as exc:

@@ -85,8 +85,26 @@ class SerialExecutor:
 _WORKER_PAYLOAD: list = [None]
 
 
-def _init_worker(payload, paths) -> None:
-    """A loky worker's start: the payload kept for every task, the driver's import paths added."""
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this worker when the driver dies (even by ``kill -9``), so that no orphan
+    keeps fitting (or holds the driver's stdout open).  Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - no prctl in this libc
+        return
+    if os.getppid() != parent:  # the driver died before the line above
+        os._exit(1)
+
+
+def _init_worker(payload, paths, parent: int) -> None:
+    """A loky worker's start: tied to the driver's life, the payload kept for every task, the driver's import
+    paths added."""
+    _die_with_parent(parent)
     _WORKER_PAYLOAD[0] = payload
     for p in reversed(paths):
         add_import_path(p)
@@ -105,7 +123,8 @@ class LokyExecutor:
         from joblib.externals.loky.process_executor import ProcessPoolExecutor  # joblib, only for distill
 
         self.fn = fn
-        self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(payload, list(paths)))
+        self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                                         initargs=(payload, list(paths), os.getpid()))
         self._futures: dict = {}
 
     def submit(self, key, *args) -> None:
