@@ -43,10 +43,12 @@ HEAVY_HOMES = {"pyarrow": {"kdbound.io.tables", "kdbound.io.runs"}, "matplotlib"
                "sklearn": {"kdbound.experiment.models", "kdbound.experiment.protocol", "kdbound.experiment.data"},
                "threadpoolctl": {"kdbound.experiment.protocol"},
                "joblib": {"kdbound.experiment.executor"},
-               "dask": {"kdbound.experiment.executor"}, "distributed": {"kdbound.experiment.executor"}}
+               "dask": {"kdbound.experiment.executor"},
+               "distributed": {"kdbound.experiment.executor", "kdbound.experiment.dask_plugin"}}
 # modules that import a heavy library at their top: others import them only inside functions
 HEAVY_AT_TOP = {"kdbound.io.tables": "pyarrow", "kdbound.cli.batch": "pyarrow (through io.tables)",
-                "kdbound.cli.estimate": "pyarrow (through io.tables)"}
+                "kdbound.cli.estimate": "pyarrow (through io.tables)",
+                "kdbound.experiment.dask_plugin": "distributed (imported only by the Dask executor)"}
 
 
 def module_name(path: Path) -> str:

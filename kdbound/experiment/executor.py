@@ -2,10 +2,11 @@
 
 Every executor runs one function ``fn(payload, *args)`` on many argument tuples
 and yields ``(key, result)`` as tasks complete, in whatever order they do; the
-caller puts results in order.  The payload (the pool of examples) travels once
-per worker: loky passes it to each worker's initializer, Dask scatters it to
-every worker.  Tasks carry small arguments (spec strings, numbers) and return
-rows, never models.
+caller puts results in order.  The payload (the pool of examples) leaves this
+process once: loky passes it to each worker's initializer, and on Dask a worker
+plugin carries it, which the scheduler also sets up on workers that join or
+restart later (scattered data would be lost with the workers holding it).
+Tasks carry small arguments (spec strings, numbers) and return rows, never models.
 
 A task whose worker died yields a :class:`TaskLost` instead of a result: on Dask
 this is ``KilledWorker``, attributed to that task; a dead loky worker breaks the
@@ -26,13 +27,13 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import sys
 import uuid
 from collections import deque
 from dataclasses import dataclass
 
 from ..errors import InputError
 from .models import one_line
+from .workers import call, start_loky_worker
 
 BACKENDS = ("joblib", "dask")
 
@@ -51,12 +52,6 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS, Windows
         return os.cpu_count() or 1
-
-
-def add_import_path(path: str) -> None:
-    """Put ``path`` first on the import path (once), so that ``module:function`` factories there import."""
-    if path not in sys.path:
-        sys.path.insert(0, path)
 
 
 class SerialExecutor:
@@ -82,38 +77,6 @@ class SerialExecutor:
 
 # --------------------------------------------------------------------------- loky
 
-_WORKER_PAYLOAD: list = [None]
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: the kernel kills this worker when the driver dies (even by ``kill -9``), so that no orphan
-    keeps fitting (or holds the driver's stdout open).  Elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - no prctl in this libc
-        return
-    if os.getppid() != parent:  # the driver died before the line above
-        os._exit(1)
-
-
-def _init_worker(payload, paths, parent: int) -> None:
-    """A loky worker's start: tied to the driver's life, the payload kept for every task, the driver's import
-    paths added."""
-    _die_with_parent(parent)
-    _WORKER_PAYLOAD[0] = payload
-    for p in reversed(paths):
-        add_import_path(p)
-
-
-def _call(fn, *args):
-    return fn(_WORKER_PAYLOAD[0], *args)
-
-
 class LokyExecutor:
     """A loky process pool of ``jobs`` workers (joblib's), the payload passed once to each."""
 
@@ -122,13 +85,13 @@ class LokyExecutor:
     def __init__(self, fn, payload, jobs: int, paths=()):
         from joblib.externals.loky.process_executor import ProcessPoolExecutor  # joblib, only for distill
 
-        self.fn = fn
-        self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                                         initargs=(payload, list(paths), os.getpid()))
+        self.fn, self._token = fn, uuid.uuid4().hex[:12]
+        self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=start_loky_worker,
+                                         initargs=(self._token, payload, list(paths), os.getpid()))
         self._futures: dict = {}
 
     def submit(self, key, *args) -> None:
-        self._futures[self._pool.submit(_call, self.fn, *args)] = key
+        self._futures[self._pool.submit(call, self.fn, self._token, *args)] = key
 
     def completed(self):
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -173,8 +136,11 @@ class DaskExecutor:
                  modules=(), versions=None, paths=()):
         from distributed import Client, LocalCluster  # dask, only for --backend dask
 
+        from .dask_plugin import PoolPlugin
+
         self.fn, self._cluster, self.client, self._futures = fn, None, None, {}
         self._token = uuid.uuid4().hex[:12]
+        self._plugin = f"kdbound-pool-{self._token}"
         try:
             if scheduler is not None:
                 try:
@@ -184,13 +150,13 @@ class DaskExecutor:
                                      f"({one_line(exc)})", "scheduler") from None
                 self._wait_for_workers(connect_timeout, scheduler)
             else:
+                # no dashboard; the scheduler's HTTP server (health, metrics) on a free port, not 8787
                 self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                             dashboard_address=None, silence_logs=logging.ERROR)
+                                             dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                                             silence_logs=logging.ERROR)
                 self.client = Client(self._cluster, set_as_default=False)
-            if paths:
-                self.client.run(_add_paths, list(paths))
+            self.client.register_plugin(PoolPlugin(self._token, payload, paths), name=self._plugin)
             self._check_workers(modules, versions)
-            self._payload = self.client.scatter(payload, broadcast=True, hash=False)
         except BaseException:
             self.close()
             raise
@@ -219,18 +185,19 @@ class DaskExecutor:
                                      "identical runs need identical versions", "scheduler")
 
     def submit(self, key, *args) -> None:
-        fut = self.client.submit(self.fn, self._payload, *args, key=f"kdbound-{self._token}-{key}", pure=False)
+        fut = self.client.submit(call, self.fn, self._token, *args, key=f"kdbound-{self._token}-{key}", pure=False)
         self._futures[fut] = key
 
     def completed(self):
         from distributed import as_completed  # dask, only for --backend dask
+        from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
-        for fut in as_completed(list(self._futures)):
+        for fut in as_completed(list(self._futures), loop=self.client.loop):
             key = self._futures.pop(fut)
             try:
                 yield key, fut.result()
-            except KilledWorker as exc:
+            except (KilledWorker, FutureCancelledError) as exc:
                 yield key, TaskLost(key, one_line(exc))
 
     def close(self) -> None:
@@ -238,16 +205,16 @@ class DaskExecutor:
             if self._futures:
                 self.client.cancel(list(self._futures))
             self._futures.clear()
+            if self._cluster is None and self.client.status == "running":
+                try:  # an existing cluster: leave no payload behind on its workers
+                    self.client.unregister_worker_plugin(self._plugin)
+                except Exception:  # the plugin was never registered, or the scheduler is gone
+                    pass
             self.client.close()
             self.client = None
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
-
-
-def _add_paths(paths) -> None:
-    for p in reversed(paths):
-        add_import_path(p)
 
 
 def open_executor(fn, payload, backend: str = "joblib", jobs: int | None = None, scheduler: str | None = None,

@@ -61,7 +61,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class Failure:
-    """A model of run ``index`` that could not be built, fitted or asked for probabilities."""
+    """A model of run ``index`` that could not be built, fitted or asked for probabilities (``role`` teacher or
+    student), or the process running it that died (``role`` worker, ``spec`` empty)."""
 
     index: int
     role: str
@@ -69,6 +70,8 @@ class Failure:
     message: str
 
     def describe(self) -> str:
+        if not self.spec:  # not a model's error: its worker died
+            return f"run {self.index}: {self.message}"
         return f"run {self.index}: the {self.role} {self.spec} failed: {self.message}"
 
 

@@ -33,9 +33,10 @@ from ..engine._checks import integer
 from ..errors import InputError, ParameterError
 from ..io.runs import RunsFile
 from .data import load_pool
-from .executor import TaskLost, add_import_path, open_executor
+from .executor import TaskLost, open_executor
 from .models import ModelSpec, check_model, parse_spec, require_sklearn
 from .protocol import Failure, Note, Outcome, Plan, library_versions, run
+from .workers import add_import_path
 
 SCALES = ("none", "standard")
 ON_ERROR = ("stop", "skip")
@@ -74,7 +75,8 @@ class ModelError(InputError):
 
     def __init__(self, failure: Failure):
         self.failure = failure
-        super().__init__(failure.describe() + "; the completed runs are kept", failure.role)
+        super().__init__(failure.describe() + "; the completed runs are kept",
+                         failure.role if failure.role in ("teacher", "student") else None)
 
 
 @dataclass(frozen=True)
@@ -293,7 +295,7 @@ class _Progress:
             raise ModelError(outcome.failures[0])
 
     def lost(self, index: int, lost: TaskLost, fatal: bool) -> None:
-        failure = Failure(index, "worker", "", f"the worker running it died ({lost.message})")
+        failure = Failure(index, "worker", "", f"the process running it died ({lost.message})")
         if fatal or self.on_error == "stop":
             raise ModelError(failure)
         self.failures.append(failure)
