@@ -92,6 +92,8 @@ def worker_modules(tmp_path, monkeypatch):
         class Fatal(LogisticRegression):
             def fit(self, X, y, sample_weight=None):
                 if self.random_state == {kill}:
+                    if os.environ.get("KDB_DRIVER_PID") == str(os.getpid()):
+                        raise ValueError("refused to kill the test process")
                     os._exit(3)  # the whole worker process dies, as a segfault or the OOM killer would do
                 return super().fit(X, y, sample_weight=sample_weight)
 
@@ -120,6 +122,18 @@ def test_every_worker_must_import_the_factory(cluster, worker_modules):
     msg = err.value.describe()
     assert msg.startswith("student: the Dask worker tcp://127.0.0.1:")
     assert f"cannot import '{worker_modules}_driver_only' (ImportError: this module imports only in the driver)" in msg
+
+
+def test_a_run_that_kills_a_local_worker_stops_the_experiment(worker_modules, tmp_path):
+    """A dead loky worker breaks its pool: the experiment stops, whatever on_error says, and keeps its runs."""
+    settings = dataclasses.replace(SETTINGS, students=(f"{worker_modules}:fatal",), runs=4, labels="hard",
+                                   temperature=1.0)
+    out = str(tmp_path / "runs.csv")
+    with pytest.raises(InputError, match=r"^run [0-3]: (the process running it died|a process died while runs "
+                                         r"([0-3], )+[0-3] were running on the pool) \(TerminatedWorkerError: "):
+        run_distill(settings, jobs=2, runs_out=out, on_error="skip")
+    again = run_distill(settings, jobs=1, runs_out=out, resume=True, on_error="skip")  # run 2 fails in-process
+    assert sorted({r.dataset for r in again.rows}) == [0, 1, 3]
 
 
 @pytest.mark.dask

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from distributed.diagnostics.plugin import WorkerPlugin  # dask: this module is imported only for --backend dask
 
-from .workers import install, uninstall
+from .workers import ignore_interrupt, install, uninstall
 
 
 class PoolPlugin(WorkerPlugin):
-    """Installs an experiment's payload (and the driver's import paths) on a worker under its token."""
+    """Installs an experiment's payload (and the driver's import paths) on a worker under its token; on the
+    workers of a LocalCluster that kdbound started (``own``), Ctrl-C is left to the driver."""
 
-    def __init__(self, token: str, payload, paths=()):
-        self.token, self.payload, self.paths = token, payload, tuple(paths)
+    def __init__(self, token: str, payload, paths=(), own: bool = False):
+        self.token, self.payload, self.paths, self.own = token, payload, tuple(paths), own
 
     def setup(self, worker) -> None:
+        if self.own:
+            ignore_interrupt()
         install(self.token, self.payload, self.paths)
 
     def teardown(self, worker) -> None:

@@ -40,10 +40,12 @@ BACKENDS = ("joblib", "dask")
 
 @dataclass(frozen=True)
 class TaskLost:
-    """The worker running task ``key`` died (``message`` says how)."""
+    """The worker running task ``key`` died (``message`` says how).  When the executor cannot tell which of its
+    tasks killed it (a broken loky pool), ``in_flight`` holds the keys of every task that was running."""
 
     key: object
     message: str
+    in_flight: tuple = ()
 
 
 def default_jobs() -> int:
@@ -78,38 +80,56 @@ class SerialExecutor:
 # --------------------------------------------------------------------------- loky
 
 class LokyExecutor:
-    """A loky process pool of ``jobs`` workers (joblib's), the payload passed once to each."""
+    """A loky process pool of ``jobs`` workers (joblib's), the payload passed once to each.
+
+    At most ``jobs + 1`` tasks are in the pool at a time (one queued per worker set, like joblib's
+    pre-dispatch), the rest wait here: a stop then finds nothing in loky's internal queue of work ids,
+    which its ``shutdown(kill_workers=True)`` does not handle (a ``KeyError`` in its manager thread).
+    """
 
     name = "joblib"
 
     def __init__(self, fn, payload, jobs: int, paths=()):
         from joblib.externals.loky.process_executor import ProcessPoolExecutor  # joblib, only for distill
 
-        self.fn, self._token = fn, uuid.uuid4().hex[:12]
+        self.fn, self.jobs, self._token = fn, jobs, uuid.uuid4().hex[:12]
         self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=start_loky_worker,
                                          initargs=(self._token, payload, list(paths), os.getpid()))
+        self._waiting: deque = deque()
         self._futures: dict = {}
 
     def submit(self, key, *args) -> None:
-        self._futures[self._pool.submit(call, self.fn, self._token, *args)] = key
+        self._waiting.append((key, args))
+
+    def _top_up(self) -> None:
+        while self._waiting and len(self._futures) <= self.jobs:
+            key, args = self._waiting.popleft()
+            self._futures[self._pool.submit(call, self.fn, self._token, *args)] = key
 
     def completed(self):
         from concurrent.futures import FIRST_COMPLETED, wait
 
         from joblib.externals.loky.process_executor import BrokenProcessPool  # joblib, only for distill
 
+        self._top_up()
         while self._futures:
             done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
             for fut in done:
                 key = self._futures.pop(fut)
                 try:
-                    yield key, fut.result()
-                except BrokenProcessPool as exc:
-                    yield key, TaskLost(key, one_line(exc))
+                    result = fut.result()
+                except BrokenProcessPool as exc:  # a worker died: the pool is broken, nothing more runs on it
+                    in_flight = (key, *self._futures.values())
+                    self._futures.clear()
+                    yield key, TaskLost(key, one_line(exc), in_flight)
+                    return
+                self._top_up()
+                yield key, result
 
     def close(self) -> None:
-        for fut in self._futures:
-            fut.cancel()
+        # loky fails the pending futures itself and kills the workers, so that a stop does not wait for the runs
+        # in flight (cancelling the futures first would crash its manager thread, leaving the workers alive)
+        self._waiting.clear()
         self._futures.clear()
         self._pool.shutdown(wait=True, kill_workers=True)
 
@@ -155,7 +175,8 @@ class DaskExecutor:
                                              dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
                                              silence_logs=logging.ERROR)
                 self.client = Client(self._cluster, set_as_default=False)
-            self.client.register_plugin(PoolPlugin(self._token, payload, paths), name=self._plugin)
+            self.client.register_plugin(PoolPlugin(self._token, payload, paths, own=self._cluster is not None),
+                                        name=self._plugin)
             self._check_workers(modules, versions)
         except BaseException:
             self.close()

@@ -295,7 +295,12 @@ class _Progress:
             raise ModelError(outcome.failures[0])
 
     def lost(self, index: int, lost: TaskLost, fatal: bool) -> None:
-        failure = Failure(index, "worker", "", f"the process running it died ({lost.message})")
+        runs = sorted({0 if k == "twin" else k for k in lost.in_flight})
+        if len(runs) > 1:  # which of them killed it cannot be told
+            failure = Failure(runs[0], "worker", "", f"a process died while runs {', '.join(map(str, runs))} were "
+                              f"running on the pool ({lost.message})")
+        else:
+            failure = Failure(index, "worker", "", f"the process running it died ({lost.message})")
         if fatal or self.on_error == "stop":
             raise ModelError(failure)
         self.failures.append(failure)

@@ -51,7 +51,19 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def ignore_interrupt() -> None:
+    """Ctrl-C reaches every process of the terminal's group: a worker that kdbound started leaves it to the
+    driver, which stops the workers itself (instead of each printing a traceback)."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: the interrupt is the driver's to handle anyway
+        pass
+
+
 def start_loky_worker(token: str, payload, paths, parent: int) -> None:
-    """A loky worker's initializer: tied to the driver's life, then the payload installed."""
+    """A loky worker's initializer: tied to the driver's life, Ctrl-C left to the driver, the payload installed."""
     die_with_parent(parent)
+    ignore_interrupt()
     install(token, payload, paths)
