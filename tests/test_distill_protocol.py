@@ -107,9 +107,12 @@ def soft_fit(model, x, q):
 
 def loop(data, teacher, student, n, runs, seed, labels="hard", temperature=1.0, loss="zero-one", eps=1e-4,
          test_size=None, scale=False):
-    bunch = LOADERS[data]()
-    x = bunch.data.astype(float)
-    y = np.unique(bunch.target, return_inverse=True)[1]
+    if isinstance(data, tuple):
+        x, y = data
+    else:
+        bunch = LOADERS[data]()
+        x = bunch.data.astype(float)
+        y = np.unique(bunch.target, return_inverse=True)[1]
     classes = int(y.max()) + 1
     counts = counts_loop(np.bincount(y).tolist(), n)
     top = {"zero-one": 1.0, "brier": 2.0, "log": -np.log(eps)}[loss]
@@ -189,3 +192,21 @@ def test_the_student_that_never_saw_a_class_gives_it_probability_zero():
     # about a third of the held-out points belong to the unseen class, each at ln(100) = 4.6
     assert all(r.test_loss > 4.6 / 4 for r in student)
     assert all(r.test_accuracy < 0.7 for r in student)
+
+
+def test_a_class_missing_in_the_middle_is_mapped_through_classes(tmp_path):
+    """Iris relabelled so that the depth-1 tree teacher predicts classes 0 and 2: the student's classes_ are
+    [0, 2], and its probabilities must land in columns 0 and 2 of the pool's classes, not 0 and 1."""
+    bunch = datasets.load_iris()
+    names = np.array(["c", "a", "b"])[bunch.target]  # setosa -> c (code 2), versicolor -> a (0), virginica -> b (1)
+    path = tmp_path / "iris.csv"
+    path.write_text("f0,f1,f2,f3,label\n" + "".join(",".join(repr(float(v)) for v in row) + f",{lab}\n"
+                                                    for row, lab in zip(bunch.data, names)))
+    y = np.searchsorted(["a", "b", "c"], names)
+    settings = DistillSettings(data=str(path), target="label", teacher="tree:depth=1", students=("logistic",), n=30,
+                               runs=2, seed=4, loss="log", log_clip=1e-3, min_test=10)
+    got = [r.values() for r in run_distill(settings, jobs=1).rows]
+    expected = loop((bunch.data.astype(float), y), "tree:depth=1", "logistic", 30, 2, 4, loss="log", eps=1e-3)
+    assert got == [tuple(e) for e in expected]
+    model = make("tree:depth=1", 0).fit(bunch.data, y)
+    assert model.predict(bunch.data).tolist().count(1) == 0  # the premise: class 1 is never predicted
