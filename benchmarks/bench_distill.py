@@ -24,6 +24,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("PYTHONWARNINGS", "ignore")  # the plain loop's workers print convergence warnings
 
 import argparse  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -60,6 +61,7 @@ def plain_loop(x, y, draws, seeds, jobs):
         warnings.simplefilter("ignore")
         Parallel(n_jobs=jobs)(delayed(plain_run)(x, y, d.train, d.test, s.teacher, s.student)
                               for d, s in zip(draws, seeds))
+    get_reusable_executor().shutdown(wait=True)  # its workers' CPU time is counted once they have ended
 
 
 def candidate(runs, jobs, folder, seed=0):
@@ -68,10 +70,22 @@ def candidate(runs, jobs, folder, seed=0):
     run_distill(settings, runs_out=path, jobs=jobs)
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its children that have ended."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+CPU: dict = {}
+
+
 def timed(fn, *args) -> float:
-    t0 = time.perf_counter()
+    """Wall seconds of ``fn(*args)``; its CPU seconds (workers included) are kept in CPU[fn]."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
     fn(*args)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    CPU.setdefault(fn.__name__, []).append(cpu_seconds() - c0)
+    return wall
 
 
 def summary(name, ratios, cand, base, goal):
@@ -106,6 +120,9 @@ def overhead(runs: int, repeats: int, jobs: int) -> None:
             print(f"  repeat {r + 1}: kdbound {c:.2f} s, plain joblib loop {b:.2f} s, ratio {c / b:.3f}", flush=True)
     summary(f"(a) overhead, jobs={jobs}, {runs} runs of {TEACHER} -> {STUDENT} on digits, n={N}", ratios, cand, base,
             "<= 1.1")
+    cpu = [c / b for c, b in zip(CPU.pop("candidate")[-repeats:], CPU.pop("plain_loop")[-repeats:])]
+    print(f"  CPU seconds (workers included), kdbound over the plain loop: median {statistics.median(cpu):.3f}, "
+          f"range {min(cpu):.3f}-{max(cpu):.3f}: " + " ".join(f"{r:.3f}" for r in cpu))
 
 
 def scaling(runs: int, repeats: int) -> None:

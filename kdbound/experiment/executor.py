@@ -253,6 +253,10 @@ def open_executor(fn, payload, backend: str = "joblib", jobs: int | None = None,
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InputError(f"must be a whole number >= 1 (got {jobs!r})", "jobs")
     if backend == "dask":
+        try:
+            import distributed  # noqa: F401  (dask, only for --backend dask)
+        except ImportError:
+            raise InputError("dask needs dask.distributed: pip install 'kdbound[dask]'", "backend") from None
         return DaskExecutor(fn, payload, jobs, scheduler, connect_timeout, modules, versions, paths)
     if jobs == 1:
         return SerialExecutor(fn, payload)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -33,7 +34,7 @@ from ..engine._checks import integer
 from ..errors import InputError, ParameterError
 from ..io.runs import RunsFile
 from .data import load_pool
-from .executor import TaskLost, open_executor
+from .executor import TaskLost, default_jobs, open_executor
 from .models import ModelSpec, check_model, parse_spec, require_sklearn
 from .protocol import Failure, Note, Outcome, Plan, library_versions, run
 from .workers import add_import_path
@@ -188,9 +189,11 @@ def prepare(settings: DistillSettings) -> Experiment:
         raise InputError(f"names a student twice ({', '.join(m.text for m in students)})", "student")
     if any(m.is_factory for m in (teacher, *students)):
         add_import_path(os.getcwd())
-    check_model(teacher, "teacher")
-    for m in students:
-        check_model(m, "student", soft=s.labels == "soft")
+    with warnings.catch_warnings():  # each run captures and counts its models' warnings; these would repeat them
+        warnings.simplefilter("ignore")
+        check_model(teacher, "teacher")
+        for m in students:
+            check_model(m, "student", soft=s.labels == "soft")
     pool = load_pool(s.data, s.target)
     counts = class_counts(np.bincount(pool.y, minlength=pool.n_classes), s.n)
     held = pool.size - s.n
@@ -332,6 +335,11 @@ def _todo(exp: Experiment, sinks: list) -> dict[int, tuple[int, ...]]:
 def execute(exp: Experiment, sinks: list, todo: dict, state: _Progress, executor_args: dict) -> None:
     """Submit every missing run, then write each as it completes (run 0 after its twin when factories are used)."""
     twin = bool(exp.factories) and 0 in todo
+    jobs = executor_args.get("jobs")
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, int) and not isinstance(jobs, bool) and jobs >= 1:
+        jobs = min(jobs, len(todo) + twin)  # no idle workers to start (open_executor refuses a bad value)
+    executor_args["jobs"] = jobs
     executor = open_executor(run, exp.pool, modules=exp.factories,
                              versions=(library_versions, exp.versions), **executor_args)
     try:
