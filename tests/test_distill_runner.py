@@ -201,3 +201,20 @@ def test_several_students_share_the_teacher_and_equal_single_runs(tmp_path):
         assert both.students[k].rows == alone
     with pytest.raises(InputError, match=r"runs_out: give one runs file per student \(2\), got 1"):
         run_distill(dataclasses.replace(FAST, students=("tree:depth=2", "knn:3")), runs_out=str(tmp_path / "c.csv"))
+
+
+def test_no_more_workers_than_runs_left(monkeypatch):
+    import kdbound.experiment.runner as R
+
+    seen = []
+    real = R.open_executor
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["jobs"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(R, "open_executor", spy)
+    run_distill(dataclasses.replace(FAST, runs=2), jobs=8)
+    assert seen == [2]
+    res = run_distill(dataclasses.replace(FAST, runs=2))  # default: every core, at most the runs
+    assert seen[1] <= 2 and len(res.rows) == 4
