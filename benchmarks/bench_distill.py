@@ -64,10 +64,20 @@ def plain_loop(x, y, draws, seeds, jobs):
     get_reusable_executor().shutdown(wait=True)  # its workers' CPU time is counted once they have ended
 
 
+#: completion times of the runs of the last candidate call
+STAMPS: list = []
+
+
 def candidate(runs, jobs, folder, seed=0):
     path = os.path.join(folder, f"runs-{time.perf_counter_ns()}.csv")
     settings = DistillSettings(data="digits", teacher=TEACHER, students=(STUDENT,), n=N, runs=runs, seed=seed)
-    run_distill(settings, runs_out=path, jobs=jobs)
+    STAMPS.clear()
+    run_distill(settings, runs_out=path, jobs=jobs, progress=lambda done, total: STAMPS.append(time.perf_counter()))
+
+
+def steady_rate() -> float:
+    """Runs per second between the first and the last completed run (worker start-up left out)."""
+    return (len(STAMPS) - 1) / (STAMPS[-1] - STAMPS[0])
 
 
 def cpu_seconds() -> float:
@@ -126,23 +136,34 @@ def overhead(runs: int, repeats: int, jobs: int) -> None:
 
 
 def scaling(runs: int, repeats: int) -> None:
-    """(b) run_distill with two jobs against one, runs per second."""
-    cand, base, ratios = [], [], []
+    """(b) run_distill with two jobs against one, runs per second; beside it, the same for the plain joblib
+    loop, which says what this machine gives two processes at the time (other work shares its cores)."""
+    bunch = load_digits()
+    x, y = bunch.data.astype(float), bunch.target
+    seeds = [run_seeds(0, i) for i in range(runs)]
+    draws = [draw(y, class_counts(np.bincount(y), N), s.rng()) for s in seeds]
+    cand, base, ratios, steady, plain = [], [], [], [], []
     with tempfile.TemporaryDirectory() as folder:
         candidate(2, 1, folder)
         for r in range(repeats):
-            if r % 2:
-                two = timed(candidate, runs, 2, folder)
-                one = timed(candidate, runs, 1, folder)
-            else:
-                one = timed(candidate, runs, 1, folder)
-                two = timed(candidate, runs, 2, folder)
-            cand.append(two)
-            base.append(one)
+            rates = {}
+            for jobs in ((2, 1) if r % 2 else (1, 2)):
+                (cand if jobs == 2 else base).append(timed(candidate, runs, jobs, folder))
+                rates[jobs] = steady_rate()
+            one, two = base[-1], cand[-1]
             ratios.append(one / two)  # runs per second of jobs=2 over jobs=1
-            print(f"  repeat {r + 1}: jobs=1 {one:.2f} s, jobs=2 {two:.2f} s, speed-up {one / two:.3f}", flush=True)
+            steady.append(rates[2] / rates[1])
+            p1, p2 = timed(plain_loop, x, y, draws, seeds, 1), timed(plain_loop, x, y, draws, seeds, 2)
+            plain.append(p1 / p2)
+            print(f"  repeat {r + 1}: jobs=1 {one:.2f} s, jobs=2 {two:.2f} s, speed-up {one / two:.3f} "
+                  f"(between first and last run: {steady[-1]:.3f}); plain joblib loop {p1:.2f} s and {p2:.2f} s, "
+                  f"speed-up {plain[-1]:.3f}", flush=True)
     summary(f"(b) jobs=2 over jobs=1 (runs per second), {runs} runs of {TEACHER} -> {STUDENT}, "
             f"{len(os.sched_getaffinity(0))} cores", ratios, cand, base, ">= 1.7")
+    print(f"  leaving out the workers' start-up (first to last run): median {statistics.median(steady):.3f}, "
+          f"range {min(steady):.3f}-{max(steady):.3f}")
+    print(f"  the plain joblib loop's own speed-up at the same times: median {statistics.median(plain):.3f}, "
+          f"range {min(plain):.3f}-{max(plain):.3f}")
 
 
 def main() -> None:
