@@ -135,6 +135,27 @@ def overhead(runs: int, repeats: int, jobs: int) -> None:
           f"range {min(cpu):.3f}-{max(cpu):.3f}: " + " ".join(f"{r:.3f}" for r in cpu))
 
 
+def _spin(_) -> int:
+    s = 0
+    for i in range(20_000_000):
+        s += i
+    return s
+
+
+def machine_speedup() -> float:
+    """What two processes get on this machine now: one pure-Python loop in one process, against the same loop in
+    each of two processes (2.0 on two idle cores; about 1.0 when other work leaves one core's worth)."""
+    import multiprocessing as mp
+
+    times = {}
+    for procs in (1, 2):
+        t0 = time.perf_counter()
+        with mp.get_context("spawn").Pool(procs) as pool:
+            pool.map(_spin, range(procs))
+        times[procs] = time.perf_counter() - t0
+    return 2 * times[1] / times[2]
+
+
 def scaling(runs: int, repeats: int) -> None:
     """(b) run_distill with two jobs against one, runs per second; beside it, the same for the plain joblib
     loop, which says what this machine gives two processes at the time (other work shares its cores)."""
@@ -142,7 +163,7 @@ def scaling(runs: int, repeats: int) -> None:
     x, y = bunch.data.astype(float), bunch.target
     seeds = [run_seeds(0, i) for i in range(runs)]
     draws = [draw(y, class_counts(np.bincount(y), N), s.rng()) for s in seeds]
-    cand, base, ratios, steady, plain = [], [], [], [], []
+    cand, base, ratios, steady, plain, machine = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as folder:
         candidate(2, 1, folder)
         for r in range(repeats):
@@ -155,15 +176,18 @@ def scaling(runs: int, repeats: int) -> None:
             steady.append(rates[2] / rates[1])
             p1, p2 = timed(plain_loop, x, y, draws, seeds, 1), timed(plain_loop, x, y, draws, seeds, 2)
             plain.append(p1 / p2)
+            machine.append(machine_speedup())
             print(f"  repeat {r + 1}: jobs=1 {one:.2f} s, jobs=2 {two:.2f} s, speed-up {one / two:.3f} "
                   f"(between first and last run: {steady[-1]:.3f}); plain joblib loop {p1:.2f} s and {p2:.2f} s, "
-                  f"speed-up {plain[-1]:.3f}", flush=True)
+                  f"speed-up {plain[-1]:.3f}; two processes of pure Python {machine[-1]:.3f}", flush=True)
     summary(f"(b) jobs=2 over jobs=1 (runs per second), {runs} runs of {TEACHER} -> {STUDENT}, "
             f"{len(os.sched_getaffinity(0))} cores", ratios, cand, base, ">= 1.7")
     print(f"  leaving out the workers' start-up (first to last run): median {statistics.median(steady):.3f}, "
           f"range {min(steady):.3f}-{max(steady):.3f}")
     print(f"  the plain joblib loop's own speed-up at the same times: median {statistics.median(plain):.3f}, "
           f"range {min(plain):.3f}-{max(plain):.3f}")
+    print(f"  what two processes of pure Python got at the same times (2.0 on idle cores): median "
+          f"{statistics.median(machine):.3f}, range {min(machine):.3f}-{max(machine):.3f}")
 
 
 def main() -> None:

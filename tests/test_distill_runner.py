@@ -60,6 +60,8 @@ def test_on_error_and_backend_are_checked():
         run_distill(FAST, scheduler="tcp://127.0.0.1:1")
     with pytest.raises(InputError, match="jobs: must be a whole number >= 1"):
         run_distill(FAST, jobs=0)
+    with pytest.raises(InputError, match=r"resume: only with a runs file to resume \(runs_out\)"):
+        run_distill(FAST, resume=True)
 
 
 # --------------------------------------------------------------------------- data files

@@ -376,6 +376,8 @@ def run_distill(settings: DistillSettings, runs_out=None, resume: bool = False, 
     total)`` is called after each run.
     """
     _choice("on_error", on_error, ON_ERROR)
+    if resume and runs_out is None:
+        raise InputError("only with a runs file to resume ({runs_out})", "resume", refs=("runs_out",))
     exp = prepare(settings)
     sinks = open_sinks(exp, runs_out, resume)
     kept = len(set.intersection(*(set(s.runs) for s in sinks)))
