@@ -34,7 +34,9 @@ def test_two_local_processes_give_the_rows_of_one(serial):
     assert rows(run_distill(dataclasses.replace(SETTINGS, students=SOFT_STUDENTS), jobs=2)) == rows(serial)
 
 
+@pytest.mark.dask
 def test_an_unreachable_scheduler_is_an_error_within_the_timeout():
+    pytest.importorskip("distributed")
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
