@@ -26,6 +26,32 @@ def number():
     return st.sampled_from(NUMBERS)
 
 
+def write_rows(path, fmt, cols, rows):
+    if fmt in ("csv", "tsv"):
+        sep = "," if fmt == "csv" else "\t"
+        with open(path, "w") as f:
+            f.write(sep.join(cols) + "\n" + "".join(sep.join(r) + "\n" for r in rows))
+    elif fmt == "jsonl":
+        with open(path, "w") as f:
+            for r in rows:
+                f.write(json.dumps(dict(zip(cols, r))) + "\n")
+            if not rows:
+                f.write("{}\n")
+    else:
+        pq.write_table(pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)}), path)
+
+
+@st.composite
+def batch_file(draw, spec, tmp):
+    fmt = draw(st.sampled_from(["csv", "tsv", "jsonl", "parquet"]))
+    cols = draw(st.lists(st.sampled_from(list(spec.numeric_names) + ["target", "tag"]), min_size=1,
+                         max_size=4, unique=True))
+    rows = draw(st.lists(st.lists(st.sampled_from(CELLS), min_size=len(cols), max_size=len(cols)), max_size=5))
+    path = os.path.join(tmp, f"rows.{fmt}")
+    write_rows(path, fmt, cols, rows)
+    return path
+
+
 @st.composite
 def invocation(draw, tmp):
     name = draw(st.sampled_from(sorted(BOUND_SPECS)))
@@ -37,23 +63,7 @@ def invocation(draw, tmp):
             args += [f"--{p.name.replace('_', '-')}", value]
     files = []
     if draw(st.integers(0, 3)) == 0:  # a batch
-        fmt = draw(st.sampled_from(["csv", "tsv", "jsonl", "parquet"]))
-        cols = draw(st.lists(st.sampled_from(list(spec.numeric_names) + ["target", "tag"]), min_size=1,
-                             max_size=4, unique=True))
-        rows = draw(st.lists(st.lists(st.sampled_from(CELLS), min_size=len(cols), max_size=len(cols)), max_size=5))
-        path = os.path.join(tmp, f"rows.{fmt}")
-        if fmt in ("csv", "tsv"):
-            sep = "," if fmt == "csv" else "\t"
-            with open(path, "w") as f:
-                f.write(sep.join(cols) + "\n" + "".join(sep.join(r) + "\n" for r in rows))
-        elif fmt == "jsonl":
-            with open(path, "w") as f:
-                for r in rows:
-                    f.write(json.dumps(dict(zip(cols, r))) + "\n")
-                if not rows:
-                    f.write("{}\n")
-        else:
-            pq.write_table(pa.table({c: [r[i] for r in rows] for i, c in enumerate(cols)}), path)
+        path = draw(batch_file(spec, tmp))
         files.append(path)
         args += ["--input", path]
         if draw(st.booleans()):
