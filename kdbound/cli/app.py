@@ -233,9 +233,9 @@ K = 0.01 (lower), and a sharpness scenario with n = 10,000 samples, loss in [0, 
 L = 5, g0 = 0.5, alpha = 10, tau = 2.""")
 
 
-def _lg_option(name, kind, default, help, panel="Parameters"):
+def _lg_option(name, kind, default, help, panel="Parameters", **extra):
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=Annotated[kind, option(option_name(name), help=help, panel=panel)])
+                             annotation=Annotated[kind, option(option_name(name), help=help, panel=panel, **extra)])
 
 
 def linear_gaussian_options() -> list[inspect.Parameter]:
@@ -300,6 +300,8 @@ Example:
 # --------------------------------------------------------------------------- simulate
 
 def simulate_options() -> list[inspect.Parameter]:
+    from ..experiment.executor import BACKENDS  # a light module (its libraries load when an executor starts)
+
     return [
         _lg_option("d", Optional[int], None, f"Features d of the synthetic W* (default {DEFAULT_D}).", "Model"),
         _lg_option("n", Optional[int], None, f"Samples per training set (default {DEFAULT_N}).", "Model"),
@@ -324,6 +326,13 @@ def simulate_options() -> list[inspect.Parameter]:
         _lg_option("seed", int, 0, "Random seed (same seed, same numbers).", "Monte Carlo"),
         _lg_option("kl_scale", Optional[float], None, "Multiply K by this factor >= 0 before forming the bounds "
                    "(default 1; an experiment: below 1 the bounds are no longer the theorems').", "Monte Carlo"),
+        _lg_option("jobs", Optional[int], None, "Worker processes drawing the blocks of training sets (default 1: "
+                   "this process); the numbers are the same whatever --jobs or --backend.", "Where blocks are drawn"),
+        _lg_option("backend", str, "joblib", "joblib: local processes; dask: a dask.distributed cluster (--scheduler, "
+                   "else a LocalCluster of --jobs workers; pip install 'kdbound\\[dask]').", "Where blocks are drawn",
+                   click_type=Choice(BACKENDS), show_default=True),
+        _lg_option("scheduler", Optional[str], None, "Address of a running Dask scheduler (tcp://HOST:PORT), with "
+                   "--backend dask.", "Where blocks are drawn"),
         _lg_option("runs_out", Optional[str], None, "Write the simulated runs (one row per teacher or student run) to "
                    "FILE.csv|.tsv|.jsonl|.parquet, the input of kdbound estimate.", "Output"),
         # simulate reads no batch: --input is accepted only to refuse it with a message that points to --sweep
