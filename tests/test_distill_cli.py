@@ -157,6 +157,9 @@ def test_resume_keeps_the_complete_runs_and_reports_on_all(run, tmp_path):
     assert "3 computed in this process, 6 kept from the runs file" in r.stderr
     whole = json.loads(run("distill", *FAST, "--runs", 9, "-f", "json").stdout)
     assert json.loads(r.stdout)["results"] == whole["results"]
+    again = distill(run, "--runs-out", out, "--resume", "-f", "json", runs=9)
+    assert again.exit_code == 0 and "9 runs: none to compute, all 9 kept from the runs file" in again.stderr
+    assert json.loads(again.stdout)["results"] == whole["results"]
 
 
 # ----------------------------------------------------------------------------- bad input

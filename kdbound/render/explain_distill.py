@@ -96,6 +96,9 @@ def failure_line(result, spell) -> str | None:
 def experiment_line(result, jobs: int, backend: str, scheduler: str | None) -> str:
     """What ran: the runs computed now and those kept from the runs files, and where."""
     s = result.students[0].settings if result.students else {}
+    head = f"distill: {s.get('data')} (pool of {result.pool_size}), n = {s.get('n')}, {s.get('runs')} runs: "
+    if not result.computed:
+        return head + f"none to compute, all {result.kept} kept from the runs file"
     kept = f", {result.kept} kept from the runs file" if result.kept else ""
     if scheduler is not None:
         where = f"on the Dask cluster at {scheduler}"
@@ -104,8 +107,7 @@ def experiment_line(result, jobs: int, backend: str, scheduler: str | None) -> s
     else:
         workers = min(jobs, max(result.computed, 1))
         where = f"on {workers} {'local Dask' if backend == 'dask' else 'joblib'} worker{'s' if workers != 1 else ''}"
-    return (f"distill: {s.get('data')} (pool of {result.pool_size}), n = {s.get('n')}, {s.get('runs')} runs: "
-            f"{result.computed} computed {where}{kept}")
+    return head + f"{result.computed} computed {where}{kept}"
 
 
 def written_line(paths) -> str | None:
