@@ -131,7 +131,15 @@ class LokyExecutor:
         # in flight (cancelling the futures first would crash its manager thread, leaving the workers alive)
         self._waiting.clear()
         self._futures.clear()
-        self._pool.shutdown(wait=True, kill_workers=True)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, kill_workers=True)
+            # its queues' semaphores are released when the pool is freed: now, not after the process's end (a
+            # traceback that keeps this executor alive would leave them to loky's resource tracker, which warns)
+            del pool
+            import gc
+
+            gc.collect()
 
 
 # --------------------------------------------------------------------------- Dask
