@@ -244,3 +244,21 @@ def test_a_model_that_fails_stops_or_is_skipped(run, tmp_path, monkeypatch):
     r = run("distill", *FAST[:4], *FAST[6:], *args, "--on-error", "skip", "-f", "tsv")
     assert r.exit_code == 0, r.stderr
     assert "failed and were skipped (--on-error skip): run " in r.stderr
+
+
+# ----------------------------------------------------------------------------- start-up
+
+@pytest.mark.parametrize("argv, absent", [
+    (["upper", "--gen-t", "0.05", "--kl", "0.2", "--sigma", "0.1"],
+     ("sklearn", "joblib", "dask", "distributed", "threadpoolctl", "kdbound.experiment", "kdbound.cli.distill")),
+    (["distill", "--help"], ("sklearn", "joblib", "dask", "distributed", "threadpoolctl", "scipy", "pyarrow")),
+])
+def test_distill_libraries_stay_off_the_start_up_path(argv, absent):
+    import subprocess
+    import sys
+
+    code = ("import sys; from kdbound.cli.main import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit: pass\n"
+            f"print('LOADED:' + ' '.join(m for m in {absent!r} if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.stdout.splitlines()[-1] == "LOADED:", p.stdout[-300:]
