@@ -14,7 +14,7 @@ import logging
 import os
 import re
 
-from ..engine.distill import loss_range
+from ..engine.distill import gap_row, loss_range
 from ..engine.estimate import MIN_RUNS
 from ..errors import InputError
 from ..experiment import runner as R
@@ -97,7 +97,7 @@ def run_distill(opts: dict, common: Common, env: Environment | None, estimate_de
     elif paths is not None and runs_format(paths[0]) == Format.PARQUET:
         require_pyarrow("runs_out")
     if common.columns is not None:
-        select_columns(common, _report_keys(kwargs))  # checked before any run
+        select_columns(common, _report_keys(kwargs, settings))  # checked before any run
     if backend == "dask":  # the models' warnings are counted per run; Dask's own log lines are not for the user
         logging.getLogger("distributed").setLevel(logging.ERROR)
     progress = Progress(env, "distill runs")
@@ -115,16 +115,16 @@ def run_distill(opts: dict, common: Common, env: Environment | None, estimate_de
     return 0
 
 
-def _report_keys(kwargs: dict) -> list[str]:
-    """The result keys of estimate's report, from a report on three made-up runs per role (so that
-    ``--columns`` is checked before any model is fitted, against the keys the report will have)."""
+def _report_keys(kwargs: dict, settings: R.DistillSettings) -> list[str]:
+    """The result keys of estimate's report, from a report on three made-up runs of the runs file's own columns
+    (so that ``--columns`` is checked before any model is fitted, against the keys the report will have)."""
     from ..io import table_read  # pyarrow: found by run_distill before this is called
 
     a, b = kwargs["loss_min"], kwargs["loss_max"]
-    losses = [(a, a + (b - a) * f) for f in (0.25, 0.5, 0.75)]
-    text = "role,train_loss,test_loss,dataset\n" + "".join(
-        f"{role},{train!r},{test!r},{i}\n" for role in ("teacher", "student") for i, (train, test) in enumerate(losses))
-    found = table_read.read_columns_of(text.encode(), Format.CSV, TEXT_COLUMNS)
+    rows = [gap_row(role, i, settings.seed, a, a + (b - a) * (0.2 + 0.1 * i + 0.05 * k), 100, (a, b), 0.5, True,
+                    settings.teacher, settings.students[0]) for i in range(3) for k, role in enumerate(("teacher",
+                                                                                                        "student"))]
+    found = table_read.read_columns_of(runs_text(rows).encode("utf-8"), Format.CSV, TEXT_COLUMNS)
     quiet = Environment(quiet=True, stdout_isatty=False, stderr_isatty=False)
     return list(runs_report(found, "-", kwargs, quiet).results)
 
