@@ -233,9 +233,9 @@ K = 0.01 (lower), and a sharpness scenario with n = 10,000 samples, loss in [0, 
 L = 5, g0 = 0.5, alpha = 10, tau = 2.""")
 
 
-def _lg_option(name, kind, default, help, panel="Parameters"):
+def _lg_option(name, kind, default, help, panel="Parameters", **extra):
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=Annotated[kind, option(option_name(name), help=help, panel=panel)])
+                             annotation=Annotated[kind, option(option_name(name), help=help, panel=panel, **extra)])
 
 
 def linear_gaussian_options() -> list[inspect.Parameter]:
@@ -300,6 +300,8 @@ Example:
 # --------------------------------------------------------------------------- simulate
 
 def simulate_options() -> list[inspect.Parameter]:
+    from ..experiment.executor import BACKENDS  # a light module (its libraries load when an executor starts)
+
     return [
         _lg_option("d", Optional[int], None, f"Features d of the synthetic W* (default {DEFAULT_D}).", "Model"),
         _lg_option("n", Optional[int], None, f"Samples per training set (default {DEFAULT_N}).", "Model"),
@@ -324,6 +326,13 @@ def simulate_options() -> list[inspect.Parameter]:
         _lg_option("seed", int, 0, "Random seed (same seed, same numbers).", "Monte Carlo"),
         _lg_option("kl_scale", Optional[float], None, "Multiply K by this factor >= 0 before forming the bounds "
                    "(default 1; an experiment: below 1 the bounds are no longer the theorems').", "Monte Carlo"),
+        _lg_option("jobs", Optional[int], None, "Worker processes drawing the blocks of training sets (default 1: "
+                   "this process); the numbers are the same whatever --jobs or --backend.", "Where blocks are drawn"),
+        _lg_option("backend", str, "joblib", "joblib: local processes; dask: a dask.distributed cluster (--scheduler, "
+                   "else a LocalCluster of --jobs workers; pip install 'kdbound\\[dask]').", "Where blocks are drawn",
+                   click_type=Choice(BACKENDS), show_default=True),
+        _lg_option("scheduler", Optional[str], None, "Address of a running Dask scheduler (tcp://HOST:PORT), with "
+                   "--backend dask.", "Where blocks are drawn"),
         _lg_option("runs_out", Optional[str], None, "Write the simulated runs (one row per teacher or student run) to "
                    "FILE.csv|.tsv|.jsonl|.parquet, the input of kdbound estimate.", "Output"),
         # simulate reads no batch: --input is accepted only to refuse it with a message that points to --sweep
@@ -420,3 +429,129 @@ or plug-in. Gap intervals are at level 1 - delta; upper_bound_hi and lower_bound
 gen_T interval with kl_gap_hi by Bonferroni.
 
 Example:  kdbound estimate runs.csv --loss-min 0 --loss-max 1"""))
+
+
+# --------------------------------------------------------------------------- distill
+
+def _d_option(name, kind, default, help, panel, *names, **extra):
+    names = names or (option_name(name),)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[kind, option(*names, help=escape(help), panel=panel, **extra)])
+
+
+def _choices(values) -> dict:
+    return {"click_type": Choice(values), "show_default": True}
+
+
+def distill_options() -> list[inspect.Parameter]:
+    # the experiment's names (light modules: no scikit-learn); built only when typer builds distill's options
+    from ..engine.distill import DEFAULT_LOG_CLIP, LABELS, LOSSES, loss_range
+    from ..experiment.data import BUNDLED
+    from ..experiment.executor import BACKENDS, default_jobs
+    from ..experiment.runner import ON_ERROR, SCALES
+
+    clip_range = loss_range("log", DEFAULT_LOG_CLIP)[1]
+    data, models, protocol, runs, where = "Data", "Models", "Protocol and loss", "Runs", "Where runs execute"
+    return [
+        _d_option("data", str, "digits", f"A data set bundled with scikit-learn ({', '.join(BUNDLED)}; no download), "
+                  "or a CSV, TSV, Parquet or .npz file with --target.", data, show_default=True),
+        _d_option("target_column", Optional[str], None, "The class-label column of a --data file (every other column "
+                  "is a feature and must hold numbers).", data, "--target"),
+        _d_option("n", int, 300, "Training-set size of each run (a stratified draw); the rest of the pool is held "
+                  "out.", data, show_default=True),
+        _d_option("test_size", Optional[int], None, "Cap each run's held-out set at this many examples (default: the "
+                  "whole rest of the pool).", data),
+        _d_option("min_test", int, 100, "Fewest held-out examples a run may have (--n must leave them).", data,
+                  show_default=True),
+        _d_option("scale", str, "none", "standard: standardise the features in each run with that run's training "
+                  "statistics (never the held-out set's).", data, **_choices(SCALES)),
+        _d_option("teacher", str, "mlp:64", "The teacher's model spec (see above).", models, show_default=True),
+        _d_option("student", Optional[list[str]], None, "The student's model spec (default logistic). Repeat for "
+                  "several students: one teacher fit per run is shared, and each student's runs go to their own "
+                  "file (see --runs-out).", models),
+        _d_option("labels", str, "hard", "The teacher's labels: hard (its argmax class) or soft (its probabilities "
+                  "at --temperature, fitted through sample weights: the student must accept sample_weight).",
+                  protocol, **_choices(LABELS)),
+        _d_option("temperature", float, 1.0, "Soft labels' temperature T > 0: q = softmax(ln p / T).", protocol,
+                  click_type=Real(), show_default=True),
+        _d_option("loss", str, "zero-one", "The bounded loss: zero-one in [0, 1], brier (sum over classes, not halved) "
+                  "in [0, 2], log clipped at --log-clip in [0, ln(1/eps)].", protocol, **_choices(LOSSES)),
+        _d_option("log_clip", float, DEFAULT_LOG_CLIP, f"eps of the clipped log loss -ln max(p(y|x), eps), in (0, 1). "
+                  f"The default {DEFAULT_LOG_CLIP:g} gives the range [0, {clip_range:.2f}]; the certified sigma = "
+                  "ln(1/eps), so the bounds' slack grows with ln(1/eps).", protocol, click_type=Real(),
+                  show_default=True),
+        _d_option("runs", int, 200, "Runs (each a training set, a teacher and the students), >= 2.", runs,
+                  show_default=True),
+        _d_option("seed", int, 0, "Seed of the experiment: the same seed gives the same rows whatever --jobs, "
+                  "--backend or the order runs complete in.", runs, show_default=True),
+        _d_option("runs_out", Optional[str], None, "Write the runs to FILE (.csv, .tsv, .jsonl or .parquet) as they "
+                  "complete, with the experiment's settings; with several --student, each to FILE's name with the "
+                  "student's spec before the extension (runs.csv: runs.logistic.csv, runs.mlp-8.csv). An existing "
+                  "file is refused without --resume.", runs),
+        _d_option("resume", bool, False, "Continue the experiment of --runs-out: keep its complete runs, run the "
+                  "missing ones (the settings must match; --runs may grow).", runs),
+        _d_option("on_error", str, "stop", "A model that fails to fit: stop (exit 2, completed runs kept) or skip "
+                  "its run and go on.", runs, **_choices(ON_ERROR)),
+        _d_option("jobs", Optional[int], None, f"Worker processes (default: every core, {default_jobs()} here; 1 "
+                  "runs in this process).", where),
+        _d_option("backend", str, "joblib", "joblib: local processes; dask: a dask.distributed cluster (--scheduler, "
+                  "else a LocalCluster of --jobs workers; pip install 'kdbound[dask]').", where,
+                  **_choices(BACKENDS)),
+        _d_option("scheduler", Optional[str], None, "Address of a running Dask scheduler (tcp://HOST:PORT), with "
+                  "--backend dask.", where),
+        _d_option("no_estimate", bool, False, "Only run the experiment and write the runs: no report.", "Output"),
+        inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            Optional[str], option("--output", "-o", panel="Output", help=escape(
+                "Write the report to FILE (atomically) instead of stdout: JSON, JSON Lines, CSV or TSV as --format "
+                "or the extension says, or its results as .parquet rows."))]),
+    ]
+
+
+def distill_cmd(ctx: typer.Context, **kwargs) -> int:
+    # loaded when the command runs: the experiment, its runs files and estimate's readers are not on the start-up
+    # path (scikit-learn, joblib and dask load later still, inside the experiment layer)
+    from .distill import run_distill
+
+    common = Common.pop(kwargs)
+    defaults = {p.name: p.default for p in estimate_options()}  # the report is estimate's, with its defaults
+    return run_distill(kwargs, common, ctx.obj, defaults)
+
+
+_register(distill_cmd, "distill", ("fmt", "columns", "quiet"), distill_options,
+          short_help="Run the distillation experiment on real data and models, then estimate's bounds",
+          help="""Run the distillation experiment on real data and real models, then print estimate's report
+on its runs.
+
+Each run draws a training set D_n of --n examples from the pool (stratified by class; the rest is held out),
+fits the teacher on D_n, labels D_n's inputs with the teacher (--labels hard: its argmax class; soft: its
+probabilities at --temperature) and fits each student on those labels. It gives a teacher row and a student
+row in estimate's runs format, sharing the run's dataset id: gap = held-out loss on the real labels minus
+train loss (the student's on the teacher's labels). The loss is bounded, so sigma = b - a is certified.
+The report is kdbound estimate's on the runs file (its defaults, the recorded loss range), plus the models'
+mean held-out accuracy.
+
+Without options: digits (1,797 images of 10 digits), teacher mlp:64, student logistic, n = 300, 200 runs
+on every core: about a minute on two cores.
+
+Model specs (scikit-learn's defaults but for what the spec names; random_state from the run's seed):
+
+  logistic[:C=1]                          LogisticRegression
+  mlp:64[,64][:alpha=1e-4,max_iter=300]   MLPClassifier, hidden layers
+  tree:depth=4                            DecisionTreeClassifier
+  forest:200[:depth=8]                    RandomForestClassifier, trees
+  knn:5                                   KNeighborsClassifier
+  module:function                         f(random_state=int) -> classifier
+
+Named parameters are the estimator's own (solver=sgd, max_iter=500, ...). Runs are written to --runs-out
+as they complete; after Ctrl-C, SIGTERM, kill -9 or a crash, --resume runs the missing ones and gives the
+file an uninterrupted run writes.
+
+Examples:
+
+  kdbound distill
+  kdbound distill --student mlp:8 --runs-out runs.parquet
+  kdbound distill --data my.csv --target label --student tree:depth=4
+  kdbound distill --teacher forest:200 --student logistic --labels soft
+  kdbound distill --student logistic --student mlp:8 --runs-out runs.csv
+  kdbound distill --student mlp:8 --runs-out runs.csv --resume
+  kdbound distill --backend dask --scheduler tcp://10.0.0.5:8786""")

@@ -24,6 +24,8 @@ from .options import Common, environment, option_name, output_format
 #: columns read as numbers (cells are checked one by one); the others are text or ids
 NUMERIC = ("train_loss", "test_loss", "gap", "n_test")
 KNOWN = ("role", *NUMERIC, "dataset", "seed")
+#: the columns whose cells are read as text, then checked one by one
+TEXT_COLUMNS = frozenset((*NUMERIC, "role", "dataset"))
 
 
 def _row_error(row: int, column: str, rule: str, value=None, refs: tuple[str, ...] = ()) -> InputError:
@@ -129,7 +131,7 @@ def _read_table(path: str, input_format: str | None) -> dict:
 
     try:
         fmt = table_read.input_format(path, input_format)
-        found = table_read.read_columns(path, fmt, set(NUMERIC) | {"role", "dataset"})  # cells as text
+        found = table_read.read_columns(path, fmt, TEXT_COLUMNS)  # cells as text
     except KdboundError as exc:
         raise _runs_error(exc) from None
     if not found or all(len(col) == 0 for col in found.values()):
@@ -200,9 +202,13 @@ def _check_gaps(values: dict, names: dict, loss_range) -> None:
 
 
 def read_runs(path: str, input_format: str | None, loss_range) -> Runs:
+    return runs_of(_read_table(path, input_format), loss_range)
+
+
+def runs_of(found: dict, loss_range) -> Runs:
+    """The checked runs of a table's columns (as :func:`kdbound.io.table_read.read_columns` reads them)."""
     from ..io import table_read  # pyarrow: found by run_estimate before the runs are read
 
-    found = _read_table(path, input_format)
     names = _columns(found)
     codes = _roles(found[names["role"]])
     used = np.arange(codes.size)
@@ -241,9 +247,23 @@ def run_estimate(path: str, opts: dict, common: Common, env: Environment | None)
     kwargs = check_options(opts)
     if common.output is not None:
         resolve_output(common.output)  # a bad output path fails before any work
-    loss_range = E.check_loss_range(kwargs["loss_min"], kwargs["loss_max"])
     require_pyarrow(None, "RUNS: ")
-    runs = read_runs(path, common.input_format, loss_range)
+    report = runs_report(_read_table(path, common.input_format), path, kwargs, env)
+    if common.output is None:
+        render_report(report, fmt, env)
+    else:
+        write_report(report, fmt, common.output, env)
+        env.warn(f"wrote {common.output}")
+    return 0
+
+
+def runs_report(found: dict, path: str, kwargs: dict, env: Environment, settings: dict | None = None):
+    """estimate's report on a runs table: ``found`` its columns (as :func:`_read_table` reads them), ``path``
+    its name, ``kwargs`` the checked options (:func:`check_options`), ``settings`` those of the experiment
+    that wrote it (a distill runs file's; None when the table has none).  ``kdbound distill`` reports through
+    this function, so its report is the one ``kdbound estimate`` gives on its runs file."""
+    loss_range = E.check_loss_range(kwargs["loss_min"], kwargs["loss_max"])
+    runs = runs_of(found, loss_range)
     check_counts(runs, kwargs["kl_method"])
     progress = Progress(env, "kNN subsamples")
     try:
@@ -253,13 +273,7 @@ def run_estimate(path: str, opts: dict, common: Common, env: Environment | None)
         raise _tie_error(tie, runs) from None
     finally:
         progress.close()
-    report = estimate_report(res, runs, path, kwargs, option_name)
-    if common.output is None:
-        render_report(report, fmt, env)
-    else:
-        write_report(report, fmt, common.output, env)
-        env.warn(f"wrote {common.output}")
-    return 0
+    return estimate_report(res, runs, path, kwargs, option_name)
 
 
 def _tie_error(tie: E.TieError, runs: Runs) -> InputError:

@@ -7,6 +7,8 @@ rows of a sweep); optionally write the simulated runs (``--runs-out``) and a plo
 
 from __future__ import annotations
 
+import contextlib
+import logging
 
 import numpy as np
 
@@ -79,8 +81,54 @@ def _point(opts: dict, name: str, value) -> dict:
 
 # --------------------------------------------------------------------------- the command
 
+def _parallel(opts: dict):
+    """``(backend, jobs, scheduler)`` of --backend, --jobs and --scheduler, checked; None for the default, one
+    process drawing its blocks itself."""
+    backend, jobs, scheduler = opts.pop("backend"), opts.pop("jobs"), opts.pop("scheduler")
+    from ..experiment.executor import check_executor  # the executor's module is light; its libraries load later
+
+    jobs = check_executor(backend, 1 if jobs is None else jobs, scheduler)
+    if backend == "joblib" and jobs == 1:
+        return None
+    return backend, jobs, scheduler
+
+
+@contextlib.contextmanager
+def _block_sources(parallel, points):
+    """``source(p)``: the ``blocks`` argument of :func:`kdbound.engine.simulate.simulate` for point ``p`` of
+    ``points`` ((model, seed, datasets) each): None to draw them here, else blocks drawn by the executor's
+    workers and merged in block order, whichever finishes first."""
+    if parallel is None:
+        yield lambda p: None
+        return
+    from ..experiment.executor import TaskLost, in_order, open_executor  # the executors, only with --jobs/--backend
+    from ..experiment.workers import core_versions
+
+    backend, jobs, scheduler = parallel
+    if backend == "dask":  # Dask's own log lines are not for the user
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+    job = S.BlockJob([(model, seed, S.block_plan(model, datasets)[0][2]) for model, seed, datasets in points])
+    executor = open_executor(S.block_task, job, backend=backend, jobs=jobs, scheduler=scheduler,
+                             versions=(core_versions, core_versions()))
+
+    def source(point):
+        def blocks(model, seed, plan):
+            tasks = [((point, index), point, index, start, m) for index, start, m in plan]
+            for key, blk in in_order(executor, tasks):
+                if isinstance(blk, TaskLost):
+                    raise InputError(f"a worker died while drawing block {key[1]} ({blk.message})", "jobs")
+                yield blk
+        return blocks
+
+    try:
+        yield source
+    finally:
+        executor.close()
+
+
 def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
     env = environment(env, common)
+    parallel = _parallel(opts)
     if common.input is not None:
         raise InputError("simulate draws its own training sets and reads no batch; use {sweep} PARAM=START:STOP:NUM "
                          "for a grid of settings", "input", refs=("sweep",))
@@ -108,17 +156,18 @@ def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
     if sigma_text is not None:
         opts["sigma_s"] = parse_sigma_s(sigma_text)
     if common.sweep is not None:
-        return _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text)
+        return _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel)
     opts = _filled(opts)
     model = S.sim_model(**_model_args(opts, w_star))
     datasets = _datasets(opts, model)
     S.check_run(datasets, opts["seed"], opts["kl_scale"])
     progress = Progress(env, "simulating training sets")
     try:
-        if runs_out is None:
-            res = _simulate(model, opts, datasets, progress)
-        else:
-            res = _simulate_with_runs(model, opts, datasets, progress, runs_out, runs_fmt)
+        with _block_sources(parallel, [(model, opts["seed"], datasets)]) as source:
+            if runs_out is None:
+                res = _simulate(model, opts, datasets, progress, blocks=source(0))
+            else:
+                res = _simulate_with_runs(model, opts, datasets, progress, runs_out, runs_fmt, source(0))
     finally:
         progress.close()
     report = simulate_report(res, model, opts, datasets, w_path, sigma_text, fmt)
@@ -137,12 +186,12 @@ def _datasets(opts: dict, model, budget_s: float = BUDGET_S) -> int:
     return S.default_datasets(model.n, model.d, model.k, budget_s) if datasets is None else datasets
 
 
-def _simulate(model, opts, datasets, progress, on_block=None):
+def _simulate(model, opts, datasets, progress, on_block=None, blocks=None):
     return S.simulate(model=model, datasets=datasets, seed=opts["seed"], kl_scale=opts["kl_scale"],
-                      progress=progress, on_block=on_block)
+                      progress=progress, on_block=on_block, blocks=blocks)
 
 
-def _simulate_with_runs(model, opts, datasets, progress, path, fmt):
+def _simulate_with_runs(model, opts, datasets, progress, path, fmt, blocks=None):
     from ..io.table_write import TableWriter, make_table, text_column  # pyarrow (~0.1 s), only for --runs-out
 
     seed = opts["seed"]
@@ -161,12 +210,12 @@ def _simulate_with_runs(model, opts, datasets, progress, path, fmt):
                 "seed": np.full(2 * m, seed, dtype=np.int64),
             }))
 
-        return _simulate(model, opts, datasets, progress, on_block=write)
+        return _simulate(model, opts, datasets, progress, on_block=write, blocks=blocks)
 
 
 # --------------------------------------------------------------------------- sweeps
 
-def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text) -> int:
+def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None) -> int:
     name, values, log_axis = _sweep_grid(common, opts, w_path)
     points = []
     for v in values:                      # every point is checked before any is computed
@@ -179,11 +228,12 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text) -> int:
     bar = Progress(env, f"sweep of {name}")
     rows = []
     try:
-        done = 0
-        for v, o, model, datasets in points:
-            res = _simulate(model, o, datasets, lambda i, n, base=done: bar(base + i, total))
-            done += datasets
-            rows.append((v, res, datasets))
+        with _block_sources(parallel, [(model, o["seed"], datasets) for _, o, model, datasets in points]) as source:
+            done = 0
+            for p, (v, o, model, datasets) in enumerate(points):
+                res = _simulate(model, o, datasets, lambda i, n, base=done: bar(base + i, total), blocks=source(p))
+                done += datasets
+                rows.append((v, res, datasets))
     finally:
         bar.close()
     columns = sweep_columns(name, rows)

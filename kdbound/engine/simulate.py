@@ -49,7 +49,8 @@ from .sim_model import (DEFAULT_CLIP, DEFAULT_D, DEFAULT_K, DEFAULT_N, MAX_DATAS
 from .cgf import dv_optimum, plugin_proxy
 from .sim_stats import _Moments
 
-__all__ = ["Simulation", "SimModel", "simulate", "sim_model", "population_loss", "default_datasets",
+__all__ = ["Simulation", "SimModel", "simulate", "block_plan", "BlockJob", "block_task",
+           "sim_model", "population_loss", "default_datasets",
            "block_size", "cost_us", "Z_VERDICT", "verdict", "check_run", "Block", "draw_block", "clipped_square_mean",
            "tight_bound_terms", "synthetic_w_star", "plugin_proxy", "dv_optimum", "SIGMA_CERTIFIED",
            # re-exported from the modules the simulation is split into
@@ -122,12 +123,54 @@ def _z(margin: float, se: float) -> float:
         return math.nan
     return math.copysign(math.inf, margin)
 
+# --------------------------------------------------------------------------- blocks, here or elsewhere
+
+def block_plan(model: SimModel, datasets: int) -> list[tuple[int, int, int]]:
+    """The blocks a simulation of ``datasets`` training sets draws, in order: ``(index, start, size)``.
+
+    A function of the sizes only: block ``index`` draws from its own stream of the seed, so the
+    blocks can be drawn in any process, in any order, and merged in this order.
+    """
+    size = min(block_size(model.n, model.d, model.k), datasets)
+    return [(index, start, min(size, datasets - start)) for index, start in enumerate(range(0, datasets, size))]
+
+
+class BlockJob:
+    """What the block tasks of one simulation (or of each point of a sweep) share: per point, the model,
+    the seed and the block size.  Sent once to each worker process, which keeps a workspace of its own."""
+
+    def __init__(self, points):
+        self.points = tuple(points)
+        self._work: dict = {}
+
+    def __getstate__(self) -> dict:
+        return {"points": self.points}
+
+    def __setstate__(self, state: dict) -> None:
+        self.points, self._work = state["points"], {}
+
+    def workspace(self, point: int) -> Workspace:
+        """The workspace of ``point`` in this process (the last point's only: a sweep moves on)."""
+        if point not in self._work:
+            model, _, size = self.points[point]
+            self._work = {point: Workspace(model, size)}
+        return self._work[point]
+
+
+def block_task(job: BlockJob, point: int, index: int, start: int, size: int) -> Block:
+    """Block ``index`` of point ``point`` of ``job`` (a task of any executor): the block :func:`simulate`
+    draws itself with the same index, start and size."""
+    model, seed, _ = job.points[point]
+    return draw_block(model, size, _block_rng(seed, index), start=start, work=job.workspace(point))
+
+
 @quiet_fp
 def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | None = None, lam: float = 1.0,
              beta_t: float = 1.0, noise: float = 1.0, student: str = "kernel", rank: int | None = None,
              sigma_s=None, beta_s: float | None = None, clip: float = DEFAULT_CLIP, datasets: int | None = None,
              seed: int = 0, kl_scale: float = 1.0, progress: Callable[[int, int], None] | None = None,
-             on_block: Callable[[Block], None] | None = None, model: SimModel | None = None) -> Simulation:
+             on_block: Callable[[Block], None] | None = None, model: SimModel | None = None,
+             blocks: Callable | None = None) -> Simulation:
     """Check Theorems 1 and 10 by Monte Carlo in the linear-Gaussian model with a bounded loss.
 
     Parameters
@@ -163,6 +206,10 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
         Receives each :class:`Block` of per-dataset values (for writing the runs).
     model : SimModel, optional
         An already validated configuration (the other model arguments are then ignored).
+    blocks : callable, optional
+        ``blocks(model, seed, plan)`` returns the blocks of :func:`block_plan`'s ``plan``, in its
+        order, drawn elsewhere (by :func:`block_task`, on other processes); by default they are
+        drawn here, one after the other.  The numbers are the same either way.
 
     Returns
     -------
@@ -180,26 +227,33 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
     if datasets is None:
         datasets = default_datasets(model.n, model.d, model.k)
     datasets, seed, kl_scale = check_run(datasets, seed, kl_scale)
-    moments, teacher_gaps, k_ref, saturated = _run(model, datasets, seed, progress, on_block)
+    plan = block_plan(model, datasets)
+    source = _draw_blocks(model, seed, plan) if blocks is None else blocks(model, seed, plan)
+    moments, teacher_gaps, k_ref, saturated = _run(datasets, source, progress, on_block)
     return _summarise(model, moments, teacher_gaps, kl_scale, k_ref, saturated)
 
 
-def _run(model: SimModel, datasets: int, seed: int, progress, on_block):
-    """Draw every block; returns the streamed moments of (h_T, h_S, h_S real, K / k_ref), the teacher gaps
-    (kept for sigma_hat and dv_optimum: 8 bytes per dataset), k_ref and the count of saturated datasets."""
-    size = min(block_size(model.n, model.d, model.k), datasets)
-    work = Workspace(model, size)
+def _draw_blocks(model: SimModel, seed: int, plan):
+    """The blocks of ``plan``, drawn here one after the other in one workspace."""
+    work = Workspace(model, plan[0][2])
+    for index, start, m in plan:
+        yield draw_block(model, m, _block_rng(seed, index), start=start, work=work)
+
+
+def _run(datasets: int, source, progress, on_block):
+    """Merge every block in order; returns the streamed moments of (h_T, h_S, h_S real, K / k_ref), the teacher
+    gaps (kept for sigma_hat and dv_optimum: 8 bytes per dataset), k_ref and the count of saturated datasets."""
     moments = _Moments(4)                        # teacher gap, student gap, student gap (real labels), K
     teacher_gaps = np.empty(datasets)
     done = 0
-    index = 0
     if progress is not None:
         progress(0, datasets)
     k_ref = None
     saturated = 0
-    while done < datasets:
-        m = min(size, datasets - done)
-        blk = draw_block(model, m, _block_rng(seed, index), start=done, work=work)
+    for blk in source:
+        m = blk.teacher_gap.size
+        if blk.start != done:
+            raise ValueError(f"blocks out of order: one starts at {blk.start}, {done} expected")
         if k_ref is None:                        # K's scale, so that its streamed variance cannot overflow
             k_ref = float(np.mean(blk.kl))
             k_ref = k_ref if math.isfinite(k_ref) and k_ref > 0 else 1.0
@@ -209,9 +263,10 @@ def _run(model: SimModel, datasets: int, seed: int, progress, on_block):
         if on_block is not None:
             on_block(blk)
         done += m
-        index += 1
         if progress is not None:
             progress(done, datasets)
+    if done != datasets:
+        raise ValueError(f"the blocks hold {done} datasets, {datasets} expected")
     return moments, teacher_gaps, k_ref, saturated
 
 

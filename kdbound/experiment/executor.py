@@ -131,7 +131,15 @@ class LokyExecutor:
         # in flight (cancelling the futures first would crash its manager thread, leaving the workers alive)
         self._waiting.clear()
         self._futures.clear()
-        self._pool.shutdown(wait=True, kill_workers=True)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, kill_workers=True)
+            # its queues' semaphores are released when the pool is freed: now, not after the process's end (a
+            # traceback that keeps this executor alive would leave them to loky's resource tracker, which warns)
+            del pool
+            import gc
+
+            gc.collect()
 
 
 # --------------------------------------------------------------------------- Dask
@@ -238,13 +246,9 @@ class DaskExecutor:
             self._cluster = None
 
 
-def open_executor(fn, payload, backend: str = "joblib", jobs: int | None = None, scheduler: str | None = None,
-                  connect_timeout: float = 10.0, modules=(), versions=None, paths=()):
-    """The executor for ``backend`` (``joblib``, or ``dask``), with ``jobs`` workers (default: every core).
-
-    ``joblib`` with one job runs in this process.  ``modules`` are (role, module) pairs every Dask worker must
-    import; ``versions`` a (function, expected dict) pair every Dask worker's function must return.
-    """
+def check_executor(backend: str = "joblib", jobs: int | None = None, scheduler: str | None = None) -> int:
+    """The executor's settings checked, and its libraries found (one line naming the extra to install);
+    returns the number of jobs (default: every core)."""
     if backend not in BACKENDS:
         raise InputError(f"must be one of {', '.join(BACKENDS)} (got {backend!r})", "backend")
     if scheduler is not None and backend != "dask":
@@ -257,7 +261,40 @@ def open_executor(fn, payload, backend: str = "joblib", jobs: int | None = None,
             import distributed  # noqa: F401  (dask, only for --backend dask)
         except ImportError:
             raise InputError("dask needs dask.distributed: pip install 'kdbound[dask]'", "backend") from None
+    elif jobs > 1:
+        try:
+            import joblib  # noqa: F401  (joblib's loky, only for more than one local job)
+        except ImportError:
+            raise InputError("more than one job needs joblib: pip install joblib", "jobs") from None
+    return jobs
+
+
+def open_executor(fn, payload, backend: str = "joblib", jobs: int | None = None, scheduler: str | None = None,
+                  connect_timeout: float = 10.0, modules=(), versions=None, paths=()):
+    """The executor for ``backend`` (``joblib``, or ``dask``), with ``jobs`` workers (default: every core).
+
+    ``joblib`` with one job runs in this process.  ``modules`` are (role, module) pairs every Dask worker must
+    import; ``versions`` a (function, expected dict) pair every Dask worker's function must return.
+    """
+    jobs = check_executor(backend, jobs, scheduler)
+    if backend == "dask":
         return DaskExecutor(fn, payload, jobs, scheduler, connect_timeout, modules, versions, paths)
     if jobs == 1:
         return SerialExecutor(fn, payload)
     return LokyExecutor(fn, payload, jobs, paths)
+
+
+def in_order(executor, keys):
+    """Submit a task per ``(key, *args)`` of ``keys`` and yield ``(key, result)`` in that order, whichever
+    finishes first: results that come early wait here (at most those in flight on the executor)."""
+    order = []
+    for key, *args in keys:
+        executor.submit(key, *args)
+        order.append(key)
+    waiting: dict = {}
+    position = 0
+    for key, result in executor.completed():
+        waiting[key] = result
+        while position < len(order) and order[position] in waiting:
+            yield order[position], waiting.pop(order[position])
+            position += 1

@@ -13,6 +13,15 @@ import sys
 PAYLOADS: dict[str, object] = {}
 
 
+def core_versions() -> dict:
+    """The versions that decide a simulation's numbers (kdbound, numpy, scipy): every Dask worker must match."""
+    from importlib.metadata import version
+
+    from .._version import __version__
+
+    return {"kdbound": __version__, "numpy": version("numpy"), "scipy": version("scipy")}
+
+
 def add_import_path(path: str) -> None:
     """Put ``path`` first on the import path (once), so that ``module:function`` factories there import."""
     if path not in sys.path:

@@ -84,6 +84,11 @@ def header_line(fmt: Format) -> str:
     return ""
 
 
+def runs_text(rows, fmt: Format = Format.CSV) -> str:
+    """The text of a finished runs file (CSV, TSV or JSON Lines) holding ``rows``, in the order given."""
+    return header_line(fmt) + "".join(row_line(r, fmt) for r in rows)
+
+
 def _row(cells: dict) -> GapRow:
     """A row from its cells (text or JSON values); ValueError when one is not what kdbound writes."""
     values = {}
@@ -253,8 +258,8 @@ class RunsFile:
     def _refuse_existing(self) -> None:
         for p in (self.target, self._sidecar, journal_path(self.target)):
             if os.path.exists(p):
-                raise InputError(f"{self.path!r} exists (or its settings or journal do): give resume to continue "
-                                 "that experiment, or another file name", _OPTION)
+                raise InputError(f"{self.path!r} exists (or its settings or journal do): give {{resume}} to "
+                                 "continue that experiment, or another file name", _OPTION, refs=("resume",))
 
     # -- reading
     def _load(self, resumable) -> Existing | None:
@@ -337,7 +342,7 @@ class RunsFile:
                     pass
         else:
             with AtomicFile(self.target, _OPTION) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
-                fh.write(header_line(self.fmt) + "".join(row_line(r, self.fmt) for r in ordered))
+                fh.write(runs_text(ordered, self.fmt))
         self.close()
 
     def _close_fd(self) -> None:

@@ -71,15 +71,19 @@ def read_batches(path: str, fmt: str, numeric: set[str], block_bytes: int = 4 <<
     """
     stream = _open_binary(path, "input")
     try:
-        if fmt in (Format.CSV, Format.TSV):
-            yield from _read_csv(stream, Format(fmt), block_bytes)
-        elif fmt == Format.JSONL:
-            yield from _read_jsonl(stream, numeric, block_bytes)
-        else:
-            yield from _read_parquet(stream, path, block_bytes)
+        yield from _stream_batches(stream, path, fmt, numeric, block_bytes)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
+
+
+def _stream_batches(stream, path: str, fmt: str, numeric: set[str], block_bytes: int) -> Iterator:
+    if fmt in (Format.CSV, Format.TSV):
+        yield from _read_csv(stream, Format(fmt), block_bytes)
+    elif fmt == Format.JSONL:
+        yield from _read_jsonl(stream, numeric, block_bytes)
+    else:
+        yield from _read_parquet(stream, path, block_bytes)
 
 
 
@@ -318,7 +322,17 @@ def read_columns(path: str, fmt: str, text: set[str]) -> dict:
     columns: cells as text (JSON strings as they are), for :func:`to_float`,
     :func:`text_codes` or :func:`category_codes`.
     """
-    batches = list(read_batches(path, fmt, text))
+    return _columns(read_batches(path, fmt, text))
+
+
+def read_columns_of(data: bytes, fmt: str, text: set[str]) -> dict:
+    """:func:`read_columns` of a table held in memory: ``data`` is what the file would hold (CSV, TSV or JSON
+    Lines), read by the same readers, so the columns are those the file would give."""
+    return _columns(_stream_batches(io.BytesIO(data), "<memory>", fmt, text, 4 << 20))
+
+
+def _columns(batches) -> dict:
+    batches = list(batches)
     out = {}
     for name in batches[0].schema.names:
         chunks = [b.column(name) for b in batches]

@@ -315,7 +315,8 @@ def _json_lines(table) -> list[str]:
 
 
 def write_table_file(columns: dict, path: str, fmt: str) -> None:
-    """Write equal-length columns (a sweep) to ``path`` atomically."""
-    table = pa.table({k: arrow_column(v) for k, v in columns.items()})
+    """Write equal-length columns (a sweep; lists of text are text columns) to ``path`` atomically."""
+    table = pa.table({k: text_column(v) if isinstance(v, list) and v and all(isinstance(x, str) for x in v)
+                      else arrow_column(v) for k, v in columns.items()})
     with TableWriter(path, fmt) as writer:
         writer.write(table)

@@ -124,6 +124,28 @@ def write_report(report: Report, fmt: Format, path: str, env: Environment) -> No
     env.stderr.write(said.getvalue())
 
 
+def write_reports(reports: dict, fmt: Format, path: str, env: Environment, key: str = "command") -> None:
+    """Several reports to the file ``path``, atomically, as :func:`render_reports` prints them, or as
+    Parquet rows of results, one per report (its name in the column ``key``)."""
+    if len(reports) == 1:
+        write_report(next(iter(reports.values())), fmt, path, env)
+        return
+    if fmt == Format.PARQUET:
+        from ..io.table_write import write_table_file  # pyarrow, only for a Parquet file
+
+        names = list(next(iter(reports.values())).results)
+        columns = {key: list(reports), **{n: [r.results.get(n) for r in reports.values()] for n in names}}
+        write_table_file(columns, path, fmt)
+        for k, r in reports.items():
+            for note in r.notes:
+                env.warn(f"note: {k}: {note}")
+        return
+    buf, said = io.StringIO(), io.StringIO()
+    render_reports(reports, fmt, Environment(out=buf, err=said, stdout_isatty=False, quiet=env.quiet), key)
+    write_text(path, buf.getvalue())
+    env.stderr.write(said.getvalue())
+
+
 def _report_table(report: Report, env: Environment) -> None:
     """The table of one report.  Every text from data or prose is a rich ``Text`` (never parsed as
     markup: a cell ``[red]b`` or a note about ``[a, b]`` shows as written)."""
@@ -169,9 +191,9 @@ def _report_table(report: Report, env: Environment) -> None:
     console.print(Text.assemble((f"{report.theorem}:", "dim"), " ", report.formula))
 
 
-def render_reports(reports: dict, fmt: Format, env: Environment) -> None:
-    """Several reports at once (``demo``): tables in turn; one JSON object keyed by command; JSON Lines
-    one per line; CSV/TSV as rows of command, name, value."""
+def render_reports(reports: dict, fmt: Format, env: Environment, key: str = "command") -> None:
+    """Several reports at once (``demo``; ``distill``'s students): tables in turn; one JSON object keyed by
+    command (or what ``key`` names); JSON Lines one per line; CSV/TSV as rows of ``key``, name, value."""
     if fmt == Format.JSON:
         import json  # only for JSON (see render_report)
 
@@ -179,7 +201,7 @@ def render_reports(reports: dict, fmt: Format, env: Environment) -> None:
         return
     if fmt in (Format.CSV, Format.TSV):
         rows = [(k, name, v) for k, r in reports.items() for name, v in r.results.items()]
-        render_rows({"command": [r[0] for r in rows], "name": [r[1] for r in rows],
+        render_rows({key: [r[0] for r in rows], "name": [r[1] for r in rows],
                      "value": [r[2] for r in rows]}, fmt, env)
         for k, r in reports.items():
             for note in r.notes:
