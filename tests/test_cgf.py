@@ -18,6 +18,8 @@ from kdbound.engine import estimate as E
 from kdbound.engine import simulate as S
 
 LD = np.longdouble
+# the decimal test sets its precision in a context of its own, not in the thread's
+pytestmark = pytest.mark.usefixtures("decimal_60")
 
 
 def _lme(c: np.ndarray, lam) -> np.ndarray:
