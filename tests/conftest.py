@@ -22,6 +22,13 @@ from typer.testing import CliRunner
 from kdbound.cli.app import app
 from kdbound.render import Environment
 
+def pytest_collection_modifyitems(items):
+    """Mark every test that runs the installed console script (``-m "not subprocess"`` leaves them out)."""
+    for item in items:
+        if {"exe", "in_pty"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.subprocess)
+
+
 # ----------------------------------------------------------------------------- arguments many tests use
 
 UP = ["upper", "--gen-t", "0.05", "--kl", "0.2", "--sigma", "0.1"]

@@ -11,6 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import UP
 
+pytestmark = pytest.mark.subprocess
+
 
 def test_installed_console_script(exe):
     p = subprocess.run([exe, *UP, "--format", "json"], capture_output=True, text=True, timeout=60)
