@@ -5,13 +5,14 @@ Fixtures: ``run`` and ``run_json`` (kdbound in-process), ``exe`` (the installed 
 oracles of the float-safety tests).
 
 Helpers, imported by name (``from conftest import invoke, one_line_error``): ``invoke`` (what ``run``
-gives), ``one_line_error``, ``printed_bound``, ``full``; the reference computations ``problem``,
-``spd``, ``gauss_kl`` and ``dense_kl``; the argument lists ``UP``, ``SWEEP`` and ``SHARP`` and the
-Theorem 12 inputs ``SH``.
+gives), ``one_line_error``, ``printed_bound``, ``full``, ``within``; the reference computations
+``problem``, ``spd``, ``gauss_kl`` and ``dense_kl``; the argument lists ``UP``, ``SWEEP`` and ``SHARP``
+and the Theorem 12 inputs ``SH``.
 """
 
 import decimal
 import json
+import math
 import os
 import sys
 
@@ -150,6 +151,11 @@ def decimal_60():
     thread's: set for the whole module, it would leak into every test that runs after it)."""
     with decimal.localcontext(decimal.Context(prec=60, Emax=10 ** 6, Emin=-10 ** 6)):
         yield
+
+
+def within(a, se_a, b, se_b, z):
+    """Two Monte Carlo estimates agree: |a - b| is at most z standard errors of the difference."""
+    return abs(a - b) <= z * math.hypot(se_a, se_b)
 
 
 def problem(n=7, d=4, k=3, seed=3, noise=0.7, scale=1.0):
