@@ -8,6 +8,10 @@ Helpers, imported by name (``from conftest import invoke, one_line_error``): ``i
 gives), ``one_line_error``, ``printed_bound``, ``full``, ``within``; the reference computations
 ``problem``, ``spd``, ``gauss_kl`` and ``dense_kl``; the argument lists ``UP``, ``SWEEP`` and ``SHARP``
 and the Theorem 12 inputs ``SH``.
+
+Every test that uses ``exe`` or ``in_pty`` is marked ``subprocess``, as are test_docs.py, test_main.py and
+test_no_pyarrow.py: ``-m "not subprocess"`` leaves out the tests that run kdbound's command line in
+processes of its own.
 """
 
 import decimal
@@ -22,6 +26,7 @@ from typer.testing import CliRunner
 
 from kdbound.cli.app import app
 from kdbound.render import Environment
+
 
 def pytest_collection_modifyitems(items):
     """Mark every test that runs the installed console script (``-m "not subprocess"`` leaves them out)."""
