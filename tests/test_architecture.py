@@ -4,6 +4,7 @@ name), heavy libraries stay off the start-up path, and each command's options ar
 its parameters plus the shared ones."""
 
 import ast
+import functools
 import importlib.metadata
 import re
 from pathlib import Path
@@ -184,6 +185,12 @@ def imports_of(source: str, name: str, is_package: bool = False):
                 yield mod, top
 
 
+@functools.cache
+def _imports(source: str, name: str, is_package: bool) -> tuple:
+    """imports_of, remembered: most tests plant a line in one module and check all of them again."""
+    return tuple(imports_of(source, name, is_package))
+
+
 def sources():
     """{module name: (source, is a package)} for every module of kdbound."""
     return {module_name(path): (path.read_text(), path.name == "__init__.py") for path in ROOT.rglob("*.py")}
@@ -192,7 +199,7 @@ def sources():
 def graph(modules=None):
     """{module: the kdbound modules it imports} over ``modules`` (default: kdbound's own sources)."""
     modules = sources() if modules is None else modules
-    return {name: {m for m, _ in imports_of(src, name, pkg) if m.split(".")[0] == "kdbound"}
+    return {name: {m for m, _ in _imports(src, name, pkg) if m.split(".")[0] == "kdbound"}
             for name, (src, pkg) in modules.items()}
 
 
@@ -216,7 +223,7 @@ def heavy_violations(modules=None):
     modules = sources() if modules is None else modules
     found = []
     for mod, (src, pkg) in modules.items():
-        for imported, top_level in imports_of(src, mod, pkg):
+        for imported, top_level in _imports(src, mod, pkg):
             lib = imported.split(".")[0]
             if lib in HEAVY and mod not in HEAVY_HOMES[lib]:
                 found.append(f"{mod} imports {imported}")
@@ -336,42 +343,6 @@ def test_installed_typer_and_click_are_inside_the_declared_ranges(package, modul
     assert hi < (10 ** 9,), f"{package} must have an upper bound: {reqs[0]}"
     installed = tuple(int(x) for x in re.findall(r"\d+", importlib.metadata.version(package))[:3])
     assert lo <= installed < hi, f"{package} {installed} is outside the tested range {reqs[0]}"
-
-
-def test_bound_specs_are_read_only():
-    """The specs are shared by every command: nothing may change one after it is built."""
-    from kdbound.engine.specs import UPPER
-
-    with pytest.raises(AttributeError, match="read-only"):
-        UPPER.name = "other"
-    with pytest.raises(AttributeError, match="read-only"):
-        del UPPER.params
-    assert UPPER.name == "upper" and "upper" in repr(UPPER)
-    with pytest.raises(TypeError):
-        UPPER.closed_forms["kl"] = None  # the mapping is a read-only view
-
-
-def test_environment_replace_keeps_every_setting():
-    import io
-
-    from kdbound.render import Environment
-
-    out = io.StringIO()
-    env = Environment(out=out, stdout_isatty=True, stderr_isatty=False, no_color=True, chunk_bytes=7)
-    quiet = env.replace(quiet=True)
-    assert quiet is not env and quiet.quiet and not env.quiet
-    assert (quiet.out, quiet.stdout_isatty, quiet.stderr_isatty, quiet.no_color, quiet.chunk_bytes) == (
-        out, True, False, True, 7)
-    assert "chunk_bytes=7" in repr(quiet)
-
-
-def test_environment_reads_no_color_when_not_given(monkeypatch):
-    from kdbound.render import Environment
-
-    monkeypatch.setenv("NO_COLOR", "1")
-    assert Environment().no_color
-    monkeypatch.delenv("NO_COLOR")
-    assert not Environment().no_color and Environment(no_color=True).no_color
 
 
 def _functions(package: str):

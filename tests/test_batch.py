@@ -8,16 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
+from conftest import SWEEP, invoke, one_line_error
 
 from kdbound import lower_bound_subgaussian, sharpness_bound, upper_bound
-from kdbound.cli.app import app
-from kdbound.render import Environment
-
-
-def invoke(*args, input=None, chunk_bytes=4 << 20):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input,
-                              obj=Environment(stdout_isatty=False, no_color=True, chunk_bytes=chunk_bytes))
 
 
 def make_rows(n=500, seed=1):
@@ -212,3 +205,32 @@ def test_a_uint64_parquet_column_beyond_2_53_is_read_as_its_nearest_float(run, t
     assert r.exit_code == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert rows[1]["bound"] == float(2 ** 64 - 1) + 0.1 * (2 * 0.2) ** 0.5
+
+
+# ----------------------------------------------------------------------------- rows, errors and notes
+
+def test_whole_number_cells_in_a_batch(run):
+    r = run("upper", "--input", "-", "--loss-min", "0", "--loss-max", "1", "--beta", "1e-3",
+            input="gen_t,kl,n\n0.05,0.2,100\n0.05,0.2,100.5\n")
+    one_line_error(r, "row 2, column n: must be a whole number (got 100.5)")
+
+
+def test_null_cells_are_explained_in_batches_and_sweeps():
+    r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv", input="gen_t,kl\n0.05,0\n0.05,0.2\n")
+    assert "lambda_opt is null in 1 of 2 rows (first: row 1): lambda_opt is undefined when K = 0" in r.stderr
+    r = invoke(*SWEEP, "-f", "csv")
+    assert "lambda_opt is null in 1 of 5 rows" in r.stderr
+
+
+def test_stop_prints_the_rows_before_the_bad_one_to_stdout_as_documented():
+    r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv",
+               input="gen_t,kl\n" + "0.05,0.1\n" * 3000 + "0.05,-1\n", chunk_bytes=1000)
+    assert r.exit_code == 2 and "row 3001, column kl" in r.stderr
+    assert r.stdout.startswith("gen_t,kl,bound")  # streams cannot be recalled (README, "Pipelines")
+
+
+@pytest.mark.parametrize("mode, words", [("stop", "input column 'error' is dropped"),
+                                         ("null", "input column(s) 'error' are replaced by freshly computed")])
+def test_an_input_error_column_is_said_to_be_dropped_or_replaced(mode, words):
+    r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv", "--on-error", mode, input="gen_t,kl,error\n0.05,0.2,old\n")
+    assert r.exit_code == 0 and words in r.stderr and "old" not in r.stdout

@@ -429,3 +429,23 @@ def test_parquet_dictionary_view_and_half_float_columns(run_json, tmp_path):
             assert name == "half" and int(pa.__version__.split(".")[0]) < 15, name
             continue
         assert run_json("estimate", path)["results"]["gen_t"] == pytest.approx((0.1 + 0.15 + 0.3) / 3), name
+
+
+# ---------------------------------------------------- Theorem 1 formed once: estimate prints what upper and lower print
+
+from pathlib import Path  # noqa: E402
+
+from conftest import printed_bound  # noqa: E402
+
+RUNS = Path(__file__).parent.parent / "examples" / "runs" / "runs.csv"
+
+
+@pytest.mark.parametrize("args", [(), ("--loss-min", "0", "--loss-max", "1"), ("--kl-method", "knn", "--jitter", "auto")])
+def test_estimate_prints_what_upper_and_lower_print(run_json, args):
+    out = run_json("estimate", RUNS, *args)
+    r = out["results"]
+    sigma = r[out["sigma_used"]]
+    assert printed_bound(run_json, "upper", r["gen_t"], r["kl_gap"], sigma) == r["upper_bound"]
+    assert printed_bound(run_json, "lower", r["gen_t"], r["kl_gap"], sigma) == r["lower_bound"]
+    assert printed_bound(run_json, "upper", r["gen_t_hi"], r["kl_gap_hi"], sigma) == r["upper_bound_hi"]
+    assert printed_bound(run_json, "lower", r["gen_t_lo"], r["kl_gap_hi"], sigma) == r["lower_bound_lo"]

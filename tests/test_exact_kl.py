@@ -9,75 +9,13 @@ import math
 
 import numpy as np
 import pytest
+from conftest import dense_kl, problem, spd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kdbound.engine import exact_kl as E
+from kdbound.engine.exact_kl import check_sigma_s
 from kdbound.errors import InputError, ParameterError
-
-
-def gauss_kl(m1, c1, m2, c2):
-    """KL(N(m1, c1) || N(m2, c2)), dense."""
-    dim = m1.size
-    c2inv = np.linalg.inv(c2)
-    diff = m2 - m1
-    return 0.5 * (np.trace(c2inv @ c1) - dim + diff @ c2inv @ diff + np.linalg.slogdet(c2)[1]
-                  - np.linalg.slogdet(c1)[1])
-
-
-def dense_kl(x, w, y, lam, beta_t, noise, student="kernel", sigma_s="teacher", beta_s=None):
-    """Sum over rows of the (n+d)-dimensional Gaussian KL, paper layout X = x^T (d x n); also the y-marginal KL."""
-    X = x.T
-    d, n = X.shape
-    s2 = noise ** 2
-    c = beta_t / s2
-    ST = np.linalg.inv(lam * np.eye(d) + c * X @ X.T)
-    G = c * ST @ X                                           # d x n
-    if isinstance(sigma_s, str):
-        SS = ST
-    elif np.ndim(sigma_s) == 0:
-        SS = sigma_s * np.eye(d)
-    else:
-        SS = sigma_s
-    total = shift = 0.0
-    for j in range(w.shape[0]):
-        # teacher: y = X^T w* + noise e1, w = G y + ST^{1/2} z1
-        my = X.T @ w[j]
-        mT = np.concatenate([my, G @ my])
-        CT = np.block([[s2 * np.eye(n), s2 * G.T], [s2 * G, s2 * G @ G.T + ST]])
-        # student: W_T ~ N(mw, A); y^ = X^T W_T + noise e2
-        if y is None:
-            mw, A = G @ my, s2 * G @ G.T + ST
-        else:
-            mw, A = G @ y[:, j], ST
-        myh = X.T @ mw
-        Cyy = X.T @ A @ X + s2 * np.eye(n)
-        if student == "kernel":                               # theta = W_T + SS^{1/2} z2
-            mth, Cty, Ctt = mw, A @ X, A + SS
-        else:                                                 # refit posterior on (X, y^) at beta_s
-            cs = beta_s / s2
-            SR = np.linalg.inv(lam * np.eye(d) + cs * X @ X.T)
-            GR = cs * SR @ X
-            mth, Cty, Ctt = GR @ myh, GR @ Cyy, GR @ Cyy @ GR.T + SR
-        mS = np.concatenate([myh, mth])
-        CS = np.block([[Cyy, Cty.T], [Cty, Ctt]])
-        total += gauss_kl(mS, CS, mT, CT)
-        shift += gauss_kl(myh, Cyy, my, s2 * np.eye(n))
-    return total, shift
-
-
-def problem(n, d, k, seed, scale=1.0):
-    rng = np.random.default_rng(seed)
-    x = scale * rng.normal(size=(n, d))
-    w = rng.normal(size=(k, d))
-    y = x @ w.T + 0.8 * rng.normal(size=(n, k))
-    return x, w, y
-
-
-def spd(d, seed):
-    rng = np.random.default_rng(seed)
-    a = rng.normal(size=(d, d))
-    return a @ a.T / d + 0.3 * np.eye(d)
 
 
 HYPERS = [dict(lam=0.5, beta_t=1.3, noise=0.7), dict(lam=2.0, beta_t=1.0, noise=1.0),
@@ -90,7 +28,7 @@ SHAPES = [(6, 3, 2), (3, 5, 2), (4, 4, 1), (5, 2, 3), (1, 3, 2)]
 @pytest.mark.parametrize("mode", ["expected", "conditional"])
 def test_kernel_student_matches_dense_gaussian_kl(hp, shape, mode):
     n, d, k = shape
-    x, w, y = problem(n, d, k, seed=n * 100 + d * 10 + k)
+    x, w, y = problem(n, d, k, seed=n * 100 + d * 10 + k, noise=0.8)
     yy = y if mode == "conditional" else None
     for sigma_s in ("teacher", 0.37, spd(d, 5)):
         ref, ref_shift = dense_kl(x, w, yy, **hp, sigma_s=sigma_s)
@@ -106,7 +44,7 @@ def test_kernel_student_matches_dense_gaussian_kl(hp, shape, mode):
 def test_refit_student_matches_dense_gaussian_kl(beta_s, shape, mode):
     n, d, k = shape
     hp = HYPERS[0]
-    x, w, y = problem(n, d, k, seed=7 + n + d)
+    x, w, y = problem(n, d, k, seed=7 + n + d, noise=0.8)
     yy = y if mode == "conditional" else None
     ref, ref_shift = dense_kl(x, w, yy, **hp, student="refit", beta_s=beta_s)
     got = E.kl_terms(x, w, y=yy, student="refit", beta_s=beta_s, **hp)
@@ -115,7 +53,7 @@ def test_refit_student_matches_dense_gaussian_kl(beta_s, shape, mode):
 
 
 def test_refit_at_the_teachers_temperature_costs_only_the_dataset_shift():
-    x, w, _ = problem(8, 3, 2, seed=1)
+    x, w, _ = problem(8, 3, 2, seed=1, noise=0.8)
     got = E.kl_terms(x, w, lam=0.5, beta_t=1.3, noise=0.7, student="refit", beta_s=1.3)
     assert float(got.kernel) == pytest.approx(0.0, abs=1e-14)
 
@@ -140,7 +78,7 @@ def test_batch_axis_equals_one_dataset_at_a_time():
 def test_expected_dataset_shift_agrees_with_lingauss_closed_form():
     from kdbound.engine.lingauss import linear_gaussian
 
-    x, w, _ = problem(9, 4, 3, seed=2)
+    x, w, _ = problem(9, 4, 3, seed=2, noise=0.8)
     hp = dict(lam=0.5, beta_t=1.3, noise=0.7)
     got = E.kl_terms(x, w, **hp)
     res = linear_gaussian(x, w, None, samples=2, **hp)
@@ -149,7 +87,7 @@ def test_expected_dataset_shift_agrees_with_lingauss_closed_form():
 
 def test_conditional_mean_over_y_is_at_least_the_expected_value():
     """K given X <= E_Y[K given D_n] (convexity), checked by Monte Carlo over Y at 4 standard errors."""
-    x, w, _ = problem(6, 3, 2, seed=4)
+    x, w, _ = problem(6, 3, 2, seed=4, noise=0.8)
     hp = dict(lam=0.5, beta_t=1.3, noise=0.7)
     rng = np.random.default_rng(3)
     ys = x @ w.T + hp["noise"] * rng.normal(size=(4000, 6, 2))
@@ -159,7 +97,7 @@ def test_conditional_mean_over_y_is_at_least_the_expected_value():
 
 
 def test_posterior_mean_and_draws():
-    x, w, y = problem(20, 4, 2, seed=9)
+    x, w, y = problem(20, 4, 2, seed=9, noise=0.8)
     hp = dict(lam=0.5, beta=1.3, noise=0.7)
     eig = E.gram_eigen(x)
     c = hp["beta"] / hp["noise"] ** 2
@@ -192,7 +130,7 @@ def _ref_xm_log1p(v):
        lam=st.floats(1e-2, 1e2), beta=st.floats(1e-2, 1e2), noise=st.floats(0.1, 10.0),
        cond=st.booleans())
 def test_property_dense_oracle_and_chain(n, d, k, seed, lam, beta, noise, cond):
-    x, w, y = problem(n, d, k, seed)
+    x, w, y = problem(n, d, k, seed, noise=0.8)
     yy = y if cond else None
     hp = dict(lam=lam, beta_t=beta, noise=noise)
     ref, ref_shift = dense_kl(x, w, yy, **hp)
@@ -202,7 +140,7 @@ def test_property_dense_oracle_and_chain(n, d, k, seed, lam, beta, noise, cond):
 
 
 def test_bad_inputs_are_kdbound_errors():
-    x, w, y = problem(5, 3, 2, seed=0)
+    x, w, y = problem(5, 3, 2, seed=0, noise=0.8)
     hp = dict(lam=0.5, beta_t=1.3, noise=0.7)
     cases = [
         (dict(x=x, w_star=w.T), InputError, "w_star"),
@@ -232,7 +170,7 @@ def test_extreme_scales_give_the_same_finite_k(alpha, b, student):
     """K is invariant under (w*, y, noise, lam, Sigma_S) -> (a w*, a y, a noise, lam / a^2, a^2 Sigma_S) and
     (x, w*, lam, Sigma_S) -> (b x, w*/b, b^2 lam, Sigma_S / b^2): extreme hyperparameters reached this way
     must give the same finite numbers (no overflow in intermediate products)."""
-    x, w, y = problem(6, 3, 2, seed=11)
+    x, w, y = problem(6, 3, 2, seed=11, noise=0.8)
     hp = dict(lam=0.5, beta_t=1.3, noise=0.7)
     sigmas = ("teacher",) if student == "refit" else ("teacher", 0.37, spd(3, 2))
     extra = dict(student="refit", beta_s=2.5) if student == "refit" else {}
@@ -259,3 +197,11 @@ def test_refit_student_far_colder_than_the_teacher_stays_finite():
     values = [kl(b) for b in (1e10, 1e16, 1e30, 1e100)]
     assert all(np.isfinite(values)) and values == sorted(values)
     assert kl(1e30) - kl(1e20) == pytest.approx(3 * 2 / 2 * math.log(1e10), rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- checks
+
+# mutation: the symmetry check of Sigma_S removed (an asymmetric matrix was silently symmetrised)
+def test_asymmetric_sigma_s_is_refused():
+    with pytest.raises(InputError, match="sigma_s: must be symmetric"):
+        check_sigma_s(np.array([[1.0, 0.5], [0.0, 1.0]]), 2)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+pytestmark = pytest.mark.subprocess
 
 #: make ``import <name>`` fail (as when the package is not installed), then run the console script's run()
 MISSING = ("import sys\nfor name in {names!r}:\n    sys.modules[name] = None\n"

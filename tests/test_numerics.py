@@ -7,7 +7,7 @@ underflows or cancels on exactly these inputs).
 
 import math
 import statistics
-from decimal import Decimal, getcontext
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -16,9 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from kdbound.engine import numerics as NU
 
-getcontext().prec = 60
-getcontext().Emax = 10 ** 6
-getcontext().Emin = -10 ** 6
+pytestmark = pytest.mark.usefixtures("decimal_60")  # 60 digits, in each test's own context
 D = Decimal
 HUGE, TINY = D("1.7976931348623157e308"), D("2.2250738585072014e-308")
 

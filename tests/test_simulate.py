@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import dense_kl, within
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
@@ -42,42 +43,6 @@ def loss_paper(W, X, Y, clip):
 def pop_paper(W, Wstar, noise, clip):
     s2 = np.sum((W - Wstar) ** 2, axis=1) + noise ** 2
     return float(np.mean(clipped_mean_erf(s2, clip)))
-
-
-def gauss_kl(m1, c1, m2, c2):
-    """KL(N(m1, c1) || N(m2, c2)) with explicit inverses and log-determinants."""
-    c2inv = np.linalg.inv(c2)
-    diff = m2 - m1
-    return 0.5 * (np.trace(c2inv @ c1) - m1.size + diff @ c2inv @ diff + np.linalg.slogdet(c2)[1]
-                  - np.linalg.slogdet(c1)[1])
-
-
-def dense_k(x, w, lam, beta_t, noise, student="kernel", sigma_s="teacher", beta_s=None):
-    """K given X (Y integrated out): sum over output rows of the joint Gaussian KL of
-    (y^, theta) under the student process and (y, w) under the teacher process, on R^{n+d}."""
-    X = x.T
-    d, n = X.shape
-    s2 = noise ** 2
-    c = beta_t / s2
-    ST = np.linalg.inv(lam * np.eye(d) + c * X @ X.T)
-    G = c * ST @ X
-    SS = ST if isinstance(sigma_s, str) else (sigma_s * np.eye(d) if np.ndim(sigma_s) == 0 else sigma_s)
-    total = 0.0
-    for j in range(w.shape[0]):
-        my = X.T @ w[j]
-        mT = np.concatenate([my, G @ my])
-        CT = np.block([[s2 * np.eye(n), s2 * G.T], [s2 * G, s2 * G @ G.T + ST]])
-        mw, A = G @ my, s2 * G @ G.T + ST                       # law of W_T (Y integrated out)
-        myh, Cyy = X.T @ mw, X.T @ A @ X + s2 * np.eye(n)
-        if student == "kernel":
-            mth, Cty, Ctt = mw, A @ X, A + SS
-        else:
-            cs = beta_s / s2
-            SR = np.linalg.inv(lam * np.eye(d) + cs * X @ X.T)
-            GR = cs * SR @ X
-            mth, Cty, Ctt = GR @ myh, GR @ Cyy, GR @ Cyy @ GR.T + SR
-        total += gauss_kl(np.concatenate([myh, mth]), np.block([[Cyy, Cty.T], [Cty, Ctt]]), mT, CT)
-    return total
 
 
 class PaperSim:
@@ -122,10 +87,6 @@ class PaperSim:
         rng = np.random.default_rng(seed)
         vals = np.array([self.one(rng) for _ in range(datasets)])
         return vals.mean(axis=0), vals.std(axis=0, ddof=1) / math.sqrt(datasets)
-
-
-def within(a, se_a, b, se_b, z=4.0):
-    return abs(a - b) <= z * math.hypot(se_a, se_b)
 
 
 W32 = np.array([[0.6, -0.3, 0.2], [0.1, 0.4, -0.5]])          # k = 2, d = 3
@@ -191,8 +152,8 @@ def test_each_dataset_losses_and_k_recomputed_from_its_draws(kw):
         assert blk.teacher_gap[i] == blk.teacher_test[i] - blk.teacher_train[i]   # exactly, as written to runs
         assert blk.student_gap[i] == blk.student_test[i] - blk.student_train[i]
         if model.kl_kind == "exact":
-            ref = dense_k(dr["x"][i], W32, 0.7, 1.3, 0.8, student=model.student,
-                          sigma_s=model.sigma_s if model.student == "kernel" else "teacher", beta_s=model.beta_s)
+            ref, _ = dense_kl(dr["x"][i], W32, None, 0.7, 1.3, 0.8, student=model.student,
+                              sigma_s=model.sigma_s if model.student == "kernel" else "teacher", beta_s=model.beta_s)
             assert blk.kl[i] == pytest.approx(ref, rel=1e-9)
         else:   # the tight bound: its closed-form part is at least the exact dataset shift, plus this draw's Apx
             U, _, _ = np.linalg.svd(WT @ X)
@@ -312,9 +273,9 @@ def test_gaps_agree_with_a_plain_per_dataset_implementation(name, kw):
     hp = dict(n=8, lam=0.8, beta_t=1.5, noise=0.9, clip=1.5)
     res = S.simulate(W32, datasets=40_000, seed=11, **hp, **kw)
     mean, se = PaperSim(W32, **hp, **kw).run(2500, seed=12)
-    assert within(res.gen_t, res.gen_t_se, mean[0], se[0]), (res.gen_t, mean[0])
-    assert within(res.gen_s, res.gen_s_se, mean[1], se[1]), (res.gen_s, mean[1])
-    assert within(res.gen_s_real, res.gen_s_real_se, mean[2], se[2]), (res.gen_s_real, mean[2])
+    assert within(res.gen_t, res.gen_t_se, mean[0], se[0], z=4.0), (res.gen_t, mean[0])
+    assert within(res.gen_s, res.gen_s_se, mean[1], se[1], z=4.0), (res.gen_s, mean[1])
+    assert within(res.gen_s_real, res.gen_s_real_se, mean[2], se[2], z=4.0), (res.gen_s_real, mean[2])
     assert res.kl_kind == ("bound-tight" if kw.get("rank") == 1 else "exact")
 
 
@@ -330,7 +291,7 @@ def test_bottleneck_k_is_the_tight_bound_with_the_plain_apx():
     mean, se = PaperSim(W32, rank=1, **hp).run(3000, seed=5)
     ref = closed.mean() + mean[3]
     ref_se = math.hypot(closed.std(ddof=1) / math.sqrt(3000), se[3])
-    assert within(res.kl, res.kl_se, ref, ref_se)
+    assert within(res.kl, res.kl_se, ref, ref_se, z=4.0)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -536,3 +497,18 @@ def test_results_do_not_depend_on_the_label_units(scale, kw):
                        datasets=600, seed=2, **kw)
     for key in ("gen_t", "gen_s", "gen_s_real", "kl", "sigma_hat", "dv_optimum", "z_upper"):
         assert getattr(moved, key) == pytest.approx(getattr(base, key), rel=1e-9, abs=1e-14), key
+
+
+# ----------------------------------------------------------------------------- limits; Theorem 1 formed once
+
+def test_simulate_limits():
+    with pytest.raises(ParameterError, match=r"must be <= 1e\+08"):
+        sim_model.check_run(10 ** 8 + 1, 0, 1.0)
+    with pytest.raises(InputError, match="GiB"):
+        sim_model.sim_model(n=10 ** 6, d=1000)
+
+
+def test_simulate_moves_an_overflowing_kl_scale_onto_sigma():
+    up, low, slack, _ = S._theorem1(0.0, 1e200, 1e200, 1.0, 0.5)      # K s = 1e400: sqrt(2 K s) = 1.41e200
+    assert slack == pytest.approx(math.sqrt(2.0) * 1e200, rel=1e-15) and up == slack and low == -slack
+    assert S._theorem1(0.25, math.inf, 0.0, 1.0, 0.5) == (0.25, 0.25, 0.0, 0.25)   # a scale of 0 removes K

@@ -4,13 +4,10 @@ import csv
 import json
 import math
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
+from conftest import printed_bound
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -203,29 +200,6 @@ def test_bad_w_star_files(run, tmp_path):
         assert "--w-star" in r.stderr or "--d" in r.stderr
 
 
-def test_ctrl_c_exits_130_and_leaves_no_partial_file(tmp_path):
-    exe = os.path.join(os.path.dirname(sys.executable), "kdbound")
-    # SIGINT as at a terminal: a shell without job control starts background commands (a suite run
-    # with `&`) with SIGINT ignored, and the child would inherit that
-    p = subprocess.Popen([exe, "simulate", "--datasets", "50000000", "--runs-out", "runs.csv", "-f", "json"],
-                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.time() + 20
-        while time.time() < deadline and not any(name.endswith(".part.csv") for name in os.listdir(tmp_path)):
-            time.sleep(0.05)
-        time.sleep(0.3)
-        p.send_signal(signal.SIGINT)
-        out, _ = p.communicate(timeout=30)
-    finally:  # never leave a 50-million-dataset run behind
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-    assert p.returncode == 130
-    assert out == b""
-    assert os.listdir(tmp_path) == []
-
-
 def test_extreme_hyperparameters_print_finite_values_or_null_with_a_reason(run_json):
     out = run_json("simulate", "--datasets", "200", "--student", "refit", "--beta-s", "1e99")
     assert out["results"]["kl"] > 0 and out["results"]["upper_bound"] is not None  # finite: K grows like ln(beta_s)
@@ -242,20 +216,11 @@ def test_extreme_hyperparameters_print_finite_values_or_null_with_a_reason(run_j
     assert any("slack_used is undefined" in n for n in out["notes"])
 
 
-@pytest.fixture
-def run_pty(in_pty):
-    def run(args, columns):
-        text, status = in_pty(args, columns)
-        return status, text
-
-    return run
-
-
 @pytest.mark.parametrize("columns", [80, 120])
-def test_terminal_tables_never_cut_a_number(columns, run_pty):
-    code, text = run_pty(["simulate", "--datasets", "2000", "--rank", "1"], columns)
+def test_terminal_tables_never_cut_a_number(columns, in_pty):
+    text, code = in_pty(["simulate", "--datasets", "2000", "--rank", "1"], columns)
     assert code == 0 and "…" not in text and "holds" in text and "bound-tight" in text
-    code, text = run_pty(["simulate", "--datasets", "300", "--sweep", "n=10:40:3"], columns)
+    text, code = in_pty(["simulate", "--datasets", "300", "--sweep", "n=10:40:3"], columns)
     assert code == 0 and "…" not in text and "verdict_upper" in text and "more columns" in text
 
 
@@ -313,3 +278,24 @@ def test_a_non_finite_w_star_entry_is_shown_as_typed(run, tmp_path):
     r = run("simulate", "--w-star", str(tmp_path / "w.npy"), "--datasets", "100")
     assert r.exit_code == 2 and r.stdout == ""
     assert r.stderr.strip() == "kdbound: error: --w-star: entries must be finite (got nan at row 1, column 2)"
+
+
+# ----------------------------------------------------------------------------- the runs file cannot be written
+
+def test_a_runs_out_write_failure_names_runs_out(run, tmp_path):
+    os.symlink("/dev/full", tmp_path / "full.csv")
+    r = run("simulate", "--datasets", "100", "--runs-out", str(tmp_path / "full.csv"), "-f", "json")
+    assert r.exit_code == 2 and "--runs-out: cannot write" in r.stderr and r.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------- Theorem 1 formed once: simulate prints what upper and lower print
+
+@pytest.mark.parametrize("args", [("--datasets", "400"), ("--datasets", "300", "--student", "refit", "--beta-s", "3"),
+                                  ("--datasets", "300", "--kl-scale", "0.3")])
+def test_simulate_prints_what_upper_and_lower_print(run_json, args):
+    out = run_json("simulate", *args)
+    r = out["results"]
+    kl = r["kl"] * out["inputs"]["kl_scale"]
+    assert printed_bound(run_json, "upper", r["gen_t"], kl, r["sigma"]) == r["upper_bound"]
+    assert printed_bound(run_json, "lower", r["gen_t"], kl, r["sigma"]) == r["lower_bound"]
+    assert printed_bound(run_json, "upper", r["gen_t"], kl, r["sigma_hat"]) == r["upper_bound_hat"]

@@ -1,21 +1,18 @@
 """--solve: closed forms, the bracketing solver, round trips and failures."""
 
 import json
+import math
 
 import numpy as np
 import pytest
+from conftest import SH, full, one_line_error
 
-from kdbound import MODELS, solve
+from kdbound import BOUND_SPECS, MODELS, solve
 from kdbound.engine.solve import _bisect
+from kdbound.engine.specs import BoundSpec, Param
 from kdbound.errors import ParameterError
 
 UPPER, LOWER, SHARP = MODELS["upper"], MODELS["lower"], MODELS["sharpness"]
-SH = dict(gen_t=0.05, kl=0.5, n=10000.0, loss_min=0.0, loss_max=1.0, kappa=2.0, lipschitz=5.0, g0=0.5,
-          alpha=10.0, tau=2.0)
-
-
-def full(model, **values):
-    return {p: values.get(p) for p in model.param_names}
 
 
 CASES = [
@@ -200,3 +197,136 @@ def test_batch_solutions_that_are_not_crossings_are_explained(run):
     single = run("upper", "--gen-t", "0.05", "--kl", "0.2", "--loss-min", "0", "--loss-max", "1", "--beta", "1e-4",
                  "--solve", "n", "--target", "10", "-f", "tsv")
     assert single.stdout.startswith("n\t1\n") and "the smallest n the bound allows here already meets" in single.stderr
+
+
+# ----------------------------------------------------------------------------- the solver's shapes
+
+def _meets(spec, values, unknown, x, target):
+    bound = float(spec.evaluate({**values, unknown: x})["bound"])
+    return bound <= target if spec.target_sense == "at_most" else bound >= target
+
+
+# mutations: _mid without its carry (a bracket of two odd keys stalls or collapses); _bisect_keys returning
+# the non-meeting float
+@pytest.mark.parametrize("spec, values, unknown, targets", [
+    (LOWER, full(LOWER, gen_t=0.05, kl=0.01, eta=2.0), "c", np.linspace(0.001, 0.04, 40)),
+    (LOWER, full(LOWER, kl=0.01, sigma=0.1), "gen_t", np.linspace(-0.5, 0.5, 40)),
+])
+def test_bisection_ends_on_the_boundary_float(spec, values, unknown, targets):
+    for target in targets:
+        sol = solve(spec, values, unknown, float(target))
+        assert sol.method == "bisection"
+        x = float(sol.value)
+        assert _meets(spec, values, unknown, x, target), (target, x)
+        down, up = np.nextafter(x, -np.inf), np.nextafter(x, np.inf)
+        # x is the last float that meets: one of its neighbours does not
+        assert not (_meets(spec, values, unknown, down, target) and _meets(spec, values, unknown, up, target)), \
+            (target, x)
+
+
+def toy(bound, name="x", integer=False):
+    """A bound of one unknown, to test the generic solver on shapes the paper's bounds do not have."""
+    return BoundSpec(name="toy", theorem="toy", formula="toy", params=(Param(name, "toy", integer=integer),),
+                     route=lambda v: "given", compute=lambda v, route: {"bound": bound(np.asarray(v[name], float))})
+
+
+def bands(*edges):
+    """0 inside any [lo, hi] band, 1 outside (an upper bound that meets 0.5 only inside the bands)."""
+    def bound(x):
+        inside = np.zeros(np.shape(x), dtype=bool)
+        for lo, hi in edges:
+            inside |= (x >= lo) & (x <= hi)
+        return np.where(inside, 0.0, 1.0)
+    return bound
+
+
+# mutations: _bracket takes the first leaving crossing; a 9-point scan (misses meeting values far apart)
+def test_several_crossings_give_the_largest_value_that_meets():
+    spec = toy(bands((1e-100, 1e-90), (1e50, 1e60)))
+    sol = solve(spec, {}, "x", 0.5)
+    assert sol.method == "bisection" and float(sol.value) == 1e60
+
+
+def test_several_crossings_give_the_smallest_n_that_meets():
+    spec = toy(bands((1e20, 1e30), (1e100, 1e110)), name="n", integer=True)
+    sol = solve(spec, {}, "n", 0.5)
+    assert float(sol.value) == 1e20
+
+
+# mutation: the golden-section search moves the wrong end (a dip narrower than the scan is then missed)
+def test_a_narrow_dip_between_scan_points_is_found():
+    centre = 10.02
+    spec = toy(lambda x: np.abs(np.log10(x) - centre))     # meets 1e-3 only for log10 x in [10.019, 10.021]
+    sol = solve(spec, {}, "x", 1e-3)
+    x = float(sol.value)
+    assert _meets(spec, {}, "x", x, 1e-3) and not _meets(spec, {}, "x", np.nextafter(x, np.inf), 1e-3)
+    assert math.log10(x) == pytest.approx(centre + 1e-3, abs=1e-9)  # the largest value that meets
+
+
+# mutation: no +inf for an unknown that never stops meeting (the end of the search domain is printed instead)
+def test_an_unknown_without_effect_is_unbounded():
+    values = full(SHARP, **{**SH, "lipschitz": None}, rho=0.01)  # B_sh does not involve L
+    sol = solve(SHARP, values, "lipschitz", 1.0)
+    assert sol.value == np.inf and "does not affect" in sol.note
+
+
+# mutation: no note when every value of a bounded unknown meets (status 1)
+def test_every_value_of_a_bounded_unknown_meets_is_said():
+    sol = solve(LOWER, full(LOWER, gen_t=0.05, kl=0.01, eta=2.0), "c", -1.0)
+    assert sol.value == 1.0
+    assert sol.note == "every c meets the target: the answer reported is c = 1, the end of the values that meet it."
+
+
+# ----------------------------------------------------------------------------- closed forms at their edges
+
+# mutation: _sharp_solve_kl gives K = 0 (not every K) when the bound does not depend on K
+def test_solve_kl_when_the_bound_does_not_depend_on_k():
+    values = full(SHARP, **{**SH, "kl": None}, rho=0.01, sigma_u=0.0, nu=0.0, sharpness=0.001)
+    sol = solve(SHARP, values, "kl", 0.1)
+    assert sol.value == np.inf and "every kl meets the target" in sol.note
+
+
+# mutation: _lower_solve_kl with target < gen_T (the target gen_T itself has the answer K = 0)
+def test_lower_solve_kl_at_the_target_gen_t():
+    sol = solve(LOWER, full(LOWER, gen_t=0.05, sigma=0.1), "kl", 0.05)
+    assert sol.value == 0.0 and float(sol.results["bound"]) == 0.05
+
+
+def test_solve_rho_round_trips_with_refined_constants():
+    spec = BOUND_SPECS["sharpness"]
+    values = {**SH, "constants": "refined"}
+    sol = solve(spec, values, "rho", 0.07)
+    assert sol.method == "closed form" and float(sol.results["bound"]) == pytest.approx(0.07, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- --solve on the command line
+
+@pytest.mark.parametrize("args, unknown, check", [
+    (["lower", "--gen-t", "0.05", "--kl", "0.01", "--loss-min", "0", "--loss-max", "1", "--beta", "1e-4",
+      "--solve", "n", "--target", "0.038"], "n", lambda v, r: v == 36 and r["bound"] >= 0.038),
+    (["upper", "--gen-t", "0.05", "--kl", "0.2", "--loss-max", "1", "--beta", "1e-4", "--n", "5000", "--solve",
+      "loss-min", "--target", "0.5"], "loss_min", lambda v, r: -99 < v < -98 and r["bound"] <= 0.5),
+    (["upper", "--gen-t", "0.05", "--kl", "0.2", "--loss-min", "0", "--beta", "1e-4", "--n", "5000", "--solve",
+      "loss-max", "--target", "0.5"], "loss_max", lambda v, r: 99 < v < 100 and r["bound"] <= 0.5),
+])
+def test_solve_finds_a_solution_whenever_one_exists(run_json, args, unknown, check):
+    out = run_json(*args)
+    assert check(out["results"][unknown], out["results"]), out["results"]
+
+
+def test_smallest_n_is_the_smallest():
+    spec = BOUND_SPECS["lower"]
+    values = dict(gen_t=0.05, kl=0.01, loss_min=0.0, loss_max=1.0, beta=1e-4)
+    n = float(solve(spec, values, "n", 0.038).value)
+    assert spec.evaluate({**values, "n": n})["bound"] >= 0.038
+    assert spec.evaluate({**values, "n": n - 1})["bound"] < 0.038
+    assert spec.evaluate({**values, "n": 5000})["bound"] == pytest.approx(0.048, abs=1e-3)
+
+
+def test_solve_says_why(run, run_json):
+    out = run_json("upper", "--gen-t", "0.05", "--kl", "0", "--solve", "sigma", "--target", "0.1")
+    assert out["results"]["sigma"] is None and any("every sigma meets the target" in n for n in out["notes"])
+    r = run("lower", "--gen-t", "0.05", "--kl", "0.2", "--sigma", "0.1", "--solve", "eta", "--target", "0.5")
+    one_line_error(r, "--target", "eta does not affect the lower bound")
+    r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--solve", "kl", "--target", "0.01")
+    one_line_error(r, "--target: no finite kl puts the upper bound at or below this target (got 0.01)")

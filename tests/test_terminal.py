@@ -9,10 +9,9 @@ import json
 import subprocess
 
 import pytest
+from conftest import SHARP
 
 WIDTHS = (80, 120)
-SHARP = ["sharpness", "--gen-t", "0.05", "--kl", "0.5", "--n", "10000", "--loss-min", "0", "--loss-max", "1",
-         "--kappa", "2", "--lipschitz", "5", "--g0", "0.5", "--alpha", "10", "--tau", "2"]
 
 
 def lines_fit(text, columns):
@@ -88,3 +87,15 @@ def test_demo_and_linear_gaussian_fit(in_pty, exe, columns):
     for args in (["demo"], ["linear-gaussian", "--samples", "64"]):
         text, status = in_pty(args, columns)
         assert status == 0 and "…" not in text and "\\[" not in text, text
+
+
+# ----------------------------------------------------------------------------- data is never markup
+
+def test_data_is_never_read_as_markup(in_pty, tmp_path):
+    rows = tmp_path / "m.csv"
+    rows.write_text("run,gen_t,kl,sigma\n[/bold] a,0.05,0.2,0.1\n[red]b,0.05,0.3,0.1\n")
+    text, status = in_pty(["upper", "-i", rows, "--columns", "run,bound"], 120)
+    assert status == 0 and "[/bold] a" in text and "[red]b" in text
+    text, status = in_pty(["upper", "--gen-t", "0.5", "--kl", "20", "--sigma", "0.1", "--loss-min", "0",
+                           "--loss-max", "1"], 120)
+    assert status == 0 and "for any loss in [a, b]" in " ".join(text.split())

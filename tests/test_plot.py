@@ -1,0 +1,129 @@
+"""--plot and render/plot.py: the images are written (or, at the top of float64, the reason why not), a
+missing matplotlib or an unwritable path is one line before any output."""
+
+import builtins
+import os
+
+import numpy as np
+import pytest
+from conftest import SHARP, SWEEP, UP, invoke, one_line_error
+
+UP_NO_KL = ["upper", "--gen-t", "0.05", "--sigma", "0.1"]
+
+
+# ----------------------------------------------------------------------------- images
+
+def test_plots_are_written(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    for args, name in ((UP_NO_KL + ["--kl", "0.2"], "up.png"), (SHARP, "sh.svg"), (UP_NO_KL + ["--sweep", "kl=0:1:9"], "s.png"),
+                       (["lower", "--gen-t", "0.05", "--sigma", "0.1", "--kl", "0.1"], "lo.png")):
+        path = tmp_path / name
+        r = run(*args, "--plot", path)
+        assert r.exit_code == 0, r.stderr
+        assert path.stat().st_size > 1000
+    assert (tmp_path / "sh.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_solve_with_plot(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    r = run(*UP[:3], "--sigma", "0.1", "--solve", "kl", "--target", "0.1", "--plot", tmp_path / "s.png")
+    assert r.exit_code == 0 and (tmp_path / "s.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("kl, status", [("1e308", 0), ("1.7e308", None)])
+def test_plots_at_the_top_of_float64_draw_or_say_why(run, tmp_path, kl, status):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "big.png"
+    r = run("upper", "--gen-t", "0.05", "--kl", kl, "--sigma", "0.1", "--plot", str(out), "-f", "tsv")
+    assert r.exit_code in (0, 2) if status is None else r.exit_code == status
+    if r.exit_code == 0:
+        assert out.stat().st_size > 0 and "RuntimeWarning" not in r.stderr
+    else:
+        assert r.stdout == "" and r.stderr.count("\n") == 1 and "--plot: cannot draw" in r.stderr
+
+
+def test_rank_plot_has_integer_ticks_and_every_curve(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kdbound.render.plot import plot_rank_sweep
+
+    cols = {"rank": np.array([1, 2, 3]), "kl_bound": np.array([3.0, 2.0, 1.0]),
+            "kl_bound_tight": np.array([2.5, 1.5, 0.5]), "apx": np.array([2.0, 1.0, 0.0]),
+            "dataset_shift_bound": np.full(3, 0.4), "spread": np.full(3, 0.4), "cov": np.zeros(3),
+            "kl_exact": np.array([np.nan, np.nan, 0.3])}
+    captured = {}
+    real_close = plt.close
+
+    def keep(fig):
+        captured["fig"] = fig
+        real_close(fig)
+
+    plt.close = keep
+    try:
+        plot_rank_sweep(cols, str(tmp_path / "r.png"))
+    finally:
+        plt.close = real_close
+    ax = captured["fig"].axes[0]
+    ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
+    assert all(float(t).is_integer() for t in ticks)
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    styles = {(ln.get_marker(), str(ln.get_linestyle())) for ln in lines.values()}
+    assert len(styles) == len(lines) == 7          # overlapping curves stay distinguishable
+    assert any(label.startswith("spread") for label in lines) and any(label.startswith("dataset_shift_bound")
+                                                                        for label in lines)
+
+
+# ----------------------------------------------------------------------------- failures
+
+def test_plot_without_matplotlib(run, tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kw):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("no matplotlib")
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    r = run(*UP_NO_KL, "--kl", "0.2", "--plot", tmp_path / "x.png")
+    assert r.exit_code == 2
+    assert "pip install 'kdbound[plot]'" in r.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_plot_bad_extension(run, tmp_path):
+    r = run(*UP_NO_KL, "--kl", "0.2", "--plot", tmp_path / "x.pdf")
+    assert r.exit_code == 2 and "--plot: must end in .png or .svg" in r.stderr
+
+
+def test_plot_without_matplotlib_fails_before_any_output(tmp_path, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def fake(name, *args, **kw):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("no matplotlib")
+        return real(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    one_line_error(invoke(*SWEEP, "-o", tmp_path / "nm3.csv", "--plot", tmp_path / "nm3.png"), "--plot",
+                   "matplotlib")
+    assert os.listdir(tmp_path) == []
+    one_line_error(invoke(*UP, "--plot", tmp_path / "x.png"), "--plot")
+
+
+def test_plot_onto_a_folder_leaves_nothing(tmp_path):
+    (tmp_path / "d.png").mkdir()
+    one_line_error(invoke(*UP, "--plot", tmp_path / "d.png"), "--plot", "is a folder")
+    assert os.listdir(tmp_path) == ["d.png"] and os.listdir(tmp_path / "d.png") == []
+
+
+def test_a_full_disk_under_a_plot_is_one_line(tmp_path):
+    os.symlink("/dev/full", tmp_path / "full.png")
+    r = invoke("upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:5", "--plot", str(tmp_path / "full.png"),
+               "-f", "csv")
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert "--plot: cannot write" in r.stderr and "No space left" in r.stderr
