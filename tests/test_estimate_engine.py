@@ -317,7 +317,7 @@ class TestEstimate:
         r = E.estimate(teacher, student, delta=0.1, replicates=500, seed=3)
         reps = E.kl_gauss_replicates(student, teacher, 500, np.random.default_rng(3))
         assert r.kl_gap_hi == pytest.approx(max(np.quantile(reps, 1 - 0.05), r.kl_gap), rel=1e-14)
-        # the gen_T interval is two-sided at 1 - delta/2 (delta/4 per tail), kl_gap_hi one-sided at 1 - delta/2:
+        # the gen_T interval is two-sided at 1 - delta/2 (delta/2 in all), kl_gap_hi one-sided at 1 - delta/2:
         # upper_bound_hi and lower_bound_lo hold together at 1 - delta (Bonferroni); the student's stays at 1 - delta
         assert r.gen_t_hi == pytest.approx(float(E.gap_interval(teacher, 0.05).hi), rel=1e-14)
         assert r.gen_s_hi == pytest.approx(float(E.gap_interval(student, 0.1).hi), rel=1e-14)

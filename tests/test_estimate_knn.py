@@ -222,3 +222,27 @@ class TestLimit:
         x, y = rng.normal(0.12, 0.03, (repeats, 200)), rng.normal(0.10, 0.02, (repeats, 200))
         hi = [E.estimate(y[r], x[r], kl_method="knn", seed=r).kl_gap_hi for r in range(repeats)]
         assert np.mean(np.array(hi) >= truth) >= 0.95
+
+
+def test_threads_do_not_change_the_numbers(monkeypatch):
+    """From THREADED_RUNS runs the halves are computed on two threads: the same numbers as on one."""
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(0.12, 0.03, 500), rng.normal(0.1, 0.02, 450)
+    monkeypatch.setattr(K, "THREADS", 1)
+    one = K.knn_upper_limit(x, y, 0.025, np.random.default_rng(2))
+    monkeypatch.setattr(K, "THREADS", 2)
+    monkeypatch.setattr(K, "THREADED_RUNS", 100)
+    seen = []
+    two = K.knn_upper_limit(x, y, 0.025, np.random.default_rng(2), progress=lambda d, t: seen.append(d))
+    assert two == one and seen == list(range(1, K.SPLITS + 2))
+
+
+def test_fewer_halvings_for_very_many_runs():
+    assert K.splits_for(199_999) == K.SPLITS == 16 and K.splits_for(200_000) == K.LARGE_SPLITS == 8
+    rng = np.random.default_rng(13)
+    lim = K.knn_upper_limit(rng.normal(size=100), rng.normal(size=100), 0.025, rng, splits=8)
+    from scipy import stats
+
+    assert lim.splits == 8 and lim.quantile == pytest.approx(stats.t.ppf(0.975, 7), rel=1e-10)
+    with pytest.raises(InputError, match="must be >= 2"):
+        K.knn_upper_limit(rng.normal(size=100), rng.normal(size=100), 0.025, rng, splits=1)

@@ -652,7 +652,7 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
         One minus the confidence level, in (0, 1).  The teacher's gap interval is
         two-sided at ``1 - delta/2`` and ``kl_gap_hi`` one-sided at ``1 - delta/2``, so
         that ``upper_bound_hi`` and ``lower_bound_lo`` hold together at ``1 - delta``
-        (Bonferroni: ``delta/4 + delta/4 + delta/2``); the student's interval is
+        (Bonferroni: ``delta/2 + delta/2``); the student's interval is
         two-sided at ``1 - delta``.
     kl_method : {"gauss", "knn"}
         Gaussian fit (parametric bootstrap) or 1-nearest-neighbour (the limit of
@@ -684,7 +684,7 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
     y, x, delta, replicates, rng, loss_range, nt, ns, pairs = _estimate_inputs(
         teacher, student, loss_min, loss_max, delta, kl_method, jitter, replicates, seed, n_test_teacher,
         n_test_student, pairs)
-    teacher_delta = delta / 2.0  # the teacher interval's two tails take delta/4 each, kl_gap_hi delta/2
+    teacher_delta = delta / 2.0  # the teacher interval (both tails) takes delta/2, kl_gap_hi the other delta/2
     gt = gap_interval(y, teacher_delta, loss_range, nt)
     gs = gap_interval(x, delta, loss_range, ns)
     sigma_range = None if loss_range is None else loss_range[1] - loss_range[0]
