@@ -258,3 +258,18 @@ def test_a_runs_file_written_by_distill(run_json, tmp_path):
     assert out["results"]["sigma_range"] == 2.0  # Brier: [0, 2], from the columns
     assert out["student_test_accuracy"] == pytest.approx(result.students[0].mean_accuracy("student"), rel=1e-12)
     assert "gap_correlation" in out
+
+
+def test_run_estimate_takes_the_options_it_is_given(run_json, tmp_path):
+    """distill prints estimate's report through run_estimate(path, opts, common, env): options it leaves out take
+    their defaults, and the report is the command's."""
+    import io
+
+    from kdbound.cli.estimate import run_estimate
+    from kdbound.cli.options import Common
+    from kdbound.render import Environment
+
+    path = write_runs(tmp_path / "runs.csv", distill_rows(), settings())
+    out, err = io.StringIO(), io.StringIO()
+    assert run_estimate(str(path), {"kl_method": "knn"}, Common(fmt="json"), Environment(out=out, err=err)) == 0
+    assert json.loads(out.getvalue()) == run_json("estimate", path, "--kl-method", "knn")

@@ -40,8 +40,15 @@ def parse_jitter(text: str | None):
     return width
 
 
+#: estimate's options and their defaults (a caller such as distill may give only some of them)
+DEFAULTS = {"loss_min": None, "loss_max": None, "delta": 0.05, "kl_method": "gauss", "jitter": None,
+            "bootstrap": None, "seed": 0}
+
+
 def check_options(opts: dict) -> dict:
-    """Every option checked before the file is read; returns the engine's keyword arguments."""
+    """Every option checked before the file is read; returns the engine's keyword arguments.  ``opts`` holds
+    the options by engine name; a missing one takes its default (:data:`DEFAULTS`)."""
+    opts = {**DEFAULTS, **opts}
     method = (opts["kl_method"] or "").strip().lower()
     if method not in E.KL_METHODS:
         raise ParameterError("kl_method", "must be gauss or knn", opts["kl_method"])
@@ -75,7 +82,8 @@ def check_counts(runs: Runs, method: str) -> None:
 
 def run_estimate(path: str, opts: dict, common: Common, env: Environment | None) -> int:
     """``kdbound estimate RUNS``: ``opts`` holds estimate's options by engine name (``loss_min``, ``loss_max``,
-    ``delta``, ``kl_method``, ``jitter``, ``bootstrap`` (None: the default), ``seed``)."""
+    ``delta``, ``kl_method``, ``jitter``, ``bootstrap`` (None: 1000 for gauss; knn takes none), ``seed``);
+    missing ones take their defaults (:data:`DEFAULTS`)."""
     env = environment(env, common)
     fmt = output_format(common, env)
     kwargs = check_options(opts)

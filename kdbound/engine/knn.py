@@ -16,7 +16,7 @@ random halvings of the runs:
    ``E U(f) = K_h - c (f n)^-a`` for some c, the *assumed bias law*, with ``a = 0.2``;
 3. ``se`` from :data:`SPLITS` random partitions of the runs into halves (:data:`LARGE_SPLITS` from
    :data:`LARGE_RUNS` runs on);
-4. ``hi = T + t_{1 - level, SPLITS - 1} se``.
+4. ``hi = T + t_{1 - level, P - 1} se`` for ``P`` partitions.
 
 Pure numpy (scipy for Student's t quantile, imported inside :func:`knn_upper_limit`).  Values
 are divided by a power of two near their largest magnitude first (exact; the estimate is
@@ -50,9 +50,9 @@ EXPONENT = 0.2
 VAR_RATIO = 0.55
 #: random partitions into halves for the standard error (its variance estimate has splits - 1 degrees of freedom)
 SPLITS = 16
-#: from this many runs of the larger role, LARGE_SPLITS partitions: each costs a pass over every run, and there
-#: the limit's width is set by T's bias correction more than by its standard error (Student's t with
-#: LARGE_SPLITS - 1 degrees of freedom takes the noisier variance estimate into account)
+#: from this many runs of the larger role, LARGE_SPLITS partitions (each costs a pass over every run): a noisier
+#: variance estimate, which Student's t with LARGE_SPLITS - 1 degrees of freedom accounts for (a wider limit on
+#: average, not a lower level)
 LARGE_RUNS = 200_000
 LARGE_SPLITS = 8
 #: f = 1/8 is used only from this many runs of each role on: below, the 1/8 subsamples (6-24 runs) no longer
