@@ -35,7 +35,7 @@ __all__ = [
     "__version__", "upper_bound", "lower_bound", "lower_bound_best", "lower_bound_subgaussian", "sharpness_bound",
     "sigma_stability", "sigma_parameter_stability", "tightness_radius", "solve", "Solution", "BOUND_SPECS",
     "BoundSpec", "MODELS", "UpperBound", "LowerBound", "BestLowerBound", "SharpnessBound", "SigmaEstimate",
-    "KdboundError", "ParameterError", "InputError", "NoSolutionError",
+    "KdboundError", "ParameterError", "InputError", "NoSolutionError", "estimate", "EstimateResult",
 ]
 
 
@@ -46,4 +46,9 @@ def __getattr__(name):
         from .engine import solve as _solve
 
         return getattr(_solve, name)
+    if name in ("estimate", "EstimateResult"):
+        # bounds from a table of runs (a file, a DataFrame or columns): the table readers and the report's words
+        from . import api as _api
+
+        return getattr(_api, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,6 +28,7 @@ LAYERS = [
     ("kdbound.io",),
     ("kdbound.experiment",),
     ("kdbound.render",),
+    ("kdbound.api",),
     ("kdbound.cli.status", "kdbound.cli.click_api"),
     ("kdbound.cli.options",),
     ("kdbound.cli.group",),
@@ -38,11 +39,12 @@ LAYERS = [
 ]
 HEAVY = ("pyarrow", "matplotlib", "scipy", "rich", "sklearn", "joblib", "dask", "distributed", "threadpoolctl")
 # the modules allowed to import a heavy library
-HEAVY_HOMES = {"pyarrow": {"kdbound.io.arrow", "kdbound.io.table_read", "kdbound.io.table_write", "kdbound.io.runs"},
+HEAVY_HOMES = {"pyarrow": {"kdbound.io.arrow", "kdbound.io.table_read", "kdbound.io.table_write", "kdbound.io.runs",
+                           "kdbound.io.runs_table"},
                "matplotlib": {"kdbound.render.plot"},
                "rich": {"kdbound.render.report", "kdbound.render.environment", "kdbound.render.progress"},
                "scipy": {"kdbound.engine.sim_draw", "kdbound.engine.sim_kl", "kdbound.engine.estimate",
-                         "kdbound.engine.cgf"},
+                         "kdbound.engine.cgf", "kdbound.engine.knn"},
                # distill's libraries (the extras kdbound[distill] and kdbound[dask]), each in its one home
                "sklearn": {"kdbound.experiment.models", "kdbound.experiment.protocol", "kdbound.experiment.data"},
                "threadpoolctl": {"kdbound.experiment.protocol"},

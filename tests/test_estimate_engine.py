@@ -177,37 +177,6 @@ class TestKnn:
         est = np.array(est)
         assert abs(est.mean() - truth) < 4 * est.std(ddof=1) / math.sqrt(est.size)
 
-    def test_subsamples_are_estimated_exactly(self):
-        """Each replicate equals the estimator on the drawn subsamples (the merge-by-position trick)."""
-
-        class Recorder:
-            def __init__(self):
-                self.rng = np.random.default_rng(8)
-                self.drawn = []
-
-            def choice(self, n, size, replace):
-                assert not replace
-                idx = self.rng.choice(n, size, replace=False)
-                self.drawn.append(idx)
-                return idx
-
-        rng = np.random.default_rng(6)
-        x, y = rng.normal(size=343), rng.normal(0.2, 1.1, 512)
-        rec = Recorder()
-        reps, bm, bk = E.knn_subsample_replicates(x, y, 9, rec, block=3 * 300)
-        assert (bm, bk) == (49, 73)  # fraction 343^(-1/3) = 1/7
-        for r in range(9):
-            ix, iy = rec.drawn[2 * r], rec.drawn[2 * r + 1]
-            # indices count values in sorted order (a uniform subset either way)
-            assert reps[r] == pytest.approx(knn_brute_force(np.sort(x)[ix], np.sort(y)[iy]), rel=1e-12, abs=1e-12)
-
-    def test_upper_limit_formula(self):
-        reps = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
-        hi, se = E.knn_upper(0.25, reps, 0.2, 0.25)
-        # 0.25 + sqrt(0.2 / 0.8) (mean 0.3 - quantile 0.2)
-        assert hi == pytest.approx(0.25 + 0.5 * 0.1)
-        assert se == pytest.approx(0.5 * np.std(reps, ddof=1))
-
 
 # --------------------------------------------------------------------------- gaps
 
@@ -348,19 +317,21 @@ class TestEstimate:
         r = E.estimate(teacher, student, delta=0.1, replicates=500, seed=3)
         reps = E.kl_gauss_replicates(student, teacher, 500, np.random.default_rng(3))
         assert r.kl_gap_hi == pytest.approx(max(np.quantile(reps, 1 - 0.05), r.kl_gap), rel=1e-14)
-        # the gen_T interval is two-sided at 1 - delta: its upper end is one-sided at 1 - delta/2
-        assert r.gen_t_hi == pytest.approx(float(E.gap_interval(teacher, 0.1).hi), rel=1e-14)
+        # the gen_T interval is two-sided at 1 - delta/2 (delta/2 in all), kl_gap_hi one-sided at 1 - delta/2:
+        # upper_bound_hi and lower_bound_lo hold together at 1 - delta (Bonferroni); the student's stays at 1 - delta
+        assert r.gen_t_hi == pytest.approx(float(E.gap_interval(teacher, 0.05).hi), rel=1e-14)
+        assert r.gen_s_hi == pytest.approx(float(E.gap_interval(student, 0.1).hi), rel=1e-14)
 
-    def test_knn_upper_limit_from_the_subsamples(self):
+    def test_knn_upper_limit_is_the_extrapolated_limit(self):
+        from kdbound.engine.knn import knn_upper_limit
+
         teacher, student = sample_runs(2)
-        r = E.estimate(teacher, student, kl_method="knn", replicates=200, seed=5)
-        rng = np.random.default_rng(5)
-        reps, bm, bk = E.knn_subsample_replicates(student, teacher, 200, rng)
+        r = E.estimate(teacher, student, kl_method="knn", seed=5)
+        limit = knn_upper_limit(student, teacher, 0.025, np.random.default_rng(5))
         raw = E.kl_knn(student, teacher)
-        hi, _ = E.knn_upper(raw, reps, bm / student.size, 0.025)
         assert r.kl_gap_raw == pytest.approx(raw, rel=1e-14)
-        assert r.kl_gap_hi == pytest.approx(max(hi, raw, 0.0), rel=1e-14)
-        assert r.subsample == (bm, bk)
+        assert r.kl_gap_hi == pytest.approx(max(limit.hi, raw, 0.0), rel=1e-14)
+        assert r.knn.estimate == limit.estimate and r.replicates == 0
 
     def test_plug_in_proxy_without_a_loss_range(self):
         teacher, student = sample_runs(3)
@@ -373,23 +344,23 @@ class TestEstimate:
         g = E.estimate(teacher, student, loss_min=0, loss_max=1).basis
         assert g["sigma_range"] == "certified" and g["kl_gap"] == "model" and g["gen_t_hi"] == "asymptotic"
         assert g["upper_bound_hi"] == "model" and g["upper_bound"] == "plug-in"
-        k = E.estimate(teacher, student, loss_min=0, loss_max=1, kl_method="knn", replicates=100).basis
-        assert k["kl_gap_hi"] == "asymptotic" and k["upper_bound_hi"] == "asymptotic"
-        n = E.estimate(teacher, student, kl_method="knn", replicates=100).basis
+        k = E.estimate(teacher, student, loss_min=0, loss_max=1, kl_method="knn").basis
+        assert k["kl_gap"] == "asymptotic" and k["kl_gap_hi"] == "assumption" and k["upper_bound_hi"] == "asymptotic"
+        n = E.estimate(teacher, student, kl_method="knn").basis
         assert n["upper_bound_hi"] == "plug-in" and n["sigma_range"] is None
         assert E.weakest("certified", "model", "asymptotic") == "model"
 
     def test_same_seed_same_numbers(self):
         teacher, student = sample_runs(5)
-        a = E.estimate(teacher, student, kl_method="knn", replicates=100, seed=9)
-        b = E.estimate(teacher, student, kl_method="knn", replicates=100, seed=9)
+        a = E.estimate(teacher, student, kl_method="knn", seed=9)
+        b = E.estimate(teacher, student, kl_method="knn", seed=9)
         assert a.results() == b.results()
 
     def test_negative_knn_estimate_is_clipped(self):
         rng = np.random.default_rng(0)
         for seed in range(40):
             rng = np.random.default_rng(seed)
-            r = E.estimate(rng.normal(size=60), rng.normal(size=60), kl_method="knn", replicates=40, delta=0.1)
+            r = E.estimate(rng.normal(size=60), rng.normal(size=60), kl_method="knn", delta=0.1)
             if r.kl_gap_raw < 0:
                 assert r.kl_gap == 0.0 and r.kl_gap_hi >= 0.0
                 assert r.upper_bound == r.gen_t
@@ -428,7 +399,7 @@ class TestEstimate:
 
     def test_knn_needs_50_runs_of_each_role(self):
         with pytest.raises(InputError, match="at least 50"):
-            E.estimate(np.arange(49.0), np.arange(60.0) + 0.5, kl_method="knn", replicates=100)
+            E.estimate(np.arange(49.0), np.arange(60.0) + 0.5, kl_method="knn")
 
 
 def test_gaps_equal_up_to_rounding_are_ties():

@@ -382,20 +382,22 @@ def estimate_options() -> list[inspect.Parameter]:
         inspect.Parameter("runs", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, typer.Argument(
             metavar="RUNS", show_default=False, help=escape(
                 "The runs table (CSV, TSV, JSON Lines or Parquet; '-' for stdin): one row per training run with role "
-                "(teacher or student), train_loss and test_loss (or gap), and optionally n_test, dataset, seed."))]),
+                "(teacher or student), train_loss and test_loss (or gap), and optionally n_test, dataset, seed; "
+                "distill's runs files also give the loss range and the pool."))]),
         _est_option("loss_min", Optional[float], None, "Loss range [a, b]: lower end (with --loss-max).", "Loss range"),
         _est_option("loss_max", Optional[float], None, "Loss range [a, b]: upper end. Gives the certified proxy "
                     "sigma_range = b - a.", "Loss range"),
         _est_option("delta", float, 0.05, "One minus the confidence level, in (0, 1).", "Statistics"),
         _est_option("kl_method", str, "gauss", "How to estimate K_h: gauss (Gaussian fit, parametric bootstrap) or knn "
-                    "(1-nearest neighbour, subsampling; >= 50 runs per role, distinct gaps).", "Statistics"),
+                    "(1-nearest neighbour, its bias extrapolated from exact subsample means; >= 50 runs per role, "
+                    "distinct gaps).", "Statistics"),
         _est_option("jitter", Optional[str], None, "knn only: add uniform noise of this width to every gap before "
                     "estimating K_h, to break ties; 'auto' = the smallest distance between distinct gaps.",
                     "Statistics"),
-        _est_option("bootstrap", int, 1000, "Replicates for kl_gap_hi (bootstrap draws or subsamples), >= 2/delta.",
-                    "Statistics"),
-        _est_option("seed", int, 0, "Random seed of the replicates and the jitter (same seed, same numbers).",
-                    "Statistics"),
+        _est_option("bootstrap", Optional[int], None, "gauss only: bootstrap replicates for kl_gap_hi, >= 2/delta "
+                    "(default 1000).", "Statistics"),
+        _est_option("seed", int, 0, "Random seed of the replicates, the jitter and knn's random halvings (same seed, "
+                    "same numbers).", "Statistics"),
         # the shared names (Common.pop reads them), described for a table of runs in and one report out
         _est_option("input_format", Optional[str], None, "csv | tsv | jsonl | parquet (default: from RUNS' extension; "
                     "csv for stdin).", "Files"),
@@ -425,8 +427,9 @@ dataset (training-set id) and seed.
 
 K_h = KL(law of the student gap || law of the teacher gap) <= K (data processing), estimated from
 the runs. Each result carries its basis: certified, assumption, asymptotic, model (Gaussian fit)
-or plug-in. Gap intervals are at level 1 - delta; upper_bound_hi and lower_bound_lo combine the
-gen_T interval with kl_gap_hi by Bonferroni.
+or plug-in. The gen_T interval and kl_gap_hi take delta/2 each, so upper_bound_hi and
+lower_bound_lo hold together at 1 - delta (Bonferroni). With a loss range the bounds come with
+the certified sigma = b - a and, as *_plugin, with the plug-in sigma_hat.
 
 Example:  kdbound estimate runs.csv --loss-min 0 --loss-max 1"""))
 

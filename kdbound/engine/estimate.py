@@ -10,8 +10,9 @@ and ``K_h`` is a divergence between two one-dimensional laws, which runs can
 estimate.  This module holds the estimators (pure functions over numpy
 arrays): the gaps' confidence intervals, the sub-Gaussian proxies, ``K_h`` by a
 Gaussian fit (upper limit by parametric bootstrap) or by the 1-nearest-neighbour
-estimator of Wang, Kulkarni and Verdu (upper limit by subsampling), and
-:func:`estimate`, which puts them together with a *basis* for every number:
+estimator of Wang, Kulkarni and Verdu (upper limit by extrapolating its bias:
+:mod:`kdbound.engine.knn`), and :func:`estimate`, which puts them together with a
+*basis* for every number:
 
 * ``certified``: follows from the inputs by a proven inequality;
 * ``assumption``: holds under an assumption kdbound cannot check;
@@ -36,6 +37,7 @@ from ..errors import InputError, ParameterError, format_value
 from ._checks import first_nonfinite, integer
 from . import cgf
 from .bounds import theorem1_bounds
+from .knn import KnnLimit, knn_upper_limit
 from .numerics import pow2_scale, quiet_fp, scaled_sd, xm_log1p
 
 #: basis words, strongest first: a value computed from several takes the last of theirs in this order
@@ -44,12 +46,18 @@ BASIS_ORDER = ("certified", "assumption", "asymptotic", "model", "plug-in")
 #: the result keys, in the order they are printed
 RESULT_KEYS = ("gen_t", "gen_t_lo", "gen_t_hi", "gen_s_observed", "gen_s_lo", "gen_s_hi", "sigma_range", "sigma_sd",
                "sigma_hat", "kl_gap", "kl_gap_hi", "upper_bound", "upper_bound_hi", "lower_bound", "lower_bound_lo",
-               "observed_within_bounds")
+               "upper_bound_plugin", "upper_bound_plugin_hi", "lower_bound_plugin", "lower_bound_plugin_lo",
+               "observed_within_bounds", "vacuous")
+#: the four bounds with each proxy: (point upper, upper at the limits, point lower, lower at the limits)
+BOUND_KEYS = ("upper_bound", "upper_bound_hi", "lower_bound", "lower_bound_lo")
+PLUGIN_BOUND_KEYS = ("upper_bound_plugin", "upper_bound_plugin_hi", "lower_bound_plugin", "lower_bound_plugin_lo")
 
 KL_METHODS = ("gauss", "knn")
-#: the kNN estimator needs this many runs of each role (its bias and the subsampling need room)
+#: the kNN estimator needs this many runs of each role (its bias extrapolation needs room)
 KNN_MIN_RUNS = 50
 MIN_RUNS = 2
+#: bootstrap replicates of the Gaussian fit's upper limit when none are asked for
+DEFAULT_REPLICATES = 1000
 
 
 def weakest(*bases: str) -> str:
@@ -115,6 +123,34 @@ def check_replicates(replicates, delta: float) -> int:
         raise ParameterError("bootstrap", f"must be >= 2/{{delta}} = {low}, so that the delta/2 quantile lies "
                              "inside the replicates", b)
     return b
+
+
+def check_method_replicates(kl_method: str, replicates, delta: float) -> int:
+    """The bootstrap replicates of ``kl_method``: gauss takes :func:`check_replicates` (None:
+    :data:`DEFAULT_REPLICATES`); knn takes none (its limit is formed from exact subsample means and
+    random halvings, :mod:`kdbound.engine.knn`), so replicates given with it are refused.  Returns 0 for knn."""
+    if kl_method == "knn":
+        if replicates is not None:
+            raise ParameterError("bootstrap", "only with {kl_method} gauss: the kNN upper limit draws no replicates "
+                                 "(it uses exact subsample means and random halvings of the runs)", replicates)
+        return 0
+    return check_replicates(DEFAULT_REPLICATES if replicates is None else replicates, delta)
+
+
+def check_pairs(pairs, teacher_runs: int, student_runs: int) -> np.ndarray | None:
+    """``pairs[i]``: the index of student run i's teacher run (a permutation; equal run counts), or None."""
+    if pairs is None:
+        return None
+    try:
+        arr = np.asarray(pairs, dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ParameterError("pairs", "must be an array of teacher run indices", None) from None
+    if teacher_runs != student_runs or arr.size != student_runs:
+        raise InputError(f"paired runs need one teacher run per student run (got {teacher_runs} teacher runs, "
+                         f"{student_runs} student runs and {arr.size} pairs)", "pairs")
+    if not np.array_equal(np.sort(arr), np.arange(arr.size)):
+        raise InputError("must use each teacher run exactly once (a permutation of 0..n-1)", "pairs")
+    return arr
 
 
 def check_loss_range(loss_min, loss_max) -> tuple[float, float] | None:
@@ -464,80 +500,6 @@ def knn_batch(student, teacher) -> np.ndarray:
     return _knn_sorted(sv, order >= x.shape[1])
 
 
-def subsample_sizes(m: int, k: int) -> tuple[int, int, float]:
-    """Subsample sizes (student, teacher) for the kNN upper limit, and their common fraction.
-
-    The fraction is ``f = N^(-1/3)`` (at most 1/2) with ``N = min(m, k)``: the
-    subsamples grow without bound while ``f -> 0``, as subsampling needs
-    (Politis and Romano); at least 3 values each.
-    """
-    f = min(0.5, min(m, k) ** (-1.0 / 3.0))
-    return max(3, round(f * m)), max(3, round(f * k)), f
-
-
-@quiet_fp
-def knn_subsample_replicates(student, teacher, replicates: int, rng: np.random.Generator,
-                             block: int = 1 << 22, pooled=None, progress=None) -> tuple[np.ndarray, int, int]:
-    """The 1-NN estimate on ``replicates`` subsamples drawn without replacement from each role.
-
-    Returns (estimates, b_student, b_teacher).  The values are sorted once; a
-    subsample is a uniform random set of ranks within each role, so the
-    subsample's values come out sorted by sorting the ranks (integers), and the
-    number of teacher values below each student value is a ``searchsorted`` of
-    its whole-sample count among the teacher subsample's ranks.
-    Replicates are processed in blocks of about ``block`` values.  ``pooled``
-    may pass ``_pooled(student, teacher)[:2]`` when the caller has it;
-    ``progress(done, total)`` is called after each block.
-    """
-    x = np.asarray(student, dtype=np.float64)
-    y = np.asarray(teacher, dtype=np.float64)
-    m, k = x.size, y.size
-    bm, bk, _ = subsample_sizes(m, k)
-    sv, is_y = _pooled(x, y)[:2] if pooled is None else pooled
-    xsorted, ysorted = sv[~is_y], sv[is_y]
-    teacher_below = np.flatnonzero(~is_y) - np.arange(m)  # in the whole sample, below each student value
-    out = np.empty(replicates)
-    per = max(1, block // (bm + bk))
-    for start in range(0, replicates, per):
-        rows = min(per, replicates - start)
-        # ranks as 32-bit integers when they fit: sorting them is the main cost, and 2-3x faster
-        kind = np.int32 if max(m, k) < 2 ** 31 else np.int64
-        rx = np.empty((rows, bm), dtype=kind)
-        ry = np.empty((rows, bk), dtype=kind)
-        for r in range(rows):
-            rx[r] = rng.choice(m, bm, replace=False)
-            ry[r] = rng.choice(k, bk, replace=False)
-        rx.sort(axis=1)
-        ry.sort(axis=1)
-        below = np.empty((rows, bm), dtype=np.int64)
-        for r in range(rows):  # per replicate, vectorised over its values
-            below[r] = np.searchsorted(ry[r], teacher_below[rx[r]])
-        out[start:start + rows] = _knn_core(xsorted[rx], ysorted[ry], below)
-        if progress is not None:
-            progress(start + rows, replicates)
-    return out, bm, bk
-
-
-def knn_upper(raw: float, replicates: np.ndarray, fraction: float, level: float) -> tuple[float, float]:
-    """The subsampling upper limit of K_h at one-sided level ``1 - level``, and the standard error.
-
-    The spread of the estimate over subsamples, centred at the subsamples' mean
-    and scaled from subsample to sample size by ``sqrt(f / (1 - f))`` (the
-    root-n rate with the finite-population correction of sampling a fraction
-    ``f`` without replacement):
-
-        hi = raw + sqrt(f / (1 - f)) (mean(reps) - quantile(reps, level)).
-
-    Centring at the subsamples' mean rather than at ``raw`` keeps the
-    estimator's larger bias at the subsample size out of the limit.
-    """
-    scale = math.sqrt(fraction / (1.0 - fraction))
-    reps = np.asarray(replicates, dtype=np.float64)
-    centre = float(reps.mean())
-    hi = raw + scale * (centre - float(np.quantile(reps, level)))
-    return hi, scale * float(reps.std(ddof=1))
-
-
 def jitter_width(student, teacher) -> float:
     """The automatic jitter width: the smallest distance between distinct pooled gap values.
 
@@ -567,8 +529,30 @@ def jitter_gaps(values, width: float, rng: np.random.Generator) -> np.ndarray:
 class RunsEstimate:
     """Bounds of Theorem 1 (with K_h) from measured runs; :data:`RESULT_KEYS` are the printed results.
 
-    ``basis`` maps each result key to what backs it (:data:`BASIS_ORDER`).  The
-    other fields describe how the numbers were obtained.
+    Attributes
+    ----------
+    gen_t, gen_t_lo, gen_t_hi : float
+        Mean teacher gap and its two-sided interval at level ``1 - delta/2``.
+    gen_s_observed, gen_s_lo, gen_s_hi : float
+        Mean student gap and its two-sided interval at level ``1 - delta``.
+    sigma_range, sigma_sd, sigma_hat : float
+        The proxies: ``b - a`` (certified; None without a loss range), the teacher gaps' sample
+        standard deviation, the plug-in CGF proxy.
+    kl_gap, kl_gap_hi : float
+        K_h (clipped at 0) and its one-sided upper limit at ``1 - delta/2``.
+    upper_bound, upper_bound_hi, lower_bound, lower_bound_lo : float
+        Theorem 1 and its two-sided form with ``sigma_used``: at the estimates, and at
+        (``gen_t_hi``, ``kl_gap_hi``) / (``gen_t_lo``, ``kl_gap_hi``).
+    upper_bound_plugin, upper_bound_plugin_hi, lower_bound_plugin, lower_bound_plugin_lo : float
+        The same four with ``sigma_hat`` (equal to the four above without a loss range).
+    observed_within_bounds : bool or None
+        ``lower_bound <= gen_s_observed <= upper_bound`` (None when a bound is not finite).
+    vacuous : bool or None
+        ``upper_bound >= b - a``: the bound says nothing (None without a loss range).
+    basis : dict
+        What backs each result key (:data:`BASIS_ORDER`).
+
+    The other fields describe how the numbers were obtained.
     """
 
     gen_t: float
@@ -586,15 +570,23 @@ class RunsEstimate:
     upper_bound_hi: float
     lower_bound: float
     lower_bound_lo: float
+    upper_bound_plugin: float
+    upper_bound_plugin_hi: float
+    lower_bound_plugin: float
+    lower_bound_plugin_lo: float
     observed_within_bounds: bool | None
+    vacuous: bool | None                 # upper_bound >= b - a (None without a loss range)
     basis: dict = field(default_factory=dict)
     sigma_used: str = "sigma_range"
     kl_method: str = "gauss"
     kl_gap_raw: float = math.nan         # the estimator's value before clipping at 0
-    kl_gap_se: float = math.nan          # standard error of kl_gap from the replicates
-    replicates: int = 0
-    subsample: tuple | None = None       # (student, teacher) subsample sizes for knn
+    kl_gap_se: float = math.nan          # standard error: of kl_gap from the replicates (gauss), of knn.estimate (knn)
+    replicates: int = 0                  # bootstrap replicates (gauss; 0 for knn)
+    knn: KnnLimit | None = None          # how the kNN upper limit was formed (knn only)
     jitter: float = 0.0                  # width of the uniform jitter added before knn (0: none)
+    paired: bool = False                 # the runs came in pairs (``pairs``)
+    gap_correlation: float | None = None  # Pearson correlation of the paired teacher and student gaps
+    teacher_delta: float = 0.025         # the teacher interval's error (delta / 2: see estimate)
     teacher_runs: int = 0
     student_runs: int = 0
     delta: float = 0.05
@@ -643,8 +635,8 @@ def runs_bounds(gt: GapInterval, kl: float, kl_hi: float, sigma: float) -> tuple
 
 @quiet_fp
 def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0.05, kl_method: str = "gauss",
-             jitter=None, replicates: int = 1000, seed: int | None = 0, n_test_teacher=None,
-             n_test_student=None, progress=None) -> RunsEstimate:
+             jitter=None, replicates: int | None = None, seed: int | None = 0, n_test_teacher=None,
+             n_test_student=None, pairs=None, progress=None) -> RunsEstimate:
     """Theorem 1's upper bound and its two-sided lower bound from per-run gaps, with K_h for K.
 
     Parameters
@@ -657,22 +649,29 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
         The loss range [a, b] (both or neither).  Gives the certified proxy
         ``sigma_range = b - a`` and, with test-set sizes, the Hoeffding term.
     delta : float
-        One minus the confidence level, in (0, 1).  Gap intervals are two-sided
-        at ``1 - delta``; ``kl_gap_hi`` is one-sided at ``1 - delta/2``, so that
-        ``upper_bound_hi`` and ``lower_bound_lo`` hold at ``1 - delta`` (Bonferroni).
+        One minus the confidence level, in (0, 1).  The teacher's gap interval is
+        two-sided at ``1 - delta/2`` and ``kl_gap_hi`` one-sided at ``1 - delta/2``, so
+        that ``upper_bound_hi`` and ``lower_bound_lo`` hold together at ``1 - delta``
+        (Bonferroni: ``delta/2 + delta/2``); the student's interval is
+        two-sided at ``1 - delta``.
     kl_method : {"gauss", "knn"}
-        Gaussian fit (parametric bootstrap) or 1-nearest-neighbour (subsampling).
+        Gaussian fit (parametric bootstrap) or 1-nearest-neighbour (the limit of
+        :func:`kdbound.engine.knn.knn_upper_limit`, which extrapolates its bias).
     jitter : float or "auto", optional
         knn only: add uniform noise of this width to every gap before
         estimating K_h (``"auto"``: the smallest distance between distinct values).
-    replicates : int
-        Bootstrap or subsample replicates, at least ``2 / delta``.
+    replicates : int, optional
+        gauss only: bootstrap replicates, at least ``2 / delta`` (default 1000).
     seed : int or None
-        Seed of the replicates and the jitter.
+        Seed of the replicates, the jitter and the kNN limit's random halvings.
     n_test_teacher, n_test_student : array_like, optional
         Test-set size of each run (whole numbers >= 1), for the Hoeffding term.
+    pairs : array_like of int, optional
+        Paired runs (a teacher and a student on each training set): ``pairs[i]`` is the
+        index in ``teacher`` of student run i's teacher run.  Gives ``gap_correlation``;
+        with knn, each student's own teacher is left out of its neighbours.
     progress : callable, optional
-        ``progress(done, total)`` after each block of kNN subsamples.
+        ``progress(done, total)`` as the kNN limit's halvings are done.
 
     Returns
     -------
@@ -682,49 +681,70 @@ def estimate(teacher, student, *, loss_min=None, loss_max=None, delta: float = 0
     ----------
     Li and He (ISIT 2026), Theorem 1 and its proof; ``docs/theory.md``, "Bounds from measured runs".
     """
-    y, x, delta, replicates, rng, loss_range, nt, ns = _estimate_inputs(
+    y, x, delta, replicates, rng, loss_range, nt, ns, pairs = _estimate_inputs(
         teacher, student, loss_min, loss_max, delta, kl_method, jitter, replicates, seed, n_test_teacher,
-        n_test_student)
-    gt = gap_interval(y, delta, loss_range, nt)
+        n_test_student, pairs)
+    teacher_delta = delta / 2.0  # the teacher interval (both tails) takes delta/2, kl_gap_hi the other delta/2
+    gt = gap_interval(y, teacher_delta, loss_range, nt)
     gs = gap_interval(x, delta, loss_range, ns)
     sigma_range = None if loss_range is None else loss_range[1] - loss_range[0]
-    sigma_sd = scaled_sd(y)
     sigma_hat = plugin_proxy(y)
 
-    level = delta / 2.0  # one-sided error of kl_gap_hi (Bonferroni with gen_t's interval)
+    level = delta / 2.0  # one-sided error of kl_gap_hi
     kh = (_kl_h_gauss(x, y, replicates, rng, level) if kl_method == "gauss"
-          else _kl_h_knn(x, y, jitter, replicates, rng, level, progress))
+          else _kl_h_knn(x, y, jitter, rng, level, pairs, progress))
     kl = max(kh.raw, 0.0)
     kl_hi = max(kh.hi, kl)
 
     sigma, sigma_used = (sigma_range, "sigma_range") if sigma_range is not None else (sigma_hat, "sigma_hat")
-    up, up_hi, low, low_lo = runs_bounds(gt, kl, kl_hi, sigma)
+    bounds = dict(zip(BOUND_KEYS, runs_bounds(gt, kl, kl_hi, sigma)))
+    bounds.update(zip(PLUGIN_BOUND_KEYS, runs_bounds(gt, kl, kl_hi, sigma_hat)))
+    up, low = bounds["upper_bound"], bounds["lower_bound"]
     gen_s = float(gs.mean)
     within = None if not (math.isfinite(up) and math.isfinite(low)) else bool(low <= gen_s <= up)
     return RunsEstimate(
         gen_t=float(gt.mean), gen_t_lo=float(gt.lo), gen_t_hi=float(gt.hi),
         gen_s_observed=gen_s, gen_s_lo=float(gs.lo), gen_s_hi=float(gs.hi),
-        sigma_range=sigma_range, sigma_sd=sigma_sd, sigma_hat=sigma_hat,
-        kl_gap=kl, kl_gap_hi=kl_hi, upper_bound=up, upper_bound_hi=up_hi, lower_bound=low, lower_bound_lo=low_lo,
-        observed_within_bounds=within, basis=_basis(sigma_range is not None, kh.basis), sigma_used=sigma_used,
-        kl_method=kl_method, kl_gap_raw=kh.raw, kl_gap_se=kh.se, replicates=replicates, subsample=kh.subsample,
-        jitter=kh.width, teacher_runs=y.size, student_runs=x.size, delta=delta, gen_t_se=float(gt.se),
-        gen_s_se=float(gs.se), hoeffding_t=float(gt.hoeffding), hoeffding_s=float(gs.hoeffding),
-        skew_t=float(gt.skew), skew_s=float(gs.skew), student_sd=scaled_sd(x),
+        sigma_range=sigma_range, sigma_sd=scaled_sd(y), sigma_hat=sigma_hat, kl_gap=kl, kl_gap_hi=kl_hi,
+        **bounds, observed_within_bounds=within, vacuous=None if sigma_range is None else bool(up >= sigma_range),
+        basis=_basis(sigma_range is not None, kh.basis, kh.hi_basis), sigma_used=sigma_used,
+        kl_method=kl_method, kl_gap_raw=kh.raw, kl_gap_se=kh.se, replicates=replicates, knn=kh.knn,
+        jitter=kh.width, paired=pairs is not None, gap_correlation=gap_correlation(y, x, pairs),
+        teacher_runs=y.size, student_runs=x.size, delta=delta, teacher_delta=teacher_delta,
+        gen_t_se=float(gt.se), gen_s_se=float(gs.se), hoeffding_t=float(gt.hoeffding),
+        hoeffding_s=float(gs.hoeffding), skew_t=float(gt.skew), skew_s=float(gs.skew), student_sd=scaled_sd(x),
     )
 
 
+def gap_correlation(teacher, student, pairs) -> float | None:
+    """Pearson's correlation of the paired gaps ``(teacher[pairs[i]], student[i])``; None without pairs or
+    when a role's gaps are all equal.
+
+    Paired runs share a training set, so their gaps are correlated; the 1-NN estimator, which
+    assumes independent samples, is then biased low unless each student's own teacher is left out
+    of its neighbours (:func:`kdbound.engine.knn.knn_upper_limit` with ``paired``).
+    """
+    if pairs is None:
+        return None
+    y = np.asarray(teacher, dtype=np.float64)[pairs]
+    x = np.asarray(student, dtype=np.float64)
+    s = pow2_scale(x, y)
+    a, b = x / s - np.mean(x / s), y / s - np.mean(y / s)
+    den = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
+    return None if den == 0 else float(np.clip(np.dot(a, b) / den, -1.0, 1.0))
+
+
 def _estimate_inputs(teacher, student, loss_min, loss_max, delta, kl_method, jitter, replicates, seed,
-                     n_test_teacher, n_test_student):
+                     n_test_teacher, n_test_student, pairs):
     """estimate's inputs checked, in the order the errors are reported: (teacher gaps, student gaps, delta,
-    replicates, the generator, loss range, test-set sizes of each role)."""
+    replicates, the generator, loss range, test-set sizes of each role, pairs)."""
     if kl_method not in KL_METHODS:
         raise ParameterError("kl_method", "must be gauss or knn", kl_method)
     minimum = KNN_MIN_RUNS if kl_method == "knn" else MIN_RUNS
     y = _gaps("teacher", teacher, minimum)
     x = _gaps("student", student, minimum)
     delta = check_delta(delta)
-    replicates = check_replicates(replicates, delta)
+    replicates = check_method_replicates(kl_method, replicates, delta)
     if seed is not None:
         seed = integer("seed", seed, 0)
     rng = np.random.default_rng(seed)
@@ -742,18 +762,19 @@ def _estimate_inputs(teacher, student, loss_min, loss_max, delta, kl_method, jit
                 i = int(np.flatnonzero(out)[0])
                 raise ParameterError(name, "must lie in [-({loss_max} - {loss_min}), {loss_max} - {loss_min}] "
                                      "(a gap of a loss in [a, b])", float(arr[i]), i)
-    return y, x, delta, replicates, rng, loss_range, nt, ns
+    return y, x, delta, replicates, rng, loss_range, nt, ns, check_pairs(pairs, y.size, x.size)
 
 
 class _KhEstimate(NamedTuple):
-    """K_h's estimate before clipping (``raw``), its upper limit, standard error and basis; the kNN subsample
-    sizes and the jitter width (None and 0 for the Gaussian fit)."""
+    """K_h's estimate before clipping (``raw``), its upper limit, standard error and the basis of each; the
+    kNN limit's details and the jitter width (None and 0 for the Gaussian fit)."""
 
     raw: float
     hi: float
     se: float
     basis: str
-    subsample: tuple | None = None
+    hi_basis: str
+    knn: KnnLimit | None = None
     width: float = 0.0
 
 
@@ -764,11 +785,15 @@ def _kl_h_gauss(x, y, replicates: int, rng, level: float) -> _KhEstimate:
     finite = reps[np.isfinite(reps)]
     hi = float(np.quantile(reps, 1.0 - level)) if finite.size == reps.size else math.inf
     se = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
-    return _KhEstimate(raw, hi, se, "model")
+    return _KhEstimate(raw, hi, se, "model", "model")
 
 
-def _kl_h_knn(x, y, jitter, replicates: int, rng, level: float, progress) -> _KhEstimate:
-    """K_h by the 1-NN estimator (after the jitter, if any) and its subsampling upper limit."""
+def _kl_h_knn(x, y, jitter, rng, level: float, pairs, progress) -> _KhEstimate:
+    """K_h by the 1-NN estimator (after the jitter, if any) and its bias-extrapolated upper limit.
+
+    ``kl_gap`` is the estimate on the whole sample: the plain one, or with pairs the one that leaves
+    each student's own teacher out.  ``kl_gap_hi`` rests on the assumed bias law (basis ``assumption``).
+    """
     xs, ys, width = x, y, 0.0
     if jitter is not None:
         auto = isinstance(jitter, str) and jitter == "auto"
@@ -785,23 +810,24 @@ def _kl_h_knn(x, y, jitter, replicates: int, rng, level: float, progress) -> _Kh
             raise ParameterError("jitter", f"is too small to break the ties at these magnitudes (e.g. "
                                  f"{format_value(tie.value)}); give a larger width", width)
         raise tie
-    raw = _knn_pooled(sv, is_y)
-    reps, bm, bk = knn_subsample_replicates(xs, ys, replicates, rng, pooled=(sv, is_y), progress=progress)
-    hi, se = knn_upper(raw, reps, bm / xs.size, level)
-    return _KhEstimate(raw, hi, se, "asymptotic", (bm, bk), width)
+    limit = knn_upper_limit(xs, ys if pairs is None else ys[pairs], level, rng, paired=pairs is not None,
+                            progress=progress)
+    raw = _knn_pooled(sv, is_y) if pairs is None else limit.raw
+    return _KhEstimate(raw, limit.hi, limit.se, "asymptotic", "assumption", limit, width)
 
 
-def _basis(certified_sigma: bool, kl_basis: str) -> dict:
+def _basis(certified_sigma: bool, kl_basis: str, kl_hi_basis: str) -> dict:
     """What backs each result (:data:`BASIS_ORDER`): a bound takes the weakest basis of its terms."""
     sig_basis = "certified" if certified_sigma else "plug-in"
     return {
         "gen_t": "plug-in", "gen_t_lo": "asymptotic", "gen_t_hi": "asymptotic",
         "gen_s_observed": "plug-in", "gen_s_lo": "asymptotic", "gen_s_hi": "asymptotic",
         "sigma_range": "certified" if certified_sigma else None, "sigma_sd": "model", "sigma_hat": "plug-in",
-        "kl_gap": kl_basis, "kl_gap_hi": kl_basis,
+        "kl_gap": kl_basis, "kl_gap_hi": kl_hi_basis,
         "upper_bound": weakest("plug-in", sig_basis, kl_basis),
-        "upper_bound_hi": weakest("asymptotic", sig_basis, kl_basis),
+        "upper_bound_hi": weakest("asymptotic", sig_basis, kl_hi_basis),
         "lower_bound": weakest("plug-in", sig_basis, kl_basis),
-        "lower_bound_lo": weakest("asymptotic", sig_basis, kl_basis),
-        "observed_within_bounds": "plug-in",
+        "lower_bound_lo": weakest("asymptotic", sig_basis, kl_hi_basis),
+        **{key: "plug-in" for key in PLUGIN_BOUND_KEYS},
+        "observed_within_bounds": "plug-in", "vacuous": "plug-in" if certified_sigma else None,
     }

@@ -369,6 +369,51 @@ def _complete_runs(rows: list[GapRow], path: str) -> tuple[dict, tuple[int, ...]
     return runs, tuple(sorted(i for i, v in found.items() if len(v) != 2))
 
 
+# --------------------------------------------------------------------------- settings, for estimate
+
+def read_settings(path: str, input_format: str | None = None) -> dict | None:
+    """The settings a runs file carries: its sidecar ``<path>.settings.json`` (CSV, TSV, JSON Lines, or an
+    unfinished Parquet file), else a Parquet file's metadata (key ``kdbound.distill``); None when there are
+    none (stdin, or a table distill did not write).  A sidecar or metadata that is not a JSON object is
+    refused in one line naming RUNS."""
+    if path == "-":
+        return None
+    sidecar = sidecar_path(path)
+    if os.path.exists(sidecar):
+        try:
+            with open(sidecar, encoding="utf-8") as fh:
+                value = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"RUNS: cannot read the settings {sidecar!r} ({' '.join(str(exc).split())})") from None
+        if not isinstance(value, dict):
+            raise InputError(f"RUNS: {sidecar!r} does not hold the settings of an experiment (a JSON object)")
+        return value
+    fmt = input_format.lower() if input_format else from_extension(path)
+    if fmt is None or fmt != Format.PARQUET.value:
+        return None
+    return _parquet_settings(path)
+
+
+def _parquet_settings(path: str) -> dict | None:
+    import pyarrow as pa  # pyarrow (~0.1 s), only for a Parquet runs file
+    import pyarrow.parquet as pq
+
+    try:
+        meta = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    except (pa.ArrowInvalid, OSError):  # the table reader has said what is wrong with the file
+        return None
+    if meta is None:
+        return None
+    try:
+        value = json.loads(meta)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise InputError(f"RUNS: the Parquet metadata {METADATA_KEY.decode()!r} of {path!r} is not the settings of "
+                         "an experiment (a JSON object)")
+    return value
+
+
 # --------------------------------------------------------------------------- Parquet
 
 def _write_parquet(path: str, rows: list[GapRow], settings: dict) -> None:

@@ -34,29 +34,34 @@ def shared_datasets(codes: np.ndarray | None) -> tuple[int, int] | None:
     return (known.size, distinct) if distinct < known.size else None
 
 
+#: |gap_correlation| from which a note says the plain 1-NN estimator would be biased low (measured with identical
+#: laws at 200 runs per role: -0.02 nats at 0.9, -0.09 at 0.99; within noise below 0.6)
+HIGH_CORRELATION = 0.5
+
+
 def estimate_report(res, runs, path: str, kwargs: dict, spell: Spell) -> Report:
     """The report of ``estimate``.
 
     ``res`` is the engine's :class:`~kdbound.engine.estimate.RunsEstimate`; ``runs`` the checked
-    runs table (``gap_from``, ``has_losses``, ``datasets`` and ``unused``); ``kwargs`` the checked
-    options (loss range, seed, jitter); ``spell`` writes a parameter as an option (``--loss-min``).
+    runs table (:class:`kdbound.io.runs_table.Runs`: ``gap_from``, ``has_losses``, ``datasets``,
+    ``unused``, and what distill's rows carry); ``kwargs`` the options in use (loss range, seed,
+    jitter); ``spell`` writes a parameter as an option (``--loss-min``) or as it is.
     """
     results = res.results()
     notes: list[str] = []
     checks: list[Check] = []
     _proxy(res, runs, kwargs, spell, checks, notes)
-    any_shared = _independence(runs, checks, notes)
+    conditional = _independence(runs, checks, notes)
+    conditional = _pool(res, runs, checks, notes) or conditional
     _test_losses(res, runs, spell, checks, notes)
-    _gap_laws(res, checks, notes)
+    _gap_laws(res, spell, checks, notes)
+    _pairs(res, notes)
     vacuous = _vacuity(res, notes)
     _observed(res, notes)
+    _records(runs, notes)
     notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]
     extra = {"teacher_runs": res.teacher_runs, "student_runs": res.student_runs, "sigma_used": res.sigma_used,
-             "conditional": any_shared, "basis": {k: res.basis.get(k) for k in RESULT_KEYS}}
-    if res.subsample is not None:
-        extra["subsample"] = {"student": res.subsample[0], "teacher": res.subsample[1]}
-    if res.jitter:
-        extra["jitter_width"] = res.jitter
+             "conditional": conditional, **_about(res, runs), "basis": {k: res.basis.get(k) for k in RESULT_KEYS}}
     if runs.unused:
         notes.append(f"column(s) {', '.join(map(repr, runs.unused))} are not used by estimate.")
     labels = {k: (v or "") + (", vacuous" if k in vacuous else "") for k, v in extra["basis"].items()}
@@ -64,13 +69,40 @@ def estimate_report(res, runs, path: str, kwargs: dict, spell: Spell) -> Report:
                   results=results, checks=checks, notes=notes, extra=extra, labels=labels)
 
 
+def _about(res, runs) -> dict:
+    """Top-level keys beside the results: how kl_gap_hi was formed (knn), the jitter, the pairs' correlation,
+    the pool and the models' test accuracy (distill's runs)."""
+    out = {}
+    if res.knn is not None:
+        k = res.knn
+        out["knn"] = {"estimate": k.estimate, "se": k.se, "quantile": k.quantile, "splits": k.splits,
+                      "fractions": list(k.fractions), "means": list(k.means), "weights": list(k.weights),
+                      "paired": k.paired}
+    if res.jitter:
+        out["jitter_width"] = res.jitter
+    if res.paired:
+        out["gap_correlation"] = res.gap_correlation
+    pool = _pool_record(runs)
+    if pool is not None:
+        out["pool"] = pool
+    if runs.accuracy is not None:
+        for role in ROLES:
+            out[f"{role}_test_accuracy"] = runs.accuracy[role]
+    return out
+
+
 def _inputs(res, runs, path: str, kwargs: dict) -> dict:
     # the file's name (not its folder) keeps tables narrow
     inputs = {"runs": os.path.basename(path) or path, "gap": runs.gap_from, "loss_min": kwargs["loss_min"],
-              "loss_max": kwargs["loss_max"], "delta": res.delta, "kl_method": res.kl_method,
-              "bootstrap": res.replicates, "seed": kwargs["seed"]}
+              "loss_max": kwargs["loss_max"], "delta": res.delta, "kl_method": res.kl_method}
+    if res.kl_method == "gauss":
+        inputs["bootstrap"] = res.replicates
+    inputs["seed"] = kwargs["seed"]
     if kwargs["jitter"] is not None:
         inputs["jitter"] = kwargs["jitter"]
+    for role in ROLES:
+        if runs.specs[role] is not None:
+            inputs[role] = runs.specs[role]
     return inputs
 
 
@@ -79,17 +111,26 @@ def _proxy(res, runs, kwargs: dict, spell: Spell, checks: list, notes: list) -> 
     span = res.sigma_range
     if span is None:
         notes.append(spell_text("sigma_range is null: no loss range was given ({loss_min}/{loss_max}), so no proxy is "
-                                "certified; the bounds use the plug-in sigma_hat, which the runs cannot certify "
-                                "(the empirical CGF misses tails the runs did not reach).", spell))
+                                "certified (and vacuous is null: no range to compare with); the bounds use the plug-in "
+                                "sigma_hat, which the runs cannot certify (the empirical CGF misses tails the runs did "
+                                "not reach), and the *_plugin bounds equal them.", spell))
         checks.append(Check.assumed(f"sub-Gaussian teacher gap, sigma_hat = {_g(res.sigma_hat)}",
                                     "plug-in from the teacher runs' empirical CGF: not certified"))
         return
     a, b = kwargs["loss_min"], kwargs["loss_max"]
     what = "loss" if runs.gap_from != "gap" or runs.has_losses else "gap"
     inside = f"[{_g(a)}, {_g(b)}]" if what == "loss" else f"[{_g(-span)}, {_g(span)}]"
+    declared = ("the loss range itself is the runs file's (columns loss_min and loss_max, the same in every row), "
+                "declared, not observed" if runs.loss_range is not None else
+                "the loss range itself is declared, not observed")
     checks.append(Check.verified(True, f"every observed {what} lies in {inside}",
                                  "then the gap lies in [-(b-a), b-a] and sigma_range = b - a is a certified "
-                                 "proxy (Hoeffding's lemma); the loss range itself is declared, not observed"))
+                                 f"proxy (Hoeffding's lemma); {declared}"))
+    column = runs.column_range
+    if runs.loss_range is None and column is not None and column != (float(a), float(b)):
+        notes.append(spell_text(f"the runs file's loss range [{_g(column[0])}, {_g(column[1])}] (columns loss_min "
+                                f"and loss_max) differs from the options' [{_g(a)}, {_g(b)}], which are used "
+                                "({loss_min}/{loss_max}).", spell))
 
 
 def _independence(runs, checks: list, notes: list) -> bool:
@@ -112,6 +153,33 @@ def _independence(runs, checks: list, notes: list) -> bool:
     return any_shared
 
 
+def _pool_record(runs) -> dict | None:
+    """The pool distill drew the runs from (its size and content hash), from the runs file's settings."""
+    pool = (runs.settings or {}).get("pool")
+    if not isinstance(pool, dict) or "size" not in pool or "digest" not in pool:
+        return None
+    return {"size": pool["size"], "digest": pool["digest"]}
+
+
+def _pool(res, runs, checks: list, notes: list) -> bool:
+    """Runs drawn from one finite pool (distill): conditional on it; returns whether they are."""
+    pool = _pool_record(runs)
+    if pool is None:
+        return False
+    added = res.hoeffding_t > 0
+    short = str(pool["digest"])[:19]  # sha256: and 12 hex digits, as a short commit id (the JSON has it whole)
+    reach = ("Hoeffding's test-set term, added to the intervals here (n_test, loss range)" if added else
+             "Hoeffding's test-set term, which needs n_test and a loss range and is not added here")
+    checks.append(Check.assumed(f"the pool of {pool['size']} examples stands for the population",
+                                f"every run draws its training set from this one pool ({short}): the t part "
+                                f"of each interval describes re-draws from the pool; toward the population the "
+                                f"intervals rely on {reach}"))
+    notes.append(f"the runs come from one pool of {pool['size']} examples ({short}): they are not independent "
+                 "draws from the population, so these numbers are conditional on the pool (conditional = true). The "
+                 f"gap intervals reach the population only through {reach}.")
+    return True
+
+
 def _test_losses(res, runs, spell: Spell, checks: list, notes: list) -> None:
     """Finite test sets: Hoeffding's term with n_test and a loss range, else an assumption."""
     n_test = runs.n_test["teacher"] is not None
@@ -127,21 +195,14 @@ def _test_losses(res, runs, spell: Spell, checks: list, notes: list) -> None:
                                 "test-set term needs it.", spell))
 
 
-def _gap_laws(res, checks: list, notes: list) -> None:
+def _gap_laws(res, spell: Spell, checks: list, notes: list) -> None:
     """K_h: the estimator's assumption, its edge cases, skewed gaps and the confidence levels."""
     if res.kl_method == "gauss":
         checks.append(Check.assumed("Gaussian gap laws", "kl_gap is the KL of the two Gaussian fits and kl_gap_hi "
                                     f"its parametric bootstrap limit ({res.replicates} replicates): exact for Gaussian "
                                     "gaps only"))
     else:
-        bm, bk = res.subsample
-        checks.append(Check.verified(True, "distinct gap values", "no zero nearest-neighbour distance"
-                                     + (f" after a uniform jitter of width {_g(res.jitter)}" if res.jitter else "")))
-        checks.append(Check.assumed("continuous gap laws, many runs", f"the 1-NN estimate is consistent; kl_gap_hi by "
-                                    f"subsampling ({res.replicates} subsamples of {bm} student and {bk} teacher runs)"))
-        if res.jitter:
-            notes.append(f"kNN ties were broken by adding uniform noise of width {_g(res.jitter)} to every gap before "
-                         "estimating K_h (seeded); the gaps themselves are unchanged.")
+        _knn_checks(res, checks, notes)
     if math.isinf(res.kl_gap):
         flat = [role for role, sd in (("teacher", res.sigma_sd), ("student", res.student_sd)) if sd == 0]
         notes.append("kl_gap is +inf, so the bounds are infinite (null): "
@@ -156,10 +217,45 @@ def _gap_laws(res, checks: list, notes: list) -> None:
             notes.append(f"the {role} gaps are skewed (sample skewness {skew:.2g}): with {runs_n} runs, no more than "
                          f"Cochran's 25 g1^2 = {25 * skew * skew:.3g}, the t interval of its mean gap may cover less "
                          "than its nominal level.")
-    delta = res.delta
-    notes.append(f"gen_t_lo/hi and gen_s_lo/hi are two-sided intervals at level {1 - delta:g}; kl_gap_hi is "
-                 f"one-sided at {1 - delta / 2:g}, so upper_bound_hi and lower_bound_lo hold at {1 - delta:g} "
-                 "(Bonferroni).")
+    delta, half = res.delta, 1 - res.delta / 2
+    notes.append(f"gen_t_lo/hi is a two-sided interval at level {half:g} and kl_gap_hi a one-sided limit at {half:g}, "
+                 f"so upper_bound_hi and lower_bound_lo hold together at level {1 - delta:g} (Bonferroni: delta/2 for "
+                 "the interval, delta/2 for kl_gap_hi) when sigma is a valid proxy and both limits have their levels; "
+                 f"gen_s_lo/hi is a two-sided interval at {1 - delta:g}.")
+
+
+def _knn_checks(res, checks: list, notes: list) -> None:
+    """The kNN estimate: distinct values, and the assumption its upper limit rests on."""
+    k = res.knn
+    checks.append(Check.verified(True, "distinct gap values", "no zero nearest-neighbour distance"
+                                 + (f" after a uniform jitter of width {_g(res.jitter)}" if res.jitter else "")))
+    fractions = ", ".join(f"1/{round(1 / f)}" if f < 1 else "1" for f in k.fractions)
+    checks.append(Check.assumed("continuous gap laws; the 1-NN estimate's bias falls like n^-0.2 or faster",
+                                f"kl_gap_hi extrapolates the exact means of the estimate over subsamples of "
+                                f"{fractions} of the runs to infinitely many (T = {_g(k.estimate)}) and adds "
+                                f"{k.quantile:.3g} "
+                                f"standard errors ({_g(k.se)}) from {k.splits} random halvings"
+                                + ("; paired runs: each student's own teacher is left out" if k.paired else "")))
+    notes.append("kl_gap_hi (knn) rests on an assumption: that the 1-NN estimate's bias falls like n^-0.2 or faster "
+                 "as runs grow. Measured (docs/estimate.md), it covered at least 0.96 (nominal 0.975) for Gaussian, "
+                 "gamma and Student t5 students up to 2,000 runs per role, and less where the student's gaps have "
+                 "heavier tails than that allows for (a t5 student at 10,000 runs: 0.89; a t3 student: 0.57 at 600 "
+                 "runs).")
+    if res.jitter:
+        notes.append(f"kNN ties were broken by adding uniform noise of width {_g(res.jitter)} to every gap before "
+                     "estimating K_h (seeded); the gaps themselves are unchanged.")
+
+
+def _pairs(res, notes: list) -> None:
+    """Paired runs: a note when their gaps are correlated enough to bias the plain 1-NN estimator."""
+    r = res.gap_correlation
+    if not res.paired or r is None or abs(r) < HIGH_CORRELATION:
+        return
+    how = ("kdbound uses the paired estimator, which leaves each student's own teacher out of its neighbours"
+           if res.kl_method == "knn" else "the Gaussian fit uses each role's own law and is not biased by it (knn "
+           "would use the paired estimator, which leaves each student's own teacher out)")
+    notes.append(f"the paired teacher and student gaps are correlated (gap_correlation = {r:.3g}): the plain 1-NN "
+                 f"estimator, which assumes independent samples, would be biased low by it; {how}.")
 
 
 def _vacuity(res, notes: list) -> set:
@@ -167,10 +263,11 @@ def _vacuity(res, notes: list) -> set:
     span = res.sigma_range
     if span is None:
         return set()
-    vacuous = {k for k in ("upper_bound", "upper_bound_hi") if getattr(res, k) >= span}
-    vacuous |= {k for k in ("lower_bound", "lower_bound_lo") if getattr(res, k) <= -span}
-    for key, side in (("upper_bound", "upper"), ("lower_bound", "lower")):
-        said = [k for k in (key, key + ("_hi" if side == "upper" else "_lo")) if k in vacuous]
+    uppers = ("upper_bound", "upper_bound_hi", "upper_bound_plugin", "upper_bound_plugin_hi")
+    lowers = ("lower_bound", "lower_bound_lo", "lower_bound_plugin", "lower_bound_plugin_lo")
+    vacuous = {k for k in uppers if getattr(res, k) >= span} | {k for k in lowers if getattr(res, k) <= -span}
+    for keys, side in ((uppers[:2], "upper"), (lowers[:2], "lower"), (uppers[2:], "upper"), (lowers[2:], "lower")):
+        said = [k for k in keys if k in vacuous]
         if said:
             rule = (f">= b - a = {_g(span)}: vacuous (the gap can never exceed b - a)" if side == "upper" else
                     f"<= -(b - a) = {_g(-span)}: vacuous (the gap is never below -(b - a))")
@@ -191,3 +288,14 @@ def _observed(res, notes: list) -> None:
                         "bound."))
     elif res.observed_within_bounds is None:
         notes.append("observed_within_bounds is null: a bound is not finite.")
+
+
+def _records(runs, notes: list) -> None:
+    """What distill's rows record besides the losses: runs whose fit did not converge."""
+    if runs.not_converged is None:
+        return
+    for role in ROLES:
+        count, total = runs.not_converged[role], runs.gaps[role].size
+        if count:
+            notes.append(f"{count} of {total} {role} runs did not converge (column converged); their gaps are used as "
+                         "measured.")

@@ -156,13 +156,14 @@ def _report_table(report: Report, env: Environment) -> None:
     console = env.console()
     table = Table(title=Text(f"kdbound {report.command}"), box=box.SIMPLE_HEAVY, show_header=True,
                   title_justify="left")
+    about = {k: v for k, v in report.extra.items() if k != "guidance" and not isinstance(v, Mapping)}
+    results = dict(report.results)
+    longest = max(map(len, (*about, *report.inputs, *results)), default=4)
     table.add_column("", style="dim")
-    table.add_column("name")
+    table.add_column("name", min_width=longest)  # a key name is never cut: the other columns wrap first
     table.add_column("value", justify="right")
     if report.labels:
         table.add_column("", style="dim")
-    about = {k: v for k, v in report.extra.items() if k != "guidance" and not isinstance(v, Mapping)}
-    results = dict(report.results)
     shown_sizes = {k for k in about if k in results}  # sizes listed in the results are not repeated
     sections = (("about", {k: v for k, v in about.items() if k not in shown_sizes}),
                 ("inputs", {k: v for k, v in report.inputs.items() if not isinstance(v, Mapping)}))
