@@ -450,3 +450,30 @@ def test_estimate_prints_what_upper_and_lower_print(run_json, args):
     assert printed_bound(run_json, "lower", r["gen_t"], r["kl_gap"], sigma) == r["lower_bound"]
     assert printed_bound(run_json, "upper", r["gen_t_hi"], r["kl_gap_hi"], sigma) == r["upper_bound_hi"]
     assert printed_bound(run_json, "lower", r["gen_t_lo"], r["kl_gap_hi"], sigma) == r["lower_bound_lo"]
+
+
+# ----------------------------------------------------------------------------- constant gaps (a fresh clone's attack)
+
+@pytest.mark.parametrize("n_teacher, n_student", [(7, 3), (3, 7), (50, 50), (10, 49)])
+def test_constant_gaps_of_one_value_have_k_zero(run, tmp_path, n_teacher, n_student):
+    """numpy's mean of seven 0.1s is 0.09999999999999999 and of three 0.10000000000000002: two point masses
+    at one value were fitted apart (K_h = inf, every bound null) and their intervals excluded the value."""
+    path = tmp_path / "c.csv"
+    path.write_text("role,gap\n" + "teacher,0.1\n" * n_teacher + "student,0.1\n" * n_student)
+    r = run("estimate", path, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    res = json.loads(r.stdout)["results"]
+    assert res["kl_gap"] == 0.0 and res["upper_bound"] == 0.1 and res["lower_bound"] == 0.1
+    assert res["gen_t_lo"] == res["gen_t"] == res["gen_t_hi"] == 0.1
+    assert res["gen_s_lo"] == res["gen_s_observed"] == res["gen_s_hi"] == 0.1
+    assert "skewed" not in r.stdout + r.stderr
+
+
+def test_constant_gaps_at_two_values_say_so(run, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("role,gap\n" + "teacher,0.1\nstudent,0.2\n" * 4)
+    r = run("estimate", path, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["results"]["kl_gap"] is None
+    said = r.stdout + r.stderr
+    assert "each all equal, at different values" in said and "skewed" not in said

@@ -206,8 +206,10 @@ def _gap_laws(res, spell: Spell, checks: list, notes: list) -> None:
     if math.isinf(res.kl_gap):
         flat = [role for role, sd in (("teacher", res.sigma_sd), ("student", res.student_sd)) if sd == 0]
         notes.append("kl_gap is +inf, so the bounds are infinite (null): "
-                     + (f"the {' and '.join(flat)} gaps are all equal, and a Gaussian fit without spread has "
-                        "infinite KL against one with spread or at another value" if flat else
+                     + (("the teacher gaps and the student gaps are each all equal, at different values"
+                         if len(flat) > 1 else f"the {flat[0]} gaps are all equal") + ", and a Gaussian fit "
+                        "without spread has infinite KL against one with spread or at another value"
+                        if flat else
                         "the estimate diverges") + ".")
     if res.kl_gap_raw < 0:
         notes.append(f"the kNN estimate of K_h is {res.kl_gap_raw:.3g} < 0 (estimator noise around 0): kl_gap is "
