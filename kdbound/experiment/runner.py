@@ -78,10 +78,17 @@ class DistillSettings:
 class ModelError(InputError):
     """A model failed in a run (``--on-error stop``): the message names the run, the model and its own error."""
 
-    def __init__(self, failure: Failure):
+    def __init__(self, failure: Failure, kept: int = 0, to_file: bool = False):
         self.failure = failure
-        super().__init__(failure.describe() + "; the completed runs are kept",
-                         failure.role if failure.role in ("teacher", "student") else None)
+        if kept == 0:
+            after, refs = "; no run had completed", ()
+        elif to_file:
+            after, refs = f"; the {kept} completed run{'s are' if kept > 1 else ' is'} kept in the runs file", ()
+        else:
+            after, refs = (f"; the {kept} completed run{'s are' if kept > 1 else ' is'} not kept (no {{runs_out}})",
+                           ("runs_out",))
+        super().__init__(failure.describe() + after, failure.role if failure.role in ("teacher", "student") else None,
+                         refs=refs)
 
 
 @dataclass(frozen=True)
@@ -242,6 +249,9 @@ class _Memory:
     def finish(self) -> None:
         pass
 
+    def discard(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -299,7 +309,12 @@ class _Progress:
         if self.progress is not None:
             self.progress(self.done, self.total)
         if outcome.failures and self.on_error == "stop":
-            raise ModelError(outcome.failures[0])
+            raise self._stop(outcome.failures[0])
+
+    def _stop(self, failure: Failure) -> ModelError:
+        """The error that stops the experiment, saying what is kept of the runs completed so far."""
+        kept = min(len(sink.runs) for sink in self.sinks) if self.sinks else 0
+        return ModelError(failure, kept, all(sink.path is not None for sink in self.sinks))
 
     def lost(self, index: int, lost: TaskLost, fatal: bool) -> None:
         runs = sorted({0 if k == "twin" else k for k in lost.in_flight})
@@ -309,7 +324,7 @@ class _Progress:
         else:
             failure = Failure(index, "worker", "", f"the process running it died ({lost.message})")
         if fatal or self.on_error == "stop":
-            raise ModelError(failure)
+            raise self._stop(failure)
         self.failures.append(failure)
         self.done += 1
 
@@ -392,8 +407,8 @@ def run_distill(settings: DistillSettings, runs_out=None, resume: bool = False, 
             execute(exp, sinks, todo, state, dict(backend=backend, jobs=jobs, scheduler=scheduler,
                                                    connect_timeout=connect_timeout, paths=_paths_for(exp)))
     except ModelError:
-        for sink in sinks:  # a controlled stop: the completed runs as a finished file
-            sink.finish()
+        for sink in sinks:  # a controlled stop: the completed runs as a finished file (none: no file left)
+            sink.discard()
         raise
     except BaseException:
         for sink in sinks:  # interrupted: the file stays resumable as it is
