@@ -477,3 +477,25 @@ def test_constant_gaps_at_two_values_say_so(run, tmp_path):
     assert json.loads(r.stdout)["results"]["kl_gap"] is None
     said = r.stdout + r.stderr
     assert "each all equal, at different values" in said and "skewed" not in said
+
+
+def test_an_empty_dataset_cell_is_refused(run, tmp_path):
+    """One blank id silently unpaired 50 paired runs and changed the kNN numbers (exit 0, no note)."""
+    rows = RUNS.read_text().splitlines()
+    assert rows[2].startswith("student,") and rows[2].endswith(",0,1000")
+    rows[2] = rows[2].removesuffix(",0,1000") + ",,1000"
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(rows) + "\n")
+    r = run("estimate", path)
+    assert r.exit_code == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("kdbound: error: row 2, column dataset: needs an id in every row")
+
+
+def test_ids_that_pair_only_some_runs_are_noted(run, tmp_path):
+    rows = RUNS.read_text().splitlines()
+    kept = [r for r in rows if not (r.startswith("student,") and r.split(",")[4] == "5")]
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(kept) + "\n")
+    r = run("estimate", path, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert "share a dataset id with a teacher run, but the ids do not pair" in r.stdout + r.stderr

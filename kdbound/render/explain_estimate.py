@@ -142,6 +142,11 @@ def _independence(runs, checks: list, notes: list) -> bool:
                          "independent draws of D_n, so these numbers estimate the law of the gap conditional on "
                          "those datasets, not over datasets (a teacher and a student sharing an id is the normal "
                          "paired design).")
+    partial = getattr(runs, "shared_ids", None)
+    if partial is not None:
+        notes.append(f"{partial[0]} of the {partial[1]} student runs share a dataset id with a teacher run, but the "
+                     "ids do not pair the two roles one to one (as many teacher as student runs, each id once per "
+                     "role): the runs are estimated as unpaired, and gap_correlation is null.")
     any_shared = any(shared_datasets(runs.datasets[r]) is not None for r in ROLES)
     if runs.datasets["teacher"] is None:
         checks.append(Check.assumed("independent runs", "each run draws its own training set (no dataset column to "
