@@ -167,6 +167,8 @@ def test_resume_keeps_the_complete_runs_and_reports_on_all(run, tmp_path):
 @pytest.mark.parametrize("args, option, words", [
     (["--n", "130"], "--n", ["leaves 20 of the 150 examples held out", "--min-test = 50"]),
     (["--runs", "1"], "--runs", ["must be >= 2"]),
+    (["--runs", "1000001"], "--runs", ["must be <= 1,000,000", "1000001"]),
+    (["--runs", "99999999999999999999"], "--runs", ["must be <= 1,000,000"]),
     (["--data", "nope"], "--data", ["neither a bundled data set (digits, breast-cancer, wine, iris)"]),
     (["--teacher", "svm"], "--teacher", ["unknown model 'svm'", "logistic[:C=1]", "module:function"]),
     (["--student", "mlp:64:nope=1"], "--student", ["unknown parameter 'nope'"]),

@@ -45,6 +45,8 @@ SCALES = ("none", "standard")
 #: most fits on digits before its optimiser converges (the fits end early: a run takes no longer)
 DEFAULT_TEACHER = "mlp:64:max_iter=500"
 ON_ERROR = ("stop", "skip")
+#: the most runs one experiment takes (10^6 runs of the fastest models are days of fitting)
+MAX_RUNS = 1_000_000
 #: settings a resume may change: the number of runs, the held-out minimum, how the pool was named (its digest decides)
 RESUMABLE = ("runs", "min_test", "data", "target")
 
@@ -143,6 +145,9 @@ def _choice(name: str, value, choices) -> str:
 def check_settings(s: DistillSettings) -> DistillSettings:
     """Every setting that can be checked without the data; returns them normalised."""
     runs = integer("runs", s.runs, 2)
+    if runs > MAX_RUNS:
+        raise ParameterError("runs", f"must be <= {MAX_RUNS:,} (each run fits two models; the rows of every run are "
+                             "kept in memory for the report)", runs)
     n = integer("n", s.n, 1)
     seed = integer("seed", s.seed, 0)
     if seed >= 2 ** 63:
