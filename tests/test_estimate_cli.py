@@ -292,6 +292,7 @@ GOOD = "".join(f"teacher,0.1,{0.15 + i / 1000}\nstudent,0.1,{0.16 + i / 997}\n" 
     (table(GOOD), ("--jitter", "auto"), "--jitter: only with --kl-method knn"),
     (table(GOOD), ("--kl-method", "knn", "--jitter", "-1"), "--jitter: must be a width > 0 or 'auto' (got '-1')"),
     (table(GOOD), ("--kl-method", "knn", "--jitter", "x"), "--jitter: must be a width > 0 or 'auto' (got 'x')"),
+    (table(GOOD), ("--kl-method", "knn", "--jitter", "10"), "--jitter: must be smaller than the range of the gaps"),
     (table(GOOD), ("--loss-min", 0), "--loss-max: required with --loss-min"),
     (table(GOOD), ("--loss-min", 1, "--loss-max", 0), "--loss-max: must be > --loss-min (got 0.0)"),
     (table(GOOD), ("--seed", -1), "--seed: must be >= 0 (got -1)"),

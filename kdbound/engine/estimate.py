@@ -810,6 +810,10 @@ def _kl_h_knn(x, y, jitter, rng, level: float, pairs, progress) -> _KhEstimate:
             raise InputError("auto: every gap has the same value; there is no grid step to jitter by", "jitter")
         if not (math.isfinite(width) and width > 0):
             raise ParameterError("jitter", "must be > 0 (a width) or 'auto'", jitter)
+        spread = max(float(x.max()), float(y.max())) - min(float(x.min()), float(y.min()))
+        if not auto and spread > 0 and width >= spread:
+            raise ParameterError("jitter", f"must be smaller than the range of the gaps ({format_value(spread)}): "
+                                 "noise that wide erases the difference it is to measure", width)
         xs, ys = jitter_gaps(x, width, rng), jitter_gaps(y, width, rng)
     sv, is_y, order = _pooled(xs, ys)
     tie = _tie_in(sv, order, xs, ys)
