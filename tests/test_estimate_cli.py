@@ -500,3 +500,9 @@ def test_ids_that_pair_only_some_runs_are_noted(run, tmp_path):
     r = run("estimate", path, "--format", "json")
     assert r.exit_code == 0, r.stderr
     assert "share a dataset id with a teacher run, but the ids do not pair" in r.stdout + r.stderr
+
+
+def test_a_small_delta_raises_the_default_replicates(run_json):
+    """--delta 0.001 was refused naming --bootstrap, which the user never gave ("got 1000")."""
+    out = run_json("estimate", RUNS, "--delta", "0.001")
+    assert out["inputs"]["bootstrap"] == 2000

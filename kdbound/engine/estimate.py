@@ -127,14 +127,16 @@ def check_replicates(replicates, delta: float) -> int:
 
 def check_method_replicates(kl_method: str, replicates, delta: float) -> int:
     """The bootstrap replicates of ``kl_method``: gauss takes :func:`check_replicates` (None:
-    :data:`DEFAULT_REPLICATES`); knn takes none (its limit is formed from exact subsample means and
+    :data:`DEFAULT_REPLICATES`, or 2/delta if more); knn takes none (its limit is formed from exact subsample means and
     random halvings, :mod:`kdbound.engine.knn`), so replicates given with it are refused.  Returns 0 for knn."""
     if kl_method == "knn":
         if replicates is not None:
             raise ParameterError("bootstrap", "only with {kl_method} gauss: the kNN upper limit draws no replicates "
                                  "(it uses exact subsample means and random halvings of the runs)", replicates)
         return 0
-    return check_replicates(DEFAULT_REPLICATES if replicates is None else replicates, delta)
+    if replicates is None:  # the default, raised to what a small delta needs (never refused for the user's delta)
+        replicates = max(DEFAULT_REPLICATES, math.ceil(2.0 / check_delta(delta) - 1e-9))
+    return check_replicates(replicates, delta)
 
 
 def check_pairs(pairs, teacher_runs: int, student_runs: int) -> np.ndarray | None:
