@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from ..errors import InputError, KdboundError
+from ..errors import InputError, KdboundError, format_value
 from ..formats import Format, from_extension, parse_number
 
 #: the file types a pool can come from
@@ -81,7 +81,7 @@ def _table_columns(path: str, fmt: Format, target: str) -> dict:
         bad = empty | ~np.isfinite(values)
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            what = "is empty" if empty[r] else f"is {values[r]!r}"
+            what = "is empty" if empty[r] else f"is {format_value(float(values[r]))}"
             raise InputError(f"column {name!r}, row {r + 1}: {what}; features must be finite numbers", "data")
         out[name] = values
     return out
@@ -115,7 +115,8 @@ def _npz_columns(path: str, target: str) -> dict:
             key = name if arr.ndim == 1 else f"{name}[{j}]"
             if not np.all(np.isfinite(values)):
                 r = int(np.flatnonzero(~np.isfinite(values))[0])
-                raise InputError(f"array {key!r}, row {r + 1}: is {values[r]!r}; features must be finite", "data")
+                raise InputError(f"array {key!r}, row {r + 1}: is {format_value(float(values[r]))}; features must be "
+                                 "finite", "data")
             out[key] = values
     return out
 

@@ -49,8 +49,8 @@ def runs_format(path: str) -> Format:
     """The runs file's format, from its extension."""
     fmt = from_extension(path, RUNS_FORMATS)
     if fmt is None:
-        raise InputError(f"cannot tell the format from the extension of {path!r}; use .csv, .tsv, .jsonl or "
-                         ".parquet", _OPTION)
+        raise InputError(f"cannot tell the format from the extension of {path!r}; use .csv, .tsv (.tab, .txt), "
+                         ".jsonl or .parquet", _OPTION)
     return fmt
 
 
