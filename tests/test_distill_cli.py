@@ -265,3 +265,10 @@ def test_distill_libraries_stay_off_the_start_up_path(argv, absent):
             f"print('LOADED:' + ' '.join(m for m in {absent!r} if m in sys.modules))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.splitlines()[-1] == "LOADED:", p.stdout[-300:]
+
+
+@pytest.mark.dask
+def test_a_scheduler_that_is_not_an_address_is_not_called_unreachable(run):
+    r = distill(run, "--backend", "dask", "--scheduler", "notaurl")
+    line = one_line_error(r, "--scheduler", "must be a Dask scheduler address", "notaurl")
+    assert "within" not in line

@@ -173,7 +173,10 @@ class DaskExecutor:
             if scheduler is not None:
                 try:
                     self.client = Client(scheduler, timeout=connect_timeout, set_as_default=False)
-                except (OSError, TimeoutError, ValueError) as exc:
+                except ValueError as exc:  # not an address (distributed's parser): nothing was tried
+                    raise InputError(f"must be a Dask scheduler address such as tcp://HOST:PORT ({one_line(exc)})",
+                                     "scheduler") from None
+                except (OSError, TimeoutError) as exc:
                     raise InputError(f"cannot reach the Dask scheduler {scheduler!r} within {connect_timeout:g} s "
                                      f"({one_line(exc)})", "scheduler") from None
                 self._wait_for_workers(connect_timeout, scheduler)
