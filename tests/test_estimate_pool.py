@@ -142,6 +142,15 @@ def test_without_the_test_set_term_the_pool_note_says_so(run_json, tmp_path):
     assert any("not added here" in n for n in out["notes"])
 
 
+def test_a_runs_file_through_a_symbolic_link_keeps_its_pool(run_json, tmp_path):
+    """distill writes the sidecar beside the link's target; estimate on the link lost the pool."""
+    (tmp_path / "real").mkdir()
+    path = write_runs(tmp_path / "real" / "runs.csv", distill_rows(), settings())
+    (tmp_path / "link.csv").symlink_to(path)
+    out = run_json("estimate", tmp_path / "link.csv")
+    assert out["conditional"] is True and out["pool"]["size"] == 1797
+
+
 def test_a_table_without_settings_is_not_conditional(run_json, tmp_path):
     out = run_json("estimate", write_runs(tmp_path / "runs.csv", distill_rows()))
     assert out["conditional"] is False and "pool" not in out

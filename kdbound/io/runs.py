@@ -393,6 +393,8 @@ def read_settings(path: str, input_format: str | None = None) -> dict | None:
     if path == "-":
         return None
     sidecar = sidecar_path(path)
+    if not os.path.exists(sidecar):  # distill writes it beside the file a symbolic link points to
+        sidecar = sidecar_path(os.path.realpath(path))
     if os.path.exists(sidecar):
         try:
             with open(sidecar, encoding="utf-8") as fh:
