@@ -114,6 +114,9 @@ def test_other_commands_batch(tmp_path):
     assert [row["tightens"] for row in rows] == [True, True, False]
     s = sharpness_bound(0.05, 0.5, 10000, 0, 1, 2, 5, 0.5, 10, 2, rho=0.01)
     assert rows[1]["bound"] == float(s.bound) and rows[1]["rho0"] == float(s.rho0)
+    # issue 17, item 2: bound is the best valid bound in a batch too (B_std where B_sh is dominated)
+    assert rows[2]["bound"] == rows[2]["standard_bound"] < rows[2]["sharpness_bound"]
+    assert rows[1]["bound"] == rows[1]["sharpness_bound"] < rows[1]["standard_bound"]
 
 
 BAD_ROWS = "gen_t,sigma,kl\n0.05,0.1,0.2\n0.1,0.2,-1\n0.1,,0.5\n0.2,abc,1\n0.3,0.1,0.1\n"

@@ -265,8 +265,8 @@ def test_a_narrow_dip_between_scan_points_is_found():
 
 # mutation: no +inf for an unknown that never stops meeting (the end of the search domain is printed instead)
 def test_an_unknown_without_effect_is_unbounded():
-    values = full(SHARP, **{**SH, "lipschitz": None}, rho=0.01)  # B_sh does not involve L
-    sol = solve(SHARP, values, "lipschitz", 1.0)
+    values = full(SHARP, **{**SH, "tau": None}, rho=0.5)  # B_sh is dominated for every tau: bound is B_std
+    sol = solve(SHARP, values, "tau", 1.0)
     assert sol.value == np.inf and "does not affect" in sol.note
 
 

@@ -426,9 +426,15 @@ def theorem1_bounds(gen_t, kl, sigma):
 
 @_result
 class SharpnessBound(_Result):
-    """Theorem 12 (sharpness-aware bound) beside the standard bound, with the tightness regime."""
+    """Theorem 12 (sharpness-aware bound) beside the standard bound, with the tightness regime.
 
-    bound: np.ndarray           # B_sh
+    ``bound`` is the best valid bound: B_sh where Lemmas 14-15 apply and it is below B_std, else
+    B_std (``bound_source`` says which); ``sharpness_bound`` is B_sh itself (NaN where the lemmas do
+    not apply, rho < kappa/n).
+    """
+
+    bound: np.ndarray           # the best valid bound: min(B_sh, B_std) where B_sh is a bound, else B_std
+    sharpness_bound: np.ndarray  # B_sh; NaN where Lemmas 14-15 do not apply
     standard_bound: np.ndarray  # B_std = gen_T + sigma0 sqrt(2K)
     sigma0: np.ndarray
     sigma_u: np.ndarray
@@ -439,13 +445,19 @@ class SharpnessBound(_Result):
     a2: np.ndarray
     rho0: np.ndarray            # tightness radius: B_sh < B_std on (0, rho0); NaN with measured values
     rho_min: np.ndarray         # kappa / n, smallest radius Lemmas 14-15 admit
-    improvement: np.ndarray     # B_std - B_sh (> 0 means the sharpness bound is tighter)
+    improvement: np.ndarray     # B_std - B_sh (> 0 means the sharpness bound is tighter); NaN where B_sh is
     rho: np.ndarray             # radius used
-    admissible: np.ndarray      # rho_min < rho0: some admissible radius tightens the bound
-    tightens: np.ndarray        # B_sh < B_std at the radius used
+    some_radius_tightens: np.ndarray  # rho_min < rho0: SOME admissible radius tightens (not a statement on rho)
+    tightens: np.ndarray        # B_sh is a bound and B_sh < B_std at the radius used: bound is B_sh
+
+    @property
+    def bound_source(self):
+        """``"sharpness"`` where ``bound`` is B_sh, ``"standard"`` where it is B_std (a str, or an array)."""
+        return _out(np.where(self.tightens, "sharpness", "standard"))
 
 
-CONSTANTS = ("paper", "refined")
+#: the Lemma 14-15 constants, the default first
+CONSTANTS = ("refined", "paper")
 
 
 def _ball_mean_norm(dim):
@@ -453,7 +465,7 @@ def _ball_mean_norm(dim):
     return 1.0 if dim is None else 1.0 / (1.0 + 1.0 / dim)
 
 
-def sharpness_constants(n, kappa, lipschitz, g0, alpha, dim=None, constants="paper"):
+def sharpness_constants(n, kappa, lipschitz, g0, alpha, dim=None, constants="refined"):
     """A0, A1, A2 with ``sigma0 - sigma_u - nu = (A0 - A1 rho - A2 rho^2) / sqrt(n)``.
 
     ``paper``: Lemmas 14-15 as the paper states them, ``A0 = kappa (L - g0)``,
@@ -473,7 +485,7 @@ def sharpness_constants(n, kappa, lipschitz, g0, alpha, dim=None, constants="pap
 
 
 @_quiet
-def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, constants="paper", *, shrink=1.0):
+def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, constants="refined", *, shrink=1.0):
     """The tightness radius rho0 of Theorem 12 against Lemma 13's standard bound.
 
     The positive root of ``(tau/2 + s A2) rho^2 + s A1 rho - s A0``, with
@@ -490,8 +502,8 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, cons
         The Lemma 16 coefficient: tau, or ``tau d / (d + 2)`` with the dimension.
     dim : array_like, optional
         Parameter dimension (used by the refined constants).
-    constants : {"paper", "refined"}
-        Which Lemma 14-15 constants (see :func:`sharpness_constants`).
+    constants : {"refined", "paper"}
+        Which Lemma 14-15 constants (see :func:`sharpness_constants`; refined by default).
     shrink : array_like, optional
         A factor of the Lemma 16 coefficient kept apart from ``tau_eff`` (the coefficient is
         ``tau_eff * shrink``): :func:`sharpness_bound` passes tau and ``d / (d + 2)`` separately,
@@ -546,7 +558,7 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, cons
 @_quiet
 def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alpha, tau,
                     rho=None, dim=None, sigma_u=None, nu=None, sharpness=None,
-                    constants="paper") -> SharpnessBound:
+                    constants="refined") -> SharpnessBound:
     """The sharpness-aware bound of Theorem 12 beside the standard bound.
 
     ``B_sh = gen_T + E[S_P(f_T)] + (sigma_u + nu) sqrt(2K)``, with the proxies
@@ -574,16 +586,21 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     sigma_u, nu, sharpness : array_like, optional
         Measured values replacing Lemmas 14, 15 and 16.  The tightness radius
         is then undefined (NaN): measured values hold at one radius only.
-    constants : {"paper", "refined"}
-        ``paper`` reproduces Lemmas 14-15 exactly; ``refined`` uses the
-        rigorous Lemma 14 scale and the refined Lemma 15 (``docs/theory.md``,
-        "Refined constants").
+    constants : {"refined", "paper"}
+        ``refined`` (the default) uses the rigorous Lemma 14 scale and the
+        refined Lemma 15 (``docs/theory.md``, "Refined constants");
+        ``paper`` reproduces Lemmas 14-15 exactly as published (whose
+        Lemma 14 is slightly optimistic: an assumption).
 
     Returns
     -------
     SharpnessBound
-        Both bounds, the proxies, A0-A2, the tightness radius rho0, rho_min,
-        improvement = B_std - B_sh and flags.
+        ``bound``, the best valid bound (``bound_source`` says which);
+        ``sharpness_bound`` B_sh (NaN where Lemmas 14-15 do not apply, rho <
+        kappa/n); ``standard_bound`` B_std; the proxies, A0-A2, the tightness
+        radius rho0, rho_min, ``improvement = B_std - B_sh`` (NaN with B_sh),
+        ``some_radius_tightens`` (rho_min < rho0) and ``tightens`` (B_sh is
+        the bound at this rho).
 
     References
     ----------
@@ -608,9 +625,12 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     # lemma proxies are not justified and B_sh is no bound at all
     outside = v.rho < v.rho_min if sigma_u is None or nu is None else np.zeros((), dtype=bool)
     b_sh = np.where(outside, np.nan, b_sh)
+    improvement = np.where(outside, np.nan, improvement)
+    tightens = (improvement > 0) & ~outside
+    best = np.where(tightens, np.minimum(b_sh, b_std), b_std)  # min: improvement > 0 is computed apart from b_sh
     sigma0 = sigma_parameter_stability(v.a, v.b, v.kappa, v.lipschitz, v.n).sigma
-    return SharpnessBound(*_same_shape(b_sh, b_std, sigma0, su.value, nu_.value, sp.at(1.0), a0, a1, a2, rho0,
-                                       v.rho_min, improvement, v.rho, v.rho_min < rho0, (improvement > 0) & ~outside))
+    return SharpnessBound(*_same_shape(best, b_sh, b_std, sigma0, su.value, nu_.value, sp.at(1.0), a0, a1, a2,
+                                       rho0, v.rho_min, improvement, v.rho, v.rho_min < rho0, tightens))
 
 
 class _SharpInputs(NamedTuple):

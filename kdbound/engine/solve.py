@@ -98,7 +98,7 @@ def _bound(model: BoundSpec, values: dict, unknown: str, x: np.ndarray):
     if model.param(unknown).integer:
         x = np.ceil(x)
     with collect_violations() as found:
-        bound = np.asarray(model.evaluate({**values, unknown: x})["bound"], dtype=float)
+        bound = np.asarray(model.evaluate({**values, unknown: x})[model.solve_on.get(unknown, "bound")], dtype=float)
     shape = np.broadcast(bound, x).shape
     bound = np.broadcast_to(bound, shape)
     valid = np.isfinite(bound)

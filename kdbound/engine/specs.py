@@ -82,20 +82,23 @@ class BoundSpec:
     ``compute(values, route)`` returns the result arrays, ``"bound"`` first.
     ``closed_forms`` maps an unknown to ``f(values, target) -> array`` (NaN where
     no value meets the target; ``None`` to defer to bisection).  ``target_sense``
-    says whether a target is met "at_most" (upper bounds) or "at_least".
+    says whether a target is met "at_most" (upper bounds) or "at_least".  ``solve_on`` maps an
+    unknown to the result that ``solve`` puts at the target when it is not ``"bound"`` (the
+    sharpness bound's rho moves B_sh only).
     Read-only after construction.  (A plain class with slots, not a dataclass:
     the three specs are built on every start-up.)
     """
 
     __slots__ = ("name", "theorem", "formula", "params", "route", "compute", "required", "closed_forms",
-                 "target_sense")
+                 "target_sense", "solve_on")
 
     def __init__(self, name: str, theorem: str, formula: str, params: tuple[Param, ...],
                  route: Callable[[dict], str], compute: Callable[[dict, str], dict], required: tuple[str, ...] = (),
-                 closed_forms: Mapping | None = None, target_sense: str = "at_most"):
+                 closed_forms: Mapping | None = None, target_sense: str = "at_most",
+                 solve_on: Mapping | None = None):
         fields = dict(name=name, theorem=theorem, formula=formula, params=tuple(params), route=route,
                       compute=compute, required=tuple(required), closed_forms=_frozen(closed_forms),
-                      target_sense=target_sense)
+                      target_sense=target_sense, solve_on=_frozen(solve_on))
         for key, value in fields.items():
             object.__setattr__(self, key, value)
 
@@ -423,7 +426,7 @@ def _sharp_result(v: Mapping) -> B.SharpnessBound:
     _sharp_route(v)
     return B.sharpness_bound(*(v[n] for n in SHARP_REQUIRED), rho=v.get("rho"), dim=v.get("dim"),
                              sigma_u=v.get("sigma_u"), nu=v.get("nu"), sharpness=v.get("sharpness"),
-                             constants=v.get("constants") or "paper")
+                             constants=v.get("constants") or B.CONSTANTS[0])
 
 
 def _sharp_compute(v: dict, route: str) -> dict:
@@ -432,16 +435,23 @@ def _sharp_compute(v: dict, route: str) -> dict:
 
 @quiet_fp
 def _sharp_solve_kl(v, target):
+    """Largest K with the best bound min(B_sh, B_std) <= target: both grow with K, so the larger of
+    their own crossings (B_sh's only where Lemmas 14-15 apply)."""
     r = _sharp_result({**v, "kl": 0.0})
-    coef = r.sigma_u + r.nu
-    base = r.bound  # gen_T + sharpness term at K = 0
-    k = np.where(coef == 0, np.inf, 0.5 * ((target - base) / coef) ** 2)
-    return np.where(target >= base, k, np.nan)
+    gen_t = finite("gen_t", v["gen_t"])
+
+    def largest(coef, base):  # base + coef sqrt(2K) <= target
+        k = np.where(coef == 0, np.inf, 0.5 * ((target - base) / np.where(coef == 0, 1.0, coef)) ** 2)
+        return np.where(target >= base, k, np.nan)
+
+    k_sh = largest(r.sigma_u + r.nu, r.sharpness_bound)  # B_sh at K = 0 is gen_T + the sharpness term
+    k_std = largest(r.sigma0, gen_t)
+    return np.where(np.isnan(k_sh), k_std, np.where(np.isnan(k_std), k_sh, np.maximum(k_sh, k_std)))
 
 
 @quiet_fp
 def _sharp_solve_rho(v, target):
-    """Largest rho with B_sh(rho) <= target.
+    """Largest rho with B_sh(rho) <= target (rho is solved for ``sharpness_bound``: B_std does not depend on it).
 
     With the lemma values B_sh(rho) = c0 + c1 rho + c2 rho^2, where
     c0 = B_std - sqrt(2K) A0 / sqrt(n), c1 = sqrt(2K) A1 / sqrt(n) and
@@ -479,13 +489,14 @@ SHARPNESS = BoundSpec(
             Param("sigma_u", "Measured proxy of the perturbed gap (replaces Lemma 14).", "measured"),
             Param("nu", "Measured proxy of the empirical sharpness (replaces Lemma 15).", "measured"),
             Param("sharpness", "Measured E[S_P(f_T)] (replaces Lemma 16).", "measured"),
-            Param("constants", "Lemma 14-15 constants: paper (as the paper states them) or refined (rigorous; "
-                  "docs/theory.md, Refined constants).", "radius", choices=B.CONSTANTS)),
+            Param("constants", "Lemma 14-15 constants: refined (rigorous, the default; docs/theory.md, Refined "
+                  "constants) or paper (as published; its Lemma 14 is assumed).", "radius", choices=B.CONSTANTS)),
     route=_sharp_route,
     compute=_sharp_compute,
     required=SHARP_REQUIRED,
     closed_forms=_frozen({"kl": _sharp_solve_kl, "rho": _sharp_solve_rho}),
     target_sense="at_most",
+    solve_on={"rho": "sharpness_bound"},
 )
 
 BOUND_SPECS = MappingProxyType({s.name: s for s in (UPPER, LOWER, SHARPNESS)})
