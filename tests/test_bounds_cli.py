@@ -512,3 +512,12 @@ def test_no_invocation_crashes_damages_or_litters(tmp_path, data):
     assert not any(name.startswith(".kdbound-") for name in left), (args, left)
     if r.exit_code == 2:
         assert not (left - {"nope"}), (args, left)  # a failed run writes no output file
+
+
+# issue 17, item 7: the solver's stand-in 1e300 reached the JSON at exit 0 (gen_t null, bound 1e+300)
+def test_lower_solve_gen_t_with_eta_prints_the_crossing(run):
+    r = run("lower", "--kl", "0.01", "--sigma", "0.1", "--eta", "2", "--solve", "gen-t", "--target", "0", "-f", "json")
+    assert r.exit_code == 0 and "1e+300" not in r.stdout
+    out = json.loads(r.stdout)
+    assert out["results"]["gen_t"] == pytest.approx(0.1 * math.sqrt(0.02)) and out["results"]["bound"] == 0.0
+    assert not any("inf" in n for n in out["notes"])

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import InputError, NoSolutionError
 from ._checks import collect_violations, finite, require, scalar_or_array
 from .numerics import quiet_fp
-from .specs import BoundSpec
+from .specs import BoundSpec, Evaluation
 
 BIG = 1e300
 TINY = float(np.nextafter(0.0, 1.0))
@@ -62,12 +62,12 @@ class Solution:
     method: str  # "closed form", "bisection" (after the scan of the domain) or, per row, "closed form and bisection"
     note: str | None = None
     #: per row: 0 a crossing, 1 every value meets (the end of them is reported), 3 the unknown does not affect
-    #: the bound, 4 the smallest allowed value already meets (n)
+    #: the bound, 4 the smallest allowed value already meets (n), 5 the meeting values end at a rule's edge
     status: np.ndarray | int = 0
 
     def as_results(self) -> dict:
-        """The solved value under its name, then the bound's results there (where the answer is unbounded
-        they were evaluated at a finite stand-in for it, so its own entry is the answer's, not theirs)."""
+        """The solved value under its name, then the bound's results there (where the answer is unbounded,
+        those that depend on the unknown are null: see :func:`_results_at`)."""
         return {self.param: self.value, **{k: v for k, v in self.results.items() if k != self.param}}
 
 
@@ -114,19 +114,26 @@ def _meets(model: BoundSpec, values: dict, unknown: str, x: np.ndarray, target: 
     return ok & valid
 
 
-def _bisect_keys(model, values, unknown, target, lo, hi):
-    """Adjacent floats across the change of ``meets`` between keys lo and hi (each row's own bracket)."""
-    m_lo = _meets(model, values, unknown, _unkey(lo), target)
+def _valid(model, values, unknown, x, target):
+    """Whether ``unknown = x`` breaks no rule and gives a finite bound (``target`` unused: a predicate
+    of the same signature as :func:`_meets`)."""
+    return _bound(model, values, unknown, x)[1]
+
+
+def _bisect_keys(model, values, unknown, target, lo, hi, pred=_meets):
+    """Adjacent floats across the change of ``pred`` (default: meets the target) between keys lo and hi
+    (each row's own bracket); the float on the side where ``pred`` holds."""
+    m_lo = pred(model, values, unknown, _unkey(lo), target)
     for _ in range(70):
         live = lo + 1 < hi
         if not live.any():
             break
         mid = _mid(lo, hi)
-        m_mid = _meets(model, values, unknown, _unkey(mid), target)
+        m_mid = pred(model, values, unknown, _unkey(mid), target)
         go_hi = live & (m_mid == m_lo)
         lo = np.where(go_hi, mid, lo)
         hi = np.where(live & ~go_hi, mid, hi)
-    return np.where(m_lo, _unkey(lo), _unkey(hi))  # the float on the meeting side
+    return np.where(m_lo, _unkey(lo), _unkey(hi))  # the float on the side where pred holds
 
 
 def _columns(values: dict, shape, rows: slice | None = None) -> dict:
@@ -158,7 +165,8 @@ class _Search:
 
     def run(self):
         """(x, status) per row: status 0 found, 1 every valid value meets, 2 none meets, 3 no effect,
-        4 the smallest valid value meets (``n`` only; larger ones may not)."""
+        4 the smallest valid value meets (``n`` only; larger ones may not), 5 the meeting values end at
+        an edge of the valid domain (a rule, not a crossing)."""
         keys = self.grid()
         bound, valid = _bound(self.model, self.values, self.unknown, _unkey(keys)[None, :])
         sense_ok = bound <= self.target if self.model.target_sense == "at_most" else bound >= self.target
@@ -169,6 +177,7 @@ class _Search:
         both = valid[:, :-1] & valid[:, 1:]
         enter = both & ~meets[:, :-1] & meets[:, 1:]   # not meeting -> meeting
         leave = both & meets[:, :-1] & ~meets[:, 1:]   # meeting -> not meeting
+        edges = self._edges(keys, valid, meets)
         lo = np.zeros(rows, dtype=np.int64)
         hi = np.zeros(rows, dtype=np.int64)
         has = np.zeros(rows, dtype=bool)
@@ -179,12 +188,13 @@ class _Search:
             first = np.flatnonzero(valid[r])[:1]
             # n: the smallest valid value already meets, so it is the answer whatever happens further up
             starts = self.smallest and first.size > 0 and bool(meets[r][first[0]])
-            j = None if flat or starts else self._bracket(enter[r], leave[r], meets[r])
-            if j is not None:
-                lo[r], hi[r], has[r] = keys[j], keys[j + 1], True
+            pick = None if flat or starts else self._bracket(keys, enter[r], leave[r], edges.get(r, []))
+            if pick is not None:
+                lo[r], hi[r], has[r] = pick[0], pick[1], True
             elif meets[r].any():
                 # every valid value meets (or, for n, the smallest one does): the end of the meeting values
-                status[r] = 3 if flat else (1 if meets[r][valid[r]].all() else 4)
+                every = bool(meets[r][valid[r]].all())
+                status[r] = 3 if flat else (1 if every else (4 if self.smallest else 5))
                 ends = np.flatnonzero(meets[r])
                 end = ends[0] if self.smallest else ends[-1]
                 x[r] = _unkey(keys[end])
@@ -206,23 +216,57 @@ class _Search:
             self._refine(none, keys, bound, valid, x, status)
         return x, status
 
-    def _bracket(self, enter, leave, meets):
-        """The index j of the chosen crossing (keys j and j+1), or None when there is none.
+    def _edges(self, keys, valid, meets) -> dict:
+        """Crossings hidden at an edge of the valid domain, per row: {row: [(lo key, hi key, enters)]}.
+
+        A scanned point that meets the target next to one that breaks a rule (gen_t beyond b - a, an eta
+        outside Remark 2's interval) may have, between them, valid values that do not meet: the edge of
+        the valid values is found by bisection, and where the value there does not meet, the crossing
+        lies between it and the meeting point.
+        """
+        rows, idx, side = [], [], []
+        for r, j in zip(*np.nonzero(meets)):
+            for d in (-1, 1):
+                if 0 <= j + d < SCAN and not valid[r, j + d]:
+                    rows.append(r)
+                    idx.append(j)
+                    side.append(d)
+        if not rows:
+            return {}
+        rows_a, idx_a, side_a = np.array(rows), np.array(idx), np.array(side)
+        sub = {k: (None if v is None else v[rows_a]) for k, v in self.values.items()}
+        target = self.target[rows_a]
+        inside, outside = keys[idx_a], keys[idx_a + side_a]
+        lo = np.minimum(inside, outside)[:, None]
+        hi = np.maximum(inside, outside)[:, None]
+        at_edge = _bisect_keys(self.model, sub, self.unknown, target, lo, hi, pred=_valid)
+        ok = _valid(self.model, sub, self.unknown, at_edge, target)[:, 0]
+        hidden = ok & ~_meets(self.model, sub, self.unknown, at_edge, target)[:, 0]
+        out: dict = {}
+        for i in np.flatnonzero(hidden):
+            e = int(_key(at_edge[i, 0]))
+            pair = (e, int(inside[i]), True) if side_a[i] < 0 else (int(inside[i]), e, False)
+            out.setdefault(int(rows_a[i]), []).append(pair)
+        return out
+
+    def _bracket(self, keys, enter, leave, edges):
+        """(lo key, hi key) of the chosen crossing, or None when there is none.
 
         One crossing is the answer whichever way it goes; of several (a bound that
         is not monotone in the unknown), the smallest value that starts meeting the
         target for ``n``, and the largest value that still meets it otherwise.
         """
-        crossings = np.flatnonzero(enter | leave)
-        if crossings.size == 0:
+        found = [(int(keys[j]), int(keys[j + 1]), bool(enter[j])) for j in np.flatnonzero(enter | leave)]
+        found = sorted(found + list(edges))
+        if not found:
             return None
-        if crossings.size == 1:
-            return int(crossings[0])
+        if len(found) == 1:
+            return found[0][:2]
         if self.smallest:
-            hits = np.flatnonzero(enter)
-            return int(hits[0]) if hits.size else int(crossings[0])
-        hits = np.flatnonzero(leave)
-        return int(hits[-1]) if hits.size else int(crossings[-1])
+            hits = [c for c in found if c[2]]
+            return (hits[0] if hits else found[0])[:2]
+        hits = [c for c in found if not c[2]]
+        return (hits[-1] if hits else found[-1])[:2]
 
     def _refine(self, rows, keys, bound, valid, x, status):
         """Ternary search towards the best bound around the best scanned point, then bisect."""
@@ -389,11 +433,41 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     x, status, method = _answer(model, values, unknown, target, shape)
     _require_found(model, unknown, target, x, status)
     note = _note(model, unknown, x, status) if not shape else None
-    evaluate_at = np.where(np.isfinite(x), x, DOMAINS.get(unknown, (0.0, BIG))[1])
-    if model.param(unknown).integer:
-        evaluate_at = np.ceil(evaluate_at)
-    results = model.evaluate({**values, unknown: evaluate_at})
+    results = _results_at(model, values, unknown, x)
     return Solution(unknown, scalar_or_array(x), results, method, note, scalar_or_array(status))
+
+
+def _results_at(model: BoundSpec, values: dict, unknown: str, x):
+    """The bound's results at the answer.  Where the answer is unbounded (+-inf, which no rule admits)
+    they are evaluated at two finite stand-ins: a result equal at both does not depend on the unknown
+    there and is kept; any other is null (NaN, or None for a flag), so that no stand-in value reaches
+    the output."""
+    x = np.asarray(x, dtype=float)
+    top = DOMAINS.get(unknown, (0.0, BIG))[1]
+    endless = np.isinf(x)
+    first = model.evaluate({**values, unknown: _whole(model, unknown, np.where(np.isfinite(x), x, top))})
+    if not endless.any():
+        return first
+    second = model.evaluate({**values, unknown: _whole(model, unknown, np.where(np.isfinite(x), x, top / 2))})
+    out = {}
+    for key, value in first.items():
+        arr, other = np.asarray(value), np.asarray(second[key])
+        same = (arr == other) | (np.isnan(arr) & np.isnan(other)) if arr.dtype != bool else arr == other
+        moved = endless & ~same
+        if not np.any(moved):
+            out[key] = value
+        elif arr.dtype == bool:
+            flags = np.array(np.broadcast_to(arr, np.shape(moved)), dtype=object)
+            flags[np.broadcast_to(moved, flags.shape)] = None
+            out[key] = scalar_or_array(flags)
+        else:
+            out[key] = scalar_or_array(np.where(moved, np.nan, arr))
+    return Evaluation(out, first.route)
+
+
+def _whole(model: BoundSpec, unknown: str, x):
+    """A whole-number unknown evaluated at ceil(x); others as they are."""
+    return np.ceil(x) if model.param(unknown).integer else x
 
 
 def _answer(model: BoundSpec, values: dict, unknown: str, target, shape):
@@ -442,9 +516,14 @@ def _note(model: BoundSpec, unknown: str, x, status) -> str | None:
     if int(status) == 4:
         return (f"the smallest {unknown} the bound allows here already meets the target: the answer reported is "
                 f"{unknown} = {float(x):.6g} (larger values need not meet it).")
+    if int(status) == 5:
+        return (f"the values of {unknown} that meet the target end at {float(x):.6g}, an edge of the values the "
+                f"bound allows (a rule, not a crossing): the answer reported is {unknown} = {float(x):.6g}.")
     if int(status) in (1, 3) or np.isinf(x):
         end = "arbitrarily large" if np.isinf(x) else f"{float(x):.6g}, the end of the values that meet it"
+        unbounded = (f"; the results that depend on {unknown} have no value there and are null"
+                     if np.isinf(x) else "")
         return (f"every {unknown} meets the target" + (f" ({unknown} does not affect the {model.name} bound here)"
                                                        if int(status) == 3 else "")
-                + f": the answer reported is {unknown} = {end}.")
+                + f": the answer reported is {unknown} = {end}{unbounded}.")
     return None

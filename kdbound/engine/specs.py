@@ -466,7 +466,9 @@ def _sharp_solve_rho(v, target):
     c1 = per_n * r.a1
     c2 = r.sharpness_term + per_n * r.a2  # the Lemma 16 term is tau_eff rho^2 / 2 at rho = 1
     room = target - c0
-    root = np.where(c2 == 0, room / c1, 2.0 * room / (c1 + np.sqrt(c1 * c1 + 4.0 * c2 * room)))
+    # 2 room / (c1 + sqrt(c1^2 + 4 c2 room)), with no square or product that overflows for room near 1e308
+    half_den = 0.5 * c1 + np.hypot(0.5 * c1, np.sqrt(c2) * np.sqrt(np.maximum(room, 0.0)))
+    root = np.where(c2 == 0, room / c1, room / half_den)
     return np.where(room > 0, root, np.nan)
 
 

@@ -44,6 +44,9 @@ def bound_report(spec: BoundSpec, values: Mapping, results: dict, ev: Evaluation
         inputs.update({unknown: "solve", "target": target})
         full = {**values, unknown: results[unknown]}
     said = ([solve_note] if solve_note else []) + notes(spec, full, ev)
+    if solved is not None and solved[0] in spec.solve_on:
+        said.append(f"{solved[0]} is solved for {spec.solve_on[solved[0]]}, the only result it moves; bound is "
+                    "the best valid bound at that value.")
     # a generic note for each non-finite result that no specific note already names
     said += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in said)]
     theorem, formula, head = headline(spec, full, ev)

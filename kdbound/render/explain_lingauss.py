@@ -52,6 +52,11 @@ def lingauss_report(res, opts: dict, source: dict, sigma_s, noise_from: str, plu
         extra["dominant"] = dominant
         extra["guidance"] = GUIDANCE[dominant]
     notes = _notes(res, noise_from, spell)
+    if not np.isfinite(results["looseness"]):
+        parts = [k for k in ("dataset_shift_bound", "dataset_shift_exact") if not np.isfinite(getattr(res, k))]
+        notes.append("looseness = dataset_shift_bound - dataset_shift_exact is null: "
+                     + (" and ".join(parts) + (" is" if len(parts) == 1 else " are") + " unavailable here"
+                        if parts else "their difference is not finite") + ".")
     if plug is not None:
         _plug_in_results(res, plug, results, notes, extra, labels, spell)
     sections = []
