@@ -75,8 +75,9 @@ class NoSolutionError(ParameterError):
     """``solve`` found no value of the unknown that meets the target (a rule broken by ``target``)."""
 
 
-class InputError(KdboundError):
-    """A file, shape or combination of parameters that cannot be used.
+class InputError(KdboundError, ValueError):
+    """A file, shape or combination of parameters that cannot be used (a ``ValueError``, as
+    :class:`ParameterError` is, in the style of scipy's errors).
 
     ``param`` names the parameter (or parameters) the message is about, in
     engine spelling; ``None`` for errors that concern no single parameter.

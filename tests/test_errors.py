@@ -40,3 +40,23 @@ def test_a_suggestion_is_made_once(run):
 def test_api_raises_kdbound_errors(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+# issue 17, item 9: numpy's ValueError escaped for a ragged list and for solve's shapes
+@pytest.mark.parametrize("call, words", [
+    (lambda: upper_bound([0.05, [0.1, 0.2]], 0.2, 0.1), "gen_t: is a ragged sequence"),
+    (lambda: solve(BOUND_SPECS["upper"], {"gen_t": [0.05, 0.1], "sigma": [0.1, 0.2, 0.3]}, "kl", 0.1),
+     "gen_t sigma: shapes do not broadcast"),
+    (lambda: solve(BOUND_SPECS["upper"], {"gen_t": [0.05, 0.1], "sigma": 0.1}, "kl", [0.1, 0.2, 0.3]),
+     "target gen_t: shapes do not broadcast"),
+    (lambda: solve(BOUND_SPECS["upper"], {"gen_t": [[0.05], [0.1, 0.2]], "sigma": 0.1}, "kl", 0.1),
+     "gen_t: is a ragged sequence"),
+])
+def test_shapes_are_input_errors(call, words):
+    with pytest.raises(InputError, match=words) as info:
+        call()
+    assert type(info.value) is InputError
+
+
+def test_kdbound_errors_are_value_errors():
+    assert issubclass(InputError, ValueError) and issubclass(ParameterError, ValueError)

@@ -19,7 +19,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import InputError, ParameterError
 from .numerics import quiet_fp as quiet_fp  # re-exported: its former home
 
 
@@ -58,6 +58,26 @@ def as_float(name: str, x: object) -> np.ndarray:
     except (TypeError, ValueError):
         raise ParameterError(name, "must be a number", x) from None
     return arr
+
+
+def shape_of(name: str, x: object) -> tuple:
+    """The shape of ``x`` as numpy sees it; a ragged sequence is an InputError naming ``name``."""
+    try:
+        return np.shape(x)
+    except ValueError:
+        raise InputError("is a ragged sequence (rows of different lengths): give a number or a rectangular "
+                         "array", name) from None
+
+
+def broadcastable(**named) -> tuple:
+    """The shape every input broadcasts to, or an InputError naming them (None values are left out)."""
+    shapes = {k: shape_of(k, v) for k, v in named.items() if v is not None}
+    try:
+        return np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        listed = ", ".join(f"{k} {s}" for k, s in shapes.items())
+        names = tuple(k for k, s in shapes.items() if s)
+        raise InputError(f"shapes do not broadcast together ({listed})", names) from None
 
 
 def require(name: str, values: np.ndarray, bad: np.ndarray | bool, rule: str,

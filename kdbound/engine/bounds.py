@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import InputError, ParameterError
-from ._checks import at_least, finite, nonneg, positive, require, scalar_or_array as _out
+from ..errors import ParameterError
+from ._checks import at_least, broadcastable, finite, nonneg, positive, require, scalar_or_array as _out
 from .numerics import (SQRT2, half_factors, plus_product, prod_ratio, quiet_fp as _quiet, rescaled,
                        root_2k)
 
@@ -27,13 +27,8 @@ def _same_shape(*arrays):
 
 
 def _broadcastable(**named) -> None:
-    """Every input broadcasts against the others, or an InputError naming them."""
-    try:
-        np.broadcast(*(np.asarray(v) for v in named.values() if v is not None))
-    except ValueError:
-        shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in named.items() if v is not None)
-        names = tuple(k for k, v in named.items() if v is not None and np.ndim(v))
-        raise InputError(f"shapes do not broadcast together ({shapes})", names) from None
+    """Every input broadcasts against the others, or an InputError naming them (a ragged list too)."""
+    broadcastable(**named)
 
 
 class _Result:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, NoSolutionError
-from ._checks import collect_violations, finite, require, scalar_or_array
+from ._checks import broadcastable, collect_violations, finite, require, scalar_or_array
 from .numerics import quiet_fp
 from .specs import BoundSpec, Evaluation
 
@@ -428,8 +428,8 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     if values.get(unknown) is not None:
         raise InputError(f"{{unknown}} {unknown}: conflicts with {{{unknown}}}; leave the unknown out",
                          refs=("unknown", unknown))
+    shape = broadcastable(target=target, **values)
     target = finite("target", target)
-    shape = np.broadcast(target, *[np.asarray(v) for v in values.values() if v is not None]).shape
     x, status, method = _answer(model, values, unknown, target, shape)
     _require_found(model, unknown, target, x, status)
     note = _note(model, unknown, x, status) if not shape else None
