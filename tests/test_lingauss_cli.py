@@ -572,3 +572,18 @@ def test_a_null_looseness_is_explained(run_json, tmp_path):
             assert any(n.startswith("looseness") for n in out["notes"]), out["notes"]
     out = run_json("linear-gaussian", "--x", str(ex / "X.npy"), "--y", str(tmp_path / "y1.npy"))
     assert out["results"]["looseness"] is None
+
+
+# issue 17, item 8: Python used noise 1.0 by default while the CLI estimated it from Y (kl_exact 54.9 against 90.7)
+def test_python_and_the_cli_share_the_noise_default(run_json):
+    from kdbound.engine.lingauss import linear_gaussian
+
+    ex = Path(__file__).resolve().parent.parent / "examples" / "linear_gaussian"
+    x, y, w = (np.load(ex / f"{name}.npy") for name in ("X", "Y", "W"))
+    res = linear_gaussian(x, w, y, rank=8)
+    out = run_json("linear-gaussian", "--x", str(ex / "X.npy"), "--y", str(ex / "Y.npy"), "--w-star",
+                   str(ex / "W.npy"), "--rank", "8")
+    assert res.noise_from == "estimated" and out["inputs"]["noise"] == pytest.approx(res.noise, rel=1e-12)
+    assert out["results"]["kl_exact"] == pytest.approx(res.kl_exact, rel=1e-12)
+    assert linear_gaussian(x, w, rank=8).noise == 1.0 == run_json(
+        "linear-gaussian", "--x", str(ex / "X.npy"), "--w-star", str(ex / "W.npy"), "--rank", "8")["inputs"]["noise"]

@@ -544,6 +544,7 @@ class LinearGaussianResult:
     rank_sweep: dict | None = None
     refined: int = 0          # small Gram eigenvalues recomputed from X
     noise_estimate: NoiseEstimate | None = None  # the data's estimate, whenever Y is given
+    noise_from: str = "given"  # "given", "estimated" (from Y) or "default" (1.0: no Y)
 
     def shares(self) -> dict:
         """Each term's share of kl_bound (dataset shift split into its bias and variance parts)."""
@@ -723,7 +724,7 @@ class _Inputs:
     k: int
     lam: float
     beta_t: float
-    noise: float | None       # None: estimated from y
+    noise: float | None       # None: estimated from y (1.0 without y)
     ranks: list               # the student's rank, then the sweep's
     samples: int
     seed: int | None
@@ -736,8 +737,6 @@ def _inputs(x, w_star, y, lam, beta_t, noise, rank, sigma_s, samples, seed, k, r
     if noise is not None:
         noise = float(positive("noise", noise))
     x, w_star, y, n, d, k_ = _problem(x, w_star, y, k)
-    if noise is None and y is None:
-        raise InputError("can be estimated only from labels {y}; give it", "noise", refs=("y",))
     samples = integer("samples", samples, 1)
     if samples > MAX_SAMPLES:
         raise ParameterError("samples", f"must be <= {MAX_SAMPLES:,} (the Monte Carlo standard error falls as "
@@ -771,7 +770,9 @@ def _spectrum(inp: _Inputs):
         except InputError:
             if noise is None:
                 raise
-    if noise is None:
+    if noise is None and y is None:
+        noise = 1.0  # the default without labels to estimate it from
+    elif noise is None:
         if not estimated.value > 0:
             raise InputError("cannot be estimated from the data: the residuals are zero (noiseless labels); give it",
                              "noise")
@@ -860,7 +861,7 @@ def _rank_sweep(est: ApxEstimate, k: int, d: int, shift: float, tight_shift: flo
 
 @quiet_fp
 def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = None, *,
-                    lam: float = 1.0, beta_t: float = 1.0, noise: float | None = 1.0, rank: int = 1,
+                    lam: float = 1.0, beta_t: float = 1.0, noise: float | None = None, rank: int = 1,
                     sigma_s="teacher", samples: int = 256, seed: int | None = 0, k: int | None = None,
                     rank_sweep=None, progress: Callable[[int, int], None] | None = None) -> LinearGaussianResult:
     """The distillation divergence K of the linear-Gaussian case study (Lemma 11), term by term.
@@ -885,8 +886,10 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     lam, beta_t : float
         Prior precision and teacher inverse temperature (> 0).
     noise : float or None
-        Label-noise standard deviation (> 0).  None: estimated from ``y`` (see
-        :func:`estimate_noise`; needs ``y``).
+        Label-noise standard deviation (> 0).  None (the default): estimated
+        from ``y`` when it is given (see :func:`estimate_noise`), else 1.0 --
+        the same default as ``kdbound linear-gaussian``; ``noise_from`` in the
+        result says which.
     rank : int
         Student rank r in ``1..min(k, d, n)``.
     sigma_s : "teacher", float or ndarray
@@ -936,7 +939,8 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
         apx_stderr=float(est.stderr[0]) if est is not None else nan, cov=cov, spread=spread,
         kl_bound=shift + apx + cov + spread, kl_bound_tight=tight_shift + apx + cov + spread,
         kl_exact=nan if "kl_exact" in missing else exact_k, samples=inp.samples, noise2=h.noise ** 2,
-        noise=h.noise, missing=missing, rank_sweep=sweep, refined=spec.refined, noise_estimate=estimated)
+        noise=h.noise, missing=missing, rank_sweep=sweep, refined=spec.refined, noise_estimate=estimated,
+        noise_from="given" if noise is not None else ("estimated" if inp.y is not None else "default"))
     _check_representable(result, h)
     return result
 
