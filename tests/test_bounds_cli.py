@@ -521,3 +521,35 @@ def test_lower_solve_gen_t_with_eta_prints_the_crossing(run):
     out = json.loads(r.stdout)
     assert out["results"]["gen_t"] == pytest.approx(0.1 * math.sqrt(0.02)) and out["results"]["bound"] == 0.0
     assert not any("inf" in n for n in out["notes"])
+
+
+# issue 17 (grammar, engine part): the certified route from a loss range alone, sigma = b - a
+@pytest.mark.parametrize("command, sign", [("upper", 1), ("lower", -1)])
+def test_a_loss_range_alone_gives_sigma_b_minus_a(run_json, run, command, sign):
+    out = run_json(command, "--gen-t", "0.05", "--kl", "0.02", "--loss-min", "0", "--loss-max", "2")
+    r = out["results"]
+    assert out["sigma_route"] == "range" and r["sigma"] == 2.0
+    assert r["bound"] == pytest.approx(0.05 + sign * 2.0 * math.sqrt(0.04), rel=1e-15)
+    check = next(c for c in out["checks"] if c["condition"].startswith("sub-Gaussian"))
+    assert check["status"] == "holds" and "Hoeffding" in check["reason"]
+    # solve, sweep and batch take the same route
+    sol = run_json(command, "--gen-t", "0.05", "--loss-min", "0", "--loss-max", "2", "--solve", "kl", "--target",
+                   str(0.05 + sign * 0.4))["results"]
+    assert sol["kl"] == pytest.approx(0.02, rel=1e-12)
+    rows = run(command, "--gen-t", "0.05", "--loss-min", "0", "--loss-max", "2", "--sweep", "kl=0.02:0.04:2",
+               "--format", "jsonl").stdout.splitlines()
+    assert json.loads(rows[0])["bound"] == r["bound"]
+
+
+def test_a_sigma_above_the_range_width_gets_a_note(run_json):
+    out = run_json("upper", "--gen-t", "0.05", "--kl", "0.02", "--loss-min", "0", "--loss-max", "1", "--sigma", "2")
+    assert out["sigma_route"] == "given"
+    assert any(n.startswith("sigma = 2 is above b - a = 1, which is smaller and certified") for n in out["notes"])
+    out = run_json("upper", "--gen-t", "0.05", "--kl", "0.02", "--loss-min", "0", "--loss-max", "1", "--sigma", "0.5")
+    assert not any("certified" in n for n in out["notes"])
+
+
+def test_a_loss_range_with_n_alone_names_the_routes(run):
+    r = run("upper", "--gen-t", "0.05", "--kl", "0.02", "--loss-min", "0", "--loss-max", "1", "--n", "100")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("kdbound: error: --n: not used with the loss range alone") and "--beta" in r.stderr

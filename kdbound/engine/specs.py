@@ -35,8 +35,8 @@ class Param(NamedTuple):
 
 class Evaluation:
     """The results of one evaluation (a read-only mapping of name -> array) and the
-    route that produced them: for sigma "given", "stability" (Proposition 9) or
-    "parameter-stability" (Lemma 13); for the lower bound also "central"
+    route that produced them: for sigma "given", "stability" (Proposition 9),
+    "parameter-stability" (Lemma 13) or "range" (b - a); for the lower bound also "central"
     (Theorem 10 with a given pair); for the sharpness bound "lemmas"."""
 
     __slots__ = ("results", "route")
@@ -161,7 +161,7 @@ def need(values: Mapping, names: tuple[str, ...], why: str, refs: tuple[str, ...
 
 STABILITY = ("loss_min", "loss_max", "beta", "n")
 PARAM_STABILITY = ("loss_min", "loss_max", "kappa", "lipschitz", "n")
-ROUTES = ("given", "stability", "parameter-stability")
+ROUTES = ("given", "stability", "parameter-stability", "range")
 
 
 def _loss_pair(values: Mapping) -> None:
@@ -173,7 +173,9 @@ def _loss_pair(values: Mapping) -> None:
 
 
 def sigma_route(values: Mapping) -> str:
-    """Which route gives sigma: "given", "stability" (Prop. 9) or "parameter-stability" (Lemma 13).
+    """Which route gives sigma: "given", "stability" (Prop. 9), "parameter-stability" (Lemma 13) or
+    "range" (the loss range alone: sigma = b - a, by Hoeffding's lemma on the gap, which lies in
+    [-(b - a), b - a]).
 
     Every parameter given must be used by the route: a conflicting or unused
     one is an error (the loss range may accompany any route: it decides
@@ -201,9 +203,15 @@ def sigma_route(values: Mapping) -> str:
     if has("kappa") or has("lipschitz"):
         need(values, PARAM_STABILITY, "for sigma from parameter stability (Lemma 13)")
         return "parameter-stability"
-    raise InputError("required (or derive it: {loss_min} {loss_max} {beta} {n} for Proposition 9, "
-                     "or {loss_min} {loss_max} {kappa} {lipschitz} {n} for Lemma 13)", "sigma",
-                     refs=("loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
+    if has("loss_min") and has("loss_max"):
+        if has("n"):
+            raise InputError("not used with the loss range alone (sigma = b - a): give {beta} for Proposition 9 or "
+                             "{kappa} {lipschitz} for Lemma 13, which use the sample size", "n",
+                             refs=("beta", "kappa", "lipschitz"))
+        return "range"
+    raise InputError("required (or derive it: {loss_min} {loss_max} alone for sigma = b - a, {loss_min} {loss_max} "
+                     "{beta} {n} for Proposition 9, or {loss_min} {loss_max} {kappa} {lipschitz} {n} for Lemma 13)",
+                     "sigma", refs=("loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
 
 
 def vacuous(bound, values: Mapping, sense: str):
@@ -245,6 +253,8 @@ def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
     v = values
     if route == "given":
         return nonneg("sigma", v["sigma"])
+    if route == "range":  # Hoeffding's lemma: a gap in [-(b - a), b - a] is sub-Gaussian with proxy b - a
+        return loss_width(v)
     if route == "stability":
         sigma, used = B.sigma_stability(v["loss_min"], v["loss_max"], v["beta"], v["n"]).sigma, ("beta", "n")
     else:
@@ -360,12 +370,15 @@ def _lower_route(v: Mapping) -> str:
                              refs=("eta", "c"))
         _loss_pair(v)
         return "central"
-    if not any(v.get(n) is not None for n in ("eta", "sigma", "beta", "kappa", "lipschitz")):
+    ranged = v.get("loss_min") is not None and v.get("loss_max") is not None
+    if not ranged and not any(v.get(n) is not None for n in ("eta", "sigma", "beta", "kappa", "lipschitz")):
         raise InputError("{eta} {c} or {sigma}: required: give the pair {eta} {c} (Theorem 10 directly), or sigma by "
-                         "{sigma} or a stability route ({loss_min} {loss_max} {beta} {n}, or {loss_min} {loss_max} "
-                         "{kappa} {lipschitz} {n}) for the two-sided bound and Remark 2",
+                         "{sigma}, a loss range alone ({loss_min} {loss_max}: sigma = b - a) or a stability route "
+                         "({loss_min} {loss_max} {beta} {n}, or {loss_min} {loss_max} {kappa} {lipschitz} {n}) for the "
+                         "two-sided bound and Remark 2",
                          refs=("eta", "c", "sigma", "loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
-    if v.get("eta") is not None and not any(v.get(n) is not None for n in ("sigma", "beta", "kappa", "lipschitz")):
+    if v.get("eta") is not None and not ranged and not any(v.get(n) is not None
+                                                         for n in ("sigma", "beta", "kappa", "lipschitz")):
         raise InputError("required with {eta}: Theorem 10 needs the pair ({eta}, {c}); or give sigma ({sigma} or "
                          "a stability route) for Remark 2's pair", "c", refs=("eta", "c", "sigma"))
     return sigma_route(v)

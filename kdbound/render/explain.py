@@ -19,6 +19,7 @@ ROUTE_TEXT = {
     "given": "given (--sigma)",
     "stability": "Proposition 9: sqrt(n) beta + (b - a) / (2 sqrt(n))",
     "parameter-stability": "Lemma 13: (kappa L + (b - a)/2) / sqrt(n)",
+    "range": "Hoeffding's lemma on the gap: b - a (the loss range alone)",
 }
 
 
@@ -75,7 +76,7 @@ def checks(spec: BoundSpec, values: Mapping, ev: Evaluation) -> list[Check]:
 
 def notes(spec: BoundSpec, values: Mapping, ev: Evaluation) -> list[str]:
     """Notes on this evaluation: edge cases, defaults used, vacuous bounds, dominated bounds."""
-    return _NOTES[spec.name](values, ev) + _vacuous_notes(spec, values, ev)
+    return _NOTES[spec.name](values, ev) + _range_notes(values, ev) + _vacuous_notes(spec, values, ev)
 
 
 def headline(spec: BoundSpec, values: Mapping, ev: Evaluation) -> tuple[str, str, str]:
@@ -112,8 +113,24 @@ def _sigma_check(r: Evaluation) -> Check:
     how = {"given": "sigma given (--sigma)",
            "stability": "sigma by " + ROUTE_TEXT["stability"] + ", under the assumed stability",
            "parameter-stability": "sigma by " + ROUTE_TEXT["parameter-stability"] + ", under the assumed "
-                                  "stability and Lipschitz constants"}[r.route]
+                                  "stability and Lipschitz constants"}.get(r.route)
+    if r.route == "range":  # certified: a gap in [-(b - a), b - a] is (b - a)-sub-Gaussian
+        return Check.verified(True, f"sub-Gaussian teacher gap, sigma = {_f(r['sigma']):.6g}",
+                              "sigma = b - a by Hoeffding's lemma: the gap of a loss in [a, b] lies in "
+                              "[-(b - a), b - a]")
     return Check.assumed(f"sub-Gaussian teacher gap, sigma = {_f(r['sigma']):.6g}", how)
+
+
+def _range_notes(v: Mapping, r: Evaluation) -> list[str]:
+    """A given sigma above b - a: the loss range alone certifies a smaller one."""
+    if r.route != "given" or v.get("loss_min") is None or v.get("loss_max") is None:
+        return []
+    width = _f(v["loss_max"]) - _f(v["loss_min"])
+    sigma = _f(r["sigma"])
+    if not sigma > width:
+        return []
+    return [f"sigma = {sigma:.6g} is above b - a = {width:.6g}, which is smaller and certified (Hoeffding's lemma: "
+            "the gap of a loss in [a, b] lies in [-(b - a), b - a]); leave out --sigma to use it."]
 
 
 def _vacuous_notes(spec: BoundSpec, v: Mapping, r: Evaluation) -> list[str]:
