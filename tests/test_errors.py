@@ -60,3 +60,19 @@ def test_shapes_are_input_errors(call, words):
 
 def test_kdbound_errors_are_value_errors():
     assert issubclass(InputError, ValueError) and issubclass(ParameterError, ValueError)
+
+
+# issue 17 (Python API): a ParameterError on an array names the offending index, a multi-index for 2-D input
+def test_parameter_errors_name_the_index():
+    import numpy as np
+
+    with pytest.raises(ParameterError, match=r"^kl: must be >= 0 \(got -1.0\) at index 1$") as info:
+        upper_bound(0.05, [0.1, -1.0, 0.2], 0.1)
+    assert info.value.index == 1
+    with pytest.raises(ParameterError, match=r"at index \(1, 0\)$") as info:
+        upper_bound(0.05, np.array([[0.1, 0.2], [-1.0, 0.3]]), 0.1)
+    assert info.value.index == (1, 0) and info.value.describe() == "kl: must be >= 0 (got -1.0)"
+    with pytest.raises(ParameterError, match=r"^sigma: must be >= 0 \(got -0.1\) at index 1$"):  # in sigma itself
+        upper_bound([[0.05, 0.05]], [[0.1], [0.2]], [0.1, -0.1])
+    with pytest.raises(ParameterError, match=r"^sigma: must be >= 0 \(got -0.1\)$"):  # a scalar: no index
+        upper_bound(0.05, 0.1, -0.1)

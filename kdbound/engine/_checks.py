@@ -94,10 +94,12 @@ def require(name: str, values: np.ndarray, bad: np.ndarray | bool, rule: str,
     if found is not None:
         found.append(Violation(name, rule, bad, np.asarray(values)))
         return
-    index = int(np.flatnonzero(bad)[0])
+    flat = int(np.flatnonzero(bad)[0])
     vals = np.broadcast_to(np.asarray(values), bad.shape) if bad.ndim else np.asarray(values)
-    value = float(vals.flat[index]) if vals.ndim else float(vals)
-    raise error(name, rule, value, index if bad.ndim else None)
+    value = float(vals.flat[flat]) if vals.ndim else float(vals)
+    # the position in the checked array: an int for 1-D input, a multi-index (a tuple) beyond
+    index = None if not bad.ndim else flat if bad.ndim == 1 else tuple(map(int, np.unravel_index(flat, bad.shape)))
+    raise error(name, rule, value, index)
 
 
 def finite(name: str, x: object) -> np.ndarray:
