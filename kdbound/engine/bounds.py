@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ParameterError
+from ..formats import html_table, json_ready
 from ._checks import at_least, broadcastable, finite, nonneg, positive, require, scalar_or_array as _out
 from .numerics import (SQRT2, half_factors, plus_product, prod_ratio, quiet_fp as _quiet, rescaled,
                        root_2k)
@@ -33,10 +34,28 @@ def _broadcastable(**named) -> None:
 
 class _Result:
     """Shared behaviour of the result dataclasses (frozen; ``eq=False`` because their
-    fields are arrays, whose ``==`` is elementwise, so results compare by identity)."""
+    fields are arrays, whose ``==`` is elementwise, so results compare by identity).
+
+    ``_KEYS`` are the keys the command line prints as ``results`` for this result (every
+    field when empty), ``_INPUTS`` the inputs it carries besides them.
+    """
+
+    _KEYS: tuple = ()
+    _INPUTS: tuple = ()
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    def to_dict(self, inputs: bool = False) -> dict:
+        """The results, JSON-ready, under the keys of the command line's ``results`` (arrays as lists,
+        NaN and infinities as None): ``pandas.DataFrame(result.to_dict())`` for array inputs.
+        ``inputs=True`` puts the inputs the result carries first (``gen_t``, ``kl``)."""
+        keys = (self._INPUTS if inputs else ()) + (self._KEYS or tuple(f.name for f in fields(self)))
+        return {k: json_ready(getattr(self, k)) for k in keys}
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter (escaped): the inputs the result carries, then its results."""
+        return html_table(self.to_dict(inputs=True), type(self).__name__)
 
     def __repr__(self) -> str:  # the dataclass repr, written once rather than generated per class
         return f"{type(self).__qualname__}({', '.join(f'{k}={v!r}' for k, v in self.as_dict().items())})"
@@ -54,6 +73,10 @@ class SigmaEstimate(_Result):
 
     sigma: np.ndarray
     route: str  # "given", "stability" (Proposition 9) or "parameter-stability" (Lemma 13)
+
+    def to_dict(self, inputs: bool = False) -> dict:
+        """``sigma`` and its route, as the command line prints them (``sigma``; ``sigma_route``)."""
+        return {"sigma": json_ready(self.sigma), "sigma_route": self.route}
 
 
 def _loss_range(loss_min, loss_max):
@@ -140,6 +163,9 @@ def sigma_parameter_stability(loss_min, loss_max, kappa, lipschitz, n) -> SigmaE
 class UpperBound(_Result):
     """Theorem 1: ``gen_S <= gen_T + sigma sqrt(2K)``."""
 
+    _KEYS = ("bound", "sigma", "slack", "lambda_opt", "lower_two_sided")
+    _INPUTS = ("gen_t", "kl")
+
     bound: np.ndarray
     slack: np.ndarray
     lambda_opt: np.ndarray
@@ -195,6 +221,9 @@ class LowerBound(_Result):
     ``boundary`` marks Remark 2's case where the optimum sits at the end of the
     eta interval (c -> 0): the bound is valid but trivial.
     """
+
+    _KEYS = ("bound", "eta", "c", "boundary")
+    _INPUTS = ("gen_t", "kl")
 
     bound: np.ndarray
     eta: np.ndarray
@@ -312,6 +341,9 @@ class BestLowerBound(_Result):
     ``c`` are what Theorem 10 with Remark 2's pair gives (NaN when gen_T <= 0,
     where Remark 2 does not apply).
     """
+
+    _KEYS = ("bound", "eta", "c", "remark2_bound", "sigma", "boundary")
+    _INPUTS = ("gen_t", "kl")
 
     bound: np.ndarray
     remark2_bound: np.ndarray
@@ -444,6 +476,7 @@ class SharpnessBound(_Result):
     rho: np.ndarray             # radius used
     some_radius_tightens: np.ndarray  # rho_min < rho0: SOME admissible radius tightens (not a statement on rho)
     tightens: np.ndarray        # B_sh is a bound and B_sh < B_std at the radius used: bound is B_sh
+    vacuous: np.ndarray         # bound >= b - a: it says nothing about a loss in [a, b]
 
     @property
     def bound_source(self):
@@ -594,8 +627,8 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
         ``sharpness_bound`` B_sh (NaN where Lemmas 14-15 do not apply, rho <
         kappa/n); ``standard_bound`` B_std; the proxies, A0-A2, the tightness
         radius rho0, rho_min, ``improvement = B_std - B_sh`` (NaN with B_sh),
-        ``some_radius_tightens`` (rho_min < rho0) and ``tightens`` (B_sh is
-        the bound at this rho).
+        ``some_radius_tightens`` (rho_min < rho0), ``tightens`` (B_sh is
+        the bound at this rho) and ``vacuous`` (bound >= b - a).
 
     References
     ----------
@@ -624,8 +657,10 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     tightens = (improvement > 0) & ~outside
     best = np.where(tightens, np.minimum(b_sh, b_std), b_std)  # min: improvement > 0 is computed apart from b_sh
     sigma0 = sigma_parameter_stability(v.a, v.b, v.kappa, v.lipschitz, v.n).sigma
+    with np.errstate(over="ignore"):  # a width beyond float64 is inf, which no bound reaches
+        vacuous = best >= v.b - v.a
     return SharpnessBound(*_same_shape(best, b_sh, b_std, sigma0, su.value, nu_.value, sp.at(1.0), a0, a1, a2,
-                                       rho0, v.rho_min, improvement, v.rho, v.rho_min < rho0, tightens))
+                                       rho0, v.rho_min, improvement, v.rho, v.rho_min < rho0, tightens, vacuous))
 
 
 class _SharpInputs(NamedTuple):

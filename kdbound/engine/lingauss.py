@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError, ParameterError, format_value
+from ..formats import html_table, json_ready
 from ._checks import first_nonfinite, integer, positive
 from .exact_kl import check_sigma_s, spectral_kl
 from .numerics import quiet_fp, xm_log, xm_log1p
@@ -546,6 +547,25 @@ class LinearGaussianResult:
     noise_estimate: NoiseEstimate | None = None  # the data's estimate, whenever Y is given
     noise_from: str = "given"  # "given", "estimated" (from Y) or "default" (1.0: no Y)
 
+    def results(self) -> dict:
+        """The results ``kdbound linear-gaussian`` prints (without ``--gen-t``'s plugged-in bounds), in its
+        order: the terms, ``looseness`` (dataset_shift_bound - dataset_shift_exact), the convexity gap, each
+        term's share of kl_bound and the sizes."""
+        out = {key: getattr(self, key) for key in TERMS}
+        out["looseness"] = self.dataset_shift_bound - self.dataset_shift_exact
+        out["convexity_gap"] = self.convexity_gap
+        out.update((f"share_{key}", val) for key, val in self.shares().items())
+        out.update(n=self.n, d=self.d, k=self.k, rank=self.rank)
+        return out
+
+    def to_dict(self) -> dict:
+        """:meth:`results`, JSON-ready (NaN as None), under the command line's keys."""
+        return {k: json_ready(v) for k, v in self.results().items()}
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter (escaped)."""
+        return html_table(self.results(), f"LinearGaussianResult ({self.mode})")
+
     def shares(self) -> dict:
         """Each term's share of kl_bound (dataset shift split into its bias and variance parts)."""
         if not math.isfinite(self.kl_bound) or self.kl_bound <= 0:
@@ -886,10 +906,8 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     lam, beta_t : float
         Prior precision and teacher inverse temperature (> 0).
     noise : float or None
-        Label-noise standard deviation (> 0).  None (the default): estimated
-        from ``y`` when it is given (see :func:`estimate_noise`), else 1.0 --
-        the same default as ``kdbound linear-gaussian``; ``noise_from`` in the
-        result says which.
+        Label-noise sd (> 0).  None: estimated from ``y`` (:func:`estimate_noise`), else 1.0,
+        as in ``kdbound linear-gaussian``; the result's ``noise_from`` says which.
     rank : int
         Student rank r in ``1..min(k, d, n)``.
     sigma_s : "teacher", float or ndarray
@@ -897,7 +915,7 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     samples : int
         Monte Carlo draws of W_T for Apx (>= 1; >= 2 for a standard error).
     seed : int or None
-        Random seed (>= 0); the same seed gives the same numbers.
+        Random seed (>= 0): the same seed gives the same numbers.
     k : int, optional
         Number of outputs, when neither ``y`` nor ``w_star`` gives it.
     rank_sweep : sequence of int, optional
@@ -913,8 +931,7 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
 
     References
     ----------
-    Li and He (ISIT 2026), Lemma 11 and eq. 28-39; docs/theory.md, sections
-    "Linear-Gaussian case study", "A continuous M*" and "Exact K without a rank bottleneck".
+    Li and He (ISIT 2026), Lemma 11, eq. 28-39; docs/theory.md, "Linear-Gaussian case study" and after.
     """
     inp = _inputs(x, w_star, y, lam, beta_t, noise, rank, sigma_s, samples, seed, k, rank_sweep)
     spec, yx, estimated, h, rd = _spectrum(inp)
@@ -940,7 +957,7 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
         kl_bound=shift + apx + cov + spread, kl_bound_tight=tight_shift + apx + cov + spread,
         kl_exact=nan if "kl_exact" in missing else exact_k, samples=inp.samples, noise2=h.noise ** 2,
         noise=h.noise, missing=missing, rank_sweep=sweep, refined=spec.refined, noise_estimate=estimated,
-        noise_from="given" if noise is not None else ("estimated" if inp.y is not None else "default"))
+        noise_from="given" if noise is not None else "estimated" if inp.y is not None else "default")
     _check_representable(result, h)
     return result
 

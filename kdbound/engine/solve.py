@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, NoSolutionError
+from ..formats import html_table, json_ready
 from ._checks import broadcastable, collect_violations, finite, require, scalar_or_array
 from .numerics import quiet_fp
 from .specs import BoundSpec, Evaluation
@@ -69,6 +70,17 @@ class Solution:
         """The solved value under its name, then the bound's results there (where the answer is unbounded,
         those that depend on the unknown are null: see :func:`_results_at`)."""
         return {self.param: self.value, **{k: v for k, v in self.results.items() if k != self.param}}
+
+    def to_dict(self) -> dict:
+        """:meth:`as_results`, JSON-ready (the command line's ``results`` with ``--solve``; arrays as lists)."""
+        return {k: json_ready(v) for k, v in self.as_results().items()}
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter (escaped), with the note when there is one."""
+        import html
+
+        note = f"<p>{html.escape(self.note)}</p>" if self.note else ""
+        return html_table(self.as_results(), f"Solution for {self.param} ({self.method})") + note
 
 
 _MAG = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -387,7 +399,8 @@ def _polish(model, values, unknown, x, target):
 
 
 @quiet_fp
-def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
+def solve(model: BoundSpec | str, values: dict | None = None, unknown: str | None = None, target=None,
+          **params) -> Solution:
     """The value of ``unknown`` at which a bound meets ``target``.
 
     One mechanism for every bound, in the style of statsmodels' ``solve_power``:
@@ -396,14 +409,22 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
 
     Parameters
     ----------
-    model : BoundSpec
-        The bound, e.g. ``BOUND_SPECS["upper"]``.
-    values : mapping
+    model : BoundSpec or {"upper", "lower", "sharpness"}
+        The bound, e.g. ``BOUND_SPECS["upper"]`` or its name.
+    values : mapping, optional
         The other parameters (scalars or broadcastable arrays); missing ones are None.
     unknown : str
         The parameter to solve for (an engine name such as ``"kl"``).
     target : array_like
         The value the bound must meet.
+    **params
+        The other parameters as keywords, instead of (or besides) ``values``.
+
+    Examples
+    --------
+    >>> from kdbound import solve
+    >>> round(float(solve("upper", target=0.1, unknown="kl", gen_t=0.05, sigma=0.1).value), 6)
+    0.125
 
     Returns
     -------
@@ -421,6 +442,9 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
         When no value of the unknown meets the target (the message says whether
         the unknown affects the bound at all).
     """
+    model, values = _model_and_values(model, values, params)
+    if unknown is None:
+        raise InputError(f"required: the parameter to solve for (one of {', '.join(model.numeric_names)})", "unknown")
     if unknown not in model.numeric_names:
         raise InputError(f"must be one of {', '.join(model.numeric_names)} for {model.name} (got {unknown!r})",
                          "unknown")
@@ -468,6 +492,20 @@ def _results_at(model: BoundSpec, values: dict, unknown: str, x):
 def _whole(model: BoundSpec, unknown: str, x):
     """A whole-number unknown evaluated at ceil(x); others as they are."""
     return np.ceil(x) if model.param(unknown).integer else x
+
+
+def _model_and_values(model, values, params) -> tuple[BoundSpec, dict]:
+    """The spec (given, or by name) and the parameters from ``values`` and keywords together."""
+    if isinstance(model, str):
+        from .specs import BOUND_SPECS
+
+        if model not in BOUND_SPECS:
+            raise InputError(f"must be one of {', '.join(BOUND_SPECS)} (got {model!r})", "model")
+        model = BOUND_SPECS[model]
+    both = sorted(set(values or {}) & set(params))
+    if both:
+        raise InputError("given both in values and as a keyword", both[0])
+    return model, {**(values or {}), **params}
 
 
 def _answer(model: BoundSpec, values: dict, unknown: str, target, shape):
