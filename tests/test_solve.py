@@ -425,3 +425,16 @@ def test_an_unbounded_answer_nulls_the_results_that_depend_on_it():
     assert r["kl"] == np.inf and float(r["bound"]) == 0.05  # sigma = 0: the bound is gen_T at every K
     sol = solve(UPPER, full(UPPER, kl=0.0, sigma=0.1), "gen_t", 1e308)
     assert math.isnan(float(sol.as_results()["bound"])) or float(sol.value) < math.inf
+
+
+# mutation: _results_at keeps a stand-in's results that move with the unknown (a flag among them)
+def test_an_unbounded_answer_nulls_a_moving_flag_and_keeps_a_constant():
+    spec = BoundSpec(name="toy", theorem="toy", formula="toy", params=(Param("x", "toy"),), route=lambda v: "given",
+                     compute=lambda v, route: {"bound": -1.0 / (1.0 + np.asarray(v["x"], float)),
+                                               "big": np.asarray(v["x"], float) > 7e299,
+                                               "one": np.ones(np.shape(v["x"]))})
+    sol = solve(spec, {}, "x", 0.0)
+    r = sol.as_results()
+    assert r["x"] == np.inf and math.isnan(float(r["bound"])) and r["big"] is None and float(r["one"]) == 1.0
+    rows = solve(spec, {}, "x", [0.0, -0.5])
+    assert list(rows.results["big"]) == [None, False] and float(rows.value[1]) == pytest.approx(1.0)

@@ -181,6 +181,8 @@ class _Search:
         an edge of the valid domain (a rule, not a crossing)."""
         keys = self.grid()
         bound, valid = _bound(self.model, self.values, self.unknown, _unkey(keys)[None, :])
+        shape = (self.target.shape[0], SCAN)  # one row per target even when no other value varies
+        bound, valid = np.broadcast_to(bound, shape), np.broadcast_to(valid, shape)
         sense_ok = bound <= self.target if self.model.target_sense == "at_most" else bound >= self.target
         meets = sense_ok & valid
         rows = bound.shape[0]
