@@ -237,3 +237,16 @@ def test_stop_prints_the_rows_before_the_bad_one_to_stdout_as_documented():
 def test_an_input_error_column_is_said_to_be_dropped_or_replaced(mode, words):
     r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv", "--on-error", mode, input="gen_t,kl,error\n0.05,0.2,old\n")
     assert r.exit_code == 0 and words in r.stderr and "old" not in r.stdout
+
+
+# issue 17 (grammar, engine part): a batch takes the loss-range route, sigma = b - a, row by row
+def test_a_batch_takes_the_loss_range_route(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("gen_t,kl,loss_min,loss_max\n0.05,0.02,0,1\n0.1,0.5,0,2\n")
+    r = invoke("upper", "--input", path, "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["sigma"] for row in rows] == [1.0, 2.0]
+    assert [row["bound"] for row in rows] == [float(upper_bound(0.05, 0.02, 1.0).bound),
+                                              float(upper_bound(0.1, 0.5, 2.0).bound)]
+    assert [row["vacuous"] for row in rows] == [False, True]

@@ -238,16 +238,13 @@ class _Search:
         the valid values is found by bisection, and where the value there does not meet, the crossing
         lies between it and the meeting point.
         """
-        rows, idx, side = [], [], []
-        for r, j in zip(*np.nonzero(meets)):
-            for d in (-1, 1):
-                if 0 <= j + d < SCAN and not valid[r, j + d]:
-                    rows.append(r)
-                    idx.append(j)
-                    side.append(d)
-        if not rows:
+        left_r, left_j = np.nonzero(meets[:, 1:] & ~valid[:, :-1])    # a meeting point whose left neighbour breaks
+        right_r, right_j = np.nonzero(meets[:, :-1] & ~valid[:, 1:])  # a rule, or whose right one does
+        if not (left_r.size or right_r.size):
             return {}
-        rows_a, idx_a, side_a = np.array(rows), np.array(idx), np.array(side)
+        rows_a = np.concatenate([left_r, right_r])
+        idx_a = np.concatenate([left_j + 1, right_j])
+        side_a = np.concatenate([np.full(left_r.size, -1), np.full(right_r.size, 1)])
         sub = {k: (None if v is None else v[rows_a]) for k, v in self.values.items()}
         target = self.target[rows_a]
         inside, outside = keys[idx_a], keys[idx_a + side_a]
