@@ -438,3 +438,13 @@ def test_an_unbounded_answer_nulls_a_moving_flag_and_keeps_a_constant():
     assert r["x"] == np.inf and math.isnan(float(r["bound"])) and r["big"] is None and float(r["one"]) == 1.0
     rows = solve(spec, {}, "x", [0.0, -0.5])
     assert list(rows.results["big"]) == [None, False] and float(rows.value[1]) == pytest.approx(1.0)
+
+
+# the scan may miss a whole region near a rule's edge (gen_t in [0.31, 1] holds no scanned float): every row is
+# its crossing, found from the edge (was: 'every gen_t meets', answer 1, or a slow search near the best point)
+def test_rows_near_the_edge_of_the_loss_range_are_their_crossings():
+    targets = np.linspace(-0.95, 0.95, 39)
+    sol = solve(LOWER, full(LOWER, kl=0.02, beta=1e-4, n=5000.0, **RNG01), "gen_t", targets)
+    sigma = float(BOUND_SPECS["lower"].evaluate(dict(gen_t=0.0, kl=0.02, beta=1e-4, n=5000.0, **RNG01))["sigma"])
+    assert np.all(sol.status == 0)
+    assert sol.value == pytest.approx(targets + sigma * math.sqrt(0.04), rel=1e-12, abs=1e-15)

@@ -233,13 +233,13 @@ class _Search:
     def _edges(self, keys, valid, meets) -> dict:
         """Crossings hidden at an edge of the valid domain, per row: {row: [(lo key, hi key, enters)]}.
 
-        A scanned point that meets the target next to one that breaks a rule (gen_t beyond b - a, an eta
-        outside Remark 2's interval) may have, between them, valid values that do not meet: the edge of
-        the valid values is found by bisection, and where the value there does not meet, the crossing
-        lies between it and the meeting point.
+        Between a valid scanned point and a neighbour that breaks a rule (gen_t beyond b - a, an eta
+        outside Remark 2's interval) lie valid values the scan did not see: the edge of the valid values
+        is found by bisection, and where the edge and the scanned point differ on meeting the target, a
+        crossing lies between them (a meeting region the scan missed, or a non-meeting one).
         """
-        left_r, left_j = np.nonzero(meets[:, 1:] & ~valid[:, :-1])    # a meeting point whose left neighbour breaks
-        right_r, right_j = np.nonzero(meets[:, :-1] & ~valid[:, 1:])  # a rule, or whose right one does
+        left_r, left_j = np.nonzero(valid[:, 1:] & ~valid[:, :-1])    # a valid point whose left neighbour breaks
+        right_r, right_j = np.nonzero(valid[:, :-1] & ~valid[:, 1:])  # a rule, or whose right one does
         if not (left_r.size or right_r.size):
             return {}
         rows_a = np.concatenate([left_r, right_r])
@@ -252,12 +252,14 @@ class _Search:
         hi = np.maximum(inside, outside)[:, None]
         at_edge = _bisect_keys(self.model, sub, self.unknown, target, lo, hi, pred=_valid)
         ok = _valid(self.model, sub, self.unknown, at_edge, target)[:, 0]
-        hidden = ok & ~_meets(self.model, sub, self.unknown, at_edge, target)[:, 0]
+        edge_meets = _meets(self.model, sub, self.unknown, at_edge, target)[:, 0]
+        hidden = ok & (edge_meets != meets[rows_a, idx_a])
         out: dict = {}
         for i in np.flatnonzero(hidden):
             e = int(_key(at_edge[i, 0]))
-            pair = (e, int(inside[i]), True) if side_a[i] < 0 else (int(inside[i]), e, False)
-            out.setdefault(int(rows_a[i]), []).append(pair)
+            pair = (e, int(inside[i])) if side_a[i] < 0 else (int(inside[i]), e)
+            upper_meets = bool(edge_meets[i]) if side_a[i] > 0 else bool(meets[rows_a[i], idx_a[i]])
+            out.setdefault(int(rows_a[i]), []).append((*pair, upper_meets))  # enters: the larger end meets
         return out
 
     def _bracket(self, keys, enter, leave, edges):
