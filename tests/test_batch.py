@@ -250,3 +250,14 @@ def test_a_batch_takes_the_loss_range_route(tmp_path):
     assert [row["bound"] for row in rows] == [float(upper_bound(0.05, 0.02, 1.0).bound),
                                               float(upper_bound(0.1, 0.5, 2.0).bound)]
     assert [row["vacuous"] for row in rows] == [False, True]
+
+
+# a null that Remark 2 explains was said to be 'not finite (undefined, ...)': the solved row's outputs eta, c
+# and sigma were put back as its inputs, which changed its route
+def test_a_solved_batch_explains_its_nulls_as_a_single_run_does(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("kl,target\n0.05,0.3\n0.05,-0.4\n")
+    r = invoke("lower", "--input", path, "--loss-min", "0", "--loss-max", "1", "--beta", "1e-4", "--n", "5000",
+               "--solve", "gen-t", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    assert "eta is null in 1 of 2 rows (first: row 2): Remark 2 needs gen_T > 0" in r.stderr, r.stderr

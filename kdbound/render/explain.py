@@ -350,8 +350,10 @@ class NullCells:
             if key not in self.first:
                 i = int(np.argmax(null))
                 row = {k: (None if v is None else np.broadcast_to(np.asarray(v), (n,))[i]) for k, v in chunk.items()}
+                # the solved unknown's value (results that are also parameters, such as eta or sigma, stay
+                # as given: they are outputs there, and as inputs would change the route)
                 row.update({k: np.broadcast_to(np.asarray(v), (n,))[i] for k, v in results.items()
-                            if k in row and v is not None})
+                            if k == self.solved and v is not None})
                 self.first[key] = (offset + i + 1, row)
 
     def notes(self, total: int) -> list[str]:
@@ -370,6 +372,7 @@ class NullCells:
                 return f"every {key} meets the target there: the answer is arbitrarily large."
             row = {**row, unknown: np.finfo(float).max}  # the results were evaluated at a finite stand-in
         try:
+            row = {k: v for k, v in row.items() if k in self.spec.param_names}  # not a target column
             ev = self.spec.evaluate(row)
             said = notes(self.spec, row, ev)
             # the note about this key: one that starts with it, else one that names it as a word
