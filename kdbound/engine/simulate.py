@@ -235,6 +235,15 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
     Returns
     -------
     Simulation
+        The gaps, K, the proxies, the bounds and a verdict per bound; ``to_dict()`` gives the
+        results ``kdbound simulate`` prints.
+
+    Examples
+    --------
+    >>> from kdbound import simulate
+    >>> res = simulate(n=20, d=3, k=2, datasets=40)
+    >>> res.verdict_upper, res.verdict_lower  # doctest: +SKIP
+    ('holds', 'holds')
 
     References
     ----------
