@@ -28,11 +28,24 @@ from kdbound.cli.app import app
 from kdbound.render import Environment
 
 
+#: the end-to-end tests marked ``slow`` (``python -m pytest`` leaves them out, ``python -m pytest -m slow``
+#: runs them; the README's test command and .ci/run run both): whole modules, and single tests by name
+SLOW_MODULES = {"test_distill_cli_process", "test_distill_resume", "test_distill_executors", "test_real_data_study",
+                "test_simulate_jobs"}
+SLOW_TESTS = {"test_error_exits_after_pyarrow_never_abort", "test_bash_block_runs_as_written",
+              "test_no_more_workers_than_runs_left", "test_jobs_do_not_change_the_file"}
+
+
 def pytest_collection_modifyitems(items):
-    """Mark every test that runs the installed console script (``-m "not subprocess"`` leaves them out)."""
+    """Mark every test that runs the installed console script (``-m "not subprocess"`` leaves them out), and
+    the end-to-end ones ``slow`` (processes of their own, clusters, the docs' scripts, the real-data study)."""
     for item in items:
         if {"exe", "in_pty"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.subprocess)
+        name = getattr(item, "originalname", None) or item.name
+        if (item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or name in SLOW_TESTS
+                or item.get_closest_marker("dask")):
+            item.add_marker(pytest.mark.slow)
 
 
 # ----------------------------------------------------------------------------- arguments many tests use

@@ -211,3 +211,22 @@ def test_gap_row_and_pool_digest():
     assert a.digest != D.make_pool(x, y, ("a", "c"), ("f", "g")).digest
     with pytest.raises(InputError, match="feature 'g', row 2: must be finite"):
         D.make_pool(np.array([[0, 1], [0, np.inf]]), np.array([0, 1]), ("a", "b"), ("f", "g"))
+
+
+@pytest.mark.parametrize("t", [1e-300, 3e-309, 5e-324])
+def test_temper_at_a_tiny_temperature_is_the_argmax(t):
+    """ln p / T overflowed to -inf for every class (nan rows, then a runs file kdbound refused)."""
+    p = np.array([[0.64, 0.36, 0.0], [0.2, 0.5, 0.3], [0.4, 0.4, 0.2]])
+    with np.errstate(invalid="raise", divide="raise"):  # no nan, no division by zero
+        q = D.temper(p, t)
+    assert q.tolist() == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.0]]
+
+
+@pytest.mark.parametrize("proba, words", [
+    ([[1.5, -0.5, 0.0]], "outside [0, 1]"),
+    ([[0.5, 0.4, 0.0]], "do not sum to 1"),
+])
+def test_align_refuses_probabilities_that_are_not(proba, words):
+    """A factory's predict_proba with columns 1.5, -0.5 wrote a Brier loss of 2.87 in a file of range [0, 2]."""
+    with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        D.align(np.array(proba), np.array([0, 1, 2]), 3)

@@ -189,10 +189,15 @@ def test_model_failures_stop_or_are_skipped(factory_module, tmp_path):
     out = tmp_path / "runs.csv"
     with pytest.raises(ModelError) as err:
         run_distill(settings, jobs=1, runs_out=str(out))
+    kept = f"{odd[0]} completed run{'s are' if odd[0] > 1 else ' is'}"
     assert err.value.describe() == (f"student: run {odd[0]}: the student {factory_module}:flaky failed: ValueError: "
-                                    "odd seeds diverge; the completed runs are kept")
+                                    f"odd seeds diverge; the {kept} kept in the runs file")
     lines = out.read_text().splitlines()
     assert lines[0] == ",".join(ROW_COLUMNS) and len(lines) == 1 + 2 * odd[0]  # the runs before it, kept
+    # without a runs file the message does not promise them (the attack found "kept" with nothing kept)
+    with pytest.raises(ModelError) as err:
+        run_distill(settings, jobs=1)
+    assert err.value.describe().endswith(f"the {kept} not kept (no runs_out)")
 
 
 def test_several_students_share_the_teacher_and_equal_single_runs(tmp_path):
@@ -220,3 +225,15 @@ def test_no_more_workers_than_runs_left(monkeypatch):
     assert seen == [2]
     res = run_distill(dataclasses.replace(FAST, runs=2))  # default: every core, at most the runs
     assert seen[1] <= 2 and len(res.rows) == 4
+
+
+def test_a_stop_before_any_run_leaves_no_file(tmp_path):
+    """A spec that fails at fit time left a header-only runs file and its settings: the corrected command was
+    then refused (the file exists) and --resume refused it too (other settings)."""
+    out = tmp_path / "sp.csv"
+    bad = dataclasses.replace(FAST, students=("mlp:8:max_iter=5.0",), runs=2)
+    with pytest.raises(ModelError, match="no run had completed"):
+        run_distill(bad, jobs=1, runs_out=str(out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    run_distill(dataclasses.replace(bad, students=("mlp:8:max_iter=5",)), jobs=1, runs_out=str(out))
+    assert out.exists()

@@ -292,6 +292,7 @@ GOOD = "".join(f"teacher,0.1,{0.15 + i / 1000}\nstudent,0.1,{0.16 + i / 997}\n" 
     (table(GOOD), ("--jitter", "auto"), "--jitter: only with --kl-method knn"),
     (table(GOOD), ("--kl-method", "knn", "--jitter", "-1"), "--jitter: must be a width > 0 or 'auto' (got '-1')"),
     (table(GOOD), ("--kl-method", "knn", "--jitter", "x"), "--jitter: must be a width > 0 or 'auto' (got 'x')"),
+    (table(GOOD), ("--kl-method", "knn", "--jitter", "10"), "--jitter: must be smaller than the range of the gaps"),
     (table(GOOD), ("--loss-min", 0), "--loss-max: required with --loss-min"),
     (table(GOOD), ("--loss-min", 1, "--loss-max", 0), "--loss-max: must be > --loss-min (got 0.0)"),
     (table(GOOD), ("--seed", -1), "--seed: must be >= 0 (got -1)"),
@@ -450,3 +451,52 @@ def test_estimate_prints_what_upper_and_lower_print(run_json, args):
     assert printed_bound(run_json, "lower", r["gen_t"], r["kl_gap"], sigma) == r["lower_bound"]
     assert printed_bound(run_json, "upper", r["gen_t_hi"], r["kl_gap_hi"], sigma) == r["upper_bound_hi"]
     assert printed_bound(run_json, "lower", r["gen_t_lo"], r["kl_gap_hi"], sigma) == r["lower_bound_lo"]
+
+
+# ----------------------------------------------------------------------------- constant gaps (a fresh clone's attack)
+
+@pytest.mark.parametrize("n_teacher, n_student", [(7, 3), (3, 7), (50, 50), (10, 49)])
+def test_constant_gaps_of_one_value_have_k_zero(run, tmp_path, n_teacher, n_student):
+    """numpy's mean of seven 0.1s is 0.09999999999999999 and of three 0.10000000000000002: two point masses
+    at one value were fitted apart (K_h = inf, every bound null) and their intervals excluded the value."""
+    path = tmp_path / "c.csv"
+    path.write_text("role,gap\n" + "teacher,0.1\n" * n_teacher + "student,0.1\n" * n_student)
+    r = run("estimate", path, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    res = json.loads(r.stdout)["results"]
+    assert res["kl_gap"] == 0.0 and res["upper_bound"] == 0.1 and res["lower_bound"] == 0.1
+    assert res["gen_t_lo"] == res["gen_t"] == res["gen_t_hi"] == 0.1
+    assert res["gen_s_lo"] == res["gen_s_observed"] == res["gen_s_hi"] == 0.1
+    assert "skewed" not in r.stdout + r.stderr
+
+
+def test_constant_gaps_at_two_values_say_so(run, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("role,gap\n" + "teacher,0.1\nstudent,0.2\n" * 4)
+    r = run("estimate", path, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["results"]["kl_gap"] is None
+    said = r.stdout + r.stderr
+    assert "each all equal, at different values" in said and "skewed" not in said
+
+
+def test_an_empty_dataset_cell_is_refused(run, tmp_path):
+    """One blank id silently unpaired 50 paired runs and changed the kNN numbers (exit 0, no note)."""
+    rows = RUNS.read_text().splitlines()
+    assert rows[2].startswith("student,") and rows[2].endswith(",0,1000")
+    rows[2] = rows[2].removesuffix(",0,1000") + ",,1000"
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(rows) + "\n")
+    r = run("estimate", path)
+    assert r.exit_code == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("kdbound: error: row 2, column dataset: needs an id in every row")
+
+
+def test_ids_that_pair_only_some_runs_are_noted(run, tmp_path):
+    rows = RUNS.read_text().splitlines()
+    kept = [r for r in rows if not (r.startswith("student,") and r.split(",")[4] == "5")]
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(kept) + "\n")
+    r = run("estimate", path, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert "share a dataset id with a teacher run, but the ids do not pair" in r.stdout + r.stderr

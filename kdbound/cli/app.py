@@ -451,7 +451,7 @@ def distill_options() -> list[inspect.Parameter]:
     from ..engine.distill import DEFAULT_LOG_CLIP, LABELS, LOSSES, loss_range
     from ..experiment.data import BUNDLED
     from ..experiment.executor import BACKENDS, default_jobs
-    from ..experiment.runner import ON_ERROR, SCALES
+    from ..experiment.runner import DEFAULT_TEACHER, ON_ERROR, SCALES
 
     clip_range = loss_range("log", DEFAULT_LOG_CLIP)[1]
     data, models, protocol, runs, where = "Data", "Models", "Protocol and loss", "Runs", "Where runs execute"
@@ -468,7 +468,8 @@ def distill_options() -> list[inspect.Parameter]:
                   show_default=True),
         _d_option("scale", str, "none", "standard: standardise the features in each run with that run's training "
                   "statistics (never the held-out set's).", data, **_choices(SCALES)),
-        _d_option("teacher", str, "mlp:64", "The teacher's model spec (see above).", models, show_default=True),
+        _d_option("teacher", str, DEFAULT_TEACHER, "The teacher's model spec (see above).", models,
+                  show_default=True),
         _d_option("student", Optional[list[str]], None, "The student's model spec (default logistic). Repeat for "
                   "several students: one teacher fit per run is shared, and each student's runs go to their own "
                   "file (see --runs-out).", models),

@@ -235,8 +235,14 @@ def align(proba, model_classes, n_classes: int) -> np.ndarray:
         raise ValueError(f"classes_ {codes.tolist()[:10]} are not distinct class codes 0..{n_classes - 1}")
     if not np.all(np.isfinite(proba)):
         raise ValueError("predict_proba returned values that are not finite")
+    if proba.size and (proba.min() < 0.0 or proba.max() > 1.0 + 1e-9):
+        raise ValueError(f"predict_proba returned values outside [0, 1] (from {proba.min():.6g} to {proba.max():.6g})")
+    sums = proba.sum(axis=1)
+    if sums.size and np.abs(sums - 1.0).max() > 1e-6:
+        worst = float(sums[np.argmax(np.abs(sums - 1.0))])
+        raise ValueError(f"predict_proba returned rows that do not sum to 1 (one sums to {worst:.6g})")
     out = np.zeros((proba.shape[0], n_classes))
-    out[:, codes] = proba
+    out[:, codes] = np.minimum(proba, 1.0)
     return out
 
 
@@ -251,9 +257,12 @@ def temper(p: np.ndarray, temperature: float) -> np.ndarray:
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
         raise ParameterError("temperature", "must be > 0", temperature)
     positive = p > 0
-    z = np.full(p.shape, -np.inf)
-    np.divide(np.log(p, where=positive, out=np.zeros(p.shape)), temperature, out=z, where=positive)
-    z -= z.max(axis=1, keepdims=True)
+    logs = np.full(p.shape, -np.inf)
+    np.log(p, where=positive, out=logs)
+    # the row maximum taken out before dividing by T: (ln p - max ln p) / T is 0 at the maximum and
+    # -inf where a tiny T overflows it, never -inf - -inf (ln p / T itself overflows for T ~ 1e-309)
+    with np.errstate(over="ignore"):
+        z = (logs - logs.max(axis=1, keepdims=True)) / temperature
     e = np.where(positive, np.exp(z), 0.0)
     return e / e.sum(axis=1, keepdims=True)
 

@@ -254,11 +254,12 @@ def gap_interval(gaps, delta: float = 0.05, loss_range: tuple[float, float] | No
     runs = h.shape[-1]
     s = pow2_scale(h, axis=-1)
     hs = h / s[..., None] if h.ndim > 1 else h / s
-    centred = hs - hs.mean(axis=-1, keepdims=True)
+    m = sample_mean(hs)
+    centred = hs - m[..., None]
     m2 = np.mean(centred ** 2, axis=-1)
     skew = np.where(m2 > 0, np.mean(centred ** 3, axis=-1) / np.where(m2 > 0, m2, 1.0) ** 1.5, 0.0)
-    mean = hs.mean(axis=-1) * s
-    sd = hs.std(axis=-1, ddof=1) * s
+    mean = m * s
+    sd = np.sqrt(m2 * (runs / (runs - 1))) * s  # about the clipped mean: 0 for a constant sample
     se = sd / math.sqrt(runs)
     hoeff = np.zeros_like(mean)
     d_t = delta
@@ -300,6 +301,13 @@ def plugin_proxy(gaps) -> float:
 
 
 # --------------------------------------------------------------------------- K_h: Gaussian fit
+
+def sample_mean(h: np.ndarray) -> np.ndarray:
+    """The mean over the last axis, kept within the sample's range: rounding can put numpy's mean of
+    seven gaps of 0.1 at 0.09999999999999999, below every gap, and two constant samples of one value at
+    two different means (a Gaussian fit would see two point masses apart, K_h = inf for a true 0)."""
+    return np.clip(h.mean(axis=-1), h.min(axis=-1), h.max(axis=-1))
+
 
 @quiet_fp
 def kl_gauss_moments(mean_s, sd_s, mean_t, sd_t):
@@ -345,7 +353,7 @@ def kl_gauss(student, teacher) -> float:
     y = _gaps("teacher", teacher)
     s = pow2_scale(x, y)
     x, y = x / s, y / s
-    return float(kl_gauss_moments(x.mean(), scaled_sd(x), y.mean(), scaled_sd(y)))
+    return float(kl_gauss_moments(sample_mean(x), scaled_sd(x), sample_mean(y), scaled_sd(y)))
 
 
 @quiet_fp
@@ -363,7 +371,7 @@ def kl_gauss_replicates(student, teacher, replicates: int, rng: np.random.Genera
     x, y = x / s, y / s
     stats = []
     for arr in (x, y):
-        r, m, s = arr.size, arr.mean(), scaled_sd(arr)
+        r, m, s = arr.size, sample_mean(arr), scaled_sd(arr)
         means = m + s / math.sqrt(r) * rng.standard_normal(replicates)
         sds = s * np.sqrt(rng.chisquare(r - 1, replicates) / (r - 1))
         stats.append((means, sds))
@@ -729,7 +737,7 @@ def gap_correlation(teacher, student, pairs) -> float | None:
     y = np.asarray(teacher, dtype=np.float64)[pairs]
     x = np.asarray(student, dtype=np.float64)
     s = pow2_scale(x, y)
-    a, b = x / s - np.mean(x / s), y / s - np.mean(y / s)
+    a, b = x / s - sample_mean(x / s), y / s - sample_mean(y / s)
     den = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
     return None if den == 0 else float(np.clip(np.dot(a, b) / den, -1.0, 1.0))
 
@@ -802,6 +810,10 @@ def _kl_h_knn(x, y, jitter, rng, level: float, pairs, progress) -> _KhEstimate:
             raise InputError("auto: every gap has the same value; there is no grid step to jitter by", "jitter")
         if not (math.isfinite(width) and width > 0):
             raise ParameterError("jitter", "must be > 0 (a width) or 'auto'", jitter)
+        spread = max(float(x.max()), float(y.max())) - min(float(x.min()), float(y.min()))
+        if not auto and spread > 0 and width >= spread:
+            raise ParameterError("jitter", f"must be smaller than the range of the gaps ({format_value(spread)}): "
+                                 "noise that wide erases the difference it is to measure", width)
         xs, ys = jitter_gaps(x, width, rng), jitter_gaps(y, width, rng)
     sv, is_y, order = _pooled(xs, ys)
     tie = _tie_in(sv, order, xs, ys)

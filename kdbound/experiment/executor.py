@@ -218,9 +218,15 @@ class DaskExecutor:
         self._futures[fut] = key
 
     def completed(self):
+        from concurrent.futures import CancelledError  # what distributed < 2024.8 raises for a cancelled task
+
         from distributed import as_completed  # dask, only for --backend dask
-        from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
+
+        try:
+            from distributed.client import FutureCancelledError
+        except ImportError:  # distributed < 2024.8
+            FutureCancelledError = CancelledError
 
         for fut in as_completed(list(self._futures), loop=self.client.loop):
             key = self._futures.pop(fut)

@@ -4,7 +4,8 @@
 layer on it)::
 
     from kdbound.experiment.runner import DistillSettings, run_distill
-    result = run_distill(DistillSettings(data="digits", teacher="mlp:64", students=("logistic",), n=300, runs=200),
+    result = run_distill(DistillSettings(data="digits", teacher="mlp:64:max_iter=500", students=("logistic",), n=300,
+                                          runs=200),
                          runs_out="runs.csv", jobs=2)
     result.rows          # GapRow tuples in (run, role) order, kdbound estimate's runs format
 
@@ -40,7 +41,12 @@ from .protocol import Failure, Note, Outcome, Plan, library_versions, run
 from .workers import add_import_path
 
 SCALES = ("none", "standard")
+#: the embedded default's teacher: an MLP of 64 hidden units; 500 iterations, where scikit-learn's 200 stop
+#: most fits on digits before its optimiser converges (the fits end early: a run takes no longer)
+DEFAULT_TEACHER = "mlp:64:max_iter=500"
 ON_ERROR = ("stop", "skip")
+#: the most runs one experiment takes (10^6 runs of the fastest models are days of fitting)
+MAX_RUNS = 1_000_000
 #: settings a resume may change: the number of runs, the held-out minimum, how the pool was named (its digest decides)
 RESUMABLE = ("runs", "min_test", "data", "target")
 
@@ -57,7 +63,7 @@ class DistillSettings:
 
     data: str = "digits"
     target: str | None = None
-    teacher: str = "mlp:64"
+    teacher: str = DEFAULT_TEACHER
     students: tuple[str, ...] = ("logistic",)
     n: int = 300
     runs: int = 200
@@ -74,10 +80,17 @@ class DistillSettings:
 class ModelError(InputError):
     """A model failed in a run (``--on-error stop``): the message names the run, the model and its own error."""
 
-    def __init__(self, failure: Failure):
+    def __init__(self, failure: Failure, kept: int = 0, to_file: bool = False):
         self.failure = failure
-        super().__init__(failure.describe() + "; the completed runs are kept",
-                         failure.role if failure.role in ("teacher", "student") else None)
+        if kept == 0:
+            after, refs = "; no run had completed", ()
+        elif to_file:
+            after, refs = f"; the {kept} completed run{'s are' if kept > 1 else ' is'} kept in the runs file", ()
+        else:
+            after, refs = (f"; the {kept} completed run{'s are' if kept > 1 else ' is'} not kept (no {{runs_out}})",
+                           ("runs_out",))
+        super().__init__(failure.describe() + after, failure.role if failure.role in ("teacher", "student") else None,
+                         refs=refs)
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,9 @@ def _choice(name: str, value, choices) -> str:
 def check_settings(s: DistillSettings) -> DistillSettings:
     """Every setting that can be checked without the data; returns them normalised."""
     runs = integer("runs", s.runs, 2)
+    if runs > MAX_RUNS:
+        raise ParameterError("runs", f"must be <= {MAX_RUNS:,} (each run fits two models; the rows of every run are "
+                             "kept in memory for the report)", runs)
     n = integer("n", s.n, 1)
     seed = integer("seed", s.seed, 0)
     if seed >= 2 ** 63:
@@ -238,6 +254,9 @@ class _Memory:
     def finish(self) -> None:
         pass
 
+    def discard(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -295,7 +314,12 @@ class _Progress:
         if self.progress is not None:
             self.progress(self.done, self.total)
         if outcome.failures and self.on_error == "stop":
-            raise ModelError(outcome.failures[0])
+            raise self._stop(outcome.failures[0])
+
+    def _stop(self, failure: Failure) -> ModelError:
+        """The error that stops the experiment, saying what is kept of the runs completed so far."""
+        kept = min(len(sink.runs) for sink in self.sinks) if self.sinks else 0
+        return ModelError(failure, kept, all(sink.path is not None for sink in self.sinks))
 
     def lost(self, index: int, lost: TaskLost, fatal: bool) -> None:
         runs = sorted({0 if k == "twin" else k for k in lost.in_flight})
@@ -305,7 +329,7 @@ class _Progress:
         else:
             failure = Failure(index, "worker", "", f"the process running it died ({lost.message})")
         if fatal or self.on_error == "stop":
-            raise ModelError(failure)
+            raise self._stop(failure)
         self.failures.append(failure)
         self.done += 1
 
@@ -388,8 +412,8 @@ def run_distill(settings: DistillSettings, runs_out=None, resume: bool = False, 
             execute(exp, sinks, todo, state, dict(backend=backend, jobs=jobs, scheduler=scheduler,
                                                    connect_timeout=connect_timeout, paths=_paths_for(exp)))
     except ModelError:
-        for sink in sinks:  # a controlled stop: the completed runs as a finished file
-            sink.finish()
+        for sink in sinks:  # a controlled stop: the completed runs as a finished file (none: no file left)
+            sink.discard()
         raise
     except BaseException:
         for sink in sinks:  # interrupted: the file stays resumable as it is

@@ -104,18 +104,22 @@ class AtomicFile:
         ext = os.path.splitext(self.target)[1][:12]
         for _ in range(100):
             tmp = os.path.join(folder, f".kdbound-{os.urandom(5).hex()}.part{ext}")
+            # named before it exists: a signal whose handler runs just after the file is created still
+            # finds it in _LIVE (a handler that finds no file ignores the name)
+            _LIVE.add(tmp)
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 break
             except FileExistsError:
+                _LIVE.discard(tmp)
                 continue
             except OSError as exc:
+                _LIVE.discard(tmp)
                 raise InputError(f"cannot write {path!r} ({exc.strerror})", option) from None
         else:  # pragma: no cover - 100 collisions of 40 random bits
             raise InputError(f"cannot create a temporary file beside {path!r}", option)
         os.close(fd)
         self.tmp = tmp
-        _LIVE.add(tmp)
 
     def commit(self) -> None:
         """Put the complete file in place, with the old file's permissions (or a new file's)."""

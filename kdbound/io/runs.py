@@ -345,6 +345,20 @@ class RunsFile:
                 fh.write(runs_text(ordered, self.fmt))
         self.close()
 
+    def discard(self) -> None:
+        """Remove the files this experiment created, when it stops before any run completed; a resumed file (or
+        one with runs) is finished instead."""
+        if self.existing is not None or self.runs:
+            self.finish()
+            return
+        self._close_fd()
+        for p in (self.target, self._sidecar, journal_path(self.target)):
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+        self.close()
+
     def _close_fd(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

@@ -49,6 +49,8 @@ class Runs:
         self.gap_from = "gap"
         self.has_losses = False
         self.pairs: np.ndarray | None = None
+        #: (student runs sharing an id with a teacher run, student runs) when the ids pair only some runs
+        self.shared_ids: tuple[int, int] | None = None
         self.loss_range: tuple[float, float] | None = None
         self.column_range: tuple[float, float] | None = None
         self.specs: dict[str, str | None] = {"teacher": None, "student": None}
@@ -283,6 +285,10 @@ def runs_from_columns(found: dict, loss_range) -> Runs:
     runs.specs = {role: _one_spec(found, names, role) for role in ROLES}
     runs.not_converged = _converged(found, names, codes)
     datasets = table_read.category_codes(found[names["dataset"]]) if "dataset" in names else None
+    if datasets is not None and (datasets < 0).any():  # an empty id would silently unpair the runs
+        raise row_error(int(np.flatnonzero(datasets < 0)[0]), names["dataset"], "needs an id in every row when the "
+                        "column is given (it pairs each student run with its teacher run; drop the column for "
+                        "unpaired runs)")
     for code, role in enumerate(ROLES):
         rows = np.flatnonzero(codes == code)
         runs.rows[role] = rows
@@ -293,7 +299,18 @@ def runs_from_columns(found: dict, loss_range) -> Runs:
         runs.accuracy = {role: float(np.mean(values["test_accuracy"][runs.rows[role]]))
                          if runs.rows[role].size else None for role in ROLES}
     runs.pairs = _pairs(runs.datasets)
+    runs.shared_ids = _shared_ids(runs.datasets) if runs.pairs is None else None
     return runs
+
+
+def _shared_ids(datasets: dict) -> tuple[int, int] | None:
+    """(student runs whose id a teacher run has, student runs) when some ids are shared but the roles do not
+    pair one to one (the runs are then estimated as unpaired); None otherwise."""
+    t, s = datasets["teacher"], datasets["student"]
+    if t is None:
+        return None
+    shared = int(np.isin(s, t).sum())
+    return (shared, int(s.size)) if shared else None
 
 
 def read_runs(path: str, input_format: str | None, loss_range) -> Runs:

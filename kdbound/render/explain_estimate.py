@@ -142,6 +142,11 @@ def _independence(runs, checks: list, notes: list) -> bool:
                          "independent draws of D_n, so these numbers estimate the law of the gap conditional on "
                          "those datasets, not over datasets (a teacher and a student sharing an id is the normal "
                          "paired design).")
+    partial = getattr(runs, "shared_ids", None)
+    if partial is not None:
+        notes.append(f"{partial[0]} of the {partial[1]} student runs share a dataset id with a teacher run, but the "
+                     "ids do not pair the two roles one to one (as many teacher as student runs, each id once per "
+                     "role): the runs are estimated as unpaired, and gap_correlation is null.")
     any_shared = any(shared_datasets(runs.datasets[r]) is not None for r in ROLES)
     if runs.datasets["teacher"] is None:
         checks.append(Check.assumed("independent runs", "each run draws its own training set (no dataset column to "
@@ -206,8 +211,10 @@ def _gap_laws(res, spell: Spell, checks: list, notes: list) -> None:
     if math.isinf(res.kl_gap):
         flat = [role for role, sd in (("teacher", res.sigma_sd), ("student", res.student_sd)) if sd == 0]
         notes.append("kl_gap is +inf, so the bounds are infinite (null): "
-                     + (f"the {' and '.join(flat)} gaps are all equal, and a Gaussian fit without spread has "
-                        "infinite KL against one with spread or at another value" if flat else
+                     + (("the teacher gaps and the student gaps are each all equal, at different values"
+                         if len(flat) > 1 else f"the {flat[0]} gaps are all equal") + ", and a Gaussian fit "
+                        "without spread has infinite KL against one with spread or at another value"
+                        if flat else
                         "the estimate diverges") + ".")
     if res.kl_gap_raw < 0:
         notes.append(f"the kNN estimate of K_h is {res.kl_gap_raw:.3g} < 0 (estimator noise around 0): kl_gap is "
