@@ -36,19 +36,23 @@ __all__ = [
     "sigma_stability", "sigma_parameter_stability", "tightness_radius", "solve", "Solution", "BOUND_SPECS",
     "BoundSpec", "MODELS", "UpperBound", "LowerBound", "BestLowerBound", "SharpnessBound", "SigmaEstimate",
     "KdboundError", "ParameterError", "InputError", "NoSolutionError", "estimate", "EstimateResult",
+    "linear_gaussian", "LinearGaussianResult", "simulate", "Simulation",
 ]
 
 
 def __getattr__(name):
-    # the solver loads on first use (PEP 562): it serves --solve only, and importing it here would cost
-    # every start-up of the console script, which imports this package
+    # names loaded on first use (PEP 562): each serves one use, and importing it here would cost every
+    # start-up of the console script, which imports this package.  solve serves --solve only; estimate reads
+    # a table of runs (a file, a DataFrame or columns) with the report's words; linear_gaussian and simulate
+    # serve their commands
     if name in ("solve", "Solution"):
-        from .engine import solve as _solve
-
-        return getattr(_solve, name)
-    if name in ("estimate", "EstimateResult"):
-        # bounds from a table of runs (a file, a DataFrame or columns): the table readers and the report's words
-        from . import api as _api
-
-        return getattr(_api, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from .engine import solve as module
+    elif name in ("estimate", "EstimateResult"):
+        from . import api as module
+    elif name in ("linear_gaussian", "LinearGaussianResult"):
+        from .engine import lingauss as module
+    elif name in ("simulate", "Simulation"):
+        from .engine import simulate as module
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(module, name)

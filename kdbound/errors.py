@@ -52,16 +52,21 @@ class ParameterError(KdboundError, ValueError):
     """A parameter value breaks a rule, in the style of ``scipy.stats``.
 
     ``param`` is the engine's name (``gen_t``), ``rule`` the rule in words
-    (``must be >= 0``), ``value`` the offending value and ``index`` its flat
-    position when the input was an array (``None`` for scalars).
+    (``must be >= 0``), ``value`` the offending value and ``index`` its
+    position when the input was an array: an int for 1-D input, a
+    multi-index such as ``(1, 2)`` for 2-D and beyond (``None`` for scalars).
+    The message (``str``) names the index; :meth:`describe` (the command
+    line's one line, where arrays come from a sweep or a batch that names
+    its rows itself) does not.
     """
 
-    def __init__(self, param: str, rule: str, value: object, index: int | None = None):
+    def __init__(self, param: str, rule: str, value: object, index: int | tuple[int, ...] | None = None):
         self.param = param
         self.rule = rule
         self.value = value
         self.index = index
-        super().__init__(self.describe())
+        where = "" if index is None else f" at index {index}"
+        super().__init__(self.describe() + where)
 
     def describe(self, spell: Spell = _identity) -> str:
         """The message with the parameter spelled by ``spell`` (an option, a column, or as is)."""
@@ -75,8 +80,9 @@ class NoSolutionError(ParameterError):
     """``solve`` found no value of the unknown that meets the target (a rule broken by ``target``)."""
 
 
-class InputError(KdboundError):
-    """A file, shape or combination of parameters that cannot be used.
+class InputError(KdboundError, ValueError):
+    """A file, shape or combination of parameters that cannot be used (a ``ValueError``, as
+    :class:`ParameterError` is, in the style of scipy's errors).
 
     ``param`` names the parameter (or parameters) the message is about, in
     engine spelling; ``None`` for errors that concern no single parameter.

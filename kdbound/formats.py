@@ -100,3 +100,47 @@ def field_text(x: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return repr(v) if isinstance(v, float) else str(v)
+
+
+def json_ready(x: Any) -> Any:
+    """:func:`plain` for a result: numpy arrays become (nested) lists, with None for NaN and infinities."""
+    if isinstance(x, np.ndarray) and x.ndim:
+        return plain(x.tolist())
+    return plain(x)
+
+
+def _html_cell(value: Any) -> str:
+    v = plain(value)
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+#: rows an HTML table shows before it says how many it left out
+HTML_ROWS = 20
+
+
+def html_table(results: dict, title: str) -> str:
+    """A result as an HTML table for Jupyter: one row per key for a scalar result, one column per key and a
+    row per element (the first :data:`HTML_ROWS`) for an array one.  Every text is escaped."""
+    import html
+
+    esc = html.escape
+    arrays = {k: np.asarray(v) for k, v in results.items()}
+    shape = next((a.shape for a in arrays.values() if a.ndim), ())
+    head = f"<p><b>{esc(title)}</b></p>"
+    if not shape:
+        rows = "".join(f"<tr><td><code>{esc(str(k))}</code></td><td style='text-align:right'>{esc(_html_cell(v))}"
+                       "</td></tr>" for k, v in results.items())
+        return f"{head}<table><thead><tr><th>result</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>"
+    flat = {k: np.broadcast_to(a, shape).reshape(-1) for k, a in arrays.items()}
+    size = int(np.prod(shape))
+    cols = "".join(f"<th>{esc(str(k))}</th>" for k in flat)
+    body = "".join("<tr>" + "".join(f"<td style='text-align:right'>{esc(_html_cell(col[i]))}</td>"
+                                    for col in flat.values()) + "</tr>" for i in range(min(size, HTML_ROWS)))
+    more = f"<p>{size - HTML_ROWS} more rows (shape {shape})</p>" if size > HTML_ROWS else ""
+    return f"{head}<table><thead><tr>{cols}</tr></thead><tbody>{body}</tbody></table>{more}"

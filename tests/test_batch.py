@@ -114,6 +114,9 @@ def test_other_commands_batch(tmp_path):
     assert [row["tightens"] for row in rows] == [True, True, False]
     s = sharpness_bound(0.05, 0.5, 10000, 0, 1, 2, 5, 0.5, 10, 2, rho=0.01)
     assert rows[1]["bound"] == float(s.bound) and rows[1]["rho0"] == float(s.rho0)
+    # issue 17, item 2: bound is the best valid bound in a batch too (B_std where B_sh is dominated)
+    assert rows[2]["bound"] == rows[2]["standard_bound"] < rows[2]["sharpness_bound"]
+    assert rows[1]["bound"] == rows[1]["sharpness_bound"] < rows[1]["standard_bound"]
 
 
 BAD_ROWS = "gen_t,sigma,kl\n0.05,0.1,0.2\n0.1,0.2,-1\n0.1,,0.5\n0.2,abc,1\n0.3,0.1,0.1\n"
@@ -234,3 +237,27 @@ def test_stop_prints_the_rows_before_the_bad_one_to_stdout_as_documented():
 def test_an_input_error_column_is_said_to_be_dropped_or_replaced(mode, words):
     r = invoke("upper", "-i", "-", "--sigma", "0.1", "-f", "csv", "--on-error", mode, input="gen_t,kl,error\n0.05,0.2,old\n")
     assert r.exit_code == 0 and words in r.stderr and "old" not in r.stdout
+
+
+# issue 17 (grammar, engine part): a batch takes the loss-range route, sigma = b - a, row by row
+def test_a_batch_takes_the_loss_range_route(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("gen_t,kl,loss_min,loss_max\n0.05,0.02,0,1\n0.1,0.5,0,2\n")
+    r = invoke("upper", "--input", path, "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["sigma"] for row in rows] == [1.0, 2.0]
+    assert [row["bound"] for row in rows] == [float(upper_bound(0.05, 0.02, 1.0).bound),
+                                              float(upper_bound(0.1, 0.5, 2.0).bound)]
+    assert [row["vacuous"] for row in rows] == [False, True]
+
+
+# a null that Remark 2 explains was said to be 'not finite (undefined, ...)': the solved row's outputs eta, c
+# and sigma were put back as its inputs, which changed its route
+def test_a_solved_batch_explains_its_nulls_as_a_single_run_does(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("kl,target\n0.05,0.3\n0.05,-0.4\n")
+    r = invoke("lower", "--input", path, "--loss-min", "0", "--loss-max", "1", "--beta", "1e-4", "--n", "5000",
+               "--solve", "gen-t", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    assert "eta is null in 1 of 2 rows (first: row 2): Remark 2 needs gen_T > 0" in r.stderr, r.stderr

@@ -120,28 +120,30 @@ def test_remark2_never_beats_the_two_sided_bound(gen_t, kl, sigma, eta_frac):
 # ----------------------------------------------------------------------------- Theorem 12 and the tightness radius
 
 def test_sharpness_by_hand():
-    r = sharpness_bound(**SH, rho=0.01)
+    r = sharpness_bound(**SH, rho=0.01, constants="paper")
     rn = 100.0
     assert r.sigma0 == pytest.approx((2 * 5 + 0.5) / rn, rel=1e-15)
     assert r.sigma_u == pytest.approx((2 * (0.5 + 10 * 0.01) + 0.5) / rn, rel=1e-15)
     assert r.nu == pytest.approx((10 * 2 * 0.01 / 2 + 0.5 * 0.01 + 10 * 0.01 ** 2 / 2) / rn, rel=1e-15)
     assert r.sharpness_term == pytest.approx(2 * 0.01 ** 2 / 2, rel=1e-15)
-    assert r.bound == pytest.approx(0.05 + 1e-4 + (r.sigma_u + r.nu) * 1.0, rel=1e-15)
+    assert r.sharpness_bound == pytest.approx(0.05 + 1e-4 + (r.sigma_u + r.nu) * 1.0, rel=1e-15)
     assert r.standard_bound == pytest.approx(0.05 + 0.105, rel=1e-15)
+    assert r.bound == r.sharpness_bound and r.tightens and r.bound_source == "sharpness"  # the better of the two
     assert (r.a0, r.a1, r.a2) == (9.0, 30.5, 5.0)
     # rho0 by the textbook quadratic formula
     s = SQ(1.0 / 10000)
     qa, qb, qc = 1.0 + s * 5, s * 30.5, -s * 9
     assert r.rho0 == pytest.approx((-qb + SQ(qb * qb - 4 * qa * qc)) / (2 * qa), rel=1e-12)
     assert r.rho_min == pytest.approx(2e-4)
-    assert r.improvement == pytest.approx(r.standard_bound - r.bound, rel=1e-15)
+    assert r.improvement == pytest.approx(r.standard_bound - r.sharpness_bound, rel=1e-15)
 
 
 def test_sharpness_dim_and_measured():
     r = sharpness_bound(**SH, rho=0.1, dim=8)
     assert r.sharpness_term == pytest.approx(2 * 0.01 * 8 / (2 * 10), rel=1e-15)
     m = sharpness_bound(**SH, rho=0.1, sigma_u=0.2, nu=0.01, sharpness=0.003)
-    assert m.bound == pytest.approx(0.05 + 0.003 + 0.21, rel=1e-15)
+    assert m.sharpness_bound == pytest.approx(0.05 + 0.003 + 0.21, rel=1e-15)
+    assert m.bound == m.standard_bound and not m.tightens and m.bound_source == "standard"  # B_sh is dominated
 
 
 def test_sharpness_default_rho_is_rho_min():
@@ -154,14 +156,14 @@ def test_rho0_special_cases():
     assert tightness_radius(0.5, 100, 1.0, 1.0, 2.0, 1.0, 1.0)[0] == 0.0
     assert tightness_radius(0.0, 100, 1.0, 3.0, 2.0, 1.0, 1.0)[0] == 0.0
     # linear case tau = alpha = 0: rho0 = A0 / A1 = kappa (L - g0) / g0
-    assert tightness_radius(0.5, 100, 2.0, 3.0, 1.0, 0.0, 0.0)[0] == pytest.approx(2.0 * 2.0 / 1.0)
+    assert tightness_radius(0.5, 100, 2.0, 3.0, 1.0, 0.0, 0.0, constants="paper")[0] == pytest.approx(2.0 * 2.0 / 1.0)
 
 
-# mutation: admissible = rho_min <= rho0
+# mutation: some_radius_tightens = rho_min <= rho0
 def test_kappa_zero_has_no_admissible_radius():
     r = sharpness_bound(**{**SH, "kappa": 0.0})
     assert r.rho_min == 0.0 and r.rho0 == 0.0  # A0 = kappa (L - g0) = 0: no radius tightens
-    assert not r.admissible and not r.tightens
+    assert not r.some_radius_tightens and not r.tightens
 
 
 # found while mutation testing (Hypothesis drew it in
@@ -213,23 +215,43 @@ def test_sharpness_tightens_exactly_below_rho0(kl, n, kappa, lip, g0, alpha, tau
     rho0 = float(sharpness_bound(**base, rho=1.0).rho0)
     if rho0 == 0.0:
         for rho in (1e-6, 0.1, 1.0):
-            assert sharpness_bound(**base, rho=rho).improvement <= 1e-12
+            assert _below(base, rho, 1e-12)
         return
     if not math.isfinite(rho0):  # tau = A1 = A2 = 0: every radius tightens
         for rho in (0.1, 1.0, 10.0):
-            assert sharpness_bound(**base, rho=rho).improvement > 0
+            assert _above(base, rho, 0.0)
         return
     scale = max(float(sharpness_bound(**base, rho=rho0).standard_bound), 1e-300)
     for f in (0.01, 0.5, 0.99):
-        assert sharpness_bound(**base, rho=f * rho0).improvement > -1e-13 * scale
+        assert _above(base, f * rho0, -1e-13 * scale)
     for f in (1.01, 2.0, 10.0):
-        assert sharpness_bound(**base, rho=f * rho0).improvement < 1e-13 * scale
+        assert _below(base, f * rho0, 1e-13 * scale)
     # at rho0 itself the two bounds agree
-    r = sharpness_bound(**base, rho=rho0)
-    assert abs(float(r.improvement)) <= 1e-9 * max(1.0, float(r.standard_bound))
+    gain = _gain(base, rho0)
+    assert gain is None or abs(gain) <= 1e-9 * max(1.0, float(sharpness_bound(**base, rho=rho0).standard_bound))
 
 
 const20 = st.floats(0, 20)
+
+
+def _gain(base, rho):
+    """improvement at rho, or None below kappa/n where B_sh is no bound (improvement is then null)."""
+    r = sharpness_bound(**base, rho=rho)
+    if rho < float(r.rho_min):
+        assert math.isnan(float(r.improvement)) and math.isnan(float(r.sharpness_bound))
+        assert float(r.bound) == float(r.standard_bound) and not r.tightens
+        return None
+    return float(r.improvement)
+
+
+def _above(base, rho, floor):
+    gain = _gain(base, rho)
+    return gain is None or gain > floor
+
+
+def _below(base, rho, ceiling):
+    gain = _gain(base, rho)
+    return gain is None or gain <= ceiling
 
 
 @settings(max_examples=300, deadline=None)
@@ -242,14 +264,14 @@ def test_improvement_positive_exactly_below_rho0(kl, n, kappa, lip, g0, alpha, t
     scale = max(float(sharpness_bound(**base, rho=1.0).standard_bound), 1e-300)
     if rho0 == 0.0:
         for rho in (1e-6, 0.1, 1.0):
-            assert float(sharpness_bound(**base, rho=rho).improvement) <= 1e-12 * scale
+            assert _below(base, rho, 1e-12 * scale)
         return
     if not math.isfinite(rho0):
         return
     for f in (0.01, 0.5, 0.99):
-        assert float(sharpness_bound(**base, rho=f * rho0).improvement) > -1e-12 * scale
+        assert _above(base, f * rho0, -1e-12 * scale)
     for f in (1.01, 2.0, 10.0):
-        assert float(sharpness_bound(**base, rho=f * rho0).improvement) < 1e-12 * scale
+        assert _below(base, f * rho0, 1e-12 * scale)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -452,12 +474,14 @@ def test_sharpness_has_no_spurious_overflow(gen_t, kl, n, width, kappa, lip, g0,
         assert close(float(getattr(r, key)), o[key]), (key, float(getattr(r, key)), o[key])
     assert close(float(r.standard_bound), o["standard_bound"], o["scale"])
     # B_std - B_sh from its own terms: the (b - a)/2 parts cancel exactly, so a loss range of 1e6 cannot hide 1e-14
-    assert close(float(r.improvement), o["improvement"], o["improvement_scale"]), (float(r.improvement),
-                                                                                   o["improvement"])
-    if float(r.rho) < float(r.rho_min):  # outside Lemmas 14-15: no bound
-        assert np.isnan(float(r.bound))
+    if float(r.rho) < float(r.rho_min):  # outside Lemmas 14-15: B_sh is no bound, the bound is B_std
+        assert np.isnan(float(r.sharpness_bound)) and np.isnan(float(r.improvement))
+        assert float(r.bound) == float(r.standard_bound)
     else:
-        assert close(float(r.bound), o["bound"], o["scale"]), (float(r.bound), o["bound"])
+        assert close(float(r.improvement), o["improvement"], o["improvement_scale"]), (float(r.improvement),
+                                                                                       o["improvement"])
+        assert close(float(r.sharpness_bound), o["bound"], o["scale"]), (float(r.sharpness_bound), o["bound"])
+        assert float(r.bound) == (float(r.sharpness_bound) if r.tightens else float(r.standard_bound))
 
 
 @pytest.mark.parametrize("call, expect", [

@@ -40,3 +40,39 @@ def test_a_suggestion_is_made_once(run):
 def test_api_raises_kdbound_errors(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+# issue 17, item 9: numpy's ValueError escaped for a ragged list and for solve's shapes
+@pytest.mark.parametrize("call, words", [
+    (lambda: upper_bound([0.05, [0.1, 0.2]], 0.2, 0.1), "gen_t: is a ragged sequence"),
+    (lambda: solve(BOUND_SPECS["upper"], {"gen_t": [0.05, 0.1], "sigma": [0.1, 0.2, 0.3]}, "kl", 0.1),
+     "gen_t sigma: shapes do not broadcast"),
+    (lambda: solve(BOUND_SPECS["upper"], {"gen_t": [0.05, 0.1], "sigma": 0.1}, "kl", [0.1, 0.2, 0.3]),
+     "target gen_t: shapes do not broadcast"),
+    (lambda: solve(BOUND_SPECS["upper"], {"gen_t": [[0.05], [0.1, 0.2]], "sigma": 0.1}, "kl", 0.1),
+     "gen_t: is a ragged sequence"),
+])
+def test_shapes_are_input_errors(call, words):
+    with pytest.raises(InputError, match=words) as info:
+        call()
+    assert type(info.value) is InputError
+
+
+def test_kdbound_errors_are_value_errors():
+    assert issubclass(InputError, ValueError) and issubclass(ParameterError, ValueError)
+
+
+# issue 17 (Python API): a ParameterError on an array names the offending index, a multi-index for 2-D input
+def test_parameter_errors_name_the_index():
+    import numpy as np
+
+    with pytest.raises(ParameterError, match=r"^kl: must be >= 0 \(got -1.0\) at index 1$") as info:
+        upper_bound(0.05, [0.1, -1.0, 0.2], 0.1)
+    assert info.value.index == 1
+    with pytest.raises(ParameterError, match=r"at index \(1, 0\)$") as info:
+        upper_bound(0.05, np.array([[0.1, 0.2], [-1.0, 0.3]]), 0.1)
+    assert info.value.index == (1, 0) and info.value.describe() == "kl: must be >= 0 (got -1.0)"
+    with pytest.raises(ParameterError, match=r"^sigma: must be >= 0 \(got -0.1\) at index 1$"):  # in sigma itself
+        upper_bound([[0.05, 0.05]], [[0.1], [0.2]], [0.1, -0.1])
+    with pytest.raises(ParameterError, match=r"^sigma: must be >= 0 \(got -0.1\)$"):  # a scalar: no index
+        upper_bound(0.05, 0.1, -0.1)

@@ -389,8 +389,8 @@ def test_noise_none_is_estimated_and_used():
     assert res.noise_estimate.method == "residual"
     same = linear_gaussian(x, w, y, lam=0.5, beta_t=1.3, noise=res.noise, samples=16)
     assert same.kl_bound == res.kl_bound
-    with pytest.raises(InputError):
-        linear_gaussian(x, w, None, noise=None)
+    default = linear_gaussian(x, w, None, noise=None, samples=16)  # no labels: 1.0, as the CLI's default
+    assert default.noise == 1.0 and default.noise_from == "default" and res.noise_from == "estimated"
     with pytest.raises(InputError):
         linear_gaussian(x, w, x @ w.T, noise=None)      # noiseless labels: nothing to estimate
 

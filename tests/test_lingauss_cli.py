@@ -560,3 +560,30 @@ def test_fuzz_invalid_options_and_files(run, tmp_path_factory, data):
     after = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert after == before, (args, set(after) ^ set(before))
     assert not [p for p in os.listdir(folder) if ".part" in p]
+
+
+# issue 17, item 7: looseness null with no note naming it (Y one-dimensional without W*, or --k 3 without Y)
+def test_a_null_looseness_is_explained(run_json, tmp_path):
+    ex = Path(__file__).resolve().parent.parent / "examples" / "linear_gaussian"
+    np.save(tmp_path / "y1.npy", np.load(ex / "Y.npy")[:, 0])
+    for args in (["--x", str(ex / "X.npy"), "--y", str(tmp_path / "y1.npy")], ["--k", "3"]):
+        out = run_json("linear-gaussian", *args)
+        if out["results"]["looseness"] is None:
+            assert any(n.startswith("looseness") for n in out["notes"]), out["notes"]
+    out = run_json("linear-gaussian", "--x", str(ex / "X.npy"), "--y", str(tmp_path / "y1.npy"))
+    assert out["results"]["looseness"] is None
+
+
+# issue 17, item 8: Python used noise 1.0 by default while the CLI estimated it from Y (kl_exact 54.9 against 90.7)
+def test_python_and_the_cli_share_the_noise_default(run_json):
+    from kdbound.engine.lingauss import linear_gaussian
+
+    ex = Path(__file__).resolve().parent.parent / "examples" / "linear_gaussian"
+    x, y, w = (np.load(ex / f"{name}.npy") for name in ("X", "Y", "W"))
+    res = linear_gaussian(x, w, y, rank=8)
+    out = run_json("linear-gaussian", "--x", str(ex / "X.npy"), "--y", str(ex / "Y.npy"), "--w-star",
+                   str(ex / "W.npy"), "--rank", "8")
+    assert res.noise_from == "estimated" and out["inputs"]["noise"] == pytest.approx(res.noise, rel=1e-12)
+    assert out["results"]["kl_exact"] == pytest.approx(res.kl_exact, rel=1e-12)
+    assert linear_gaussian(x, w, rank=8).noise == 1.0 == run_json(
+        "linear-gaussian", "--x", str(ex / "X.npy"), "--w-star", str(ex / "W.npy"), "--rank", "8")["inputs"]["noise"]

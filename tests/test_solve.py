@@ -265,8 +265,8 @@ def test_a_narrow_dip_between_scan_points_is_found():
 
 # mutation: no +inf for an unknown that never stops meeting (the end of the search domain is printed instead)
 def test_an_unknown_without_effect_is_unbounded():
-    values = full(SHARP, **{**SH, "lipschitz": None}, rho=0.01)  # B_sh does not involve L
-    sol = solve(SHARP, values, "lipschitz", 1.0)
+    values = full(SHARP, **{**SH, "tau": None}, rho=0.5)  # B_sh is dominated for every tau: bound is B_std
+    sol = solve(SHARP, values, "tau", 1.0)
     assert sol.value == np.inf and "does not affect" in sol.note
 
 
@@ -330,3 +330,121 @@ def test_solve_says_why(run, run_json):
     one_line_error(r, "--target", "eta does not affect the lower bound")
     r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--solve", "kl", "--target", "0.01")
     one_line_error(r, "--target: no finite kl puts the upper bound at or below this target (got 0.01)")
+
+
+# ----------------------------------------------------------------------------- issue 17, item 7: no stand-in reaches the output
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from kdbound.errors import NoSolutionError  # noqa: E402
+
+RNG01 = dict(loss_min=0.0, loss_max=1.0)
+SOLVE_CASES = [
+    (UPPER, dict(gen_t=0.05, kl=0.2, sigma=0.1)),
+    (UPPER, dict(gen_t=0.05, kl=0.2, beta=1e-4, n=5000.0, **RNG01)),
+    (UPPER, dict(gen_t=0.05, kl=0.2, sigma=0.1, **RNG01)),
+    (LOWER, dict(gen_t=0.05, kl=0.01, sigma=0.1)),
+    (LOWER, dict(gen_t=0.05, kl=0.01, sigma=0.1, eta=2.0)),
+    (LOWER, dict(gen_t=0.05, kl=0.01, beta=1e-4, n=5000.0, **RNG01)),
+    (LOWER, dict(gen_t=0.05, kl=0.01, eta=2.0, c=0.5)),
+    (SHARP, dict(SH, rho=0.01)),
+    (SHARP, dict(SH, rho=0.01, dim=1000.0)),
+]
+
+
+def _same(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype == object or b.dtype == object:
+        return bool(np.all(a == b))
+    return bool(np.all((a == b) | (np.isnan(a.astype(float)) & np.isnan(b.astype(float)))))
+
+
+def _check_solution(model, values, unknown, target):
+    try:
+        sol = solve(model, values, unknown, target)
+    except NoSolutionError:
+        return
+    results = sol.as_results()
+    for key, value in results.items():
+        arr = np.asarray(value)
+        if arr.dtype != object and arr.dtype != bool:
+            assert not np.any(np.abs(arr.astype(float)) == 1e300), (key, value)  # the solver's stand-in
+    x = float(sol.value)
+    key = model.solve_on.get(unknown, "bound")
+    if math.isfinite(x):  # the bound function reproduces every result at the answer, which meets the target
+        again = model.evaluate({**values, unknown: x})
+        for k, v in sol.results.items():
+            assert _same(v, again[k]), (k, v, again[k])
+        got = float(again[key])
+        assert got <= target if model.target_sense == "at_most" else got >= target
+    else:  # unbounded: every result kept is the same at any large value of the unknown
+        assert x == math.inf and sol.note and "arbitrarily large" in sol.note
+        for big in (1e200, 1e280):
+            again = model.evaluate({**values, unknown: big})
+            for k, v in sol.results.items():
+                if v is not None and not (np.asarray(v).dtype != object and np.isnan(float(v))):
+                    assert _same(v, again[k]), (k, v, big, again[k])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.sampled_from(range(len(SOLVE_CASES))), pick=st.integers(0, 20),
+       target=st.one_of(st.floats(-1.5, 1.5), st.sampled_from([0.0, 0.1, 0.5, -1.0, 1e308, -1e308])))
+def test_no_solution_holds_a_stand_in_or_a_value_the_bound_does_not_give(case, pick, target):
+    model, given_values = SOLVE_CASES[case]
+    names = [k for k in given_values if model.param(k).choices is None]
+    unknown = names[pick % len(names)]
+    values = full(model, **{k: v for k, v in given_values.items() if k != unknown})
+    _check_solution(model, values, unknown, target)
+
+
+@pytest.mark.parametrize("target", [0.0, 0.05, 0.1, 0.25, 0.5])
+def test_lower_gen_t_with_eta_is_the_two_sided_crossing(target):
+    # was gen_t = inf and bound = 1e300 (the stand-in) at exit 0 for every target in [0, 0.5]
+    sol = solve(LOWER, full(LOWER, kl=0.01, sigma=0.1, eta=2.0), "gen_t", target)
+    assert float(sol.value) == pytest.approx(target + 0.1 * math.sqrt(0.02), rel=1e-12)
+    assert float(sol.results["bound"]) == pytest.approx(target, abs=1e-15) and sol.note is None
+
+
+def test_lower_gen_t_at_the_edge_of_the_loss_range():
+    # was "every gen_t meets the target", answer 1, though bound(gen_t = -1) = -1.002 < -1
+    sol = solve(LOWER, full(LOWER, kl=0.01, beta=1e-4, n=5000.0, **RNG01), "gen_t", -1.0)
+    assert float(sol.value) == pytest.approx(-1.0 + 0.002, rel=1e-12) and sol.status == 0
+    assert float(sol.results["bound"]) >= -1.0
+
+
+def test_sharpness_rho_for_a_huge_target_is_finite():
+    # was "no finite rho puts the sharpness bound at or below this target", yet rho = 1e150 gives 1.05e300
+    values = full(SHARP, **SH, dim=1000.0)
+    sol = solve(SHARP, values, "rho", 1e308)
+    assert 1e150 < float(sol.value) < 1e155 and float(sol.results["sharpness_bound"]) <= 1e308
+
+
+def test_an_unbounded_answer_nulls_the_results_that_depend_on_it():
+    sol = solve(UPPER, full(UPPER, gen_t=0.05, sigma=0.0), "kl", 0.1)
+    r = sol.as_results()
+    assert r["kl"] == np.inf and float(r["bound"]) == 0.05  # sigma = 0: the bound is gen_T at every K
+    sol = solve(UPPER, full(UPPER, kl=0.0, sigma=0.1), "gen_t", 1e308)
+    assert math.isnan(float(sol.as_results()["bound"])) or float(sol.value) < math.inf
+
+
+# mutation: _results_at keeps a stand-in's results that move with the unknown (a flag among them)
+def test_an_unbounded_answer_nulls_a_moving_flag_and_keeps_a_constant():
+    spec = BoundSpec(name="toy", theorem="toy", formula="toy", params=(Param("x", "toy"),), route=lambda v: "given",
+                     compute=lambda v, route: {"bound": -1.0 / (1.0 + np.asarray(v["x"], float)),
+                                               "big": np.asarray(v["x"], float) > 7e299,
+                                               "one": np.ones(np.shape(v["x"]))})
+    sol = solve(spec, {}, "x", 0.0)
+    r = sol.as_results()
+    assert r["x"] == np.inf and math.isnan(float(r["bound"])) and r["big"] is None and float(r["one"]) == 1.0
+    rows = solve(spec, {}, "x", [0.0, -0.5])
+    assert list(rows.results["big"]) == [None, False] and float(rows.value[1]) == pytest.approx(1.0)
+
+
+# the scan may miss a whole region near a rule's edge (gen_t in [0.31, 1] holds no scanned float): every row is
+# its crossing, found from the edge (was: 'every gen_t meets', answer 1, or a slow search near the best point)
+def test_rows_near_the_edge_of_the_loss_range_are_their_crossings():
+    targets = np.linspace(-0.95, 0.95, 39)
+    sol = solve(LOWER, full(LOWER, kl=0.02, beta=1e-4, n=5000.0, **RNG01), "gen_t", targets)
+    sigma = float(BOUND_SPECS["lower"].evaluate(dict(gen_t=0.0, kl=0.02, beta=1e-4, n=5000.0, **RNG01))["sigma"])
+    assert np.all(sol.status == 0)
+    assert sol.value == pytest.approx(targets + sigma * math.sqrt(0.04), rel=1e-12, abs=1e-15)

@@ -139,11 +139,6 @@ def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> 
     _plug_in(opts)
     x, y, w, source = load_problem(opts["x"], opts["y"], opts["w_star"], opts["d"], opts["n"], opts["k"], seed)
     sigma_s = parse_sigma_s(opts["sigma_s"])
-    if noise is None and y is None:
-        noise_from = "default"
-        noise = 1.0
-    else:
-        noise_from = "given" if noise is not None else "estimated"
     progress = _Progress(env, "Monte Carlo over W_T")
     try:
         res = linear_gaussian(x, w, y, lam=opts["lam"], beta_t=opts["beta_t"], noise=noise, rank=opts["rank"],
@@ -152,7 +147,8 @@ def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> 
     finally:
         progress.close()
     del x
-    warning = noise_warning(noise, noise_from, res.noise_estimate)
+    noise_from = res.noise_from  # the engine's default: estimated from Y, else 1.0 (the same in Python)
+    warning = noise_warning(res.noise, noise_from, res.noise_estimate)
     if warning is not None:
         env.warn(warning)
     report = lingauss_report(res, opts, source, sigma_s, noise_from, plug_in(res, opts), option_name)

@@ -19,7 +19,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import InputError, ParameterError
 from .numerics import quiet_fp as quiet_fp  # re-exported: its former home
 
 
@@ -60,6 +60,26 @@ def as_float(name: str, x: object) -> np.ndarray:
     return arr
 
 
+def shape_of(name: str, x: object) -> tuple:
+    """The shape of ``x`` as numpy sees it; a ragged sequence is an InputError naming ``name``."""
+    try:
+        return np.shape(x)
+    except ValueError:
+        raise InputError("is a ragged sequence (rows of different lengths): give a number or a rectangular "
+                         "array", name) from None
+
+
+def broadcastable(**named) -> tuple:
+    """The shape every input broadcasts to, or an InputError naming them (None values are left out)."""
+    shapes = {k: shape_of(k, v) for k, v in named.items() if v is not None}
+    try:
+        return np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        listed = ", ".join(f"{k} {s}" for k, s in shapes.items())
+        names = tuple(k for k, s in shapes.items() if s)
+        raise InputError(f"shapes do not broadcast together ({listed})", names) from None
+
+
 def require(name: str, values: np.ndarray, bad: np.ndarray | bool, rule: str,
             error: type[ParameterError] = ParameterError) -> None:
     """State that ``bad`` is false everywhere; ``values`` are the inputs it was computed from.
@@ -74,10 +94,12 @@ def require(name: str, values: np.ndarray, bad: np.ndarray | bool, rule: str,
     if found is not None:
         found.append(Violation(name, rule, bad, np.asarray(values)))
         return
-    index = int(np.flatnonzero(bad)[0])
+    flat = int(np.flatnonzero(bad)[0])
     vals = np.broadcast_to(np.asarray(values), bad.shape) if bad.ndim else np.asarray(values)
-    value = float(vals.flat[index]) if vals.ndim else float(vals)
-    raise error(name, rule, value, index if bad.ndim else None)
+    value = float(vals.flat[flat]) if vals.ndim else float(vals)
+    # the position in the checked array: an int for 1-D input, a multi-index (a tuple) beyond
+    index = None if not bad.ndim else flat if bad.ndim == 1 else tuple(map(int, np.unravel_index(flat, bad.shape)))
+    raise error(name, rule, value, index)
 
 
 def finite(name: str, x: object) -> np.ndarray:

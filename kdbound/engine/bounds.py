@@ -15,8 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import InputError, ParameterError
-from ._checks import at_least, finite, nonneg, positive, require, scalar_or_array as _out
+from ..errors import ParameterError
+from ..formats import html_table, json_ready
+from ._checks import at_least, broadcastable, finite, nonneg, positive, require, scalar_or_array as _out
 from .numerics import (SQRT2, half_factors, plus_product, prod_ratio, quiet_fp as _quiet, rescaled,
                        root_2k)
 
@@ -27,21 +28,34 @@ def _same_shape(*arrays):
 
 
 def _broadcastable(**named) -> None:
-    """Every input broadcasts against the others, or an InputError naming them."""
-    try:
-        np.broadcast(*(np.asarray(v) for v in named.values() if v is not None))
-    except ValueError:
-        shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in named.items() if v is not None)
-        names = tuple(k for k, v in named.items() if v is not None and np.ndim(v))
-        raise InputError(f"shapes do not broadcast together ({shapes})", names) from None
+    """Every input broadcasts against the others, or an InputError naming them (a ragged list too)."""
+    broadcastable(**named)
 
 
 class _Result:
     """Shared behaviour of the result dataclasses (frozen; ``eq=False`` because their
-    fields are arrays, whose ``==`` is elementwise, so results compare by identity)."""
+    fields are arrays, whose ``==`` is elementwise, so results compare by identity).
+
+    ``_KEYS`` are the keys the command line prints as ``results`` for this result (every
+    field when empty), ``_INPUTS`` the inputs it carries besides them.
+    """
+
+    _KEYS: tuple = ()
+    _INPUTS: tuple = ()
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    def to_dict(self, inputs: bool = False) -> dict:
+        """The results, JSON-ready, under the keys of the command line's ``results`` (arrays as lists,
+        NaN and infinities as None): ``pandas.DataFrame(result.to_dict())`` for array inputs.
+        ``inputs=True`` puts the inputs the result carries first (``gen_t``, ``kl``)."""
+        keys = (self._INPUTS if inputs else ()) + (self._KEYS or tuple(f.name for f in fields(self)))
+        return {k: json_ready(getattr(self, k)) for k in keys}
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter (escaped): the inputs the result carries, then its results."""
+        return html_table(self.to_dict(inputs=True), type(self).__name__)
 
     def __repr__(self) -> str:  # the dataclass repr, written once rather than generated per class
         return f"{type(self).__qualname__}({', '.join(f'{k}={v!r}' for k, v in self.as_dict().items())})"
@@ -59,6 +73,10 @@ class SigmaEstimate(_Result):
 
     sigma: np.ndarray
     route: str  # "given", "stability" (Proposition 9) or "parameter-stability" (Lemma 13)
+
+    def to_dict(self, inputs: bool = False) -> dict:
+        """``sigma`` and its route, as the command line prints them (``sigma``; ``sigma_route``)."""
+        return {"sigma": json_ready(self.sigma), "sigma_route": self.route}
 
 
 def _loss_range(loss_min, loss_max):
@@ -145,6 +163,9 @@ def sigma_parameter_stability(loss_min, loss_max, kappa, lipschitz, n) -> SigmaE
 class UpperBound(_Result):
     """Theorem 1: ``gen_S <= gen_T + sigma sqrt(2K)``."""
 
+    _KEYS = ("bound", "sigma", "slack", "lambda_opt", "lower_two_sided")
+    _INPUTS = ("gen_t", "kl")
+
     bound: np.ndarray
     slack: np.ndarray
     lambda_opt: np.ndarray
@@ -200,6 +221,9 @@ class LowerBound(_Result):
     ``boundary`` marks Remark 2's case where the optimum sits at the end of the
     eta interval (c -> 0): the bound is valid but trivial.
     """
+
+    _KEYS = ("bound", "eta", "c", "boundary")
+    _INPUTS = ("gen_t", "kl")
 
     bound: np.ndarray
     eta: np.ndarray
@@ -318,6 +342,9 @@ class BestLowerBound(_Result):
     where Remark 2 does not apply).
     """
 
+    _KEYS = ("bound", "eta", "c", "remark2_bound", "sigma", "boundary")
+    _INPUTS = ("gen_t", "kl")
+
     bound: np.ndarray
     remark2_bound: np.ndarray
     eta: np.ndarray
@@ -426,9 +453,15 @@ def theorem1_bounds(gen_t, kl, sigma):
 
 @_result
 class SharpnessBound(_Result):
-    """Theorem 12 (sharpness-aware bound) beside the standard bound, with the tightness regime."""
+    """Theorem 12 (sharpness-aware bound) beside the standard bound, with the tightness regime.
 
-    bound: np.ndarray           # B_sh
+    ``bound`` is the best valid bound: B_sh where Lemmas 14-15 apply and it is below B_std, else
+    B_std (``bound_source`` says which); ``sharpness_bound`` is B_sh itself (NaN where the lemmas do
+    not apply, rho < kappa/n).
+    """
+
+    bound: np.ndarray           # the best valid bound: min(B_sh, B_std) where B_sh is a bound, else B_std
+    sharpness_bound: np.ndarray  # B_sh; NaN where Lemmas 14-15 do not apply
     standard_bound: np.ndarray  # B_std = gen_T + sigma0 sqrt(2K)
     sigma0: np.ndarray
     sigma_u: np.ndarray
@@ -439,13 +472,20 @@ class SharpnessBound(_Result):
     a2: np.ndarray
     rho0: np.ndarray            # tightness radius: B_sh < B_std on (0, rho0); NaN with measured values
     rho_min: np.ndarray         # kappa / n, smallest radius Lemmas 14-15 admit
-    improvement: np.ndarray     # B_std - B_sh (> 0 means the sharpness bound is tighter)
+    improvement: np.ndarray     # B_std - B_sh (> 0 means the sharpness bound is tighter); NaN where B_sh is
     rho: np.ndarray             # radius used
-    admissible: np.ndarray      # rho_min < rho0: some admissible radius tightens the bound
-    tightens: np.ndarray        # B_sh < B_std at the radius used
+    some_radius_tightens: np.ndarray  # rho_min < rho0: SOME admissible radius tightens (not a statement on rho)
+    tightens: np.ndarray        # B_sh is a bound and B_sh < B_std at the radius used: bound is B_sh
+    vacuous: np.ndarray         # bound >= b - a: it says nothing about a loss in [a, b]
+
+    @property
+    def bound_source(self):
+        """``"sharpness"`` where ``bound`` is B_sh, ``"standard"`` where it is B_std (a str, or an array)."""
+        return _out(np.where(self.tightens, "sharpness", "standard"))
 
 
-CONSTANTS = ("paper", "refined")
+#: the Lemma 14-15 constants, the default first
+CONSTANTS = ("refined", "paper")
 
 
 def _ball_mean_norm(dim):
@@ -453,7 +493,7 @@ def _ball_mean_norm(dim):
     return 1.0 if dim is None else 1.0 / (1.0 + 1.0 / dim)
 
 
-def sharpness_constants(n, kappa, lipschitz, g0, alpha, dim=None, constants="paper"):
+def sharpness_constants(n, kappa, lipschitz, g0, alpha, dim=None, constants="refined"):
     """A0, A1, A2 with ``sigma0 - sigma_u - nu = (A0 - A1 rho - A2 rho^2) / sqrt(n)``.
 
     ``paper``: Lemmas 14-15 as the paper states them, ``A0 = kappa (L - g0)``,
@@ -473,7 +513,7 @@ def sharpness_constants(n, kappa, lipschitz, g0, alpha, dim=None, constants="pap
 
 
 @_quiet
-def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, constants="paper", *, shrink=1.0):
+def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, constants="refined", *, shrink=1.0):
     """The tightness radius rho0 of Theorem 12 against Lemma 13's standard bound.
 
     The positive root of ``(tau/2 + s A2) rho^2 + s A1 rho - s A0``, with
@@ -490,8 +530,8 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, cons
         The Lemma 16 coefficient: tau, or ``tau d / (d + 2)`` with the dimension.
     dim : array_like, optional
         Parameter dimension (used by the refined constants).
-    constants : {"paper", "refined"}
-        Which Lemma 14-15 constants (see :func:`sharpness_constants`).
+    constants : {"refined", "paper"}
+        Which Lemma 14-15 constants (see :func:`sharpness_constants`; refined by default).
     shrink : array_like, optional
         A factor of the Lemma 16 coefficient kept apart from ``tau_eff`` (the coefficient is
         ``tau_eff * shrink``): :func:`sharpness_bound` passes tau and ``d / (d + 2)`` separately,
@@ -546,7 +586,7 @@ def tightness_radius(kl, n, kappa, lipschitz, g0, alpha, tau_eff, dim=None, cons
 @_quiet
 def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alpha, tau,
                     rho=None, dim=None, sigma_u=None, nu=None, sharpness=None,
-                    constants="paper") -> SharpnessBound:
+                    constants="refined") -> SharpnessBound:
     """The sharpness-aware bound of Theorem 12 beside the standard bound.
 
     ``B_sh = gen_T + E[S_P(f_T)] + (sigma_u + nu) sqrt(2K)``, with the proxies
@@ -574,16 +614,21 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     sigma_u, nu, sharpness : array_like, optional
         Measured values replacing Lemmas 14, 15 and 16.  The tightness radius
         is then undefined (NaN): measured values hold at one radius only.
-    constants : {"paper", "refined"}
-        ``paper`` reproduces Lemmas 14-15 exactly; ``refined`` uses the
-        rigorous Lemma 14 scale and the refined Lemma 15 (``docs/theory.md``,
-        "Refined constants").
+    constants : {"refined", "paper"}
+        ``refined`` (the default) uses the rigorous Lemma 14 scale and the
+        refined Lemma 15 (``docs/theory.md``, "Refined constants");
+        ``paper`` reproduces Lemmas 14-15 exactly as published (whose
+        Lemma 14 is slightly optimistic: an assumption).
 
     Returns
     -------
     SharpnessBound
-        Both bounds, the proxies, A0-A2, the tightness radius rho0, rho_min,
-        improvement = B_std - B_sh and flags.
+        ``bound``, the best valid bound (``bound_source`` says which);
+        ``sharpness_bound`` B_sh (NaN where Lemmas 14-15 do not apply, rho <
+        kappa/n); ``standard_bound`` B_std; the proxies, A0-A2, the tightness
+        radius rho0, rho_min, ``improvement = B_std - B_sh`` (NaN with B_sh),
+        ``some_radius_tightens`` (rho_min < rho0), ``tightens`` (B_sh is
+        the bound at this rho) and ``vacuous`` (bound >= b - a).
 
     References
     ----------
@@ -608,9 +653,14 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     # lemma proxies are not justified and B_sh is no bound at all
     outside = v.rho < v.rho_min if sigma_u is None or nu is None else np.zeros((), dtype=bool)
     b_sh = np.where(outside, np.nan, b_sh)
+    improvement = np.where(outside, np.nan, improvement)
+    tightens = (improvement > 0) & ~outside
+    best = np.where(tightens, np.minimum(b_sh, b_std), b_std)  # min: improvement > 0 is computed apart from b_sh
     sigma0 = sigma_parameter_stability(v.a, v.b, v.kappa, v.lipschitz, v.n).sigma
-    return SharpnessBound(*_same_shape(b_sh, b_std, sigma0, su.value, nu_.value, sp.at(1.0), a0, a1, a2, rho0,
-                                       v.rho_min, improvement, v.rho, v.rho_min < rho0, (improvement > 0) & ~outside))
+    with np.errstate(over="ignore"):  # a width beyond float64 is inf, which no bound reaches
+        vacuous = best >= v.b - v.a
+    return SharpnessBound(*_same_shape(best, b_sh, b_std, sigma0, su.value, nu_.value, sp.at(1.0), a0, a1, a2,
+                                       rho0, v.rho_min, improvement, v.rho, v.rho_min < rho0, tightens, vacuous))
 
 
 class _SharpInputs(NamedTuple):

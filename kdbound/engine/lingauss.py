@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError, ParameterError, format_value
+from ..formats import html_table, json_ready
 from ._checks import first_nonfinite, integer, positive
 from .exact_kl import check_sigma_s, spectral_kl
 from .numerics import quiet_fp, xm_log, xm_log1p
@@ -544,6 +545,26 @@ class LinearGaussianResult:
     rank_sweep: dict | None = None
     refined: int = 0          # small Gram eigenvalues recomputed from X
     noise_estimate: NoiseEstimate | None = None  # the data's estimate, whenever Y is given
+    noise_from: str = "given"  # "given", "estimated" (from Y) or "default" (1.0: no Y)
+
+    def results(self) -> dict:
+        """The results ``kdbound linear-gaussian`` prints (without ``--gen-t``'s plugged-in bounds), in its
+        order: the terms, ``looseness`` (dataset_shift_bound - dataset_shift_exact), the convexity gap, each
+        term's share of kl_bound and the sizes."""
+        out = {key: getattr(self, key) for key in TERMS}
+        out["looseness"] = self.dataset_shift_bound - self.dataset_shift_exact
+        out["convexity_gap"] = self.convexity_gap
+        out.update((f"share_{key}", val) for key, val in self.shares().items())
+        out.update(n=self.n, d=self.d, k=self.k, rank=self.rank)
+        return out
+
+    def to_dict(self) -> dict:
+        """:meth:`results`, JSON-ready (NaN as None), under the command line's keys."""
+        return {k: json_ready(v) for k, v in self.results().items()}
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter (escaped)."""
+        return html_table(self.results(), f"LinearGaussianResult ({self.mode})")
 
     def shares(self) -> dict:
         """Each term's share of kl_bound (dataset shift split into its bias and variance parts)."""
@@ -723,7 +744,7 @@ class _Inputs:
     k: int
     lam: float
     beta_t: float
-    noise: float | None       # None: estimated from y
+    noise: float | None       # None: estimated from y (1.0 without y)
     ranks: list               # the student's rank, then the sweep's
     samples: int
     seed: int | None
@@ -736,8 +757,6 @@ def _inputs(x, w_star, y, lam, beta_t, noise, rank, sigma_s, samples, seed, k, r
     if noise is not None:
         noise = float(positive("noise", noise))
     x, w_star, y, n, d, k_ = _problem(x, w_star, y, k)
-    if noise is None and y is None:
-        raise InputError("can be estimated only from labels {y}; give it", "noise", refs=("y",))
     samples = integer("samples", samples, 1)
     if samples > MAX_SAMPLES:
         raise ParameterError("samples", f"must be <= {MAX_SAMPLES:,} (the Monte Carlo standard error falls as "
@@ -771,7 +790,9 @@ def _spectrum(inp: _Inputs):
         except InputError:
             if noise is None:
                 raise
-    if noise is None:
+    if noise is None and y is None:
+        noise = 1.0  # the default without labels to estimate it from
+    elif noise is None:
         if not estimated.value > 0:
             raise InputError("cannot be estimated from the data: the residuals are zero (noiseless labels); give it",
                              "noise")
@@ -860,7 +881,7 @@ def _rank_sweep(est: ApxEstimate, k: int, d: int, shift: float, tight_shift: flo
 
 @quiet_fp
 def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = None, *,
-                    lam: float = 1.0, beta_t: float = 1.0, noise: float | None = 1.0, rank: int = 1,
+                    lam: float = 1.0, beta_t: float = 1.0, noise: float | None = None, rank: int = 1,
                     sigma_s="teacher", samples: int = 256, seed: int | None = 0, k: int | None = None,
                     rank_sweep=None, progress: Callable[[int, int], None] | None = None) -> LinearGaussianResult:
     """The distillation divergence K of the linear-Gaussian case study (Lemma 11), term by term.
@@ -885,8 +906,8 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     lam, beta_t : float
         Prior precision and teacher inverse temperature (> 0).
     noise : float or None
-        Label-noise standard deviation (> 0).  None: estimated from ``y`` (see
-        :func:`estimate_noise`; needs ``y``).
+        Label-noise sd (> 0).  None: estimated from ``y`` (:func:`estimate_noise`), else 1.0,
+        as in ``kdbound linear-gaussian``; the result's ``noise_from`` says which.
     rank : int
         Student rank r in ``1..min(k, d, n)``.
     sigma_s : "teacher", float or ndarray
@@ -894,7 +915,7 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
     samples : int
         Monte Carlo draws of W_T for Apx (>= 1; >= 2 for a standard error).
     seed : int or None
-        Random seed (>= 0); the same seed gives the same numbers.
+        Random seed (>= 0): the same seed gives the same numbers.
     k : int, optional
         Number of outputs, when neither ``y`` nor ``w_star`` gives it.
     rank_sweep : sequence of int, optional
@@ -910,8 +931,7 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
 
     References
     ----------
-    Li and He (ISIT 2026), Lemma 11 and eq. 28-39; docs/theory.md, sections
-    "Linear-Gaussian case study", "A continuous M*" and "Exact K without a rank bottleneck".
+    Li and He (ISIT 2026), Lemma 11, eq. 28-39; docs/theory.md, "Linear-Gaussian case study" and after.
     """
     inp = _inputs(x, w_star, y, lam, beta_t, noise, rank, sigma_s, samples, seed, k, rank_sweep)
     spec, yx, estimated, h, rd = _spectrum(inp)
@@ -936,7 +956,8 @@ def linear_gaussian(x, w_star: np.ndarray | None = None, y: np.ndarray | None = 
         apx_stderr=float(est.stderr[0]) if est is not None else nan, cov=cov, spread=spread,
         kl_bound=shift + apx + cov + spread, kl_bound_tight=tight_shift + apx + cov + spread,
         kl_exact=nan if "kl_exact" in missing else exact_k, samples=inp.samples, noise2=h.noise ** 2,
-        noise=h.noise, missing=missing, rank_sweep=sweep, refined=spec.refined, noise_estimate=estimated)
+        noise=h.noise, missing=missing, rank_sweep=sweep, refined=spec.refined, noise_estimate=estimated,
+        noise_from="given" if noise is not None else "estimated" if inp.y is not None else "default")
     _check_representable(result, h)
     return result
 

@@ -39,6 +39,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..formats import html_table, json_ready
 from .bounds import theorem1_bounds
 from .numerics import linear_se, quiet_fp
 from .sim_draw import (Block, SATURATED, Workspace, _block_rng, clipped_square_complement, clipped_square_mean,
@@ -103,6 +104,26 @@ class Simulation:
     teacher_gap_sd: float
     teacher_gap_max: float
     saturated: int = 0       # datasets whose teacher or student population loss is within 1e-4 of 1
+
+    @property
+    def vacuous(self) -> bool:
+        """The upper bound says nothing: gen_S <= 1 = b - a holds for any loss in [0, 1]."""
+        return bool(self.upper_bound >= 1.0)
+
+    def to_dict(self) -> dict:
+        """The results, JSON-ready, under the keys ``kdbound simulate`` prints as ``results``."""
+        return {k: json_ready(getattr(self, k)) for k in RESULT_KEYS}
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter (escaped), with the verdicts."""
+        return html_table({**self.to_dict(), "kl_kind": self.kl_kind, "verdict_upper": self.verdict_upper,
+                           "verdict_lower": self.verdict_lower}, "Simulation")
+
+
+#: the result keys of :class:`Simulation`, in the order ``kdbound simulate`` prints them (JSON ``results``)
+RESULT_KEYS = ("gen_t", "gen_t_se", "gen_s", "gen_s_se", "gen_s_real", "gen_s_real_se", "kl", "kl_se", "sigma",
+               "sigma_hat", "upper_bound", "upper_bound_hat", "lower_bound", "dv_optimum", "slack_used", "z_upper",
+               "z_lower", "vacuous")
 
 
 def verdict(z: float) -> str:
@@ -214,6 +235,15 @@ def simulate(w_star=None, *, n: int = DEFAULT_N, d: int | None = None, k: int | 
     Returns
     -------
     Simulation
+        The gaps, K, the proxies, the bounds and a verdict per bound; ``to_dict()`` gives the
+        results ``kdbound simulate`` prints.
+
+    Examples
+    --------
+    >>> from kdbound import simulate
+    >>> res = simulate(n=20, d=3, k=2, datasets=40)
+    >>> res.verdict_upper, res.verdict_lower  # doctest: +SKIP
+    ('holds', 'holds')
 
     References
     ----------

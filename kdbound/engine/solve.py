@@ -27,9 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, NoSolutionError
-from ._checks import collect_violations, finite, require, scalar_or_array
+from ..formats import html_table, json_ready
+from ._checks import broadcastable, collect_violations, finite, require, scalar_or_array
 from .numerics import quiet_fp
-from .specs import BoundSpec
+from .specs import BoundSpec, Evaluation
 
 BIG = 1e300
 TINY = float(np.nextafter(0.0, 1.0))
@@ -62,13 +63,24 @@ class Solution:
     method: str  # "closed form", "bisection" (after the scan of the domain) or, per row, "closed form and bisection"
     note: str | None = None
     #: per row: 0 a crossing, 1 every value meets (the end of them is reported), 3 the unknown does not affect
-    #: the bound, 4 the smallest allowed value already meets (n)
+    #: the bound, 4 the smallest allowed value already meets (n), 5 the meeting values end at a rule's edge
     status: np.ndarray | int = 0
 
     def as_results(self) -> dict:
-        """The solved value under its name, then the bound's results there (where the answer is unbounded
-        they were evaluated at a finite stand-in for it, so its own entry is the answer's, not theirs)."""
+        """The solved value under its name, then the bound's results there (where the answer is unbounded,
+        those that depend on the unknown are null: see :func:`_results_at`)."""
         return {self.param: self.value, **{k: v for k, v in self.results.items() if k != self.param}}
+
+    def to_dict(self) -> dict:
+        """:meth:`as_results`, JSON-ready (the command line's ``results`` with ``--solve``; arrays as lists)."""
+        return {k: json_ready(v) for k, v in self.as_results().items()}
+
+    def _repr_html_(self) -> str:
+        """A table for Jupyter (escaped), with the note when there is one."""
+        import html
+
+        note = f"<p>{html.escape(self.note)}</p>" if self.note else ""
+        return html_table(self.as_results(), f"Solution for {self.param} ({self.method})") + note
 
 
 _MAG = np.int64(0x7FFFFFFFFFFFFFFF)
@@ -98,7 +110,7 @@ def _bound(model: BoundSpec, values: dict, unknown: str, x: np.ndarray):
     if model.param(unknown).integer:
         x = np.ceil(x)
     with collect_violations() as found:
-        bound = np.asarray(model.evaluate({**values, unknown: x})["bound"], dtype=float)
+        bound = np.asarray(model.evaluate({**values, unknown: x})[model.solve_on.get(unknown, "bound")], dtype=float)
     shape = np.broadcast(bound, x).shape
     bound = np.broadcast_to(bound, shape)
     valid = np.isfinite(bound)
@@ -114,19 +126,26 @@ def _meets(model: BoundSpec, values: dict, unknown: str, x: np.ndarray, target: 
     return ok & valid
 
 
-def _bisect_keys(model, values, unknown, target, lo, hi):
-    """Adjacent floats across the change of ``meets`` between keys lo and hi (each row's own bracket)."""
-    m_lo = _meets(model, values, unknown, _unkey(lo), target)
+def _valid(model, values, unknown, x, target):
+    """Whether ``unknown = x`` breaks no rule and gives a finite bound (``target`` unused: a predicate
+    of the same signature as :func:`_meets`)."""
+    return _bound(model, values, unknown, x)[1]
+
+
+def _bisect_keys(model, values, unknown, target, lo, hi, pred=_meets):
+    """Adjacent floats across the change of ``pred`` (default: meets the target) between keys lo and hi
+    (each row's own bracket); the float on the side where ``pred`` holds."""
+    m_lo = pred(model, values, unknown, _unkey(lo), target)
     for _ in range(70):
         live = lo + 1 < hi
         if not live.any():
             break
         mid = _mid(lo, hi)
-        m_mid = _meets(model, values, unknown, _unkey(mid), target)
+        m_mid = pred(model, values, unknown, _unkey(mid), target)
         go_hi = live & (m_mid == m_lo)
         lo = np.where(go_hi, mid, lo)
         hi = np.where(live & ~go_hi, mid, hi)
-    return np.where(m_lo, _unkey(lo), _unkey(hi))  # the float on the meeting side
+    return np.where(m_lo, _unkey(lo), _unkey(hi))  # the float on the side where pred holds
 
 
 def _columns(values: dict, shape, rows: slice | None = None) -> dict:
@@ -158,9 +177,12 @@ class _Search:
 
     def run(self):
         """(x, status) per row: status 0 found, 1 every valid value meets, 2 none meets, 3 no effect,
-        4 the smallest valid value meets (``n`` only; larger ones may not)."""
+        4 the smallest valid value meets (``n`` only; larger ones may not), 5 the meeting values end at
+        an edge of the valid domain (a rule, not a crossing)."""
         keys = self.grid()
         bound, valid = _bound(self.model, self.values, self.unknown, _unkey(keys)[None, :])
+        shape = (self.target.shape[0], SCAN)  # one row per target even when no other value varies
+        bound, valid = np.broadcast_to(bound, shape), np.broadcast_to(valid, shape)
         sense_ok = bound <= self.target if self.model.target_sense == "at_most" else bound >= self.target
         meets = sense_ok & valid
         rows = bound.shape[0]
@@ -169,6 +191,7 @@ class _Search:
         both = valid[:, :-1] & valid[:, 1:]
         enter = both & ~meets[:, :-1] & meets[:, 1:]   # not meeting -> meeting
         leave = both & meets[:, :-1] & ~meets[:, 1:]   # meeting -> not meeting
+        edges = self._edges(keys, valid, meets)
         lo = np.zeros(rows, dtype=np.int64)
         hi = np.zeros(rows, dtype=np.int64)
         has = np.zeros(rows, dtype=bool)
@@ -179,12 +202,13 @@ class _Search:
             first = np.flatnonzero(valid[r])[:1]
             # n: the smallest valid value already meets, so it is the answer whatever happens further up
             starts = self.smallest and first.size > 0 and bool(meets[r][first[0]])
-            j = None if flat or starts else self._bracket(enter[r], leave[r], meets[r])
-            if j is not None:
-                lo[r], hi[r], has[r] = keys[j], keys[j + 1], True
+            pick = None if flat or starts else self._bracket(keys, enter[r], leave[r], edges.get(r, []))
+            if pick is not None:
+                lo[r], hi[r], has[r] = pick[0], pick[1], True
             elif meets[r].any():
                 # every valid value meets (or, for n, the smallest one does): the end of the meeting values
-                status[r] = 3 if flat else (1 if meets[r][valid[r]].all() else 4)
+                every = bool(meets[r][valid[r]].all())
+                status[r] = 3 if flat else (1 if every else (4 if self.smallest else 5))
                 ends = np.flatnonzero(meets[r])
                 end = ends[0] if self.smallest else ends[-1]
                 x[r] = _unkey(keys[end])
@@ -206,23 +230,56 @@ class _Search:
             self._refine(none, keys, bound, valid, x, status)
         return x, status
 
-    def _bracket(self, enter, leave, meets):
-        """The index j of the chosen crossing (keys j and j+1), or None when there is none.
+    def _edges(self, keys, valid, meets) -> dict:
+        """Crossings hidden at an edge of the valid domain, per row: {row: [(lo key, hi key, enters)]}.
+
+        Between a valid scanned point and a neighbour that breaks a rule (gen_t beyond b - a, an eta
+        outside Remark 2's interval) lie valid values the scan did not see: the edge of the valid values
+        is found by bisection, and where the edge and the scanned point differ on meeting the target, a
+        crossing lies between them (a meeting region the scan missed, or a non-meeting one).
+        """
+        left_r, left_j = np.nonzero(valid[:, 1:] & ~valid[:, :-1])    # a valid point whose left neighbour breaks
+        right_r, right_j = np.nonzero(valid[:, :-1] & ~valid[:, 1:])  # a rule, or whose right one does
+        if not (left_r.size or right_r.size):
+            return {}
+        rows_a = np.concatenate([left_r, right_r])
+        idx_a = np.concatenate([left_j + 1, right_j])
+        side_a = np.concatenate([np.full(left_r.size, -1), np.full(right_r.size, 1)])
+        sub = {k: (None if v is None else v[rows_a]) for k, v in self.values.items()}
+        target = self.target[rows_a]
+        inside, outside = keys[idx_a], keys[idx_a + side_a]
+        lo = np.minimum(inside, outside)[:, None]
+        hi = np.maximum(inside, outside)[:, None]
+        at_edge = _bisect_keys(self.model, sub, self.unknown, target, lo, hi, pred=_valid)
+        ok = _valid(self.model, sub, self.unknown, at_edge, target)[:, 0]
+        edge_meets = _meets(self.model, sub, self.unknown, at_edge, target)[:, 0]
+        hidden = ok & (edge_meets != meets[rows_a, idx_a])
+        out: dict = {}
+        for i in np.flatnonzero(hidden):
+            e = int(_key(at_edge[i, 0]))
+            pair = (e, int(inside[i])) if side_a[i] < 0 else (int(inside[i]), e)
+            upper_meets = bool(edge_meets[i]) if side_a[i] > 0 else bool(meets[rows_a[i], idx_a[i]])
+            out.setdefault(int(rows_a[i]), []).append((*pair, upper_meets))  # enters: the larger end meets
+        return out
+
+    def _bracket(self, keys, enter, leave, edges):
+        """(lo key, hi key) of the chosen crossing, or None when there is none.
 
         One crossing is the answer whichever way it goes; of several (a bound that
         is not monotone in the unknown), the smallest value that starts meeting the
         target for ``n``, and the largest value that still meets it otherwise.
         """
-        crossings = np.flatnonzero(enter | leave)
-        if crossings.size == 0:
+        found = [(int(keys[j]), int(keys[j + 1]), bool(enter[j])) for j in np.flatnonzero(enter | leave)]
+        found = sorted(found + list(edges))
+        if not found:
             return None
-        if crossings.size == 1:
-            return int(crossings[0])
+        if len(found) == 1:
+            return found[0][:2]
         if self.smallest:
-            hits = np.flatnonzero(enter)
-            return int(hits[0]) if hits.size else int(crossings[0])
-        hits = np.flatnonzero(leave)
-        return int(hits[-1]) if hits.size else int(crossings[-1])
+            hits = [c for c in found if c[2]]
+            return (hits[0] if hits else found[0])[:2]
+        hits = [c for c in found if not c[2]]
+        return (hits[-1] if hits else found[-1])[:2]
 
     def _refine(self, rows, keys, bound, valid, x, status):
         """Ternary search towards the best bound around the best scanned point, then bisect."""
@@ -343,7 +400,8 @@ def _polish(model, values, unknown, x, target):
 
 
 @quiet_fp
-def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
+def solve(model: BoundSpec | str, values: dict | None = None, unknown: str | None = None, target=None,
+          **params) -> Solution:
     """The value of ``unknown`` at which a bound meets ``target``.
 
     One mechanism for every bound, in the style of statsmodels' ``solve_power``:
@@ -352,14 +410,22 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
 
     Parameters
     ----------
-    model : BoundSpec
-        The bound, e.g. ``BOUND_SPECS["upper"]``.
-    values : mapping
+    model : BoundSpec or {"upper", "lower", "sharpness"}
+        The bound, e.g. ``BOUND_SPECS["upper"]`` or its name.
+    values : mapping, optional
         The other parameters (scalars or broadcastable arrays); missing ones are None.
     unknown : str
         The parameter to solve for (an engine name such as ``"kl"``).
     target : array_like
         The value the bound must meet.
+    **params
+        The other parameters as keywords, instead of (or besides) ``values``.
+
+    Examples
+    --------
+    >>> from kdbound import solve
+    >>> round(float(solve("upper", target=0.1, unknown="kl", gen_t=0.05, sigma=0.1).value), 6)
+    0.125
 
     Returns
     -------
@@ -377,6 +443,9 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
         When no value of the unknown meets the target (the message says whether
         the unknown affects the bound at all).
     """
+    model, values = _model_and_values(model, values, params)
+    if unknown is None:
+        raise InputError(f"required: the parameter to solve for (one of {', '.join(model.numeric_names)})", "unknown")
     if unknown not in model.numeric_names:
         raise InputError(f"must be one of {', '.join(model.numeric_names)} for {model.name} (got {unknown!r})",
                          "unknown")
@@ -384,16 +453,60 @@ def solve(model: BoundSpec, values: dict, unknown: str, target) -> Solution:
     if values.get(unknown) is not None:
         raise InputError(f"{{unknown}} {unknown}: conflicts with {{{unknown}}}; leave the unknown out",
                          refs=("unknown", unknown))
+    shape = broadcastable(target=target, **values)
     target = finite("target", target)
-    shape = np.broadcast(target, *[np.asarray(v) for v in values.values() if v is not None]).shape
     x, status, method = _answer(model, values, unknown, target, shape)
     _require_found(model, unknown, target, x, status)
     note = _note(model, unknown, x, status) if not shape else None
-    evaluate_at = np.where(np.isfinite(x), x, DOMAINS.get(unknown, (0.0, BIG))[1])
-    if model.param(unknown).integer:
-        evaluate_at = np.ceil(evaluate_at)
-    results = model.evaluate({**values, unknown: evaluate_at})
+    results = _results_at(model, values, unknown, x)
     return Solution(unknown, scalar_or_array(x), results, method, note, scalar_or_array(status))
+
+
+def _results_at(model: BoundSpec, values: dict, unknown: str, x):
+    """The bound's results at the answer.  Where the answer is unbounded (+-inf, which no rule admits)
+    they are evaluated at two finite stand-ins: a result equal at both does not depend on the unknown
+    there and is kept; any other is null (NaN, or None for a flag), so that no stand-in value reaches
+    the output."""
+    x = np.asarray(x, dtype=float)
+    top = DOMAINS.get(unknown, (0.0, BIG))[1]
+    endless = np.isinf(x)
+    first = model.evaluate({**values, unknown: _whole(model, unknown, np.where(np.isfinite(x), x, top))})
+    if not endless.any():
+        return first
+    second = model.evaluate({**values, unknown: _whole(model, unknown, np.where(np.isfinite(x), x, top / 2))})
+    out = {}
+    for key, value in first.items():
+        arr, other = np.asarray(value), np.asarray(second[key])
+        same = (arr == other) | (np.isnan(arr) & np.isnan(other)) if arr.dtype != bool else arr == other
+        moved = endless & ~same
+        if not np.any(moved):
+            out[key] = value
+        elif arr.dtype == bool:
+            flags = np.array(np.broadcast_to(arr, np.shape(moved)), dtype=object)
+            flags[np.broadcast_to(moved, flags.shape)] = None
+            out[key] = scalar_or_array(flags)
+        else:
+            out[key] = scalar_or_array(np.where(moved, np.nan, arr))
+    return Evaluation(out, first.route)
+
+
+def _whole(model: BoundSpec, unknown: str, x):
+    """A whole-number unknown evaluated at ceil(x); others as they are."""
+    return np.ceil(x) if model.param(unknown).integer else x
+
+
+def _model_and_values(model, values, params) -> tuple[BoundSpec, dict]:
+    """The spec (given, or by name) and the parameters from ``values`` and keywords together."""
+    if isinstance(model, str):
+        from .specs import BOUND_SPECS
+
+        if model not in BOUND_SPECS:
+            raise InputError(f"must be one of {', '.join(BOUND_SPECS)} (got {model!r})", "model")
+        model = BOUND_SPECS[model]
+    both = sorted(set(values or {}) & set(params))
+    if both:
+        raise InputError("given both in values and as a keyword", both[0])
+    return model, {**(values or {}), **params}
 
 
 def _answer(model: BoundSpec, values: dict, unknown: str, target, shape):
@@ -442,9 +555,14 @@ def _note(model: BoundSpec, unknown: str, x, status) -> str | None:
     if int(status) == 4:
         return (f"the smallest {unknown} the bound allows here already meets the target: the answer reported is "
                 f"{unknown} = {float(x):.6g} (larger values need not meet it).")
+    if int(status) == 5:
+        return (f"the values of {unknown} that meet the target end at {float(x):.6g}, an edge of the values the "
+                f"bound allows (a rule, not a crossing): the answer reported is {unknown} = {float(x):.6g}.")
     if int(status) in (1, 3) or np.isinf(x):
         end = "arbitrarily large" if np.isinf(x) else f"{float(x):.6g}, the end of the values that meet it"
+        unbounded = (f"; the results that depend on {unknown} have no value there and are null"
+                     if np.isinf(x) else "")
         return (f"every {unknown} meets the target" + (f" ({unknown} does not affect the {model.name} bound here)"
                                                        if int(status) == 3 else "")
-                + f": the answer reported is {unknown} = {end}.")
+                + f": the answer reported is {unknown} = {end}{unbounded}.")
     return None

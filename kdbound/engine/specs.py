@@ -35,8 +35,8 @@ class Param(NamedTuple):
 
 class Evaluation:
     """The results of one evaluation (a read-only mapping of name -> array) and the
-    route that produced them: for sigma "given", "stability" (Proposition 9) or
-    "parameter-stability" (Lemma 13); for the lower bound also "central"
+    route that produced them: for sigma "given", "stability" (Proposition 9),
+    "parameter-stability" (Lemma 13) or "range" (b - a); for the lower bound also "central"
     (Theorem 10 with a given pair); for the sharpness bound "lemmas"."""
 
     __slots__ = ("results", "route")
@@ -82,20 +82,23 @@ class BoundSpec:
     ``compute(values, route)`` returns the result arrays, ``"bound"`` first.
     ``closed_forms`` maps an unknown to ``f(values, target) -> array`` (NaN where
     no value meets the target; ``None`` to defer to bisection).  ``target_sense``
-    says whether a target is met "at_most" (upper bounds) or "at_least".
+    says whether a target is met "at_most" (upper bounds) or "at_least".  ``solve_on`` maps an
+    unknown to the result that ``solve`` puts at the target when it is not ``"bound"`` (the
+    sharpness bound's rho moves B_sh only).
     Read-only after construction.  (A plain class with slots, not a dataclass:
     the three specs are built on every start-up.)
     """
 
     __slots__ = ("name", "theorem", "formula", "params", "route", "compute", "required", "closed_forms",
-                 "target_sense")
+                 "target_sense", "solve_on")
 
     def __init__(self, name: str, theorem: str, formula: str, params: tuple[Param, ...],
                  route: Callable[[dict], str], compute: Callable[[dict, str], dict], required: tuple[str, ...] = (),
-                 closed_forms: Mapping | None = None, target_sense: str = "at_most"):
+                 closed_forms: Mapping | None = None, target_sense: str = "at_most",
+                 solve_on: Mapping | None = None):
         fields = dict(name=name, theorem=theorem, formula=formula, params=tuple(params), route=route,
                       compute=compute, required=tuple(required), closed_forms=_frozen(closed_forms),
-                      target_sense=target_sense)
+                      target_sense=target_sense, solve_on=_frozen(solve_on))
         for key, value in fields.items():
             object.__setattr__(self, key, value)
 
@@ -158,7 +161,7 @@ def need(values: Mapping, names: tuple[str, ...], why: str, refs: tuple[str, ...
 
 STABILITY = ("loss_min", "loss_max", "beta", "n")
 PARAM_STABILITY = ("loss_min", "loss_max", "kappa", "lipschitz", "n")
-ROUTES = ("given", "stability", "parameter-stability")
+ROUTES = ("given", "stability", "parameter-stability", "range")
 
 
 def _loss_pair(values: Mapping) -> None:
@@ -170,7 +173,9 @@ def _loss_pair(values: Mapping) -> None:
 
 
 def sigma_route(values: Mapping) -> str:
-    """Which route gives sigma: "given", "stability" (Prop. 9) or "parameter-stability" (Lemma 13).
+    """Which route gives sigma: "given", "stability" (Prop. 9), "parameter-stability" (Lemma 13) or
+    "range" (the loss range alone: sigma = b - a, by Hoeffding's lemma on the gap, which lies in
+    [-(b - a), b - a]).
 
     Every parameter given must be used by the route: a conflicting or unused
     one is an error (the loss range may accompany any route: it decides
@@ -198,9 +203,15 @@ def sigma_route(values: Mapping) -> str:
     if has("kappa") or has("lipschitz"):
         need(values, PARAM_STABILITY, "for sigma from parameter stability (Lemma 13)")
         return "parameter-stability"
-    raise InputError("required (or derive it: {loss_min} {loss_max} {beta} {n} for Proposition 9, "
-                     "or {loss_min} {loss_max} {kappa} {lipschitz} {n} for Lemma 13)", "sigma",
-                     refs=("loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
+    if has("loss_min") and has("loss_max"):
+        if has("n"):
+            raise InputError("not used with the loss range alone (sigma = b - a): give {beta} for Proposition 9 or "
+                             "{kappa} {lipschitz} for Lemma 13, which use the sample size", "n",
+                             refs=("beta", "kappa", "lipschitz"))
+        return "range"
+    raise InputError("required (or derive it: {loss_min} {loss_max} alone for sigma = b - a, {loss_min} {loss_max} "
+                     "{beta} {n} for Proposition 9, or {loss_min} {loss_max} {kappa} {lipschitz} {n} for Lemma 13)",
+                     "sigma", refs=("loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
 
 
 def vacuous(bound, values: Mapping, sense: str):
@@ -242,6 +253,8 @@ def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
     v = values
     if route == "given":
         return nonneg("sigma", v["sigma"])
+    if route == "range":  # Hoeffding's lemma: a gap in [-(b - a), b - a] is sub-Gaussian with proxy b - a
+        return loss_width(v)
     if route == "stability":
         sigma, used = B.sigma_stability(v["loss_min"], v["loss_max"], v["beta"], v["n"]).sigma, ("beta", "n")
     else:
@@ -357,12 +370,15 @@ def _lower_route(v: Mapping) -> str:
                              refs=("eta", "c"))
         _loss_pair(v)
         return "central"
-    if not any(v.get(n) is not None for n in ("eta", "sigma", "beta", "kappa", "lipschitz")):
+    ranged = v.get("loss_min") is not None and v.get("loss_max") is not None
+    if not ranged and not any(v.get(n) is not None for n in ("eta", "sigma", "beta", "kappa", "lipschitz")):
         raise InputError("{eta} {c} or {sigma}: required: give the pair {eta} {c} (Theorem 10 directly), or sigma by "
-                         "{sigma} or a stability route ({loss_min} {loss_max} {beta} {n}, or {loss_min} {loss_max} "
-                         "{kappa} {lipschitz} {n}) for the two-sided bound and Remark 2",
+                         "{sigma}, a loss range alone ({loss_min} {loss_max}: sigma = b - a) or a stability route "
+                         "({loss_min} {loss_max} {beta} {n}, or {loss_min} {loss_max} {kappa} {lipschitz} {n}) for the "
+                         "two-sided bound and Remark 2",
                          refs=("eta", "c", "sigma", "loss_min", "loss_max", "beta", "n", "kappa", "lipschitz"))
-    if v.get("eta") is not None and not any(v.get(n) is not None for n in ("sigma", "beta", "kappa", "lipschitz")):
+    if v.get("eta") is not None and not ranged and not any(v.get(n) is not None
+                                                         for n in ("sigma", "beta", "kappa", "lipschitz")):
         raise InputError("required with {eta}: Theorem 10 needs the pair ({eta}, {c}); or give sigma ({sigma} or "
                          "a stability route) for Remark 2's pair", "c", refs=("eta", "c", "sigma"))
     return sigma_route(v)
@@ -423,7 +439,7 @@ def _sharp_result(v: Mapping) -> B.SharpnessBound:
     _sharp_route(v)
     return B.sharpness_bound(*(v[n] for n in SHARP_REQUIRED), rho=v.get("rho"), dim=v.get("dim"),
                              sigma_u=v.get("sigma_u"), nu=v.get("nu"), sharpness=v.get("sharpness"),
-                             constants=v.get("constants") or "paper")
+                             constants=v.get("constants") or B.CONSTANTS[0])
 
 
 def _sharp_compute(v: dict, route: str) -> dict:
@@ -432,16 +448,23 @@ def _sharp_compute(v: dict, route: str) -> dict:
 
 @quiet_fp
 def _sharp_solve_kl(v, target):
+    """Largest K with the best bound min(B_sh, B_std) <= target: both grow with K, so the larger of
+    their own crossings (B_sh's only where Lemmas 14-15 apply)."""
     r = _sharp_result({**v, "kl": 0.0})
-    coef = r.sigma_u + r.nu
-    base = r.bound  # gen_T + sharpness term at K = 0
-    k = np.where(coef == 0, np.inf, 0.5 * ((target - base) / coef) ** 2)
-    return np.where(target >= base, k, np.nan)
+    gen_t = finite("gen_t", v["gen_t"])
+
+    def largest(coef, base):  # base + coef sqrt(2K) <= target
+        k = np.where(coef == 0, np.inf, 0.5 * ((target - base) / np.where(coef == 0, 1.0, coef)) ** 2)
+        return np.where(target >= base, k, np.nan)
+
+    k_sh = largest(r.sigma_u + r.nu, r.sharpness_bound)  # B_sh at K = 0 is gen_T + the sharpness term
+    k_std = largest(r.sigma0, gen_t)
+    return np.where(np.isnan(k_sh), k_std, np.where(np.isnan(k_std), k_sh, np.maximum(k_sh, k_std)))
 
 
 @quiet_fp
 def _sharp_solve_rho(v, target):
-    """Largest rho with B_sh(rho) <= target.
+    """Largest rho with B_sh(rho) <= target (rho is solved for ``sharpness_bound``: B_std does not depend on it).
 
     With the lemma values B_sh(rho) = c0 + c1 rho + c2 rho^2, where
     c0 = B_std - sqrt(2K) A0 / sqrt(n), c1 = sqrt(2K) A1 / sqrt(n) and
@@ -456,7 +479,9 @@ def _sharp_solve_rho(v, target):
     c1 = per_n * r.a1
     c2 = r.sharpness_term + per_n * r.a2  # the Lemma 16 term is tau_eff rho^2 / 2 at rho = 1
     room = target - c0
-    root = np.where(c2 == 0, room / c1, 2.0 * room / (c1 + np.sqrt(c1 * c1 + 4.0 * c2 * room)))
+    # 2 room / (c1 + sqrt(c1^2 + 4 c2 room)), with no square or product that overflows for room near 1e308
+    half_den = 0.5 * c1 + np.hypot(0.5 * c1, np.sqrt(c2) * np.sqrt(np.maximum(room, 0.0)))
+    root = np.where(c2 == 0, room / c1, room / half_den)
     return np.where(room > 0, root, np.nan)
 
 
@@ -479,13 +504,14 @@ SHARPNESS = BoundSpec(
             Param("sigma_u", "Measured proxy of the perturbed gap (replaces Lemma 14).", "measured"),
             Param("nu", "Measured proxy of the empirical sharpness (replaces Lemma 15).", "measured"),
             Param("sharpness", "Measured E[S_P(f_T)] (replaces Lemma 16).", "measured"),
-            Param("constants", "Lemma 14-15 constants: paper (as the paper states them) or refined (rigorous; "
-                  "docs/theory.md, Refined constants).", "radius", choices=B.CONSTANTS)),
+            Param("constants", "Lemma 14-15 constants: refined (rigorous, the default; docs/theory.md, Refined "
+                  "constants) or paper (as published; its Lemma 14 is assumed).", "radius", choices=B.CONSTANTS)),
     route=_sharp_route,
     compute=_sharp_compute,
     required=SHARP_REQUIRED,
     closed_forms=_frozen({"kl": _sharp_solve_kl, "rho": _sharp_solve_rho}),
     target_sense="at_most",
+    solve_on={"rho": "sharpness_bound"},
 )
 
 BOUND_SPECS = MappingProxyType({s.name: s for s in (UPPER, LOWER, SHARPNESS)})

@@ -9,7 +9,8 @@ from typing import Mapping
 
 import numpy as np
 
-from ..engine.specs import MEASURED, SHARPNESS, BoundSpec, Evaluation
+from ..engine.bounds import CONSTANTS
+from ..engine.specs import MEASURED, BoundSpec, Evaluation
 from ..errors import KdboundError
 from .report import Check, Report, name_list
 from .values import non_finite_notes
@@ -18,6 +19,7 @@ ROUTE_TEXT = {
     "given": "given (--sigma)",
     "stability": "Proposition 9: sqrt(n) beta + (b - a) / (2 sqrt(n))",
     "parameter-stability": "Lemma 13: (kappa L + (b - a)/2) / sqrt(n)",
+    "range": "Hoeffding's lemma on the gap: b - a (the loss range alone)",
 }
 
 
@@ -43,6 +45,9 @@ def bound_report(spec: BoundSpec, values: Mapping, results: dict, ev: Evaluation
         inputs.update({unknown: "solve", "target": target})
         full = {**values, unknown: results[unknown]}
     said = ([solve_note] if solve_note else []) + notes(spec, full, ev)
+    if solved is not None and solved[0] in spec.solve_on:
+        said.append(f"{solved[0]} is solved for {spec.solve_on[solved[0]]}, the only result it moves; bound is "
+                    "the best valid bound at that value.")
     # a generic note for each non-finite result that no specific note already names
     said += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in said)]
     theorem, formula, head = headline(spec, full, ev)
@@ -71,7 +76,7 @@ def checks(spec: BoundSpec, values: Mapping, ev: Evaluation) -> list[Check]:
 
 def notes(spec: BoundSpec, values: Mapping, ev: Evaluation) -> list[str]:
     """Notes on this evaluation: edge cases, defaults used, vacuous bounds, dominated bounds."""
-    return _NOTES[spec.name](values, ev) + _vacuous_notes(spec, values, ev)
+    return _NOTES[spec.name](values, ev) + _range_notes(values, ev) + _vacuous_notes(spec, values, ev)
 
 
 def headline(spec: BoundSpec, values: Mapping, ev: Evaluation) -> tuple[str, str, str]:
@@ -83,8 +88,6 @@ def headline(spec: BoundSpec, values: Mapping, ev: Evaluation) -> tuple[str, str
     if spec.name == "lower" and ev.route != "central":
         return ("Theorem 1, two-sided (Li and He, ISIT 2026); Theorem 10 with Remark 2's pair beside it",
                 "gen_S >= gen_T - sigma * sqrt(2 K)", "bound")
-    if spec.name == "sharpness" and not bool(_first(ev["tightens"])):
-        return spec.theorem, spec.formula, "standard_bound"
     return spec.theorem, spec.formula, "bound"
 
 
@@ -95,6 +98,8 @@ def extra(spec: BoundSpec, values: Mapping, ev: Evaluation) -> dict:
         out["sigma_route"] = ev.route
     if spec.name == "lower":
         out["bound_source"] = "theorem-10" if ev.route == "central" else "two-sided"
+    if spec.name == "sharpness":
+        out["bound_source"] = "sharpness" if bool(_first(ev["tightens"])) else "standard"
     return out
 
 
@@ -108,8 +113,24 @@ def _sigma_check(r: Evaluation) -> Check:
     how = {"given": "sigma given (--sigma)",
            "stability": "sigma by " + ROUTE_TEXT["stability"] + ", under the assumed stability",
            "parameter-stability": "sigma by " + ROUTE_TEXT["parameter-stability"] + ", under the assumed "
-                                  "stability and Lipschitz constants"}[r.route]
+                                  "stability and Lipschitz constants"}.get(r.route)
+    if r.route == "range":  # certified: a gap in [-(b - a), b - a] is (b - a)-sub-Gaussian
+        return Check.verified(True, f"sub-Gaussian teacher gap, sigma = {_f(r['sigma']):.6g}",
+                              "sigma = b - a by Hoeffding's lemma: the gap of a loss in [a, b] lies in "
+                              "[-(b - a), b - a]")
     return Check.assumed(f"sub-Gaussian teacher gap, sigma = {_f(r['sigma']):.6g}", how)
+
+
+def _range_notes(v: Mapping, r: Evaluation) -> list[str]:
+    """A given sigma above b - a: the loss range alone certifies a smaller one."""
+    if r.route != "given" or v.get("loss_min") is None or v.get("loss_max") is None:
+        return []
+    width = _f(v["loss_max"]) - _f(v["loss_min"])
+    sigma = _f(r["sigma"])
+    if not sigma > width:
+        return []
+    return [f"sigma = {sigma:.6g} is above b - a = {width:.6g}, which is smaller and certified (Hoeffding's lemma: "
+            "the gap of a loss in [a, b] lies in [-(b - a), b - a]); leave out --sigma to use it."]
 
 
 def _vacuous_notes(spec: BoundSpec, v: Mapping, r: Evaluation) -> list[str]:
@@ -133,9 +154,11 @@ def _upper_checks(v: Mapping, r: Evaluation) -> list[Check]:
     if r.route == "stability":
         n, beta = _f(v["n"]), _f(v["beta"])
         shrinks = beta * np.sqrt(n) < 1.0
-        out.append(Check.verified(bool(shrinks), "beta = o(1/sqrt(n))",
-                                  "the stability route shrinks with n only when beta sqrt(n) -> 0"
-                                  + ("" if shrinks else f" (here beta sqrt(n) = {beta * np.sqrt(n):.3g})")))
+        out.append(Check.verified(bool(shrinks), "beta sqrt(n) < 1",
+                                  f"here beta sqrt(n) = {beta * np.sqrt(n):.3g}: the finite condition kdbound can "
+                                  "test at this n"))
+        out.append(Check.assumed("beta = o(1/sqrt(n))", "the asymptotic rate under which the stability route's "
+                                 "sigma shrinks with n: cannot be verified at one n"))
     return out
 
 
@@ -212,40 +235,52 @@ def _sharp_checks(v: Mapping, r: Evaluation) -> list[Check]:
     def g(k):
         return _f(r[k])
 
-    refined = (v.get("constants") or "paper") == "refined"
+    paper = (v.get("constants") or CONSTANTS[0]) == "paper"
     measured = [n for n in MEASURED if v.get(n) is not None]
     lemmas_used = v.get("sigma_u") is None or v.get("nu") is None
     out = []
     flat = g("a0") > 0
-    if refined:
-        out.append(Check.verified(flat, "A0' > 0", "kappa (L - g0) exceeds alpha kappa^2 / (2n): tightening is "
-                                  "possible" if flat else "no tightening is possible: A0' <= 0"))
-    else:
+    if paper:
         out.append(Check.verified(flat, "g0 < L (A0 > 0)", "the teacher is locally flatter than the global Lipschitz "
                                   "constant" if flat else "no tightening is possible: A0 <= 0"))
-    tightens = bool(_first(r["tightens"]))
+    else:
+        out.append(Check.verified(flat, "A0' > 0", "kappa (L - g0) exceeds alpha kappa^2 / (2n): tightening is "
+                                  "possible" if flat else "no tightening is possible: A0' <= 0"))
     if lemmas_used:
         ok = g("rho") >= g("rho_min")
         out.append(Check.verified(ok, "rho >= kappa / n", "Lemmas 14-15 need the rho-ball to cover the stability "
-                                  "segment" + ("" if ok else f" (rho_min = {g('rho_min'):.6g})")))
-    if measured:
-        out.append(Check.verified(tightens, f"B_sh < B_std at rho = {g('rho'):.6g}",
-                                  f"improvement = {g('improvement'):.6g} with the measured values; rho0 is undefined "
-                                  "for measured values (they hold at one radius)"))
-    elif v.get("rho") is not None:
-        out.append(Check.verified(tightens, "rho < rho0", f"inside the tightness regime: B_sh < B_std (rho0 = "
-                                  f"{g('rho0'):.6g})" if tightens else
-                                  f"outside the tightness regime (rho0 = {g('rho0'):.6g})"))
-    else:
-        ok = g("rho_min") < g("rho0")
-        out.append(Check.verified(ok, "kappa / n < rho0", f"admissible interval [{g('rho_min'):.6g}, {g('rho0'):.6g})"
-                                  + (" is non-empty; using its smallest radius" if ok else " is empty")))
+                                  "segment" + ("" if ok else f" (kappa / n = {g('rho_min'):.6g}): B_sh is no bound "
+                                               "here")))
+    out += _sharp_regime_checks(v, r, measured)
+    if paper and v.get("sigma_u") is None:
+        out.append(Check.assumed("Lemma 14 as published", "the paper's constants (--constants paper); kdbound's "
+                                 "rigorous scale is slightly larger (docs/theory.md, Refined constants)"))
     if measured:
         out.append(Check.assumed("measured " + ", ".join(measured), "replace the lemma values in B_sh"))
     out.append(Check.assumed("student locally optimal in expectation", "an assumption of Theorem 12"))
     out.append(Check.assumed("assumptions A1-A5", "loss range, stability, Lipschitz, local smoothness and Hessian "
                              "constants as given"))
     return out
+
+
+def _sharp_regime_checks(v: Mapping, r: Evaluation, measured: list[str]) -> list[Check]:
+    """The tightness check: each says what it tests, and holds exactly when that is true."""
+    rho, rho0, rho_min = _f(r["rho"]), _f(r["rho0"]), _f(r["rho_min"])
+    if measured:
+        better = bool(_first(r["tightens"]))
+        return [Check.verified(better, f"B_sh < B_std at rho = {rho:.6g}",
+                               f"improvement = {_f(r['improvement']):.6g} with the measured values; rho0 is undefined "
+                               "for measured values (they hold at one radius)")]
+    if v.get("rho") is not None:
+        inside = rho < rho0
+        why = (f"rho0 = {rho0:.6g}: the B_sh formula is below B_std at this radius" if inside else
+               f"rho0 = {rho0:.6g}: outside the tightness regime, B_sh >= B_std")
+        if inside and rho < rho_min:
+            why += ", but Lemmas 14-15 do not apply below kappa / n: the bound is B_std"
+        return [Check.verified(inside, "rho < rho0", why)]
+    ok = rho_min < rho0
+    return [Check.verified(ok, "kappa / n < rho0", f"admissible interval [{rho_min:.6g}, {rho0:.6g})"
+                           + (" is non-empty; using its smallest radius" if ok else " is empty"))]
 
 
 def _sharp_notes(v: Mapping, r: Evaluation) -> list[str]:
@@ -266,30 +301,22 @@ def _sharp_notes(v: Mapping, r: Evaluation) -> list[str]:
                      f"{', '.join(measured)} hold at one; improvement compares the two bounds at this radius.")
     elif np.isinf(_f(r["rho0"])):
         notes.append("rho0 is +inf: with tau = 0 and A1 = A2 = 0 every radius tightens the bound.")
-    if np.isnan(_f(r["bound"])) and _f(r["rho"]) < _f(r["rho_min"]):
+    if np.isnan(_f(r["sharpness_bound"])) and _f(r["rho"]) < _f(r["rho_min"]):
         notes.append(f"rho = {_f(r['rho']):.6g} is below kappa/n = {_f(r['rho_min']):.6g}: Lemmas 14-15 do not apply "
-                     "there, so B_sh is no bound (null; improvement still compares the two formulas, as rho0 "
-                     "does) and the standard bound B_std is the headline.")
-    elif not bool(_first(r["tightens"])):
+                     "there, so B_sh is no bound (sharpness_bound and improvement are null) and bound is the "
+                     "standard bound B_std.")
+    elif not bool(_first(r["tightens"])) and np.isfinite(_f(r["sharpness_bound"])):
         same = _f(r["improvement"]) == 0
         notes.append(f"The standard bound B_std = {_f(r['standard_bound']):.6g} is "
                      + ("equal to" if same else "tighter here than")
-                     + f" the sharpness-aware bound B_sh = {_f(r['bound']):.6g}: B_sh "
-                     + ("does not improve on it" if same else "is dominated") + ", so B_std is the headline.")
-    if (v.get("constants") or "paper") == "paper" and v.get("sigma_u") is None:
-        refined = _refined_sigma_u(v)
-        if refined is not None and refined > _f(r["sigma_u"]):
-            notes.append(f"With --constants refined, sigma_u would be {refined:.6g}, above the paper's "
-                         f"{_f(r['sigma_u']):.6g}: the paper's Lemma 14 is slightly optimistic (docs/theory.md, "
-                         "Refined constants).")
+                     + f" the sharpness-aware bound B_sh = {_f(r['sharpness_bound']):.6g}: B_sh "
+                     + ("does not improve on it" if same else "is dominated") + ", so bound is B_std "
+                     "(bound_source standard).")
+    some = bool(_first(r["some_radius_tightens"]))
+    if some and not bool(_first(r["tightens"])) and not measured:
+        notes.append(f"some_radius_tightens is true: a radius in [kappa/n, rho0) = [{_f(r['rho_min']):.6g}, "
+                     f"{_f(r['rho0']):.6g}) would tighten the bound, though this rho does not.")
     return notes
-
-
-def _refined_sigma_u(v: Mapping) -> float | None:
-    try:
-        return _f(SHARPNESS.evaluate({**v, "constants": "refined"})["sigma_u"])
-    except KdboundError:
-        return None
 
 
 # --------------------------------------------------------------------------- batches and sweeps
@@ -323,8 +350,10 @@ class NullCells:
             if key not in self.first:
                 i = int(np.argmax(null))
                 row = {k: (None if v is None else np.broadcast_to(np.asarray(v), (n,))[i]) for k, v in chunk.items()}
+                # the solved unknown's value (results that are also parameters, such as eta or sigma, stay
+                # as given: they are outputs there, and as inputs would change the route)
                 row.update({k: np.broadcast_to(np.asarray(v), (n,))[i] for k, v in results.items()
-                            if k in row and v is not None})
+                            if k == self.solved and v is not None})
                 self.first[key] = (offset + i + 1, row)
 
     def notes(self, total: int) -> list[str]:
@@ -343,6 +372,7 @@ class NullCells:
                 return f"every {key} meets the target there: the answer is arbitrarily large."
             row = {**row, unknown: np.finfo(float).max}  # the results were evaluated at a finite stand-in
         try:
+            row = {k: v for k, v in row.items() if k in self.spec.param_names}  # not a target column
             ev = self.spec.evaluate(row)
             said = notes(self.spec, row, ev)
             # the note about this key: one that starts with it, else one that names it as a word

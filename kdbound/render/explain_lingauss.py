@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..engine.lingauss import COND_WARN, TERMS, rank_bottleneck
+from ..engine.lingauss import COND_WARN, rank_bottleneck
 from ..errors import Spell, spell_text
 from .report import Check, Report
 
@@ -38,13 +38,8 @@ def lingauss_report(res, opts: dict, source: dict, sigma_s, noise_from: str, plu
     the plugged-in bounds (:func:`kdbound.cli.lingauss.plug_in`; None without ``--gen-t``) and
     ``spell`` writes a parameter as an option.
     """
-    results = {key: getattr(res, key) for key in TERMS}
-    results["looseness"] = res.dataset_shift_bound - res.dataset_shift_exact
-    results["convexity_gap"] = res.convexity_gap
+    results = res.results()
     shares = res.shares()
-    for key, val in shares.items():
-        results[f"share_{key}"] = val
-    results.update(n=res.n, d=res.d, k=res.k, rank=res.rank)
     extra = {"mode": res.mode, "n": res.n, "d": res.d, "k": res.k, "rank": res.rank, "x_rank": res.x_rank}
     labels = _chain_labels(res)
     if shares:
@@ -52,6 +47,11 @@ def lingauss_report(res, opts: dict, source: dict, sigma_s, noise_from: str, plu
         extra["dominant"] = dominant
         extra["guidance"] = GUIDANCE[dominant]
     notes = _notes(res, noise_from, spell)
+    if not np.isfinite(results["looseness"]):
+        parts = [k for k in ("dataset_shift_bound", "dataset_shift_exact") if not np.isfinite(getattr(res, k))]
+        notes.append("looseness = dataset_shift_bound - dataset_shift_exact is null: "
+                     + (" and ".join(parts) + (" is" if len(parts) == 1 else " are") + " unavailable here"
+                        if parts else "their difference is not finite") + ".")
     if plug is not None:
         _plug_in_results(res, plug, results, notes, extra, labels, spell)
     sections = []

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..engine.simulate import Z_VERDICT
+from ..engine.simulate import RESULT_KEYS, Z_VERDICT
 from ..formats import Format
 from .environment import Environment
 from .explain import sweep_title
@@ -18,10 +18,6 @@ from .values import non_finite_notes, table_text
 THEOREM = "Theorems 1 and 10 (Li and He, ISIT 2026), checked by Monte Carlo in the linear-Gaussian model"
 FORMULA = "gen_T - sigma sqrt(2K) <= gen_S <= gen_T + sigma sqrt(2K)"
 
-#: the result keys, in the order they are printed (JSON ``results``)
-RESULT_KEYS = ("gen_t", "gen_t_se", "gen_s", "gen_s_se", "gen_s_real", "gen_s_real_se", "kl", "kl_se", "sigma",
-               "sigma_hat", "upper_bound", "upper_bound_hat", "lower_bound", "dv_optimum", "slack_used", "z_upper",
-               "z_lower", "vacuous")
 #: the sweep columns a table shows, most important first, as many as the terminal fits (all in other formats)
 TABLE_SWEEP = ("gen_t", "gen_s", "verdict_upper", "verdict_lower", "kl", "upper_bound_hat", "upper_bound",
                "lower_bound", "gen_t_se", "gen_s_se", "dv_optimum", "z_upper", "z_lower", "gen_s_real")
@@ -51,8 +47,7 @@ def simulate_report(res, model, opts: dict, datasets: int, w_path, sigma_text, f
     else:
         inputs["beta_s"] = model.beta_s
     inputs.update(clip=model.clip, datasets=datasets, seed=opts["seed"], kl_scale=res.kl_scale)
-    results = {key: getattr(res, key) for key in RESULT_KEYS if key != "vacuous"}
-    results["vacuous"] = bool(res.upper_bound >= 1.0)
+    results = {key: getattr(res, key) for key in RESULT_KEYS}
     verdict = {"upper": res.verdict_upper, "lower": res.verdict_lower}
     notes = notes_of(res, model)
     notes += [n for n in non_finite_notes(results) if not any(n.split()[0] in m for m in notes)]

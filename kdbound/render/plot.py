@@ -86,7 +86,7 @@ def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     series = {"upper": [("bound", "upper bound (Thm 1)"), ("lower_two_sided", "two-sided lower")],
               "lower": [("bound", "lower bound (best)"), ("remark2_bound", "Remark 2's value (Thm 10)")],
-              "sharpness": [("bound", "B_sh (Thm 12)"), ("standard_bound", "B_std")]}[model.name]
+              "sharpness": [("sharpness_bound", "B_sh (Thm 12)"), ("standard_bound", "B_std")]}[model.name]
     for (key, label), style in zip(series, STYLES):
         if key in columns and columns[key] is not None and np.isfinite(_values(columns[key])).any():
             ax.plot(x, _values(columns[key]), label=label, **style)
