@@ -6,7 +6,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from kdbound.engine.distill import ROW_COLUMNS
+from kdbound.engine.distill import ROW_COLUMNS, run_seeds
 from kdbound.errors import InputError, ParameterError
 from kdbound.experiment.runner import DistillSettings, ModelError, run_distill
 
@@ -149,6 +149,20 @@ def factory_module(tmp_path, monkeypatch):
 
         def flaky(random_state):
             return Flaky(random_state=random_state)
+
+        class Deaf(LogisticRegression):
+            # Ctrl-C in the middle of fit, swallowed as MLPClassifier does ("Training interrupted by user")
+            def fit(self, X, y, sample_weight=None):
+                if self.random_state % 3 == 2:
+                    import signal
+                    try:
+                        signal.raise_signal(signal.SIGINT)
+                    except KeyboardInterrupt:
+                        pass
+                return super().fit(X, y, sample_weight=sample_weight)
+
+        def deaf(random_state):
+            return Deaf(random_state=random_state)
     """))
     monkeypatch.chdir(tmp_path)  # the current directory is on the import path
     return name
@@ -237,3 +251,19 @@ def test_a_stop_before_any_run_leaves_no_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     run_distill(dataclasses.replace(bad, students=("mlp:8:max_iter=5",)), jobs=1, runs_out=str(out))
     assert out.exists()
+
+
+def test_ctrl_c_that_a_model_swallows_still_stops_the_run(factory_module, tmp_path):
+    """MLPClassifier catches KeyboardInterrupt and returns half trained: the run finished with exit 0 and the
+    half-trained run's rows in the runs file, where --resume kept them."""
+    seed = next(s for s in range(100) if run_seeds(s, 0).student % 3 != 2
+                and any(run_seeds(s, i).student % 3 == 2 for i in range(1, 4)))
+    first = next(i for i in range(1, 4) if run_seeds(seed, i).student % 3 == 2)
+    settings = dataclasses.replace(FAST, students=(f"{factory_module}:deaf",), runs=6, seed=seed)
+    out = tmp_path / "runs.csv"
+    with pytest.raises(KeyboardInterrupt):
+        run_distill(settings, jobs=1, runs_out=str(out))
+    lines = out.read_text().splitlines()
+    assert lines[0] == ",".join(ROW_COLUMNS) and len(lines) == 1 + 2 * first  # the runs before it only
+    import signal
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import warnings
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -301,8 +304,11 @@ class _Progress:
         self.failures: list[Failure] = []
         self.notes: Counter = Counter()
         self.done = 0
+        self.interrupted = False  # set by the SIGINT handler of _noting_interrupts
 
     def record(self, index: int, outcome: Outcome) -> None:
+        if self.interrupted:  # a model swallowed Ctrl-C (MLPClassifier returns half trained): keep none of it
+            raise KeyboardInterrupt
         for note in outcome.notes:
             self.notes[(note.role, note.spec, note.category, note.message)] += note.count
         for k in outcome.wanted:
@@ -322,6 +328,8 @@ class _Progress:
         return ModelError(failure, kept, all(sink.path is not None for sink in self.sinks))
 
     def lost(self, index: int, lost: TaskLost, fatal: bool) -> None:
+        if self.interrupted:  # Ctrl-C reached the workers too: the interrupt is what happened
+            raise KeyboardInterrupt
         runs = sorted({0 if k == "twin" else k for k in lost.in_flight})
         if len(runs) > 1:  # which of them killed it cannot be told
             failure = Failure(runs[0], "worker", "", f"a process died while runs {', '.join(map(str, runs))} were "
@@ -332,6 +340,31 @@ class _Progress:
             raise self._stop(failure)
         self.failures.append(failure)
         self.done += 1
+
+
+@contextmanager
+def _noting_interrupts(state: _Progress):
+    """Ctrl-C noted on ``state`` as well as raised: scikit-learn's MLPClassifier catches the KeyboardInterrupt
+    and returns a half-trained model, whose row would be kept as a finished run (and kept by a resume).
+    Only in the main thread, and an ignored SIGINT stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # SIG_IGN (nohup, a background job) or SIG_DFL, or not set from Python
+        yield
+        return
+
+    def handler(signum, frame):
+        state.interrupted = True
+        previous(signum, frame)  # Python's handler, or the console script's: raises KeyboardInterrupt
+        raise KeyboardInterrupt  # pragma: no cover - a previous handler that did not raise
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _twins(exp: Experiment, a: Outcome, b: Outcome) -> None:
@@ -409,8 +442,9 @@ def run_distill(settings: DistillSettings, runs_out=None, resume: bool = False, 
     state = _Progress(exp, sinks, on_error, progress, len(todo))
     try:
         if todo:
-            execute(exp, sinks, todo, state, dict(backend=backend, jobs=jobs, scheduler=scheduler,
-                                                   connect_timeout=connect_timeout, paths=_paths_for(exp)))
+            with _noting_interrupts(state):
+                execute(exp, sinks, todo, state, dict(backend=backend, jobs=jobs, scheduler=scheduler,
+                                                       connect_timeout=connect_timeout, paths=_paths_for(exp)))
     except ModelError:
         for sink in sinks:  # a controlled stop: the completed runs as a finished file (none: no file left)
             sink.discard()
