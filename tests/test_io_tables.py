@@ -40,6 +40,30 @@ def test_jsonl_values_keep_their_json_types():
     assert values.startswith('0.05,0.1,08123,"{""a"": [1]}",true,1.50,')
 
 
+def test_jsonl_strings_outside_the_text_set_come_back_without_their_quotes(tmp_path):
+    from kdbound.io import table_read
+
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"spec": "tree:depth=3", "x": 1.50, "t": true, "nest": {"a": 1}, "none": null}\n'
+                    '{"spec": "a\\"b", "x": 2, "t": false, "nest": [1], "none": null}\n')
+    for found in (table_read.read_columns(str(path), "jsonl", {"x"}),
+                  table_read.read_columns_of(path.read_bytes(), "jsonl", set())):
+        assert found["spec"].to_pylist() == ["tree:depth=3", 'a"b']  # not '"tree:depth=3"'
+        assert found["t"].to_pylist() == ["true", "false"] and found["nest"].to_pylist() == ['{"a": 1}', "[1]"]
+        assert found["none"].to_pylist() == [None, None]
+    assert table_read.read_columns(str(path), "jsonl", {"x"})["x"].to_pylist() == ["1.50", "2"]
+
+
+def test_jsonl_pass_through_strings_show_without_quotes_in_a_table():
+    line = '{"gen_t": 0.05, "kl": 0.1, "name": "tree:depth=3"}\n'
+    r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1", "-f", "table", input=line, tty=True)
+    assert r.exit_code == 0, r.stderr
+    assert "tree:depth=3" in r.stdout and '"tree:depth=3"' not in r.stdout
+    for fmt in ("csv", "tsv"):
+        r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1", "-f", fmt, input=line)
+        assert '"' not in r.stdout and "tree:depth=3" in r.stdout
+
+
 def test_a_json_lines_key_given_twice_is_refused():
     r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1",
                input='{"gen_t": 0.05, "kl": 0.1}\n{"gen_t": 0.05, "kl": 0.1, "kl": 0.2}\n')

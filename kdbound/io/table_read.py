@@ -24,7 +24,7 @@ import pyarrow.csv as pcsv
 
 from ..errors import InputError
 from ..formats import INPUT_FORMATS, Format, from_extension, names, parse_number
-from .arrow import JSON_KIND, one_line, parquet
+from .arrow import JSON_KIND, is_json, json_plain, one_line, parquet
 
 
 def input_format(path: str, given: str | None) -> Format:
@@ -320,7 +320,9 @@ def read_columns(path: str, fmt: str, text: set[str]) -> dict:
 
     Columns named in ``text`` arrive as by :func:`read_batches` for parameter
     columns: cells as text (JSON strings as they are), for :func:`to_float`,
-    :func:`text_codes` or :func:`category_codes`.
+    :func:`text_codes` or :func:`category_codes`.  The other columns of JSON Lines
+    arrive as plain text too: a JSON string as its text (not its quoted JSON), any
+    other value as its JSON text.
     """
     return _columns(read_batches(path, fmt, text))
 
@@ -334,8 +336,11 @@ def read_columns_of(data: bytes, fmt: str, text: set[str]) -> dict:
 def _columns(batches) -> dict:
     batches = list(batches)
     out = {}
-    for name in batches[0].schema.names:
+    for field in batches[0].schema:
+        name = field.name
         chunks = [b.column(name) for b in batches]
+        if is_json(field):  # JSON texts of a JSON Lines column: strings as their text, as in the other formats
+            chunks = [pa.array(json_plain(c.to_pylist()), type=pa.string()) for c in chunks]
         try:
             out[name] = pa.chunked_array(chunks, type=chunks[0].type)
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # Parquet row groups that disagree
