@@ -13,7 +13,7 @@ import sys
 from typer.core import TyperGroup
 
 from ..errors import KdboundError
-from ..io.atomic import remove_temporaries
+from ..io.atomic import drop_results, interrupted
 from ..io.stdout import StdoutClosed, StdoutError, silence_stdout
 from .click_api import Abort, ClickException, UsageError, echo
 from .options import option_name
@@ -53,47 +53,61 @@ class KdboundGroup(TyperGroup):
     def run(self, args=None, prog_name=None, complete_var=None, **extra) -> int:
         try:
             rv = super().main(args, prog_name or "kdbound", complete_var, standalone_mode=False, **extra)
-            if rv == ExitStatus.INTERRUPTED:  # typer turns Ctrl-C into this status before we see it
-                remove_temporaries()
-                _say("kdbound: interrupted")
-                return ExitStatus.INTERRUPTED
+            # typer turns Ctrl-C into this status before we see it; a library may have swallowed it
+            if rv == ExitStatus.INTERRUPTED or interrupted():
+                return _interrupted()
             sys.stdout.flush()  # a full disk shows here at the latest, while it can still be reported
             return int(rv) if isinstance(rv, int) else ExitStatus.OK
-        except StdoutClosed:
-            # the reader went away (e.g. `| head`): not an error of ours
-            silence_stdout()
-            return ExitStatus.OK
-        except StdoutError as exc:
-            silence_stdout()
-            _say(f"kdbound: error: {error_line(exc)}")
-            return ExitStatus.USAGE
-        except UsageError as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `kdbound`: the help, and success
-                echo(exc.ctx.get_help())
-                return ExitStatus.OK
-            _say(f"kdbound: error: {error_line(exc)}")
-            return ExitStatus.USAGE
-        except KdboundError as exc:
-            _say(f"kdbound: error: {error_line(exc)}")
-            return ExitStatus.USAGE
-        except Terminated:
-            _say("kdbound: terminated")
-            return ExitStatus.TERMINATED
-        except ClickException as exc:
-            _say(f"kdbound: error: {exc.format_message()}")
-            return exc.exit_code
         except (KeyboardInterrupt, Abort):
-            remove_temporaries()
-            _say("kdbound: interrupted")
-            return ExitStatus.INTERRUPTED
-        except BrokenPipeError:  # a pipe that is not stdout's (stdout's is StdoutClosed)
-            silence_stdout()
+            return _interrupted()
+        except Exception as exc:
+            if interrupted():  # an error Ctrl-C caused (an import it broke): the interrupt is what happened
+                return _interrupted()
+            return _failure(exc)
+
+
+def _failure(exc: Exception) -> int:
+    """The one line and the status of a failure."""
+    try:
+        raise exc
+    except StdoutClosed:
+        # the reader went away (e.g. `| head`): not an error of ours
+        silence_stdout()
+        return ExitStatus.OK
+    except StdoutError:
+        silence_stdout()
+        _say(f"kdbound: error: {error_line(exc)}")
+        return ExitStatus.USAGE
+    except UsageError:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `kdbound`: the help, and success
+            echo(exc.ctx.get_help())
             return ExitStatus.OK
-        except Exception as exc:  # a bug
-            if os.environ.get("KDBOUND_DEBUG"):
-                raise
-            _say(f"kdbound: internal error: {type(exc).__name__}: {exc} (set KDBOUND_DEBUG=1 for a traceback)")
-            return ExitStatus.BUG
+        _say(f"kdbound: error: {error_line(exc)}")
+        return ExitStatus.USAGE
+    except KdboundError:
+        _say(f"kdbound: error: {error_line(exc)}")
+        return ExitStatus.USAGE
+    except Terminated:
+        _say("kdbound: terminated")
+        return ExitStatus.TERMINATED
+    except ClickException:
+        _say(f"kdbound: error: {exc.format_message()}")
+        return exc.exit_code
+    except BrokenPipeError:  # a pipe that is not stdout's (stdout's is StdoutClosed)
+        silence_stdout()
+        return ExitStatus.OK
+    except Exception:  # a bug
+        if os.environ.get("KDBOUND_DEBUG"):
+            raise
+        _say(f"kdbound: internal error: {type(exc).__name__}: {exc} (set KDBOUND_DEBUG=1 for a traceback)")
+        return ExitStatus.BUG
+
+
+def _interrupted() -> int:
+    """Ctrl-C: no temporary or result file of this run left behind, one line, status 130."""
+    drop_results()
+    _say("kdbound: interrupted")
+    return ExitStatus.INTERRUPTED
 
 
 def _say(line: str) -> None:

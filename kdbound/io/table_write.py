@@ -126,7 +126,7 @@ class TableWriter:
             self._text = stdout if stdout is not None else sys.stdout
             self._bin = None
         else:
-            self._file = AtomicFile(path, option)
+            self._file = AtomicFile(path, option, result=True)
             self._bin = open(self._file.tmp, "wb")
             self._text = None
 

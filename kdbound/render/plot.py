@@ -59,7 +59,7 @@ def _quiet(draw):
 
 def _save(fig, path: str) -> None:
     """Save atomically: a failed save leaves nothing behind."""
-    with AtomicFile(path, "plot") as tmp:
+    with AtomicFile(path, "plot", result=True) as tmp:
         fig.savefig(tmp, format=os.path.splitext(path)[1][1:].lower(), dpi=150, bbox_inches="tight")
 
 
