@@ -154,3 +154,40 @@ def test_batch_nulls_are_empty_cells_and_parquet_nulls(run, tmp_path):
     assert run("upper", "--input", "-", "--sigma", "0.1", "-o", out, input=text).exit_code == 0
     col = pq.read_table(out).column("lambda_opt")
     assert col.null_count == 1 and col.to_pylist()[1] == pytest.approx(math.sqrt(0.4) / 0.1)
+
+
+# ----------------------------------------------------------------------------- line endings
+
+@pytest.mark.parametrize("end", ["\r", "\r\n", "\n"])
+def test_csv_with_any_line_ending_is_read(tmp_path, end):
+    # old Mac OS files end lines with a lone CR: they were an internal error (exit 1)
+    text = end.join(["gen_t,kl", "0.05,0.1", "0.05,0.2"]) + end
+    path = tmp_path / "in.csv"
+    path.write_bytes(text.encode())
+    for args in (("-i", path), ("-i", "-")):
+        r = invoke("upper", *args, "--sigma", "0.1", "-f", "csv", input=text if args[1] == "-" else None)
+        assert r.exit_code == 0, r.stderr
+        rows = r.stdout.splitlines()
+        assert rows[0].startswith("gen_t,kl,bound") and [row.split(",")[1] for row in rows[1:]] == ["0.1", "0.2"]
+    runs = end.join(["role,train_loss,test_loss", *(f"{role},0.1,{0.2 + i / 100}" for i in range(5)
+                                                    for role in ("teacher", "student"))]) + end
+    (tmp_path / "runs.csv").write_bytes(runs.encode())
+    r = invoke("estimate", tmp_path / "runs.csv", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+
+
+def test_a_header_longer_than_a_read_and_a_crlf_split_across_reads():
+    from kdbound.io.table_read import _header_line
+
+    class Pieces:  # a pipe that hands out a few bytes at a time
+        def __init__(self, data, size):
+            self.data, self.size = data, size
+
+        def read1(self, n):
+            out, self.data = self.data[:min(n, self.size)], self.data[min(n, self.size):]
+            return out
+
+    assert _header_line(Pieces(b"a,b\r\n1,2\r\n", 4)) == (b"a,b", b"1,2")  # the CR ends the first read: the LF
+    # that follows is read before the header is cut (the rest stays in the stream)
+    assert _header_line(Pieces(b"x" * 200000 + b"\r1", 70000)) == (b"x" * 200000, b"1")
+    assert _header_line(Pieces(b"a,b", 2)) == (b"a,b", b"")
