@@ -93,3 +93,22 @@ def test_sweep_details_found_by_a_second_attack(run):
     r = run("upper", "--sigma", "0.1", "--sweep", "gen_t=0:2:5", "--loss-min", "0", "--loss-max", "1", "--solve", "kl",
             "--target", "0.1")
     assert r.exit_code == 2 and "(got 1.5)" in r.stderr and r.stderr.count("\n") == 1
+
+
+# mutations: check_table_rows skipped in the sweep (minutes of drawing) or in the batch's table output
+def test_a_table_longer_than_the_limit_is_refused_before_any_work(run):
+    import time
+
+    from conftest import one_line_error
+    from kdbound.render.report import MAX_TABLE_ROWS
+
+    t = time.perf_counter()
+    r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:1000000", "-f", "table")
+    one_line_error(r, "--format: table: 1,000,000 rows", f"at most {MAX_TABLE_ROWS:,}", "--format tsv or csv",
+                   "--output FILE")
+    assert time.perf_counter() - t < 5
+    rows = "gen_t,kl\n" + "0.05,0.1\n" * (MAX_TABLE_ROWS + 1)
+    r = run("upper", "--sigma", "0.1", "-i", "-", "-f", "table", input=rows, tty=True)
+    assert r.exit_code == 2 and "rows are too many for a terminal table" in r.stderr
+    ok = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", f"kl=0:1:{MAX_TABLE_ROWS}", "-f", "tsv")
+    assert ok.exit_code == 0 and len(ok.stdout.splitlines()) == MAX_TABLE_ROWS + 1

@@ -14,6 +14,8 @@ from ..errors import InputError, ParameterError
 from ..io.arrow import require_pyarrow
 from ..render import Environment, Report, render_report, render_rows
 from ..render import explain
+from ..render.report import check_table_rows
+from ..formats import Format
 from .options import (Common, check_combination, check_output, environment, is_log_sweep, output_format,
                       parse_sweep, select_columns)
 
@@ -137,6 +139,8 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
     if values.get(name) is not None:
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))
+    if fmt == Format.TABLE:
+        check_table_rows(len(grid))  # before the work
     columns = _grid_columns(spec, values, common, name, grid)
     chosen = select_columns(common, list(columns))
     nulls = explain.NullCells(spec, common.unknown if common.solve is not None else None)

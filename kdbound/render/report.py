@@ -14,6 +14,7 @@ from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ..formats import Format
 from ..io.atomic import write_text
 from .environment import Environment
@@ -215,6 +216,18 @@ def render_reports(reports: dict, fmt: Format, env: Environment, key: str = "com
 
 # --------------------------------------------------------------------------- many rows
 
+#: the most rows a terminal table draws (rich takes about 3 s for 5,000 rows; nobody reads more on a screen)
+MAX_TABLE_ROWS = 5_000
+
+
+def check_table_rows(rows: int) -> None:
+    """A table of ``rows`` rows is refused beyond :data:`MAX_TABLE_ROWS`, pointing to the machine formats."""
+    if rows > MAX_TABLE_ROWS:
+        raise InputError(f"table: {rows:,} rows are too many for a terminal table (at most {MAX_TABLE_ROWS:,}); "
+                         "print them with {format} tsv or csv, or write them with {output} FILE",
+                         "format", refs=("format", "output"))
+
+
 def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None = None,
                 header: bool = True, keep: tuple[str, ...] = ()) -> None:
     """Columns of equal length as a table, CSV/TSV (with header), JSON Lines or a JSON array.
@@ -238,6 +251,7 @@ def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None 
     elif fmt in (Format.JSONL, Format.JSON):
         _json_rows(names, rows, fmt, out)
     else:
+        check_table_rows(len(cols[0]) if cols else 0)
         _rows_table(names, cols, env, title, keep)
 
 
