@@ -82,7 +82,9 @@ def test_tsv_when_not_a_terminal(run):
 
 def test_csv_format(run):
     r = run(*UP, "--format", "csv")
-    assert r.stdout.splitlines()[0].startswith("bound,0.113")
+    assert r.stdout.splitlines()[0] == "name,value"  # a header, as demo's CSV has
+    assert r.stdout.splitlines()[1].startswith("bound,0.113")
+    assert run(*UP, "--format", "tsv").stdout.splitlines()[0].startswith("bound\t0.113")  # TSV: no header
 
 
 def test_table_on_a_terminal(run):

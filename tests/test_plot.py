@@ -94,8 +94,10 @@ def test_plot_without_matplotlib(run, tmp_path, monkeypatch):
 
 
 def test_plot_bad_extension(run, tmp_path):
-    r = run(*UP_NO_KL, "--kl", "0.2", "--plot", tmp_path / "x.pdf")
-    assert r.exit_code == 2 and "--plot: must end in .png or .svg" in r.stderr
+    r = run(*UP_NO_KL, "--kl", "0.2", "--plot", tmp_path / "x.jpg")
+    assert r.exit_code == 2 and "--plot: must end in .png, .svg or .pdf" in r.stderr
+    r = run(*UP_NO_KL, "--kl", "0.2", "--plot", tmp_path / "x.pdf")  # a figure for a paper
+    assert r.exit_code == 0 and (tmp_path / "x.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def test_plot_without_matplotlib_fails_before_any_output(tmp_path, monkeypatch):

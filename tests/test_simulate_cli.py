@@ -166,7 +166,7 @@ BAD = [
     (["--kl-scale", "-1"], "--kl-scale"), (["--seed", "-1"], "--seed"), (["--n", "0"], "--n"),
     (["--d", "0"], "--d"), (["--n", "1.5"], "--n"), (["--sigma-s", "-2"], "--sigma-s"),
     (["--n", "1000000", "--d", "10000"], "--n"), (["--datasets", "10000000000"], "--datasets"),
-    (["--input", "rows.csv"], "--input"), (["--plot", "x.png"], "--plot"), (["-o", "x.csv"], "--output"),
+    (["--input", "rows.csv"], "--input"), (["--plot", "x.png"], "--plot"),
     (["--runs-out", "runs.xyz"], "--runs-out"), (["--runs-out", "/no/such/dir/r.csv"], "--runs-out"),
     (["--runs-out", "r.csv", "--sweep", "n=5:10:2"], "--runs-out"), (["--sweep", "n=5:10:2", "--n", "5"], "--sweep"),
     (["--sweep", "sigma=1:2:3"], "--sweep"), (["--sweep", "n=5:10"], "--sweep"), (["-f", "parquet"], "--format"),

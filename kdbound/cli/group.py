@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from ..errors import KdboundError
 from ..io.atomic import drop_results, interrupted
@@ -39,6 +39,52 @@ def _once(text: str) -> str:
     if len(parts) > 2:
         return parts[0] + " Did you mean" + parts[1]
     return text
+
+
+class KdboundCommand(TyperCommand):
+    """A command whose options may each be given once (click would keep the last one silently); only
+    options that collect several values (``--sweep``, distill's ``--student``) repeat."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _argument_help(self)
+
+    def parse_args(self, ctx, args):
+        _refuse_repeats(self, ctx, list(args))
+        return super().parse_args(ctx, args)
+
+
+def _argument_help(command) -> None:
+    """The help of the command's arguments (estimate's RUNS), which typer < 0.26 loses with click >= 8.3:
+    taken again from the callback's annotations."""
+    import inspect
+
+    wrapped = getattr(command.callback, "__wrapped__", None)
+    try:
+        params = inspect.signature(wrapped).parameters if wrapped is not None else {}
+    except (TypeError, ValueError):
+        return
+    for param in command.params:
+        if param.param_type_name == "argument" and getattr(param, "help", None) is None and param.name in params:
+            info = getattr(params[param.name].annotation, "__metadata__", (None,))[0]
+            param.help = getattr(info, "help", None)
+
+
+def _refuse_repeats(command, ctx, args: list[str]) -> None:
+    parser = command.make_parser(ctx)
+    try:
+        _, _, order = parser.parse_args(args=args)
+    except UsageError:  # the real parse says what is wrong
+        return
+    seen: set[str] = set()
+    for param in order:
+        if getattr(param, "multiple", True) or getattr(param, "count", False) or \
+                set(param.opts) & set(ctx.help_option_names):
+            continue
+        if param.name in seen:
+            name = max(param.opts, key=len)
+            raise UsageError(f"{name}: given twice; give it once", ctx)
+        seen.add(param.name)
 
 
 class KdboundGroup(TyperGroup):
@@ -80,7 +126,10 @@ def _failure(exc: Exception) -> int:
         return ExitStatus.USAGE
     except UsageError:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `kdbound`: the help, and success
-            echo(exc.ctx.get_help())
+            try:
+                echo(exc.ctx.get_help())
+            except StdoutClosed:  # `kdbound | head`
+                silence_stdout()
             return ExitStatus.OK
         _say(f"kdbound: error: {error_line(exc)}")
         return ExitStatus.USAGE

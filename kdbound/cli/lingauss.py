@@ -17,10 +17,10 @@ from ..engine.lingauss import check_hyper, check_memory, check_rank_sweep, linea
 from ..engine.synthetic import synthetic_problem
 from ..errors import InputError, ParameterError
 from ..io.arrays import load_array
-from ..render import Environment, plot, render_report
+from ..render import Environment, plot
 from ..render.explain_lingauss import lingauss_report, noise_warning
 from ..render.progress import Progress as _Progress
-from .options import Common, environment, option_name, output_format
+from .options import Common, check_output, emit_report, environment, option_name, output_format, select_report
 
 SOURCE_WIDTH = 32             # a file name longer than this is shortened in the inputs
 
@@ -124,6 +124,7 @@ def _plug_in(opts: dict):
 def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> int:
     env = environment(env, common)
     fmt = output_format(common, env)
+    check_output(common)
     sweep = parse_rank_sweep(opts["rank_sweep"]) if opts["rank_sweep"] is not None else None
     if common.plot is not None:
         if sweep is None:
@@ -156,10 +157,11 @@ def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> 
     if warning is not None:
         env.warn(warning)
     report = lingauss_report(res, opts, source, sigma_s, noise_from, plug_in(res, opts), option_name)
+    report = select_report(report, common)
     if common.plot is not None and res.rank_sweep is not None:  # first: a plot that cannot be written leaves stdout
         plot.plot_rank_sweep(_sweep_columns(res), common.plot)  # empty
         env.warn(f"wrote {common.plot}")
-    render_report(report, fmt, env)
+    emit_report(report, fmt, common, env)
     return 0
 
 

@@ -12,12 +12,12 @@ from ..engine.specs import BoundSpec
 from ..engine._checks import collect_violations
 from ..errors import InputError, ParameterError
 from ..io.arrow import require_pyarrow
-from ..render import Environment, Report, render_report, render_rows
+from ..render import Environment, Report, render_rows
 from ..render import explain
 from ..render.report import check_table_rows
 from ..formats import Format
-from .options import (Common, check_combination, check_output, environment, is_log_sweep, output_format,
-                      parse_sweep, select_columns)
+from .options import (Common, check_combination, check_output, emit_report, environment, is_log_sweep,
+                      output_format, parse_sweep, select_columns)
 
 
 def evaluate(spec: BoundSpec, values: dict, common: Common):
@@ -54,7 +54,7 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
         name, grid = default_grid(spec, values, common)
         at = common.target if name == "target" else values.get(name)
         _plot(spec, values, common, env, name, grid, at=None if at is None else float(at))
-    render_report(report, fmt, env)
+    emit_report(report, fmt, common, env)
     return 0
 
 

@@ -18,12 +18,13 @@ from ..formats import FILE_FORMATS, Format, from_extension
 from ..io.arrays import load_array
 from ..io.arrow import require_pyarrow
 from ..io.atomic import resolve_output
-from ..render import Environment, plot, render_report
+from ..render import Environment, plot
 from ..render.explain_simulate import (plot_caveat, render_sweep, runs_written, simulate_report, sweep_columns,
                                        sweep_notes)
 from ..render.progress import Progress
 from .lingauss import parse_sigma_s
-from .options import Common, check_combination, environment, output_format, parse_sweep
+from .options import (Common, check_combination, check_output, emit_report, environment, output_format, parse_sweep,
+                      select_columns, select_report)
 
 #: the parameters a --sweep may vary, and which of them are whole numbers
 SWEEPABLE = ("n", "d", "k", "rank", "lam", "beta_t", "noise", "beta_s", "clip", "kl_scale", "datasets")
@@ -134,6 +135,7 @@ def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
                          "for a grid of settings", "input", refs=("sweep",))
     check_combination(common)
     fmt = output_format(common, env)
+    check_output(common)
     if common.output is not None:
         require_pyarrow("output")
     if common.plot is not None:
@@ -171,7 +173,7 @@ def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
     finally:
         progress.close()
     report = simulate_report(res, model, opts, datasets, w_path, sigma_text, fmt)
-    render_report(report, fmt, env)
+    emit_report(select_report(report, common), fmt, common, env)
     if runs_out is not None:
         env.warn(runs_written(runs_out, datasets))
     return 0
@@ -237,14 +239,16 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None
     finally:
         bar.close()
     columns = sweep_columns(name, rows)
+    chosen = select_columns(common, list(columns))
     if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty
         plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=plot_caveat(rows))
         env.warn(f"wrote {common.plot}")
+    shown = columns if chosen is None else {k: columns[k] for k in chosen}
     if common.output is not None:
-        _write_sweep(columns, common.output, fmt)
+        _write_sweep(shown, common.output, fmt)
         env.warn(f"wrote {common.output}")
     else:
-        render_sweep(columns, name, fmt, env)
+        render_sweep(shown, name, fmt, env)
     for note in sweep_notes(rows, [p[2] for p in points], columns):
         env.warn(f"note: {note}")
     return 0

@@ -13,14 +13,14 @@ import numpy as np
 from ..errors import InputError
 from ..io.atomic import AtomicFile, resolve_output
 
-PLOT_FORMATS = (".png", ".svg")
+PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 
 def check_plot_path(path: str) -> None:
     """Everything ``--plot`` needs, checked before any work: the extension, a writable place, matplotlib."""
     ext = os.path.splitext(path.lower())[1]
     if ext not in PLOT_FORMATS:
-        raise InputError(f"must end in .png or .svg (got {path!r})", "plot")
+        raise InputError(f"must end in .png, .svg or .pdf (got {path!r})", "plot")
     resolve_output(path, "plot")
     _pyplot()
 

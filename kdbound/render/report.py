@@ -100,6 +100,8 @@ def render_report(report: Report, fmt: Format, env: Environment) -> None:
             render_rows(wide, fmt, env)
         else:
             sep = Format(fmt).delimiter
+            if fmt == Format.CSV:  # a header, as every CSV kdbound writes has (TSV: name<TAB>value lines, as gh's)
+                out.write("name,value\n")
             for k, v in report.results.items():
                 out.write(f"{k}{sep}{field_text(v)}\n")
         for note in report.notes:
