@@ -97,8 +97,10 @@ def shared_options() -> dict:
                                                   panel=SOLVE)], None),
         "target": (Annotated[Optional[float], option("--target", help="Target value of the bound for --solve.",
                                                      panel=SOLVE, click_type=Real())], None),
-        "sweep": (Annotated[Optional[str], option("--sweep", help="PARAM=START:STOP:NUM (linear) or "
-                                                  "PARAM=log:START:STOP:NUM.", panel=SOLVE)], None),
+        "sweep": (Annotated[Optional[list[str]], option("--sweep", help="PARAM=START:STOP:NUM (linear) or "
+                                                        "PARAM=log:START:STOP:NUM. Give it twice for a grid of two "
+                                                        "parameters (a plot draws one curve per value of the "
+                                                        "second).", panel=SOLVE)], None),
         "plot": (Annotated[Optional[str], option("--plot", help="Draw the curves to FILE.png, .svg or .pdf (needs the "
                                                  "plot extra: pip install 'kdbound\\[plot]').", panel=SOLVE)], None),
     }
@@ -125,6 +127,7 @@ class Common(NamedTuple):
     target: float | None = None
     sweep: str | None = None
     plot: str | None = None
+    sweep_by: str | None = None  # a second --sweep: the grid's other axis (one curve per value in a plot)
 
     @classmethod
     def pop(cls, kwargs: dict) -> "Common":
@@ -132,6 +135,12 @@ class Common(NamedTuple):
         found = {name: kwargs.pop(name) for name in cls._fields if name in kwargs}
         if found.get("output") == "-":
             found["output"] = None  # '-' is stdout, by convention
+        sweeps = found.get("sweep")
+        if isinstance(sweeps, (list, tuple)):  # --sweep, given once or twice
+            if len(sweeps) > 2:
+                raise InputError(f"at most twice: a grid of two parameters (got {len(sweeps)} sweeps)", "sweep")
+            found["sweep"] = sweeps[0] if sweeps else None
+            found["sweep_by"] = sweeps[1] if len(sweeps) > 1 else None
         return cls(**found)
 
     @property
@@ -252,6 +261,40 @@ def is_log_sweep(text: str | None) -> bool:
 
 #: the most points a --sweep may have (each point is a row of results held in memory)
 MAX_SWEEP = 10_000_000
+
+
+def sweep_grid(first: tuple[str, np.ndarray], second: tuple[str, np.ndarray] | None) -> dict:
+    """The points of one sweep, or the grid (Cartesian product) of two: ``{name: values}``, the second
+    sweep's values outer (each of them with every value of the first, in order)."""
+    name, grid = first
+    if second is None:
+        return {name: grid}
+    by, by_grid = second
+    if by == name:
+        raise InputError(f"names {name} twice; sweep two different parameters", "sweep")
+    if len(grid) * len(by_grid) > MAX_SWEEP:
+        raise InputError(f"a grid of {len(grid):,} x {len(by_grid):,} points is more than {MAX_SWEEP:,}", "sweep")
+    return {name: np.tile(grid, len(by_grid)), by: np.repeat(by_grid, len(grid))}
+
+
+#: the most curves a plot of a two-sweep grid draws (one per value of the second sweep)
+MAX_CURVES = 12
+
+
+def plot_curves(count: int) -> None:
+    """A grid's plot draws one curve per value of the second --sweep: at most :data:`MAX_CURVES`."""
+    if count > MAX_CURVES:
+        raise InputError(f"draws one curve per value of the second {{sweep}}: at most {MAX_CURVES} (got {count}); "
+                         "give the second sweep fewer points", "plot", refs=("sweep",))
+
+
+def plot_fixed(values: dict, common: Common, swept) -> dict:
+    """The parameters a figure holds fixed, for its subtitle: the values given (not the swept ones), and the
+    target of a solve."""
+    fixed = {k: v for k, v in values.items() if v is not None and k not in swept and np.ndim(v) == 0}
+    if common.solve is not None and "target" not in swept and common.target is not None:
+        fixed["target"] = common.target
+    return fixed
 
 
 def parse_sweep(text: str, param_names: tuple[str, ...]) -> tuple[str, np.ndarray]:

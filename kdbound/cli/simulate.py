@@ -55,9 +55,9 @@ def _runs_format(path: str) -> Format:
     return fmt
 
 
-def _sweep_grid(common: Common, opts: dict, w_path):
-    """(name, values, log axis) of --sweep, integers rounded (duplicates dropped), checked against the options."""
-    name, grid = parse_sweep(common.sweep, SWEEPABLE)
+def _sweep_grid(text: str, opts: dict, w_path):
+    """(name, values, log axis) of a --sweep, integers rounded (duplicates dropped), checked against the options."""
+    name, grid = parse_sweep(text, SWEEPABLE)
     if opts.get(name) is not None:
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))
@@ -73,7 +73,7 @@ def _sweep_grid(common: Common, opts: dict, w_path):
         values = seen
     else:
         values = [float(v) for v in grid]
-    return name, values, "log:" in common.sweep
+    return name, values, "log:" in text
 
 
 def _point(opts: dict, name: str, value) -> dict:
@@ -142,6 +142,10 @@ def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
         if common.sweep is None:
             raise InputError("needs {sweep} (the curves are the bounds and the measured gaps against the swept "
                              "parameter)", "plot", refs=("sweep",))
+        if common.sweep_by is not None:
+            raise InputError("draws one {sweep} (the measured gaps, their error bars and four bounds per point); "
+                             "a grid of two is printed, not drawn: plot each value of the second sweep on its own",
+                             "plot", refs=("sweep",))
         plot.check_simulate_plot(common.plot)
     runs_out = opts.pop("runs_out")
     if runs_out is not None:
@@ -218,12 +222,18 @@ def _simulate_with_runs(model, opts, datasets, progress, path, fmt, blocks=None)
 # --------------------------------------------------------------------------- sweeps
 
 def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None) -> int:
-    name, values, log_axis = _sweep_grid(common, opts, w_path)
-    points = []
-    for v in values:                      # every point is checked before any is computed
-        o = _point(opts, name, v)
+    name, values, log_axis = _sweep_grid(common.sweep, opts, w_path)
+    by, by_values = None, [None]
+    if common.sweep_by is not None:  # a grid: every value of the first sweep at each value of the second
+        by, by_values, _ = _sweep_grid(common.sweep_by, opts, w_path)
+        if by == name:
+            raise InputError(f"names {name} twice; sweep two different parameters", "sweep")
+    points, outer = [], []
+    for v, b in ((v, b) for b in by_values for v in values):  # every point is checked before any is computed
+        o = _point(opts, name, v) if by is None else _point({**opts, by: b}, name, v)
+        outer.append(b)
         model = S.sim_model(**_model_args(o, w_star))
-        datasets = _datasets(o, model, SWEEP_BUDGET_S / len(values))
+        datasets = _datasets(o, model, SWEEP_BUDGET_S / (len(values) * len(by_values)))
         S.check_run(datasets, o["seed"], o["kl_scale"])
         points.append((v, o, model, datasets))
     total = sum(p[3] for p in points)
@@ -239,9 +249,12 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None
     finally:
         bar.close()
     columns = sweep_columns(name, rows)
+    if by is not None:  # the second sweep's column beside the first
+        columns = {name: columns.pop(name), by: np.array(outer), **columns}
     chosen = select_columns(common, list(columns))
     if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty
-        plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=plot_caveat(rows))
+        plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=plot_caveat(rows),
+                           fixed=_fixed(points[0], name))
         env.warn(f"wrote {common.plot}")
     shown = columns if chosen is None else {k: columns[k] for k in chosen}
     if common.output is not None:
@@ -252,6 +265,16 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None
     for note in sweep_notes(rows, [p[2] for p in points], columns):
         env.warn(f"note: {note}")
     return 0
+
+
+def _fixed(point, name: str) -> dict:
+    """What a sweep's figure holds fixed (its subtitle): the model's sizes and hyperparameters but the swept one."""
+    _, o, model, _ = point
+    fixed = {"student": o["student"], "n": model.n, "d": model.d, "k": model.k, "lam": o["lam"],
+             "beta_t": o["beta_t"], "noise": o["noise"]}
+    if o["student"] == "refit" and o.get("beta_s") is not None:
+        fixed["beta_s"] = o["beta_s"]
+    return {k: v for k, v in fixed.items() if k != name}
 
 
 def _write_sweep(columns: dict, path: str, fmt: Format) -> None:
