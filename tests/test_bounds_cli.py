@@ -164,7 +164,7 @@ def test_every_non_finite_result_has_a_note(run_json):
     assert "lower_two_sided is not finite (-inf): printed as null." in out["notes"]
     assert not any(n.startswith("lambda_opt") for n in out["notes"])
     assert non_finite_notes({"a": 1.0, "b": float("nan"), "c": True, "d": "word"}) == \
-        ["b is not finite (n/a): printed as null."]
+        ["b is not finite (nan): printed as null."]
 
 
 # mutation: the headline of the sharpness table is B_std when B_sh is tighter (and the reverse)

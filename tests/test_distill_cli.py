@@ -80,7 +80,7 @@ def test_warnings_are_summarised_in_one_line_per_role(run):
     r = run("distill", "--data", "digits", "--teacher", "mlp:8:max_iter=3", "--student", "mlp:4:max_iter=2",
             "--n", "200", "--runs", "4", "--jobs", "1", "-f", "tsv")
     assert r.exit_code == 0, r.stderr
-    said = [line for line in r.stderr.splitlines() if not line.startswith("note: ")]
+    said = [line for line in r.stderr.splitlines() if not line.startswith("kdbound: note: ")]
     assert len(said) == 3, r.stderr
     assert "4 of 4 fits did not converge (ConvergenceWarning: Stochastic Optimizer" in said[1]
     assert "4 of 4 fits did not converge" in said[2]

@@ -266,7 +266,7 @@ def test_fuzz_options_exit_0_or_2_with_one_line(choice):
 def test_sweep_notes_are_said_once_and_summarised(run):
     r = run("simulate", "--datasets", "300", "--sweep", "kl_scale=0:1:3", "--rank", "1", "-f", "csv")
     assert r.exit_code == 0, r.stderr
-    notes = [line for line in r.stderr.splitlines() if line.startswith("note: ")]
+    notes = [line for line in r.stderr.splitlines() if line.startswith("kdbound: note: ")]
     assert len(notes) == len(set(notes))
     assert any("kl_scale != 1 at 2 of 3 points" in n for n in notes)
     assert any("slack_used is not finite at 1 of 3 points" in n for n in notes)

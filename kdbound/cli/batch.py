@@ -92,7 +92,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
                 writer.keep = run.keep(parsed)
             writer.write(table)
     for line in run.notes + run.nulls.notes(run.offset) + run.ends.notes(run.offset):
-        env.warn(f"kdbound: note: {line}")  # after the output: a run that fails says only why
+        env.note(f"{line}")  # after the output: a run that fails says only why
     if run.failed:
         env.warn(explain.failed_rows(run.failed, run.offset, common.on_error, run.first_error))
         return ExitStatus.ROWS_FAILED

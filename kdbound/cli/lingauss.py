@@ -222,14 +222,16 @@ def _run_sweep(opts: dict, common: Common, env: Environment, fmt: Format, proble
     """--sweep over lam, beta_t, noise or rank (twice: their grid): a row of results per point."""
     name = next(iter(axes))
     points = len(axes[name])
-    rows, notes = [], {}
+    rows, said = [], {}
     progress = _Progress(env, f"sweep of {name}" + ("" if by is None else f" and {by}"))
     try:
         for i in range(points):
             point = {**opts, **{k: (int(v[i]) if k == "rank" else float(v[i])) for k, v in axes.items()}}
             _, report = _point(point, problem)
             rows.append(report.results)
-            notes.update(dict.fromkeys(n for n in report.notes if not n.startswith("guidance:")))  # the rows guide
+            for line in report.notes:  # each point's notes once; the rows themselves are the guidance
+                if not line.startswith("guidance:"):
+                    said.setdefault(line)
             progress(i + 1, points)
     finally:
         progress.close()
@@ -251,8 +253,8 @@ def _run_sweep(opts: dict, common: Common, env: Environment, fmt: Format, proble
     else:
         render_rows(shown, fmt, env, title=f"kdbound linear-gaussian: sweep of {name}"
                     + ("" if by is None else f" and {by}"), keep=(name, *(() if by is None else (by,)), "kl_bound"))
-    for note in notes:
-        env.warn(f"kdbound: note: {note}")
+    for line in said:
+        env.note(line)
     return 0
 
 

@@ -174,5 +174,5 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
         title = explain.sweep_title(spec.name, name if second is None else f"{name} and {second[0]}")
         render_rows(shown, fmt, env, title=title, keep=keep)
     for line in nulls.notes(points):  # after the output: a run that fails says only why
-        env.warn(f"kdbound: note: {line}")
+        env.note(f"{line}")
     return 0

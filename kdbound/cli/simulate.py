@@ -263,7 +263,7 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None
     else:
         render_sweep(shown, name, fmt, env)
     for note in sweep_notes(rows, [p[2] for p in points], columns):
-        env.warn(f"note: {note}")
+        env.note(f"{note}")
     return 0
 
 

@@ -105,7 +105,7 @@ def render_report(report: Report, fmt: Format, env: Environment) -> None:
             for k, v in report.results.items():
                 out.write(f"{k}{sep}{field_text(v)}\n")
         for note in report.notes:
-            env.warn(f"note: {note}")
+            env.note(f"{note}")
     else:
         _report_table(report, env)
 
@@ -119,7 +119,7 @@ def write_report(report: Report, fmt: Format, path: str, env: Environment) -> No
 
         write_table_file({k: [v] for k, v in report.results.items()}, path, fmt)
         for note in report.notes:  # as for CSV/TSV: the file holds the values, stderr says why some are null
-            env.warn(f"note: {note}")
+            env.note(f"{note}")
         return
     buf, said = io.StringIO(), io.StringIO()
     render_report(report, fmt, Environment(out=buf, err=said, stdout_isatty=False, quiet=env.quiet))
@@ -141,7 +141,7 @@ def write_reports(reports: dict, fmt: Format, path: str, env: Environment, key: 
         write_table_file(columns, path, fmt)
         for k, r in reports.items():
             for note in r.notes:
-                env.warn(f"note: {k}: {note}")
+                env.note(f"{k}: {note}")
         return
     buf, said = io.StringIO(), io.StringIO()
     render_reports(reports, fmt, Environment(out=buf, err=said, stdout_isatty=False, quiet=env.quiet), key)
@@ -209,7 +209,7 @@ def render_reports(reports: dict, fmt: Format, env: Environment, key: str = "com
                      "value": [r[2] for r in rows]}, fmt, env)
         for k, r in reports.items():
             for note in r.notes:
-                env.warn(f"note: {k}: {note}")
+                env.note(f"{k}: {note}")
         return
     for r in reports.values():
         render_report(r, fmt, env)
@@ -284,7 +284,7 @@ def _rows_table(names, cols, env: Environment, title, keep) -> None:
         table.add_row(*(Text(texts[n][i]) for n in shown))
     console.print(table)
     if left_out:
-        env.warn(f"kdbound: note: {len(left_out)} column(s) left out to fit the terminal "
+        env.note(f"{len(left_out)} column(s) left out to fit the terminal "
                  f"({name_list(left_out)}); see every column with --format tsv, or choose them with --columns")
 
 
