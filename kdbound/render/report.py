@@ -172,7 +172,7 @@ def _report_table(report: Report, env: Environment) -> None:
                 ("inputs", {k: v for k, v in report.inputs.items() if not isinstance(v, Mapping)}))
     for label, rows in sections:
         for i, (k, v) in enumerate(rows.items()):
-            table.add_row(label if i == 0 else "", Text(str(k)), Text(table_text(v)), *(("",) if report.labels else ()))
+            table.add_row(label if i == 0 else "", Text(str(k)), _cell(v), *(("",) if report.labels else ()))
         if rows:
             table.add_section()
     if report.headline in results:  # the headline first
@@ -180,7 +180,7 @@ def _report_table(report: Report, env: Environment) -> None:
     for i, (k, v) in enumerate(results.items()):
         label = (Text(report.labels.get(k, "")),) if report.labels else ()
         table.add_row("results" if i == 0 else "", Text(str(k), style="bold" if k == report.headline else ""),
-                      Text(table_text(v)), *label)
+                      _cell(v), *label)
     console.print(table)
     if report.checks:
         checks = Table(box=None, show_header=False, padding=(0, 1))
@@ -193,6 +193,13 @@ def _report_table(report: Report, env: Environment) -> None:
     for note in report.notes:
         console.print(Text(f"note: {note}"))
     console.print(Text.assemble((f"{report.theorem}:", "dim"), " ", report.formula))
+
+
+def _cell(value):
+    """A value cell: numbers right-aligned (their digits line up), text left-aligned."""
+    from rich.text import Text
+
+    return Text(table_text(value), justify="left" if isinstance(value, (str, bool, np.bool_)) else "right")
 
 
 def render_reports(reports: dict, fmt: Format, env: Environment, key: str = "command") -> None:
@@ -278,8 +285,11 @@ def _rows_table(names, cols, env: Environment, title, keep) -> None:
     shown = fit_columns(names, texts, console.width, keep)
     left_out = [n for n in names if n not in shown]
     table = Table(title=None if title is None else Text(title), box=box.SIMPLE_HEAVY, title_justify="left")
-    for n in shown:
-        table.add_column(Text(str(n)), justify="right", no_wrap=True, overflow="fold")
+    for n, col in zip(names, cols):
+        if n in shown:  # text columns left-aligned, numbers right-aligned
+            text = all(isinstance(v, (str, bool, np.bool_)) for v in col if v is not None) and \
+                any(v is not None for v in col)
+            table.add_column(Text(str(n)), justify="left" if text else "right", no_wrap=True, overflow="fold")
     for i in range(len(cols[0]) if cols else 0):
         table.add_row(*(Text(texts[n][i]) for n in shown))
     console.print(table)
