@@ -115,3 +115,19 @@ def test_columns_choose_the_results(command):
     assert all(list(results) == [key] for results in _results(json.loads(r.stdout)))
     r = invoke(name, *args, "--columns", "no_such_key")
     assert r.exit_code == 2 and "--columns: no column 'no_such_key'" in r.stderr
+
+
+@pytest.mark.parametrize("name, option", [
+    ("demo", "--sweep"), ("demo", "--plot"), ("demo", "-i"), ("demo", "--solve"), ("estimate", "--sweep"),
+    ("estimate", "--plot"), ("estimate", "--input"), ("estimate", "--solve"), ("distill", "--sweep"),
+    ("distill", "--plot"), ("distill", "--input"), ("distill", "--solve"), ("linear-gaussian", "--input"),
+    ("linear-gaussian", "--solve"), ("simulate", "--solve"), ("simulate", "--input"),
+])
+def test_a_rule_that_cannot_apply_is_refused_in_one_line_saying_why(name, option, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args, _ = _args(name, tmp_path)
+    r = invoke(name, *args, option, "x")
+    assert r.exit_code == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    spelled = "--input" if option == "-i" else option
+    assert r.stderr.startswith(f"kdbound: error: {spelled}: ") and "No such option" not in r.stderr
+    assert f" {spelled} " not in invoke(name, "--help", env={"COLUMNS": "200"}).stdout  # hidden from the help

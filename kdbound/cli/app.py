@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from .._version import __version__
+from ..errors import InputError
 from ..engine.specs import LOWER, SHARPNESS, UPPER, BoundSpec
 from ..engine.synthetic import DEFAULT_D, DEFAULT_K, DEFAULT_N
 from .click_api import Choice
@@ -234,14 +235,47 @@ def demo(ctx: typer.Context, **kwargs) -> int:
     return 0
 
 
+#: shared options a command cannot take, and why: refused in one line that says so (hidden from the help)
+REFUSED = {
+    "demo": {"sweep": "demo runs its embedded scenario; sweep a parameter with upper, lower or sharpness",
+             "plot": "demo draws no figure; plot a sweep of upper, lower or sharpness",
+             "input": "demo runs its embedded scenario; evaluate rows with upper, lower or sharpness",
+             "solve": "demo runs its embedded scenario; solve with upper, lower or sharpness"},
+    "estimate": {"sweep": "estimate reports on measured runs: it has no parameter to sweep",
+                 "plot": "estimate draws no figure (its report is numbers from the runs)",
+                 "input": "RUNS is estimate's input: give the file as its argument",
+                 "solve": "estimate has no unknown to solve for; solve with upper or lower"},
+    "distill": {"sweep": "distill runs one experiment; run it once per setting to compare settings",
+                "plot": "distill draws no figure (its report is numbers from the runs)",
+                "input": "distill reads its pool from --data",
+                "solve": "distill has no unknown to solve for; solve with upper or lower"},
+    "linear-gaussian": {"input": "linear-gaussian reads arrays (--x, --y, --w-star), not rows",
+                        "solve": "linear-gaussian computes K; plug it into upper or lower --solve"},
+    "simulate": {"solve": "simulate measures gaps and checks the bounds; solve with upper or lower"},
+}
+
+
+def _refused(name: str) -> list[inspect.Parameter]:
+    return [inspect.Parameter(f"refused_{opt}", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[str], option(option_name(opt), *(("-i",) if opt == "input" else ()), help=why, panel="Output",
+                              hidden=True)])
+        for opt, why in REFUSED.get(name, {}).items()]
+
+
 def _register(func, name: str | None, shared: tuple[str, ...], own=(), help=None, short_help=None):
     """Register a command whose options are ``own`` (a list, or a function that builds it when typer
-    asks) followed by the ``shared`` options."""
+    asks) followed by the ``shared`` options (and, hidden, the shared ones it refuses: :data:`REFUSED`)."""
     def options():
-        return [*(own() if callable(own) else own), *shared_parameters(*shared)]
+        return [*(own() if callable(own) else own), *shared_parameters(*shared), *_refused(name)]
+
+    def run(ctx, **kwargs):
+        for opt, why in REFUSED.get(name, {}).items():
+            if kwargs.pop(f"refused_{opt}", None) is not None:
+                raise InputError(why, opt)
+        return func(ctx, **kwargs)
 
     app.command(name, help=None if help is None else _doc(help), cls=KdboundCommand,
-                short_help=None if short_help is None else escape(short_help))(_Callback(name, func, options))
+                short_help=None if short_help is None else escape(short_help))(_Callback(name, run, options))
 
 
 _register(demo, "demo", ("fmt", "quiet", "columns", "output"),
