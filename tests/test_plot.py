@@ -155,7 +155,15 @@ def test_a_figure_states_its_fixed_parameters_and_the_vacuity_level(run, tmp_pat
     assert r.exit_code == 0, r.stderr
     ax = figures[-1].axes[0]
     assert ax.get_title().splitlines()[1] == "gen_T = 0.05, sigma = 0.1, a = 0, b = 1"
-    assert "vacuous above b - a = 1" in _legend(ax)
+    assert "vacuous above b - a = 1 (above the plot)" in _legend(ax)  # far above: named, not drawn
+    r = run("upper", "--gen-t", "0.5", "--sigma", "0.5", "--loss-min", "0", "--loss-max", "1", "--sweep",
+            "kl=0:1:20", "--plot", tmp_path / "c.png")
+    ax = figures[-1].axes[0]
+    assert "vacuous above b - a = 1" in _legend(ax)  # the bound crosses it: drawn
+    assert any(list(line.get_ydata()) == [1.0, 1.0] for line in ax.get_lines())
+    r = run("lower", "--gen-t", "0.05", "--kl", "0.01", "--loss-min", "0", "--loss-max", "1", "--beta", "1e-4",
+            "--sweep", "n=log:100:1000000:20", "--plot", tmp_path / "d.png")
+    assert "Remark 2's value (Thm 10), within 2% of the lower bound" in _legend(figures[-1].axes[0])
     r = run("upper", "--sigma", "0.1", "--sweep", "gen_t=0:0.09:10", "--solve", "kl", "--target", "0.1", "--plot",
             tmp_path / "b.png")
     assert figures[-1].axes[0].get_title().splitlines()[1] == "sigma = 0.1, target = 0.1"

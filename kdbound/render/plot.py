@@ -83,7 +83,7 @@ def subtitle(fixed: dict | None) -> str:
     """The parameters a figure holds fixed, as its subtitle: ``gen_T = 0.05, sigma = 0.1, target = 0.1``."""
     if not fixed:
         return ""
-    return ", ".join(f"{SYMBOLS.get(k, k)} = {v:.4g}" if isinstance(v, (int, float, np.number)) else
+    return ", ".join(f"{SYMBOLS.get(k, k)} = {_number(v)}" if isinstance(v, (int, float, np.number)) else
                      f"{SYMBOLS.get(k, k)} = {v}" for k, v in fixed.items())
 
 
@@ -103,15 +103,31 @@ def log_y(ax, *arrays) -> bool:
     return True
 
 
-def vacuity(ax, fixed: dict | None, lower: bool = False) -> None:
+def vacuity(ax, fixed: dict | None, lower: bool = False, drawn=()) -> None:
     """The vacuity level of a loss range [a, b]: a gap lies in [-(b - a), b - a], so an upper bound at or
-    above b - a (a lower bound at or below -(b - a)) says nothing."""
+    above b - a (a lower bound at or below -(b - a)) says nothing.  Drawn where the curves reach near it;
+    otherwise named in the legend (a line far away would squash the curves)."""
     if not fixed or fixed.get("loss_min") is None or fixed.get("loss_max") is None:
         return
     width = float(fixed["loss_max"]) - float(fixed["loss_min"])
     level = -width if lower else width
-    ax.axhline(level, color="0.3", ls=(0, (6, 2, 1, 2)), lw=1.0,
-               label=f"vacuous below -(b - a) = {level:.3g}" if lower else f"vacuous above b - a = {level:.3g}")
+    label = f"vacuous below -(b - a) = {level:.3g}" if lower else f"vacuous above b - a = {level:.3g}"
+    y = np.concatenate([np.asarray(a, dtype=float).reshape(-1) for a in drawn]) if len(drawn) else np.array([])
+    y = y[np.isfinite(y)]
+    if y.size and y.max() > y.min():
+        lo, hi = float(y.min()), float(y.max())
+        far = (level - hi if not lower else lo - level) > 0.5 * (hi - lo)
+        if far:
+            ax.plot([], [], color="0.3", ls=(0, (6, 2, 1, 2)), lw=1.0,
+                    label=f"{label} ({'below' if lower else 'above'} the plot)")
+            return
+    ax.axhline(level, color="0.3", ls=(0, (6, 2, 1, 2)), lw=1.0, label=label)
+
+
+def _number(v) -> str:
+    """A fixed parameter's value: whole numbers with thousands separators (n = 10,000), others to 4 digits."""
+    f = float(v)
+    return f"{int(f):,}" if f.is_integer() and abs(f) < 1e15 else f"{f:.4g}"
 
 
 def _curves(ax, x, columns: dict, key: str, by: str, label: str) -> list:
@@ -149,10 +165,13 @@ def plot_bound(model, name: str, columns: dict, path: str, extra: dict | None = 
     else:
         for (key, label), style in zip(series, STYLES):
             if key in columns and columns[key] is not None and np.isfinite(_values(columns[key])).any():
-                ax.plot(x, _values(columns[key]), label=label, **style)
-                drawn.append(_values(columns[key]))
+                y = _values(columns[key])
+                on = [lab for (k, lab), other in zip(series, drawn)
+                      if np.allclose(y, other, rtol=0.02, atol=1e-12, equal_nan=True)]
+                ax.plot(x, y, label=label + (f", within 2% of the {on[0].split(' (')[0]}" if on else ""), **style)
+                drawn.append(y)
     log_y(ax, *drawn)
-    vacuity(ax, fixed, lower=model.name == "lower")
+    vacuity(ax, fixed, lower=model.name == "lower", drawn=drawn)
     if model.name == "sharpness" and by is None:
         src = extra if extra is not None else columns
         rho0 = float(np.asarray(src["rho0"]).reshape(-1)[0])
