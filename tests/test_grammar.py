@@ -131,3 +131,13 @@ def test_a_rule_that_cannot_apply_is_refused_in_one_line_saying_why(name, option
     spelled = "--input" if option == "-i" else option
     assert r.stderr.startswith(f"kdbound: error: {spelled}: ") and "No such option" not in r.stderr
     assert f" {spelled} " not in invoke(name, "--help", env={"COLUMNS": "200"}).stdout  # hidden from the help
+
+
+def test_bare_kdbound_and_its_help_show_three_examples_and_the_docs():
+    for args in ((), ("--help",)):
+        r = invoke(*args, env={"COLUMNS": "120"})
+        assert r.exit_code == 0
+        text = r.stdout
+        examples = text.split("Examples:")[1].split("Every command")[0]
+        assert len([ln for ln in examples.splitlines() if ln.strip().startswith("kdbound ")]) == 3
+        assert "docs/" in text and "130 interrupted" in " ".join(text.split())
