@@ -202,3 +202,13 @@ def test_simulate_sweep_of_n_on_a_log_axis(run, tmp_path, figures):
     assert r.exit_code == 0, r.stderr
     ax = figures[-1].axes[0]
     assert ax.get_yscale() == "log" and "student = kernel" in ax.get_title()
+
+
+def test_simulate_grid_one_colour_per_value_of_the_second_sweep(run, tmp_path, figures):
+    r = run("simulate", "--d", "3", "--k", "2", "--datasets", "200", "--sweep", "n=10:30:3", "--sweep",
+            "beta_t=0.5:2:2", "--plot", tmp_path / "g.png")
+    assert r.exit_code == 0, r.stderr
+    ax = figures[-1].axes[0]
+    labels = _legend(ax)
+    assert "beta_t = 0.5" in labels and "beta_t = 2" in labels
+    assert "beta_t" not in ax.get_title().splitlines()[1] and "d = 3" in ax.get_title()

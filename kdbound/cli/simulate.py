@@ -24,7 +24,7 @@ from ..render.explain_simulate import (plot_caveat, render_sweep, runs_written, 
 from ..render.progress import Progress
 from .lingauss import parse_sigma_s
 from .options import (Common, check_combination, check_output, emit_report, environment, output_format, parse_sweep,
-                      select_columns, select_report)
+                      plot_curves, select_columns, select_report)
 
 #: the parameters a --sweep may vary, and which of them are whole numbers
 SWEEPABLE = ("n", "d", "k", "rank", "lam", "beta_t", "noise", "beta_s", "clip", "kl_scale", "datasets")
@@ -142,10 +142,6 @@ def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
         if common.sweep is None:
             raise InputError("needs {sweep} (the curves are the bounds and the measured gaps against the swept "
                              "parameter)", "plot", refs=("sweep",))
-        if common.sweep_by is not None:
-            raise InputError("draws one {sweep} (the measured gaps, their error bars and four bounds per point); "
-                             "a grid of two is printed, not drawn: plot each value of the second sweep on its own",
-                             "plot", refs=("sweep",))
         plot.check_simulate_plot(common.plot)
     runs_out = opts.pop("runs_out")
     if runs_out is not None:
@@ -228,6 +224,8 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None
         by, by_values, _ = _sweep_grid(common.sweep_by, opts, w_path)
         if by == name:
             raise InputError(f"names {name} twice; sweep two different parameters", "sweep")
+        if common.plot is not None:
+            plot_curves(len(by_values))
     points, outer = [], []
     for v, b in ((v, b) for b in by_values for v in values):  # every point is checked before any is computed
         o = _point(opts, name, v) if by is None else _point({**opts, by: b}, name, v)
@@ -254,7 +252,7 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None
     chosen = select_columns(common, list(columns))
     if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty
         plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=plot_caveat(rows),
-                           fixed=_fixed(points[0], name))
+                           fixed=_fixed(points[0], (name, by)), by=by)
         env.warn(f"wrote {common.plot}")
     shown = columns if chosen is None else {k: columns[k] for k in chosen}
     if common.output is not None:
@@ -267,14 +265,14 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None
     return 0
 
 
-def _fixed(point, name: str) -> dict:
+def _fixed(point, swept) -> dict:
     """What a sweep's figure holds fixed (its subtitle): the model's sizes and hyperparameters but the swept one."""
     _, o, model, _ = point
     fixed = {"student": o["student"], "n": model.n, "d": model.d, "k": model.k, "lam": o["lam"],
              "beta_t": o["beta_t"], "noise": o["noise"]}
     if o["student"] == "refit" and o.get("beta_s") is not None:
         fixed["beta_s"] = o["beta_s"]
-    return {k: v for k, v in fixed.items() if k != name}
+    return {k: v for k, v in fixed.items() if k not in swept}
 
 
 def _write_sweep(columns: dict, path: str, fmt: Format) -> None:

@@ -289,14 +289,18 @@ def check_simulate_plot(path: str) -> None:
 
 @_quiet
 def plot_simulate(columns: dict, name: str, path: str, log_x: bool = False, caveat: str | None = None,
-                  fixed: dict | None = None) -> None:
+                  fixed: dict | None = None, by: str | None = None) -> None:
     """simulate --sweep: the measured gaps (error bars: +-2 standard errors) and the bounds against ``name``.
 
     The certified bounds (sigma = 1) are often far outside the range of the gaps: the
     y axis follows the gaps and the plug-in bounds, and a certified bound beyond it is
-    named in the legend with its range instead of flattening the plot.
+    named in the legend with its range instead of flattening the plot.  With ``by`` (a
+    second sweep): gen_S and the plug-in bound, one colour per value of ``by``.
     """
     check_plot_path(path)
+    if by is not None:
+        _plot_simulate_grid(columns, name, by, path, log_x, caveat, fixed)
+        return
     plt = _pyplot()
     x = np.asarray(columns[name], dtype=float)
 
@@ -350,5 +354,32 @@ def plot_simulate(columns: dict, name: str, path: str, log_x: bool = False, cave
     _title(ax, title + (f"\n{caveat}" if caveat else ""), fixed)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
+    _save(fig, path)
+    plt.close(fig)
+
+
+def _plot_simulate_grid(columns: dict, name: str, by: str, path: str, log_x: bool, caveat, fixed) -> None:
+    """simulate with two sweeps: per value of ``by``, the measured gen_S (+-2 SE) and the plug-in upper
+    bound gen_T + sigma_hat sqrt(2K) in one colour, against ``name``."""
+    plt = _pyplot()
+    x, byv = _values(columns[name]), _values(columns[by])
+    gen_s, se, hat = _values(columns["gen_s"]), _values(columns["gen_s_se"]), _values(columns["upper_bound_hat"])
+    fig, ax = plt.subplots(figsize=(6.8, 4.4))
+    markers = "osD^vP*X"
+    for i, v in enumerate(dict.fromkeys(byv.tolist())):
+        at = byv == v
+        ax.errorbar(x[at], gen_s[at], yerr=2 * se[at], marker=markers[i % len(markers)], ms=4, capsize=3,
+                    color=f"C{i % 10}", label=f"{SYMBOLS.get(by, by)} = {_number(v)}")
+        ax.plot(x[at], hat[at], ls="--", color=f"C{i % 10}")
+    ax.plot([], [], ls="-", marker="o", color="0.3", label="gen_S (student, pseudo data), ±2 SE")
+    ax.plot([], [], ls="--", color="0.3", label="gen_T + sigma_hat sqrt(2K) (plug-in)")
+    log_y(ax, gen_s, hat)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(LABELS.get(name, name))
+    ax.set_ylabel("generalization gap")
+    _title(ax, "kdbound simulate: measured gaps and plug-in bounds" + (f"\n{caveat}" if caveat else ""), fixed)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     _save(fig, path)
     plt.close(fig)
