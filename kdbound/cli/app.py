@@ -229,7 +229,7 @@ def demo(ctx: typer.Context, **kwargs) -> int:
     reports = {name: select_report(r, common, every) for name, r in reports.items()}
     if common.output is not None:
         write_reports(reports, fmt, common.output, env)
-        env.warn(f"wrote {common.output}")
+        env.warn(f"kdbound: wrote {common.output}")
     else:
         render_reports(reports, fmt, env)
     return 0

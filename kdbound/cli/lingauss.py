@@ -193,13 +193,13 @@ def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> 
     del x
     warning = noise_warning(noise, noise_from, res.noise_estimate)
     if warning is not None:
-        env.warn(warning)
+        env.warn(f"kdbound: {warning}")
     report = lingauss_report(res, opts, source, sigma_s, noise_from, plug_in(res, opts), option_name)
     report = select_report(report, common)
     if common.plot is not None and res.rank_sweep is not None:  # first: a plot that cannot be written leaves stdout
         plot.plot_rank_sweep(_sweep_columns(res), common.plot,  # empty
                              fixed=fixed)
-        env.warn(f"wrote {common.plot}")
+        env.warn(f"kdbound: wrote {common.plot}")
     emit_report(report, fmt, common, env)
     return 0
 
@@ -244,12 +244,12 @@ def _run_sweep(opts: dict, common: Common, env: Environment, fmt: Format, proble
     if common.plot is not None:  # first: a plot that cannot be written leaves stdout empty
         plot.plot_rank_sweep(columns, common.plot, x=name, by=by, log_x=is_log_sweep(common.sweep),
                              fixed=_fixed(opts, problem, axes))
-        env.warn(f"wrote {common.plot}")
+        env.warn(f"kdbound: wrote {common.plot}")
     if common.output is not None:
         from ..io.table_write import write_table_file  # pyarrow, only when a file is written
 
         write_table_file(shown, common.output, fmt)
-        env.warn(f"wrote {common.output}")
+        env.warn(f"kdbound: wrote {common.output}")
     else:
         render_rows(shown, fmt, env, title=f"kdbound linear-gaussian: sweep of {name}"
                     + ("" if by is None else f" and {by}"), keep=(name, *(() if by is None else (by,)), "kl_bound"))

@@ -241,7 +241,7 @@ def emit_report(report, fmt: Format, common: Common, env: Environment) -> None:
         render_report(report, fmt, env)
     else:
         write_report(report, fmt, common.output, env)
-        env.warn(f"wrote {common.output}")
+        env.warn(f"kdbound: wrote {common.output}")
 
 
 def check_output(common: Common) -> None:

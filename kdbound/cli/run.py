@@ -130,7 +130,7 @@ def _plot(spec: BoundSpec, values: dict, common: Common, env: Environment, name:
         _, formula, _ = explain.headline(spec, first, spec.evaluate(first))
         plot.plot_bound(spec, name, columns, common.plot, extra=marks, log_x=log_x, formula=formula, at=at, by=by,
                         fixed=plot_fixed(values, common, (name, by)))
-    env.warn(f"wrote {common.plot}")
+    env.warn(f"kdbound: wrote {common.plot}")
 
 
 def _axis(spec: BoundSpec, values: dict, text: str) -> tuple[str, np.ndarray]:

@@ -175,7 +175,7 @@ def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
     report = simulate_report(res, model, opts, datasets, w_path, sigma_text, fmt)
     emit_report(select_report(report, common), fmt, common, env)
     if runs_out is not None:
-        env.warn(runs_written(runs_out, datasets))
+        env.warn(f"kdbound: {runs_written(runs_out, datasets)}")
     return 0
 
 
@@ -253,11 +253,11 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None
     if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty
         plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=plot_caveat(rows),
                            fixed=_fixed(points[0], (name, by)), by=by)
-        env.warn(f"wrote {common.plot}")
+        env.warn(f"kdbound: wrote {common.plot}")
     shown = columns if chosen is None else {k: columns[k] for k in chosen}
     if common.output is not None:
         _write_sweep(shown, common.output, fmt)
-        env.warn(f"wrote {common.output}")
+        env.warn(f"kdbound: wrote {common.output}")
     else:
         render_sweep(shown, name, fmt, env)
     for note in sweep_notes(rows, [p[2] for p in points], columns):
