@@ -64,7 +64,7 @@ ON_ERROR = ("stop", "skip", "null")
 
 
 #: --format's help and choices, the same in every command (Parquet only with --output FILE)
-FORMAT_METAVAR = "[table|json|jsonl|csv|tsv|parquet]"
+FORMAT_METAVAR = "[table|json|jsonl|csv|tsv]"  # and parquet with --output (the help says so)
 FORMAT_HELP = ("table | json | jsonl | csv | tsv, and parquet with --output FILE (default: table on a terminal, "
                "TSV on a pipe; with --output, from FILE's extension).")
 OUTPUT_HELP = ("Write the results to FILE instead of stdout, atomically (csv, tsv, jsonl, json or .parquet, from "
