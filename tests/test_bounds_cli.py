@@ -82,7 +82,9 @@ def test_tsv_when_not_a_terminal(run):
 
 def test_csv_format(run):
     r = run(*UP, "--format", "csv")
-    assert r.stdout.splitlines()[0].startswith("bound,0.113")
+    assert r.stdout.splitlines()[0] == "name,value"  # a header, as demo's CSV has
+    assert r.stdout.splitlines()[1].startswith("bound,0.113")
+    assert run(*UP, "--format", "tsv").stdout.splitlines()[0].startswith("bound\t0.113")  # TSV: no header
 
 
 def test_table_on_a_terminal(run):
@@ -166,7 +168,7 @@ def test_every_non_finite_result_has_a_note(run_json):
     assert "lower_two_sided is not finite (-inf): printed as null." in out["notes"]
     assert not any(n.startswith("lambda_opt") for n in out["notes"])
     assert non_finite_notes({"a": 1.0, "b": float("nan"), "c": True, "d": "word"}) == \
-        ["b is not finite (n/a): printed as null."]
+        ["b is not finite (nan): printed as null."]
 
 
 # mutation: bound is B_sh where B_std is tighter (and the reverse); the table's headline is always bound

@@ -138,7 +138,7 @@ def test_an_unreachable_scheduler_is_one_line_within_about_ten_seconds(exe, tmp_
 
 
 def test_progress_bar_on_a_terminal_only(home, in_pty, exe):
-    args = [*ARGS[:-2], "--runs", "8", "--jobs", "1", "--format", "tsv"]
+    args = [*ARGS[:-4], "--runs", "8", "--jobs", "1", "--format", "tsv"]
     text, status = in_pty(args, 100, cwd=home)
     assert status == 0, text
     assert "distill runs" in text and re.search(r"\d+%", text) and re.search(r"\d:\d\d:\d\d", text), text

@@ -124,8 +124,8 @@ def test_table_shows_the_basis_beside_each_value(run, runs_csv):
 def test_csv_and_tsv_are_name_value_lines(run, runs_csv):
     res = run("estimate", runs_csv, "-f", "csv")
     assert res.exit_code == 0
-    lines = res.stdout.splitlines()
-    assert [li.split(",")[0] for li in lines] == KEYS
+    header, *lines = res.stdout.splitlines()
+    assert header == "name,value" and [li.split(",")[0] for li in lines] == KEYS
     assert lines[KEYS.index("sigma_range")] == "sigma_range,"  # null without a loss range
     assert "sigma_range is null: no loss range" in res.stderr
 
@@ -144,7 +144,8 @@ def test_output_files(run, runs_csv, tmp_path):
     assert "sigma_range is null: no loss range" in res.stderr  # the null's note, as with every other format
     res = run("estimate", runs_csv, "-o", tmp_path / "est.csv")
     assert "sigma_range is null: no loss range" in res.stderr
-    assert (tmp_path / "est.csv").read_text().splitlines()[0].startswith("gen_t,")
+    lines = (tmp_path / "est.csv").read_text().splitlines()
+    assert lines[0] == "name,value" and lines[1].startswith("gen_t,")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".kdbound")] == []
 
 

@@ -40,6 +40,30 @@ def test_jsonl_values_keep_their_json_types():
     assert values.startswith('0.05,0.1,08123,"{""a"": [1]}",true,1.50,')
 
 
+def test_jsonl_strings_outside_the_text_set_come_back_without_their_quotes(tmp_path):
+    from kdbound.io import table_read
+
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"spec": "tree:depth=3", "x": 1.50, "t": true, "nest": {"a": 1}, "none": null}\n'
+                    '{"spec": "a\\"b", "x": 2, "t": false, "nest": [1], "none": null}\n')
+    for found in (table_read.read_columns(str(path), "jsonl", {"x"}),
+                  table_read.read_columns_of(path.read_bytes(), "jsonl", set())):
+        assert found["spec"].to_pylist() == ["tree:depth=3", 'a"b']  # not '"tree:depth=3"'
+        assert found["t"].to_pylist() == ["true", "false"] and found["nest"].to_pylist() == ['{"a": 1}', "[1]"]
+        assert found["none"].to_pylist() == [None, None]
+    assert table_read.read_columns(str(path), "jsonl", {"x"})["x"].to_pylist() == ["1.50", "2"]
+
+
+def test_jsonl_pass_through_strings_show_without_quotes_in_a_table():
+    line = '{"gen_t": 0.05, "kl": 0.1, "name": "tree:depth=3"}\n'
+    r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1", "-f", "table", input=line, tty=True)
+    assert r.exit_code == 0, r.stderr
+    assert "tree:depth=3" in r.stdout and '"tree:depth=3"' not in r.stdout
+    for fmt in ("csv", "tsv"):
+        r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1", "-f", fmt, input=line)
+        assert '"' not in r.stdout and "tree:depth=3" in r.stdout
+
+
 def test_a_json_lines_key_given_twice_is_refused():
     r = invoke("upper", "-i", "-", "--input-format", "jsonl", "--sigma", "0.1",
                input='{"gen_t": 0.05, "kl": 0.1}\n{"gen_t": 0.05, "kl": 0.1, "kl": 0.2}\n')
@@ -130,3 +154,40 @@ def test_batch_nulls_are_empty_cells_and_parquet_nulls(run, tmp_path):
     assert run("upper", "--input", "-", "--sigma", "0.1", "-o", out, input=text).exit_code == 0
     col = pq.read_table(out).column("lambda_opt")
     assert col.null_count == 1 and col.to_pylist()[1] == pytest.approx(math.sqrt(0.4) / 0.1)
+
+
+# ----------------------------------------------------------------------------- line endings
+
+@pytest.mark.parametrize("end", ["\r", "\r\n", "\n"])
+def test_csv_with_any_line_ending_is_read(tmp_path, end):
+    # old Mac OS files end lines with a lone CR: they were an internal error (exit 1)
+    text = end.join(["gen_t,kl", "0.05,0.1", "0.05,0.2"]) + end
+    path = tmp_path / "in.csv"
+    path.write_bytes(text.encode())
+    for args in (("-i", path), ("-i", "-")):
+        r = invoke("upper", *args, "--sigma", "0.1", "-f", "csv", input=text if args[1] == "-" else None)
+        assert r.exit_code == 0, r.stderr
+        rows = r.stdout.splitlines()
+        assert rows[0].startswith("gen_t,kl,bound") and [row.split(",")[1] for row in rows[1:]] == ["0.1", "0.2"]
+    runs = end.join(["role,train_loss,test_loss", *(f"{role},0.1,{0.2 + i / 100}" for i in range(5)
+                                                    for role in ("teacher", "student"))]) + end
+    (tmp_path / "runs.csv").write_bytes(runs.encode())
+    r = invoke("estimate", tmp_path / "runs.csv", "-f", "json")
+    assert r.exit_code == 0, r.stderr
+
+
+def test_a_header_longer_than_a_read_and_a_crlf_split_across_reads():
+    from kdbound.io.table_read import _header_line
+
+    class Pieces:  # a pipe that hands out a few bytes at a time
+        def __init__(self, data, size):
+            self.data, self.size = data, size
+
+        def read1(self, n):
+            out, self.data = self.data[:min(n, self.size)], self.data[min(n, self.size):]
+            return out
+
+    assert _header_line(Pieces(b"a,b\r\n1,2\r\n", 4)) == (b"a,b", b"1,2")  # the CR ends the first read: the LF
+    # that follows is read before the header is cut (the rest stays in the stream)
+    assert _header_line(Pieces(b"x" * 200000 + b"\r1", 70000)) == (b"x" * 200000, b"1")
+    assert _header_line(Pieces(b"a,b", 2)) == (b"a,b", b"")

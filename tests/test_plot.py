@@ -94,8 +94,10 @@ def test_plot_without_matplotlib(run, tmp_path, monkeypatch):
 
 
 def test_plot_bad_extension(run, tmp_path):
-    r = run(*UP_NO_KL, "--kl", "0.2", "--plot", tmp_path / "x.pdf")
-    assert r.exit_code == 2 and "--plot: must end in .png or .svg" in r.stderr
+    r = run(*UP_NO_KL, "--kl", "0.2", "--plot", tmp_path / "x.jpg")
+    assert r.exit_code == 2 and "--plot: must end in .png, .svg or .pdf" in r.stderr
+    r = run(*UP_NO_KL, "--kl", "0.2", "--plot", tmp_path / "x.pdf")  # a figure for a paper
+    assert r.exit_code == 0 and (tmp_path / "x.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def test_plot_without_matplotlib_fails_before_any_output(tmp_path, monkeypatch):
@@ -127,3 +129,86 @@ def test_a_full_disk_under_a_plot_is_one_line(tmp_path):
                "-f", "csv")
     assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
     assert "--plot: cannot write" in r.stderr and "No space left" in r.stderr
+
+
+# ----------------------------------------------------------------------------- figures for a paper
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures kdbound draws, kept open instead of saved (their axes are what a reader sees)."""
+    from kdbound.render import plot
+
+    kept = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: kept.append(fig))
+    monkeypatch.setattr(plot._pyplot(), "close", lambda fig=None: None)
+    return kept
+
+
+def _legend(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+# mutations: no subtitle, log_y never logarithmic, vacuity skipped, the grid drawn as one curve
+def test_a_figure_states_its_fixed_parameters_and_the_vacuity_level(run, tmp_path, figures):
+    r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--loss-min", "0", "--loss-max", "1", "--sweep",
+            "kl=0:1:20", "--plot", tmp_path / "a.png")
+    assert r.exit_code == 0, r.stderr
+    ax = figures[-1].axes[0]
+    assert ax.get_title().splitlines()[1] == "gen_T = 0.05, sigma = 0.1, a = 0, b = 1"
+    assert "vacuous above b - a = 1 (above the plot)" in _legend(ax)  # far above: named, not drawn
+    r = run("upper", "--gen-t", "0.5", "--sigma", "0.5", "--loss-min", "0", "--loss-max", "1", "--sweep",
+            "kl=0:1:20", "--plot", tmp_path / "c.png")
+    ax = figures[-1].axes[0]
+    assert "vacuous above b - a = 1" in _legend(ax)  # the bound crosses it: drawn
+    assert any(list(line.get_ydata()) == [1.0, 1.0] for line in ax.get_lines())
+    r = run("lower", "--gen-t", "0.05", "--kl", "0.01", "--loss-min", "0", "--loss-max", "1", "--beta", "1e-4",
+            "--sweep", "n=log:100:1000000:20", "--plot", tmp_path / "d.png")
+    assert "Remark 2's value (Thm 10), within 2% of the lower bound" in _legend(figures[-1].axes[0])
+    r = run("upper", "--sigma", "0.1", "--sweep", "gen_t=0:0.09:10", "--solve", "kl", "--target", "0.1", "--plot",
+            tmp_path / "b.png")
+    assert figures[-1].axes[0].get_title().splitlines()[1] == "sigma = 0.1, target = 0.1"
+
+
+def test_values_over_more_than_two_decades_get_a_log_axis(run, tmp_path, figures):
+    r = run("upper", "--sigma", "0.1", "--sweep", "gen_t=0:0.099:12", "--solve", "kl", "--target", "0.1", "--plot",
+            tmp_path / "a.png")  # K from 0.5 down to 5e-5
+    assert r.exit_code == 0, r.stderr
+    assert figures[-1].axes[0].get_yscale() == "log"
+    run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:20", "--plot", tmp_path / "b.png")
+    assert figures[-1].axes[0].get_yscale() == "linear"  # one decade, and a two-sided lower value below zero
+
+
+def test_a_grid_draws_one_curve_per_value_of_the_second_sweep(run, tmp_path, figures):
+    r = run("upper", "--gen-t", "0.05", "--sweep", "kl=0:1:20", "--sweep", "sigma=0.1:0.3:3", "--plot",
+            tmp_path / "a.png")
+    assert r.exit_code == 0, r.stderr
+    ax = figures[-1].axes[0]
+    assert [label for label in _legend(ax) if "sigma =" in label] == [
+        "upper bound (Thm 1), sigma = 0.1", "upper bound (Thm 1), sigma = 0.2", "upper bound (Thm 1), sigma = 0.3"]
+    styles = {(line.get_linestyle(), line.get_marker()) for line in ax.get_lines()[:3]}
+    assert len(styles) == 3  # each curve its own line style and marker
+
+
+def test_curves_that_coincide_say_so(run, tmp_path, figures):
+    r = run("linear-gaussian", "--rank-sweep", "1:3", "--plot", tmp_path / "r.png")
+    assert r.exit_code == 0, r.stderr
+    labels = _legend(figures[-1].axes[0])
+    assert any("spread" in label and "within 2% of dataset_shift_bound" in label for label in labels)
+    assert figures[-1].axes[0].get_title().splitlines()[1].startswith("n = 50, d = 5")
+
+
+def test_simulate_sweep_of_n_on_a_log_axis(run, tmp_path, figures):
+    r = run("simulate", "--sweep", "n=log:10:3000:4", "--datasets", "400", "--plot", tmp_path / "s.png")
+    assert r.exit_code == 0, r.stderr
+    ax = figures[-1].axes[0]
+    assert ax.get_yscale() == "log" and "student = kernel" in ax.get_title()
+
+
+def test_simulate_grid_one_colour_per_value_of_the_second_sweep(run, tmp_path, figures):
+    r = run("simulate", "--d", "3", "--k", "2", "--datasets", "200", "--sweep", "n=10:30:3", "--sweep",
+            "beta_t=0.5:2:2", "--plot", tmp_path / "g.png")
+    assert r.exit_code == 0, r.stderr
+    ax = figures[-1].axes[0]
+    labels = _legend(ax)
+    assert "beta_t = 0.5" in labels and "beta_t = 2" in labels
+    assert "beta_t" not in ax.get_title().splitlines()[1] and "d = 3" in ax.get_title()

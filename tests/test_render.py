@@ -10,7 +10,7 @@ from kdbound.render.values import table_text
 
 # mutation: -inf shown as +inf in tables
 def test_table_text_of_infinities():
-    assert (table_text(-math.inf), table_text(math.inf), table_text(math.nan)) == ("-inf", "+inf", "n/a")
+    assert (table_text(-math.inf), table_text(math.inf), table_text(math.nan)) == ("-inf", "+inf", "—")
 
 
 # mutation: fit_columns ignores the columns to keep

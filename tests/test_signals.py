@@ -3,7 +3,9 @@ kdbound with the documented status and leave no temporary or partial file."""
 
 import os
 import signal
+import random
 import subprocess
+import sys
 import time
 
 import pytest
@@ -94,6 +96,49 @@ def test_ctrl_c_exits_130_and_leaves_no_partial_file(tmp_path, exe):
     assert p.returncode == 130
     assert out == b""
     assert os.listdir(tmp_path) == []
+
+
+def _python_start_up() -> float:
+    """Seconds the interpreter takes to start before any of kdbound's code runs (the fastest of three)."""
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+# mutations: the console script's first module not installing its handler (a traceback during the imports),
+# the SIGINT handler not recording the interrupt, AtomicFile.commit not checking it, drop_results skipped
+@pytest.mark.subprocess
+def test_ctrl_c_at_any_moment_is_exit_130_one_line_and_no_file(exe, tmp_path):
+    rng = random.Random(17)
+    start = _python_start_up()
+    args = [exe, "upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:50", "--plot", "p.png",
+            "-o", "out.csv"]
+    t = time.perf_counter()
+    subprocess.run(args, cwd=tmp_path, capture_output=True, check=True)
+    whole = time.perf_counter() - t
+    interrupted = 0
+    for i in range(24):  # from the end of the interpreter's own start-up (imports included) to the end of the run
+        where = tmp_path / str(i)
+        where.mkdir()
+        p = subprocess.Popen(args, cwd=where, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(rng.uniform(start, 0.9 * whole))
+        if p.poll() is not None:  # it finished first
+            p.communicate()
+            continue
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        if p.returncode == 0:  # it was over (the last instants ignore Ctrl-C): the whole output, no word of it
+            assert sorted(os.listdir(where)) == ["out.csv", "p.png"] and "interrupted" not in err.decode()
+            continue
+        interrupted += 1
+        lines = err.decode().splitlines()
+        assert p.returncode == 130 and lines[-1] == "kdbound: interrupted" and "Traceback" not in err.decode(), err
+        assert out == b"" and os.listdir(where) == [], os.listdir(where)
+    assert interrupted >= 8  # most of them (under load some runs are over before their signal)
 
 
 # ----------------------------------------------------------------------------- hang-up and quit

@@ -166,7 +166,7 @@ BAD = [
     (["--kl-scale", "-1"], "--kl-scale"), (["--seed", "-1"], "--seed"), (["--n", "0"], "--n"),
     (["--d", "0"], "--d"), (["--n", "1.5"], "--n"), (["--sigma-s", "-2"], "--sigma-s"),
     (["--n", "1000000", "--d", "10000"], "--n"), (["--datasets", "10000000000"], "--datasets"),
-    (["--input", "rows.csv"], "--input"), (["--plot", "x.png"], "--plot"), (["-o", "x.csv"], "--output"),
+    (["--input", "rows.csv"], "--input"), (["--plot", "x.png"], "--plot"),
     (["--runs-out", "runs.xyz"], "--runs-out"), (["--runs-out", "/no/such/dir/r.csv"], "--runs-out"),
     (["--runs-out", "r.csv", "--sweep", "n=5:10:2"], "--runs-out"), (["--sweep", "n=5:10:2", "--n", "5"], "--sweep"),
     (["--sweep", "sigma=1:2:3"], "--sweep"), (["--sweep", "n=5:10"], "--sweep"), (["-f", "parquet"], "--format"),
@@ -266,7 +266,7 @@ def test_fuzz_options_exit_0_or_2_with_one_line(choice):
 def test_sweep_notes_are_said_once_and_summarised(run):
     r = run("simulate", "--datasets", "300", "--sweep", "kl_scale=0:1:3", "--rank", "1", "-f", "csv")
     assert r.exit_code == 0, r.stderr
-    notes = [line for line in r.stderr.splitlines() if line.startswith("note: ")]
+    notes = [line for line in r.stderr.splitlines() if line.startswith("kdbound: note: ")]
     assert len(notes) == len(set(notes))
     assert any("kl_scale != 1 at 2 of 3 points" in n for n in notes)
     assert any("slack_used is not finite at 1 of 3 points" in n for n in notes)

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -93,3 +94,71 @@ def test_sweep_details_found_by_a_second_attack(run):
     r = run("upper", "--sigma", "0.1", "--sweep", "gen_t=0:2:5", "--loss-min", "0", "--loss-max", "1", "--solve", "kl",
             "--target", "0.1")
     assert r.exit_code == 2 and "(got 1.5)" in r.stderr and r.stderr.count("\n") == 1
+
+
+# mutations: check_table_rows skipped in the sweep (minutes of drawing) or in the batch's table output
+def test_a_table_longer_than_the_limit_is_refused_before_any_work(run):
+    import time
+
+    from conftest import one_line_error
+    from kdbound.render.report import MAX_TABLE_ROWS
+
+    t = time.perf_counter()
+    r = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", "kl=0:1:1000000", "-f", "table")
+    one_line_error(r, "--format: table: 1,000,000 rows", f"at most {MAX_TABLE_ROWS:,}", "--format tsv or csv",
+                   "--output FILE")
+    assert time.perf_counter() - t < 5
+    rows = "gen_t,kl\n" + "0.05,0.1\n" * (MAX_TABLE_ROWS + 1)
+    r = run("upper", "--sigma", "0.1", "-i", "-", "-f", "table", input=rows, tty=True)
+    assert r.exit_code == 2 and "rows are too many for a terminal table" in r.stderr
+    ok = run("upper", "--gen-t", "0.05", "--sigma", "0.1", "--sweep", f"kl=0:1:{MAX_TABLE_ROWS}", "-f", "tsv")
+    assert ok.exit_code == 0 and len(ok.stdout.splitlines()) == MAX_TABLE_ROWS + 1
+
+
+# ----------------------------------------------------------------------------- two sweeps: a grid
+
+# mutations: the second --sweep dropped (it used to replace the first silently), the grid's order swapped
+def test_two_sweeps_make_a_grid(run):
+    r = run("upper", "--gen-t", "0.05", "--sweep", "kl=0:1:3", "--sweep", "sigma=0.1:0.2:2", "-f", "csv")
+    assert r.exit_code == 0, r.stderr
+    header, *rows = r.stdout.splitlines()
+    assert header.startswith("kl,sigma,bound,")
+    cells = [[float(c) for c in row.split(",")[:3]] for row in rows]
+    assert [(kl, s) for kl, s, _ in cells] == [(0.0, 0.1), (0.5, 0.1), (1.0, 0.1), (0.0, 0.2), (0.5, 0.2), (1.0, 0.2)]
+    for kl, s, bound in cells:
+        assert bound == pytest.approx(0.05 + s * (2 * kl) ** 0.5, rel=1e-12)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--sweep", "kl=0:1:3", "--sweep", "sigma=0.1:0.2:2", "--sweep", "gen_t=0:1:2"], "--sweep: at most twice"),
+    (["--sweep", "kl=0:1:3", "--sweep", "kl=0:2:2"], "--sweep: names kl twice"),
+    (["--sweep", "kl=0:1:3", "--sweep", "sigma=0.1:0.2:13", "--plot", "x.png"], "--plot: draws one curve per value"),
+])
+def test_grids_refused_in_one_line(run, tmp_path, monkeypatch, args, words):
+    from conftest import one_line_error
+
+    monkeypatch.chdir(tmp_path)
+    one_line_error(run("upper", "--gen-t", "0.05", *args), words)
+    assert os.listdir(tmp_path) == []
+
+
+def test_linear_gaussian_sweeps_its_scalar_parameters(run_json, run):
+    base = ["linear-gaussian", "--d", "6", "--n", "40", "--k", "2", "--samples", "8"]
+    r = run(*base, "--sweep", "lam=0.5:2:2", "--sweep", "rank=1:2:2", "-f", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(row["lam"], row["rank"]) for row in rows] == [(0.5, 1), (2.0, 1), (0.5, 2), (2.0, 2)]
+    for row in rows:  # each row is the single evaluation at its point
+        single = run_json(*base, "--lam", row["lam"], "--rank", row["rank"])["results"]
+        assert row["kl_bound"] == single["kl_bound"] and row["apx"] == single["apx"]
+    r = run(*base, "--sweep", "rank=1:2:2", "--rank-sweep", "1:2")
+    assert r.exit_code == 2 and "--sweep: conflicts with --rank-sweep" in r.stderr
+    r = run(*base, "--sweep", "seed=1:2:2")
+    assert r.exit_code == 2 and "PARAM must be one of lam, beta_t, noise, rank" in r.stderr
+
+
+def test_simulate_grid_rows(run):
+    r = run("simulate", "--d", "3", "--k", "2", "--datasets", "100", "--sweep", "n=10:20:2", "--sweep", "lam=1:2:2",
+            "-f", "csv", "--columns", "n,lam,datasets")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines() == ["n,lam,datasets", "10,1.0,100", "20,1.0,100", "10,2.0,100", "20,2.0,100"]

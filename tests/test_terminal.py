@@ -99,3 +99,37 @@ def test_data_is_never_read_as_markup(in_pty, tmp_path):
     text, status = in_pty(["upper", "--gen-t", "0.5", "--kl", "20", "--sigma", "0.1", "--loss-min", "0",
                            "--loss-max", "1"], 120)
     assert status == 0 and "for any loss in [a, b]" in " ".join(text.split())
+
+
+# mutations: every value cell right-aligned again; a text column of rows right-aligned
+def test_text_is_left_aligned_and_numbers_right_aligned(run, tmp_path):
+    r = run("upper", "--gen-t", "0.05", "--kl", "0.2", "--sigma", "0.1", "--loss-min", "0", "--loss-max", "1",
+            tty=True)
+    lines = r.stdout.splitlines()
+    line_of = {key: next(ln for ln in lines if f" {key} " in ln) for key in ("sigma_route", "lower_two_sided",
+                                                                               "vacuous", "bound")}
+    start = line_of["lower_two_sided"].index("-0.0132456")  # the widest value fills the column
+    assert line_of["sigma_route"].index("given") == start and line_of["vacuous"].index("no") == start
+    end = start + len("-0.0132456")
+    assert line_of["bound"].index("0.113246") + len("0.113246") == end
+    rows = tmp_path / "rows.csv"
+    rows.write_text("run,gen_t,kl\nresnet-a,0.05,0.2\nvit-long-name,0.05,0.3\n")
+    r = run("upper", "-i", rows, "--sigma", "0.1", "--columns", "run,bound", tty=True)
+    lines = r.stdout.splitlines()
+    header = next(ln for ln in lines if "run" in ln and "bound" in ln)
+    assert header.index("run") == next(ln for ln in lines if "resnet-a" in ln).index("resnet-a")
+
+
+def test_no_key_is_cut_at_80_columns(run, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(60, 5)), rng.normal(size=(3, 5))
+    np.save(tmp_path / "x.npy", x), np.save(tmp_path / "w.npy", w)
+    np.save(tmp_path / "y.npy", x @ w.T + 0.5 * rng.normal(size=(60, 3)))
+    r = run("linear-gaussian", "--x", tmp_path / "x.npy", "--y", tmp_path / "y.npy", "--w-star", tmp_path / "w.npy",
+            "--gen-t", "0.05", "--sigma", "0.1", "--loss-min", "0", "--loss-max", "1", tty=True,
+            env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.stderr
+    assert "dataset_shift_conditional " in r.stdout and "…" not in r.stdout
+    assert max(map(len, r.stdout.splitlines())) <= 80

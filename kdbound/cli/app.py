@@ -11,18 +11,30 @@ from typing import Annotated, Optional
 import typer
 
 from .._version import __version__
+from ..errors import InputError
 from ..engine.specs import LOWER, SHARPNESS, UPPER, BoundSpec
 from ..engine.synthetic import DEFAULT_D, DEFAULT_K, DEFAULT_N
 from .click_api import Choice
-from .group import KdboundGroup
-from .options import Common, Real, environment, option, option_name, output_format, shared_parameters
-from ..render.report import render_reports
+from .group import KdboundCommand, KdboundGroup
+from .options import (Common, Real, check_output, environment, option, option_name, output_format, select_report,
+                      shared_parameters)
+from ..render.report import render_reports, write_reports
 from .run import bound_report, run_bound
 
 SETTINGS = dict(
     cls=KdboundGroup,
     name="kdbound",
-    help="Generalization bounds for knowledge distillation (Li and He, ISIT 2026).",
+    help="""Generalization bounds for knowledge distillation (Li and He, ISIT 2026).
+
+Examples:
+
+kdbound upper --gen-t 0.05 --kl 0.2 --sigma 0.1
+kdbound upper --gen-t 0.05 --sigma 0.1 --sweep kl=log:1e-3:10:50 --plot upper.pdf
+kdbound estimate runs.csv --loss-min 0 --loss-max 1
+
+Every command's --help lists its options. The guides are in docs/ (docs/pipelines.md: batch, solve, sweep, \
+plot and output formats). Exit status: 0 ok, 2 bad input or no solution, 3 some batch rows failed, 130 \
+interrupted, 1 internal error.""",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -147,7 +159,8 @@ def bound_command(spec: BoundSpec, summary: str, help: str) -> None:
     def options():
         return [*(_param_option(spec, p) for p in spec.params), *shared_parameters()]
 
-    app.command(spec.name, help=_doc(help), short_help=escape(summary))(_Callback(spec.name, run, options))
+    app.command(spec.name, help=_doc(help), short_help=escape(summary), cls=KdboundCommand)(
+        _Callback(spec.name, run, options))
 
 
 bound_command(UPPER, f"Upper bound (Theorem 1): {UPPER.formula}", f"""Upper bound of Theorem 1:
@@ -208,23 +221,65 @@ DEMO = {
 def demo(ctx: typer.Context, **kwargs) -> int:
     common = Common.pop(kwargs)
     env = environment(ctx.obj, common)
+    fmt = output_format(common, env)
+    check_output(common)
     specs = {"upper": UPPER, "lower": LOWER, "sharpness": SHARPNESS}
     reports = {name: bound_report(specs[name], dict(values), Common()) for name, values in DEMO.items()}
-    render_reports(reports, output_format(common, env), env)
+    every = list(dict.fromkeys(k for r in reports.values() for k in r.results))  # --columns: each report its own
+    reports = {name: select_report(r, common, every) for name, r in reports.items()}
+    if common.output is not None:
+        write_reports(reports, fmt, common.output, env)
+        env.warn(f"kdbound: wrote {common.output}")
+    else:
+        render_reports(reports, fmt, env)
     return 0
+
+
+#: shared options a command cannot take, and why: refused in one line that says so (hidden from the help)
+REFUSED = {
+    "demo": {"sweep": "demo runs its embedded scenario; sweep a parameter with upper, lower or sharpness",
+             "plot": "demo draws no figure; plot a sweep of upper, lower or sharpness",
+             "input": "demo runs its embedded scenario; evaluate rows with upper, lower or sharpness",
+             "solve": "demo runs its embedded scenario; solve with upper, lower or sharpness"},
+    "estimate": {"sweep": "estimate reports on measured runs: it has no parameter to sweep",
+                 "plot": "estimate draws no figure (its report is numbers from the runs)",
+                 "input": "RUNS is estimate's input: give the file as its argument",
+                 "solve": "estimate has no unknown to solve for; solve with upper or lower"},
+    "distill": {"sweep": "distill runs one experiment; run it once per setting to compare settings",
+                "plot": "distill draws no figure (its report is numbers from the runs)",
+                "input": "distill reads its pool from --data",
+                "solve": "distill has no unknown to solve for; solve with upper or lower"},
+    "linear-gaussian": {"input": "linear-gaussian reads arrays (--x, --y, --w-star), not rows",
+                        "solve": "linear-gaussian computes K; plug it into upper or lower --solve"},
+    "simulate": {"solve": "simulate measures gaps and checks the bounds; solve with upper or lower"},
+}
+
+
+def _refused(name: str) -> list[inspect.Parameter]:
+    return [inspect.Parameter(f"refused_{opt}", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Optional[str], option(option_name(opt), *(("-i",) if opt == "input" else ()), help=why, panel="Output",
+                              hidden=True)])
+        for opt, why in REFUSED.get(name, {}).items()]
 
 
 def _register(func, name: str | None, shared: tuple[str, ...], own=(), help=None, short_help=None):
     """Register a command whose options are ``own`` (a list, or a function that builds it when typer
-    asks) followed by the ``shared`` options."""
+    asks) followed by the ``shared`` options (and, hidden, the shared ones it refuses: :data:`REFUSED`)."""
     def options():
-        return [*(own() if callable(own) else own), *shared_parameters(*shared)]
+        return [*(own() if callable(own) else own), *shared_parameters(*shared), *_refused(name)]
 
-    app.command(name, help=None if help is None else _doc(help),
-                short_help=None if short_help is None else escape(short_help))(_Callback(name, func, options))
+    def run(ctx, **kwargs):
+        for opt, why in REFUSED.get(name, {}).items():
+            if kwargs.pop(f"refused_{opt}", None) is not None:
+                raise InputError(why, opt)
+        return func(ctx, **kwargs)
+
+    app.command(name, help=None if help is None else _doc(help), cls=KdboundCommand,
+                short_help=None if short_help is None else escape(short_help))(_Callback(name, run, options))
 
 
-_register(demo, "demo", ("fmt", "quiet"), short_help="The three bounds on an embedded example scenario",
+_register(demo, "demo", ("fmt", "quiet", "columns", "output"),
+          short_help="The three bounds on an embedded example scenario",
           help="""Run upper, lower and sharpness on one embedded example scenario and print their tables
 (or --format).
 
@@ -276,7 +331,8 @@ def linear_gaussian_cmd(ctx: typer.Context, **kwargs) -> int:
     return run_linear_gaussian(kwargs, common, ctx.obj)
 
 
-_register(linear_gaussian_cmd, "linear-gaussian", ("fmt", "quiet", "plot"), linear_gaussian_options,
+_register(linear_gaussian_cmd, "linear-gaussian", ("fmt", "quiet", "columns", "output", "sweep", "plot"),
+          linear_gaussian_options,
           short_help="The distillation divergence K of the linear-Gaussian case study, term by term",
           help=("""The distillation divergence K of the linear-Gaussian case study (Lemma 11, eq. 28-39).
 
@@ -312,7 +368,7 @@ def simulate_options() -> list[inspect.Parameter]:
         _lg_option("beta_t", Optional[float], None, "Teacher inverse temperature beta_t > 0 (default 1).", "Model"),
         _lg_option("noise", Optional[float], None, "Label noise standard deviation > 0 (default 1).", "Model"),
         _lg_option("student", str, "kernel", "kernel: Theta ~ MN(L_r L_r^T W_T, I, Sigma_S); refit: the Gibbs "
-                   "posterior recomputed on the pseudo data at --beta-s.", "Student"),
+                   "posterior recomputed on the pseudo data at --beta-s.", "Student", metavar="[kernel|refit]"),
         _lg_option("rank", Optional[int], None, "Kernel student's rank r in 1..min(k, d, n) (default the largest; "
                    "below min(k, d) K is bounded, not exact).", "Student"),
         _lg_option("sigma_s", Optional[str], None, "Kernel student's covariance: a number s (s I), 'teacher' (Sigma_T, "
@@ -350,7 +406,7 @@ def simulate_cmd(ctx: typer.Context, **kwargs) -> int:
     return run_simulate(kwargs, common, ctx.obj)
 
 
-_register(simulate_cmd, "simulate", ("fmt", "quiet", "output", "sweep", "plot"), simulate_options,
+_register(simulate_cmd, "simulate", ("fmt", "quiet", "columns", "output", "sweep", "plot"), simulate_options,
           help=("""Check Theorems 1 and 10 by Monte Carlo in the linear-Gaussian model, where every quantity is
 known.
 
@@ -373,8 +429,8 @@ Examples:
 
 # --------------------------------------------------------------------------- estimate
 
-def _est_option(name, kind, default, help, panel):
-    return _lg_option(name, kind, default, escape(help), panel)
+def _est_option(name, kind, default, help, panel, **extra):
+    return _lg_option(name, kind, default, escape(help), panel, **extra)
 
 
 def estimate_options() -> list[inspect.Parameter]:
@@ -390,7 +446,7 @@ def estimate_options() -> list[inspect.Parameter]:
         _est_option("delta", float, 0.05, "One minus the confidence level, in (0, 1).", "Statistics"),
         _est_option("kl_method", str, "gauss", "How to estimate K_h: gauss (Gaussian fit, parametric bootstrap) or knn "
                     "(1-nearest neighbour, its bias extrapolated from exact subsample means; >= 50 runs per role, "
-                    "distinct gaps).", "Statistics"),
+                    "distinct gaps).", "Statistics", metavar="[gauss|knn]"),
         _est_option("jitter", Optional[str], None, "knn only: add uniform noise of this width to every gap before "
                     "estimating K_h, to break ties; 'auto' = the smallest distance between distinct gaps.",
                     "Statistics"),
@@ -400,7 +456,7 @@ def estimate_options() -> list[inspect.Parameter]:
                     "same numbers).", "Statistics"),
         # the shared names (Common.pop reads them), described for a table of runs in and one report out
         _est_option("input_format", Optional[str], None, "csv | tsv | jsonl | parquet (default: from RUNS' extension; "
-                    "csv for stdin).", "Files"),
+                    "csv for stdin).", "Files", metavar="[csv|tsv|jsonl|parquet]"),
         inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
             Optional[str], option("--output", "-o", panel="Files", help=escape(
                 "Write the report to FILE (atomically) instead of stdout: JSON, JSON Lines, CSV or TSV as --format "
@@ -416,7 +472,7 @@ def estimate_cmd(ctx: typer.Context, **kwargs) -> int:
     return run_estimate(kwargs.pop("runs"), kwargs, common, ctx.obj)
 
 
-_register(estimate_cmd, "estimate", ("fmt", "quiet"), estimate_options,
+_register(estimate_cmd, "estimate", ("fmt", "quiet", "columns"), estimate_options,
           short_help="Bounds of Theorem 1 from measured training runs, with the gap-law divergence K_h",
           help=_doc("""Bounds of Theorem 1 from measured training runs, with K_h for K:
 gen_T - sigma sqrt(2 K_h) <= gen_S <= gen_T + sigma sqrt(2 K_h).
@@ -521,7 +577,7 @@ def distill_cmd(ctx: typer.Context, **kwargs) -> int:
     return run_distill(kwargs, common, ctx.obj, defaults)
 
 
-_register(distill_cmd, "distill", ("fmt", "columns", "quiet"), distill_options,
+_register(distill_cmd, "distill", ("fmt", "quiet", "columns"), distill_options,
           short_help="Run the distillation experiment on real data and models, then estimate's bounds",
           help="""Run the distillation experiment on real data and real models, then print estimate's report
 on its runs.

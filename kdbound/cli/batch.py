@@ -23,6 +23,7 @@ from ..errors import InputError, ParameterError, format_value, spell_text
 from ..formats import Format
 from ..io import table_read, table_write
 from ..render import Environment, explain, render_rows
+from ..render.report import check_table_rows
 from .options import Common, option_name, output_format, select_columns
 from .status import ExitStatus
 
@@ -63,8 +64,11 @@ class _TableOutput:
     def __init__(self, env: Environment):
         self.env = env
         self.keep: tuple[str, ...] = ()
+        self.rows = 0
 
     def write(self, table) -> None:
+        self.rows += table.num_rows
+        check_table_rows(self.rows)  # the blocks drawn so far and this one
         render_rows(table_write.to_columns(table), Format.TABLE, self.env, keep=self.keep)
 
     def __enter__(self):
@@ -88,7 +92,7 @@ def run_batch(spec: BoundSpec, values: dict, common: Common, env: Environment) -
                 writer.keep = run.keep(parsed)
             writer.write(table)
     for line in run.notes + run.nulls.notes(run.offset) + run.ends.notes(run.offset):
-        env.warn(f"kdbound: note: {line}")  # after the output: a run that fails says only why
+        env.note(f"{line}")  # after the output: a run that fails says only why
     if run.failed:
         env.warn(explain.failed_rows(run.failed, run.offset, common.on_error, run.first_error))
         return ExitStatus.ROWS_FAILED

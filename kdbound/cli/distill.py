@@ -144,7 +144,7 @@ def _report(result: R.DistillResult, kwargs: dict, fmt: Format, common: Common, 
         reports[runs.student] = distill_report(est, runs, select_columns(common, list(est.results)))
     if common.output is not None:
         write_reports(reports, fmt, common.output, env, key="student")
-        env.warn(f"wrote {common.output}")
+        env.warn(f"kdbound: wrote {common.output}")
     elif len(reports) == 1:
         render_report(next(iter(reports.values())), fmt, env)
     else:

@@ -15,11 +15,10 @@ from ..errors import InputError, ParameterError
 from ..io.arrow import require_pyarrow
 from ..io.atomic import resolve_output
 from ..io.runs_table import TEXT_COLUMNS, Runs, read_runs, runs_from_columns, tie_error
-from ..render import Environment, render_report
-from ..render.report import write_report
+from ..render import Environment
 from ..render.explain_estimate import ROLES, estimate_report
 from ..render.progress import Progress
-from .options import Common, environment, option_name, output_format
+from .options import Common, emit_report, environment, option_name, output_format, select_report
 
 # the runs table is read and checked by kdbound.io.runs_table (shared with the Python API, kdbound.api)
 __all__ = ["Runs", "TEXT_COLUMNS", "read_runs", "check_options", "check_counts", "run_estimate", "runs_report",
@@ -93,11 +92,7 @@ def run_estimate(path: str, opts: dict, common: Common, env: Environment | None)
     loss_range = E.check_loss_range(kwargs["loss_min"], kwargs["loss_max"])
     require_pyarrow(None, "RUNS: ")
     report = _report(read_runs(path, common.input_format, loss_range), path, kwargs, env)
-    if common.output is None:
-        render_report(report, fmt, env)
-    else:
-        write_report(report, fmt, common.output, env)
-        env.warn(f"wrote {common.output}")
+    emit_report(select_report(report, common), fmt, common, env)
     return 0
 
 

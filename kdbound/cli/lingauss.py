@@ -17,10 +17,13 @@ from ..engine.lingauss import check_hyper, check_memory, check_rank_sweep, linea
 from ..engine.synthetic import synthetic_problem
 from ..errors import InputError, ParameterError
 from ..io.arrays import load_array
-from ..render import Environment, plot, render_report
+from ..formats import Format
+from ..render import Environment, plot, render_rows
+from ..render.report import check_table_rows
 from ..render.explain_lingauss import lingauss_report, noise_warning
 from ..render.progress import Progress as _Progress
-from .options import Common, environment, option_name, output_format
+from .options import (Common, check_output, emit_report, environment, is_log_sweep, option_name, output_format,
+                      parse_sweep, plot_curves, select_columns, select_report, sweep_grid)
 
 SOURCE_WIDTH = 32             # a file name longer than this is shortened in the inputs
 
@@ -121,14 +124,47 @@ def _plug_in(opts: dict):
     return gen_t, sigma, lo, hi
 
 
+#: the scalar parameters a linear-gaussian --sweep may vary
+SWEEPABLE = ("lam", "beta_t", "noise", "rank")
+
+
+def _axis(text: str) -> tuple[str, np.ndarray]:
+    name, grid = parse_sweep(text, SWEEPABLE)
+    if name == "rank":
+        grid = np.unique(np.round(grid)).astype(np.int64)  # each whole rank once
+    return name, grid
+
+
+def _sweep_axes(common: Common, opts: dict):
+    """The points of --sweep (one or two), checked before any work: {name: values} and the second's name."""
+    if common.sweep is None:
+        return None, None
+    if opts["rank_sweep"] is not None:
+        raise InputError("conflicts with {rank_sweep}: sweep the rank with --sweep rank=START:STOP:NUM, or "
+                         "tabulate it with --rank-sweep, not both", "sweep", refs=("rank_sweep",))
+    first = _axis(common.sweep)
+    second = None if common.sweep_by is None else _axis(common.sweep_by)
+    axes = sweep_grid(first, second)
+    for i in range(len(axes[first[0]])):
+        point = {**opts, **{k: v[i] for k, v in axes.items()}}
+        check_hyper(point["lam"], point["beta_t"], 1.0 if point["noise"] is None else point["noise"])
+    if common.plot is not None and second is not None:
+        plot_curves(len(second[1]))
+    return axes, None if second is None else second[0]
+
+
 def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> int:
     env = environment(env, common)
     fmt = output_format(common, env)
+    check_output(common)
     sweep = parse_rank_sweep(opts["rank_sweep"]) if opts["rank_sweep"] is not None else None
+    axes, by = _sweep_axes(common, opts)
+    if axes is not None and fmt == Format.TABLE and common.output is None:
+        check_table_rows(len(next(iter(axes.values()))))
     if common.plot is not None:
-        if sweep is None:
-            raise InputError("needs {rank_sweep} for linear-gaussian (the curve is K against the rank)", "plot",
-                             refs=("rank_sweep",))
+        if sweep is None and axes is None:
+            raise InputError("needs {sweep} or {rank_sweep} for linear-gaussian (the curves are K and its terms "
+                             "against the swept parameter)", "plot", refs=("sweep", "rank_sweep"))
         plot.check_plot_path(common.plot)
         _require_matplotlib()
     seed = opts["seed"]
@@ -139,6 +175,8 @@ def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> 
     _plug_in(opts)
     x, y, w, source = load_problem(opts["x"], opts["y"], opts["w_star"], opts["d"], opts["n"], opts["k"], seed)
     sigma_s = parse_sigma_s(opts["sigma_s"])
+    if axes is not None:
+        return _run_sweep(opts, common, env, fmt, (x, y, w, source, sigma_s), axes, by)
     progress = _Progress(env, "Monte Carlo over W_T")
     try:
         res = linear_gaussian(x, w, y, lam=opts["lam"], beta_t=opts["beta_t"], noise=noise, rank=opts["rank"],
@@ -146,17 +184,78 @@ def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> 
                               rank_sweep=sweep, progress=progress)
     finally:
         progress.close()
+    fixed = _fixed(opts, (x, y, w, source, sigma_s), {"rank": None})  # a rank sweep's figure: what it holds fixed
     del x
     noise_from = res.noise_from  # the engine's default: estimated from Y, else 1.0 (the same in Python)
     warning = noise_warning(res.noise, noise_from, res.noise_estimate)
     if warning is not None:
-        env.warn(warning)
+        env.warn(f"kdbound: {warning}")
     report = lingauss_report(res, opts, source, sigma_s, noise_from, plug_in(res, opts), option_name)
+    report = select_report(report, common)
     if common.plot is not None and res.rank_sweep is not None:  # first: a plot that cannot be written leaves stdout
-        plot.plot_rank_sweep(_sweep_columns(res), common.plot)  # empty
-        env.warn(f"wrote {common.plot}")
-    render_report(report, fmt, env)
+        plot.plot_rank_sweep(_sweep_columns(res), common.plot,  # empty
+                             fixed=fixed)
+        env.warn(f"kdbound: wrote {common.plot}")
+    emit_report(report, fmt, common, env)
     return 0
+
+
+def _point(opts: dict, problem, env: Environment | None = None, progress=None):
+    """One evaluation at ``opts``: the engine's result and its report."""
+    x, y, w, source, sigma_s = problem
+    res = linear_gaussian(x, w, y, lam=opts["lam"], beta_t=opts["beta_t"], noise=opts["noise"], rank=opts["rank"],
+                          sigma_s=sigma_s, samples=opts["samples"], seed=opts["seed"], k=opts["k"],
+                          rank_sweep=None, progress=progress)
+    return res, lingauss_report(res, opts, source, sigma_s, res.noise_from, plug_in(res, opts), option_name)
+
+
+def _run_sweep(opts: dict, common: Common, env: Environment, fmt: Format, problem, axes: dict, by) -> int:
+    """--sweep over lam, beta_t, noise or rank (twice: their grid): a row of results per point."""
+    name = next(iter(axes))
+    points = len(axes[name])
+    rows, said = [], {}
+    progress = _Progress(env, f"sweep of {name}" + ("" if by is None else f" and {by}"))
+    try:
+        for i in range(points):
+            point = {**opts, **{k: (int(v[i]) if k == "rank" else float(v[i])) for k, v in axes.items()}}
+            _, report = _point(point, problem)
+            rows.append(report.results)
+            for line in report.notes:  # each point's notes once; the rows themselves are the guidance
+                if not line.startswith("guidance:"):
+                    said.setdefault(line)
+            progress(i + 1, points)
+    finally:
+        progress.close()
+    columns = dict(axes)
+    for key in rows[0]:
+        if key not in columns:
+            columns[key] = np.array([row[key] for row in rows], dtype=object)
+    chosen = select_columns(common, list(columns))
+    shown = columns if chosen is None else {k: columns[k] for k in chosen}
+    if common.plot is not None:  # first: a plot that cannot be written leaves stdout empty
+        plot.plot_rank_sweep(columns, common.plot, x=name, by=by, log_x=is_log_sweep(common.sweep),
+                             fixed=_fixed(opts, problem, axes))
+        env.warn(f"kdbound: wrote {common.plot}")
+    if common.output is not None:
+        from ..io.table_write import write_table_file  # pyarrow, only when a file is written
+
+        write_table_file(shown, common.output, fmt)
+        env.warn(f"kdbound: wrote {common.output}")
+    else:
+        render_rows(shown, fmt, env, title=f"kdbound linear-gaussian: sweep of {name}"
+                    + ("" if by is None else f" and {by}"), keep=(name, *(() if by is None else (by,)), "kl_bound"))
+    for line in said:
+        env.note(line)
+    return 0
+
+
+def _fixed(opts: dict, problem, axes: dict) -> dict:
+    """What a sweep's figure holds fixed (its subtitle)."""
+    x, y, w, source, _ = problem
+    fixed = {"n": x.shape[0], "d": x.shape[1], "lam": opts["lam"], "beta_t": opts["beta_t"], "rank": opts["rank"]}
+    if opts["noise"] is not None or y is None:
+        fixed["noise"] = 1.0 if opts["noise"] is None else opts["noise"]
+    return {k: v for k, v in fixed.items() if k not in axes}
 
 
 def _require_matplotlib() -> None:

@@ -15,7 +15,7 @@ import sys
 
 from typer.main import get_command
 
-from ..io.atomic import remove_temporaries
+from ..io.atomic import drop_results, interrupted, note_interrupt, remove_temporaries
 from ..io.stdout import GuardedStream, QuietStream, StdoutClosed, StdoutError
 from .app import app, app_for
 from .group import Terminated
@@ -25,6 +25,13 @@ from .status import ExitStatus
 def _on_sigterm(signum, frame):
     remove_temporaries()
     raise Terminated()
+
+
+def _on_sigint(signum, frame):
+    """Ctrl-C: recorded first (a library that swallows the KeyboardInterrupt cannot make the run go on to
+    exit 0 and put its files in place), then raised."""
+    note_interrupt()
+    raise KeyboardInterrupt
 
 
 def _on_fatal_signal(signum, frame):
@@ -50,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr = QuietStream(sys.stderr)
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
+        early = sys.modules.get("_kdbound_console")
+        if early is not None and early._HIT[0]:  # Ctrl-C came during the imports and was swallowed there
+            note_interrupt()
+        if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, getattr(early, "on_sigint", None)):
+            signal.signal(signal.SIGINT, _on_sigint)  # not when ignored (a background job of a shell)
         for name in _FATAL:
             if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) == signal.SIG_DFL:
                 signal.signal(getattr(signal, name), _on_fatal_signal)
@@ -74,14 +86,33 @@ def run() -> None:
     was loaded.
     """
     try:
-        status = main()
-    except SystemExit as exc:
-        status = exc.code
-    status = status if isinstance(status, int) else (0 if status is None else ExitStatus.BUG)
+        try:
+            status = main()
+        except SystemExit as exc:
+            status = exc.code
+        status = status if isinstance(status, int) else (0 if status is None else ExitStatus.BUG)
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run is over: a late Ctrl-C changes nothing
+        except ValueError:  # not the main thread
+            pass
+        if interrupted() and status != ExitStatus.INTERRUPTED:
+            raise KeyboardInterrupt  # it came while the run ended, or a library swallowed it
+    except KeyboardInterrupt:
+        status = _interrupted()
     status = _flush(int(status))
     if "pyarrow" not in sys.modules:
         atexit._run_exitfuncs()
     os._exit(status)
+
+
+def _interrupted() -> int:
+    """Ctrl-C: no result file left behind, one line, status 130."""
+    drop_results()
+    try:
+        sys.stderr.write("kdbound: interrupted\n")
+    except (OSError, ValueError):
+        pass
+    return ExitStatus.INTERRUPTED
 
 
 def _flush(status: int) -> int:

@@ -63,13 +63,21 @@ OUTPUT, BATCH, SOLVE = "Output", "Batch: one evaluation per row", "Solve, sweep,
 ON_ERROR = ("stop", "skip", "null")
 
 
+#: --format's help and choices, the same in every command (Parquet only with --output FILE)
+FORMAT_METAVAR = "[table|json|jsonl|csv|tsv]"  # and parquet with --output (the help says so)
+FORMAT_HELP = ("table | json | jsonl | csv | tsv, and parquet with --output FILE (default: table on a terminal, "
+               "TSV on a pipe; with --output, from FILE's extension).")
+OUTPUT_HELP = ("Write the results to FILE instead of stdout, atomically (csv, tsv, jsonl, json or .parquet, from "
+               "--format or the extension).")
+
+
 @functools.cache
 def shared_options() -> dict:
     """name -> (annotation, default): the options commands share, declared once (and built when
     a command's options are, not at import)."""
     return {
-        "fmt": (Annotated[Optional[str], option("--format", "-f", help=f"{' | '.join(f.value for f in STDOUT_FORMATS)} "
-                                                "(default: table on a terminal, TSV otherwise).", panel=OUTPUT)], None),
+        "fmt": (Annotated[Optional[str], option("--format", "-f", help=FORMAT_HELP, metavar=FORMAT_METAVAR,
+                                                panel=OUTPUT)], None),
         "quiet": (Annotated[bool, option("--quiet", "-q", help="No notes, warnings or progress on stderr.",
                                          panel=OUTPUT)], False),
         "columns": (Annotated[Optional[str], option("--columns", help="Only these output columns (result keys), "
@@ -78,19 +86,22 @@ def shared_options() -> dict:
                                                   "Lines, Parquet; '-' for stdin). Columns are option names.",
                                                   panel=BATCH)], None),
         "input_format": (Annotated[Optional[str], option("--input-format", help="csv | tsv | jsonl | parquet (default: "
-                                                         "from the extension; csv for stdin).", panel=BATCH)], None),
-        "output": (Annotated[Optional[str], option("--output", "-o", help="Write rows to FILE (written atomically; "
-                                                   ".parquet allowed) instead of stdout.", panel=BATCH)], None),
+                                                         "from the extension; csv for stdin).",
+                                                         metavar="[csv|tsv|jsonl|parquet]", panel=BATCH)], None),
+        "output": (Annotated[Optional[str], option("--output", "-o", help=OUTPUT_HELP, panel=OUTPUT)], None),
         "on_error": (Annotated[str, option("--on-error", help="stop (exit 2) | skip the row | null its results; "
-                                           "skip/null exit 3 when any row failed.", panel=BATCH)], "stop"),
+                                           "skip/null exit 3 when any row failed.", metavar="[stop|skip|null]",
+                                           panel=BATCH)], "stop"),
         "solve": (Annotated[Optional[str], option("--solve", help="Solve for this parameter (one of the command's "
                                                   "options, such as kl) so that the bound meets --target.",
                                                   panel=SOLVE)], None),
         "target": (Annotated[Optional[float], option("--target", help="Target value of the bound for --solve.",
                                                      panel=SOLVE, click_type=Real())], None),
-        "sweep": (Annotated[Optional[str], option("--sweep", help="PARAM=START:STOP:NUM (linear) or "
-                                                  "PARAM=log:START:STOP:NUM.", panel=SOLVE)], None),
-        "plot": (Annotated[Optional[str], option("--plot", help="Draw the curves to FILE.png or FILE.svg (needs the "
+        "sweep": (Annotated[Optional[list[str]], option("--sweep", help="PARAM=START:STOP:NUM (linear) or "
+                                                        "PARAM=log:START:STOP:NUM. Give it twice for a grid of two "
+                                                        "parameters (a plot draws one curve per value of the "
+                                                        "second).", panel=SOLVE)], None),
+        "plot": (Annotated[Optional[str], option("--plot", help="Draw the curves to FILE.png, .svg or .pdf (needs the "
                                                  "plot extra: pip install 'kdbound\\[plot]').", panel=SOLVE)], None),
     }
 
@@ -116,6 +127,7 @@ class Common(NamedTuple):
     target: float | None = None
     sweep: str | None = None
     plot: str | None = None
+    sweep_by: str | None = None  # a second --sweep: the grid's other axis (one curve per value in a plot)
 
     @classmethod
     def pop(cls, kwargs: dict) -> "Common":
@@ -123,6 +135,12 @@ class Common(NamedTuple):
         found = {name: kwargs.pop(name) for name in cls._fields if name in kwargs}
         if found.get("output") == "-":
             found["output"] = None  # '-' is stdout, by convention
+        sweeps = found.get("sweep")
+        if isinstance(sweeps, (list, tuple)):  # --sweep, given once or twice
+            if len(sweeps) > 2:
+                raise InputError(f"at most twice: a grid of two parameters (got {len(sweeps)} sweeps)", "sweep")
+            found["sweep"] = sweeps[0] if sweeps else None
+            found["sweep_by"] = sweeps[1] if len(sweeps) > 1 else None
         return cls(**found)
 
     @property
@@ -186,9 +204,6 @@ def check_combination(common: Common) -> None:
                          refs=("input",))
     if common.input is not None and common.plot is not None:
         raise InputError("not with {input}; plot a {sweep} instead", "plot", refs=("input", "sweep"))
-    if common.output is not None and common.input is None and common.sweep is None:
-        raise InputError("only with {input} or {sweep} (a single evaluation prints to stdout)", "output",
-                         refs=("input", "sweep"))
 
 
 def select_columns(common: Common, available) -> list[str] | None:
@@ -204,6 +219,29 @@ def select_columns(common: Common, available) -> list[str] | None:
     if twice:  # a JSON object cannot hold a key twice, nor a table a column
         raise InputError(f"names {twice[0]!r} twice (got {common.columns!r})", "columns")
     return chosen
+
+
+def select_report(report, common: Common, available=None):
+    """``report`` with only the ``--columns`` results (and section columns), in that order; ``available``
+    the names the selection is checked against (default: the report's results and section columns)."""
+    if common.columns is None:
+        return report
+    names = list(report.results) + [c for _, cols in report.sections for c in cols if c not in report.results]
+    chosen = select_columns(common, names if available is None else available)
+    results = {k: report.results[k] for k in chosen if k in report.results}
+    sections = [(title, {k: cols[k] for k in chosen if k in cols}) for title, cols in report.sections]
+    return report._replace(results=results, sections=[(t, c) for t, c in sections if c])
+
+
+def emit_report(report, fmt: Format, common: Common, env: Environment) -> None:
+    """One report to stdout, or to ``--output FILE`` (atomically) with a line saying so."""
+    from ..render.report import render_report, write_report
+
+    if common.output is None:
+        render_report(report, fmt, env)
+    else:
+        write_report(report, fmt, common.output, env)
+        env.warn(f"kdbound: wrote {common.output}")
 
 
 def check_output(common: Common) -> None:
@@ -223,6 +261,40 @@ def is_log_sweep(text: str | None) -> bool:
 
 #: the most points a --sweep may have (each point is a row of results held in memory)
 MAX_SWEEP = 10_000_000
+
+
+def sweep_grid(first: tuple[str, np.ndarray], second: tuple[str, np.ndarray] | None) -> dict:
+    """The points of one sweep, or the grid (Cartesian product) of two: ``{name: values}``, the second
+    sweep's values outer (each of them with every value of the first, in order)."""
+    name, grid = first
+    if second is None:
+        return {name: grid}
+    by, by_grid = second
+    if by == name:
+        raise InputError(f"names {name} twice; sweep two different parameters", "sweep")
+    if len(grid) * len(by_grid) > MAX_SWEEP:
+        raise InputError(f"a grid of {len(grid):,} x {len(by_grid):,} points is more than {MAX_SWEEP:,}", "sweep")
+    return {name: np.tile(grid, len(by_grid)), by: np.repeat(by_grid, len(grid))}
+
+
+#: the most curves a plot of a two-sweep grid draws (one per value of the second sweep)
+MAX_CURVES = 12
+
+
+def plot_curves(count: int) -> None:
+    """A grid's plot draws one curve per value of the second --sweep: at most :data:`MAX_CURVES`."""
+    if count > MAX_CURVES:
+        raise InputError(f"draws one curve per value of the second {{sweep}}: at most {MAX_CURVES} (got {count}); "
+                         "give the second sweep fewer points", "plot", refs=("sweep",))
+
+
+def plot_fixed(values: dict, common: Common, swept) -> dict:
+    """The parameters a figure holds fixed, for its subtitle: the values given (not the swept ones), and the
+    target of a solve."""
+    fixed = {k: v for k, v in values.items() if v is not None and k not in swept and np.ndim(v) == 0}
+    if common.solve is not None and "target" not in swept and common.target is not None:
+        fixed["target"] = common.target
+    return fixed
 
 
 def parse_sweep(text: str, param_names: tuple[str, ...]) -> tuple[str, np.ndarray]:

@@ -12,10 +12,12 @@ from ..engine.specs import BoundSpec
 from ..engine._checks import collect_violations
 from ..errors import InputError, ParameterError
 from ..io.arrow import require_pyarrow
-from ..render import Environment, Report, render_report, render_rows
+from ..render import Environment, Report, render_rows
 from ..render import explain
-from .options import (Common, check_combination, check_output, environment, is_log_sweep, output_format,
-                      parse_sweep, select_columns)
+from ..render.report import check_table_rows
+from ..formats import Format
+from .options import (Common, check_combination, check_output, emit_report, environment, is_log_sweep,
+                      output_format, parse_sweep, plot_curves, plot_fixed, select_columns, sweep_grid)
 
 
 def evaluate(spec: BoundSpec, values: dict, common: Common):
@@ -52,7 +54,7 @@ def run_bound(spec: BoundSpec, values: dict, common: Common, env: Environment | 
         name, grid = default_grid(spec, values, common)
         at = common.target if name == "target" else values.get(name)
         _plot(spec, values, common, env, name, grid, at=None if at is None else float(at))
-    render_report(report, fmt, env)
+    emit_report(report, fmt, common, env)
     return 0
 
 
@@ -84,52 +86,56 @@ def default_grid(spec: BoundSpec, values: dict, common: Common | None = None) ->
     return "kl", np.linspace(0.0, top, 201)
 
 
-def _grid_columns(spec: BoundSpec, values: dict, common: Common, name: str, grid: np.ndarray) -> dict:
-    """The results along a grid of one parameter (or of the target, for a solve).  With ``--solve``,
-    grid points where no value meets the target are NaN (gaps in a plot, nulls with a note in a table)."""
-    if name == "target":
-        common, values = common._replace(target=grid), dict(values)
+def _grid_columns(spec: BoundSpec, values: dict, common: Common, axes: dict) -> dict:
+    """The results at the points ``axes`` ({parameter: values}, equal lengths; or the target, for a
+    solve).  With ``--solve``, points where no value meets the target are NaN (gaps in a plot, nulls
+    with a note in a table)."""
+    shape = (len(next(iter(axes.values()))),)
+    if "target" in axes:
+        common, values = common._replace(target=axes["target"]), dict(values)
     else:
-        values = {**values, name: grid}
+        values = {**values, **axes}
     if common.solve is None:
         results, _, _ = evaluate(spec, values, common)
     else:
         with collect_violations() as found:
             results, _, _ = evaluate(spec, values, common)
-        bad = np.zeros(grid.shape, dtype=bool)
+        bad = np.zeros(shape, dtype=bool)
         for v in found:
             if v.param != "target":  # the first grid point that breaks the rule, not the first point
-                first = int(np.flatnonzero(np.broadcast_to(v.mask, grid.shape))[0])
-                raise ParameterError(v.param, v.rule, float(np.broadcast_to(np.asarray(v.values), grid.shape)[first]))
-            bad |= np.broadcast_to(v.mask, grid.shape)
+                first = int(np.flatnonzero(np.broadcast_to(v.mask, shape))[0])
+                raise ParameterError(v.param, v.rule, float(np.broadcast_to(np.asarray(v.values), shape)[first]))
+            bad |= np.broadcast_to(v.mask, shape)
         results = {k: (v if v is None or np.asarray(v).dtype == bool
-                       else np.where(bad, np.nan, np.broadcast_to(np.asarray(v, dtype=float), grid.shape)))
+                       else np.where(bad, np.nan, np.broadcast_to(np.asarray(v, dtype=float), shape)))
                    for k, v in results.items()}
-    columns = {name: grid}
-    columns.update({k: (np.full(grid.shape, None, dtype=object) if v is None else
-                        np.broadcast_to(np.asarray(v), grid.shape)) for k, v in results.items() if k != name})
+    columns = dict(axes)
+    columns.update({k: (np.full(shape, None, dtype=object) if v is None else
+                        np.broadcast_to(np.asarray(v), shape)) for k, v in results.items() if k not in axes})
     return columns
 
 
 def _plot(spec: BoundSpec, values: dict, common: Common, env: Environment, name: str, grid: np.ndarray,
-          columns: dict | None = None, log_x: bool = False, at: float | None = None) -> None:
+          columns: dict | None = None, log_x: bool = False, at: float | None = None, by: str | None = None) -> None:
     from ..render import plot  # the home of matplotlib: loaded only when a plot is asked for
 
     if columns is None:
-        columns = _grid_columns(spec, values, common, name, grid)
+        columns = _grid_columns(spec, values, common, {name: grid})
     if common.solve is not None:
-        plot.plot_solved(spec, name, common.unknown, columns, common.plot, log_x=log_x)
+        plot.plot_solved(spec, name, common.unknown, columns, common.plot, log_x=log_x, by=by,
+                         fixed=plot_fixed(values, common, (name, by)))
     else:
         marks = spec.evaluate({**values, name: None}) if spec.name == "sharpness" and name == "rho" else None
-        first = {**values, name: grid[0]}
+        first = {**values, name: grid[0], **({} if by is None else {by: np.asarray(columns[by]).reshape(-1)[0]})}
         _, formula, _ = explain.headline(spec, first, spec.evaluate(first))
-        plot.plot_bound(spec, name, columns, common.plot, extra=marks, log_x=log_x, formula=formula, at=at)
-    env.warn(f"wrote {common.plot}")
+        plot.plot_bound(spec, name, columns, common.plot, extra=marks, log_x=log_x, formula=formula, at=at, by=by,
+                        fixed=plot_fixed(values, common, (name, by)))
+    env.warn(f"kdbound: wrote {common.plot}")
 
 
-def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) -> int:
-    fmt = output_format(common, env)
-    name, grid = parse_sweep(common.sweep, spec.numeric_names)
+def _axis(spec: BoundSpec, values: dict, text: str) -> tuple[str, np.ndarray]:
+    """One --sweep: its parameter and values (a whole-number parameter takes each integer once)."""
+    name, grid = parse_sweep(text, spec.numeric_names)
     if spec.param(name).integer:
         grid = np.unique(np.round(grid))  # a whole-number parameter: each integer once
         if grid[-1] < 2.0 ** 63:  # printed as integers where int64 holds them (n = 1e20 stays a float)
@@ -137,20 +143,36 @@ def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) 
     if values.get(name) is not None:
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))
-    columns = _grid_columns(spec, values, common, name, grid)
+    return name, grid
+
+
+def _run_sweep(spec: BoundSpec, values: dict, common: Common, env: Environment) -> int:
+    fmt = output_format(common, env)
+    name, grid = _axis(spec, values, common.sweep)
+    second = None if common.sweep_by is None else _axis(spec, values, common.sweep_by)
+    axes = sweep_grid((name, grid), second)
+    points = len(axes[name])
+    if fmt == Format.TABLE and common.output is None:
+        check_table_rows(points)  # before the work
+    if common.plot is not None and second is not None:
+        plot_curves(len(second[1]))
+    columns = _grid_columns(spec, values, common, axes)
     chosen = select_columns(common, list(columns))
     nulls = explain.NullCells(spec, common.unknown if common.solve is not None else None)
-    nulls.add({**values, name: grid}, columns, np.zeros(len(grid), dtype=bool), 0)
+    nulls.add({**values, **axes}, columns, np.zeros(points, dtype=bool), 0)
     shown = columns if chosen is None else {k: columns[k] for k in chosen}
     if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty
-        _plot(spec, values, common, env, name, grid, columns, log_x=is_log_sweep(common.sweep))
+        _plot(spec, values, common, env, name, grid, columns, log_x=is_log_sweep(common.sweep),
+              by=None if second is None else second[0])
     if common.output is not None:
         from ..io.table_write import write_table_file  # pyarrow (~0.1 s), only when a file is written
 
         write_table_file(shown, common.output, fmt)
     else:
-        keep = (name, "bound", *((common.unknown,) if common.solve else ()))
-        render_rows(shown, fmt, env, title=explain.sweep_title(spec.name, name), keep=keep)
-    for line in nulls.notes(len(grid)):  # after the output: a run that fails says only why
-        env.warn(f"kdbound: note: {line}")
+        keep = (name, *(() if second is None else (second[0],)), "bound",
+                *((common.unknown,) if common.solve else ()))
+        title = explain.sweep_title(spec.name, name if second is None else f"{name} and {second[0]}")
+        render_rows(shown, fmt, env, title=title, keep=keep)
+    for line in nulls.notes(points):  # after the output: a run that fails says only why
+        env.note(f"{line}")
     return 0

@@ -18,12 +18,13 @@ from ..formats import FILE_FORMATS, Format, from_extension
 from ..io.arrays import load_array
 from ..io.arrow import require_pyarrow
 from ..io.atomic import resolve_output
-from ..render import Environment, plot, render_report
+from ..render import Environment, plot
 from ..render.explain_simulate import (plot_caveat, render_sweep, runs_written, simulate_report, sweep_columns,
                                        sweep_notes)
 from ..render.progress import Progress
 from .lingauss import parse_sigma_s
-from .options import Common, check_combination, environment, output_format, parse_sweep
+from .options import (Common, check_combination, check_output, emit_report, environment, output_format, parse_sweep,
+                      plot_curves, select_columns, select_report)
 
 #: the parameters a --sweep may vary, and which of them are whole numbers
 SWEEPABLE = ("n", "d", "k", "rank", "lam", "beta_t", "noise", "beta_s", "clip", "kl_scale", "datasets")
@@ -54,9 +55,9 @@ def _runs_format(path: str) -> Format:
     return fmt
 
 
-def _sweep_grid(common: Common, opts: dict, w_path):
-    """(name, values, log axis) of --sweep, integers rounded (duplicates dropped), checked against the options."""
-    name, grid = parse_sweep(common.sweep, SWEEPABLE)
+def _sweep_grid(text: str, opts: dict, w_path):
+    """(name, values, log axis) of a --sweep, integers rounded (duplicates dropped), checked against the options."""
+    name, grid = parse_sweep(text, SWEEPABLE)
     if opts.get(name) is not None:
         raise InputError(f"{{sweep}} {name}: conflicts with {{{name}}}; leave the swept parameter out",
                          refs=("sweep", name))
@@ -72,7 +73,7 @@ def _sweep_grid(common: Common, opts: dict, w_path):
         values = seen
     else:
         values = [float(v) for v in grid]
-    return name, values, "log:" in common.sweep
+    return name, values, "log:" in text
 
 
 def _point(opts: dict, name: str, value) -> dict:
@@ -134,6 +135,7 @@ def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
                          "for a grid of settings", "input", refs=("sweep",))
     check_combination(common)
     fmt = output_format(common, env)
+    check_output(common)
     if common.output is not None:
         require_pyarrow("output")
     if common.plot is not None:
@@ -171,9 +173,9 @@ def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
     finally:
         progress.close()
     report = simulate_report(res, model, opts, datasets, w_path, sigma_text, fmt)
-    render_report(report, fmt, env)
+    emit_report(select_report(report, common), fmt, common, env)
     if runs_out is not None:
-        env.warn(runs_written(runs_out, datasets))
+        env.warn(f"kdbound: {runs_written(runs_out, datasets)}")
     return 0
 
 
@@ -216,12 +218,20 @@ def _simulate_with_runs(model, opts, datasets, progress, path, fmt, blocks=None)
 # --------------------------------------------------------------------------- sweeps
 
 def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None) -> int:
-    name, values, log_axis = _sweep_grid(common, opts, w_path)
-    points = []
-    for v in values:                      # every point is checked before any is computed
-        o = _point(opts, name, v)
+    name, values, log_axis = _sweep_grid(common.sweep, opts, w_path)
+    by, by_values = None, [None]
+    if common.sweep_by is not None:  # a grid: every value of the first sweep at each value of the second
+        by, by_values, _ = _sweep_grid(common.sweep_by, opts, w_path)
+        if by == name:
+            raise InputError(f"names {name} twice; sweep two different parameters", "sweep")
+        if common.plot is not None:
+            plot_curves(len(by_values))
+    points, outer = [], []
+    for v, b in ((v, b) for b in by_values for v in values):  # every point is checked before any is computed
+        o = _point(opts, name, v) if by is None else _point({**opts, by: b}, name, v)
+        outer.append(b)
         model = S.sim_model(**_model_args(o, w_star))
-        datasets = _datasets(o, model, SWEEP_BUDGET_S / len(values))
+        datasets = _datasets(o, model, SWEEP_BUDGET_S / (len(values) * len(by_values)))
         S.check_run(datasets, o["seed"], o["kl_scale"])
         points.append((v, o, model, datasets))
     total = sum(p[3] for p in points)
@@ -237,17 +247,32 @@ def _run_sweep(opts, common, env, fmt, w_star, w_path, sigma_text, parallel=None
     finally:
         bar.close()
     columns = sweep_columns(name, rows)
+    if by is not None:  # the second sweep's column beside the first
+        columns = {name: columns.pop(name), by: np.array(outer), **columns}
+    chosen = select_columns(common, list(columns))
     if common.plot is not None:  # before the results: a plot that cannot be written leaves stdout empty
-        plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=plot_caveat(rows))
-        env.warn(f"wrote {common.plot}")
+        plot.plot_simulate(columns, name, common.plot, log_x=log_axis, caveat=plot_caveat(rows),
+                           fixed=_fixed(points[0], (name, by)), by=by)
+        env.warn(f"kdbound: wrote {common.plot}")
+    shown = columns if chosen is None else {k: columns[k] for k in chosen}
     if common.output is not None:
-        _write_sweep(columns, common.output, fmt)
-        env.warn(f"wrote {common.output}")
+        _write_sweep(shown, common.output, fmt)
+        env.warn(f"kdbound: wrote {common.output}")
     else:
-        render_sweep(columns, name, fmt, env)
+        render_sweep(shown, name, fmt, env)
     for note in sweep_notes(rows, [p[2] for p in points], columns):
-        env.warn(f"note: {note}")
+        env.note(f"{note}")
     return 0
+
+
+def _fixed(point, swept) -> dict:
+    """What a sweep's figure holds fixed (its subtitle): the model's sizes and hyperparameters but the swept one."""
+    _, o, model, _ = point
+    fixed = {"student": o["student"], "n": model.n, "d": model.d, "k": model.k, "lam": o["lam"],
+             "beta_t": o["beta_t"], "noise": o["noise"]}
+    if o["student"] == "refit" and o.get("beta_s") is not None:
+        fixed["beta_s"] = o["beta_s"]
+    return {k: v for k, v in fixed.items() if k not in swept}
 
 
 def _write_sweep(columns: dict, path: str, fmt: Format) -> None:

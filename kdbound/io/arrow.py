@@ -58,3 +58,11 @@ def parquet(param: str | None = "input"):
 def is_json(field) -> bool:
     """Whether a table field holds JSON texts (a pass-through column of JSON Lines input)."""
     return bool(field.metadata) and field.metadata.get(b"kdbound") == b"json"
+
+
+def json_plain(texts: list) -> list:
+    """JSON texts (of a :func:`is_json` column) as the values people and text files show: a string as
+    its text (``"tree:depth=3"`` -> ``tree:depth=3``), any other value as its JSON text, null as None."""
+    import json  # only for JSON Lines input
+
+    return [None if v is None else (json.loads(v) if v.startswith('"') else v) for v in texts]

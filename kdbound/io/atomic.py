@@ -8,6 +8,11 @@
 * A character device or FIFO (``/dev/null``, a named pipe) is written
   straight through: it cannot be replaced, only written to.
 * ``SIGTERM`` removes live temporaries too (:func:`remove_temporaries`).
+* Ctrl-C (``SIGINT``) is recorded (:func:`note_interrupt`) as well as raised, so that an
+  interrupt that some library swallowed still stops the run: no result file is put in
+  place once it arrived, and :func:`drop_results` removes the result files the run
+  created before it (``result=True``; a resumable record such as distill's runs file
+  stays).
 """
 
 from __future__ import annotations
@@ -21,6 +26,31 @@ from .stdout import StdoutClosed
 
 #: temporaries not yet committed or removed (cleaned up on SIGTERM)
 _LIVE: set[str] = set()
+#: result files this process created (removed again if it is interrupted)
+_CREATED: list[str] = []
+#: whether Ctrl-C arrived (set by the console script's SIGINT handler)
+_INTERRUPTED = [False]
+
+
+def note_interrupt() -> None:
+    """Record that Ctrl-C arrived (the SIGINT handler calls this before raising KeyboardInterrupt)."""
+    _INTERRUPTED[0] = True
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C arrived in this process (even if a library swallowed its KeyboardInterrupt)."""
+    return _INTERRUPTED[0]
+
+
+def drop_results() -> None:
+    """An interrupted run: remove the temporaries and every result file it created."""
+    remove_temporaries()
+    for path in _CREATED:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    _CREATED.clear()
 
 
 def remove_temporaries() -> None:
@@ -94,8 +124,8 @@ class AtomicFile:
     As a context manager it yields that name and commits on success.
     """
 
-    def __init__(self, path: str, option: str = "output"):
-        self.path, self.option = path, option
+    def __init__(self, path: str, option: str = "output", result: bool = False):
+        self.path, self.option, self.result = path, option, result
         self.target, self.direct = resolve_output(path, option)
         if self.direct:
             self.tmp = self.target
@@ -125,6 +155,9 @@ class AtomicFile:
         """Put the complete file in place, with the old file's permissions (or a new file's)."""
         if self.direct:
             return
+        if interrupted():  # Ctrl-C came (and was swallowed somewhere): the file is not put in place
+            self.abort()
+            raise KeyboardInterrupt
         try:
             self._replace()
         except OSError as exc:
@@ -138,6 +171,8 @@ class AtomicFile:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
+            if self.result:
+                _CREATED.append(self.target)
         os.chmod(self.tmp, mode)
         os.replace(self.tmp, self.target)
         _LIVE.discard(self.tmp)
@@ -166,5 +201,5 @@ class AtomicFile:
 
 def write_text(path: str, text: str, option: str = "output") -> None:
     """``text`` (UTF-8) to ``path`` atomically: the whole file or none (a failed write is one line)."""
-    with AtomicFile(path, option) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+    with AtomicFile(path, option, result=True) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)

@@ -24,7 +24,7 @@ import pyarrow.csv as pcsv
 
 from ..errors import InputError
 from ..formats import INPUT_FORMATS, Format, from_extension, names, parse_number
-from .arrow import JSON_KIND, one_line, parquet
+from .arrow import JSON_KIND, is_json, json_plain, one_line, parquet
 
 
 def input_format(path: str, given: str | None) -> Format:
@@ -95,9 +95,45 @@ def _check_names(names: list[str]) -> None:
         seen.add(name)
 
 
+class _Chained(io.RawIOBase):
+    """``head`` (bytes already read), then the rest of ``stream``: the CSV reader after the header."""
+
+    def __init__(self, head: bytes, stream):
+        self.head, self.stream = head, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = self.stream.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _header_line(stream) -> tuple[bytes, bytes]:
+    """The header row and the bytes read after it.  A line ends at LF, CRLF or a lone CR (old Mac OS files,
+    which the CSV reader reads too); the header is read in pieces, never the whole file at once."""
+    buf, read = b"", stream.read1 if hasattr(stream, "read1") else stream.read  # read1: what a pipe has now
+    while True:
+        chunk = read(1 << 16)
+        buf += chunk
+        ends = [i for i in (buf.find(b"\r"), buf.find(b"\n")) if i >= 0]
+        if not chunk or (ends and not (buf[min(ends)] == 13 and min(ends) == len(buf) - 1)):
+            break  # the end of the file, or of a line (a CR last in the buffer may be a CRLF's first half)
+    if not ends:
+        return buf, b""
+    i = min(ends)
+    after = i + 2 if buf[i:i + 2] == b"\r\n" else i + 1
+    return buf[:i], buf[after:]
+
+
 def _read_csv(stream, fmt: Format, block_bytes: int):
     sep = fmt.delimiter
-    head = stream.readline()
+    head, rest = _header_line(stream)
     if not head.strip():
         raise InputError("the file is empty (a header row naming the columns is required)", "input")
     if head.startswith(b"PAR1"):
@@ -107,7 +143,8 @@ def _read_csv(stream, fmt: Format, block_bytes: int):
         line = head.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("the header row is not UTF-8 text", "input") from None
-    names = next(csvmod.reader([line.rstrip("\r\n")], delimiter=sep))
+    stream = io.BufferedReader(_Chained(rest, stream), 1 << 16)
+    names = next(csvmod.reader([line], delimiter=sep))
     _check_names(names)
     strings = {name: pa.string() for name in names}
     ragged = []
@@ -320,7 +357,9 @@ def read_columns(path: str, fmt: str, text: set[str]) -> dict:
 
     Columns named in ``text`` arrive as by :func:`read_batches` for parameter
     columns: cells as text (JSON strings as they are), for :func:`to_float`,
-    :func:`text_codes` or :func:`category_codes`.
+    :func:`text_codes` or :func:`category_codes`.  The other columns of JSON Lines
+    arrive as plain text too: a JSON string as its text (not its quoted JSON), any
+    other value as its JSON text.
     """
     return _columns(read_batches(path, fmt, text))
 
@@ -334,8 +373,11 @@ def read_columns_of(data: bytes, fmt: str, text: set[str]) -> dict:
 def _columns(batches) -> dict:
     batches = list(batches)
     out = {}
-    for name in batches[0].schema.names:
+    for field in batches[0].schema:
+        name = field.name
         chunks = [b.column(name) for b in batches]
+        if is_json(field):  # JSON texts of a JSON Lines column: strings as their text, as in the other formats
+            chunks = [pa.array(json_plain(c.to_pylist()), type=pa.string()) for c in chunks]
         try:
             out[name] = pa.chunked_array(chunks, type=chunks[0].type)
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # Parquet row groups that disagree

@@ -23,7 +23,7 @@ import pyarrow.csv as pcsv
 
 from ..errors import InputError
 from ..formats import Format, plain
-from .arrow import is_json, one_line, parquet
+from .arrow import is_json, json_plain, one_line, parquet
 from .atomic import AtomicFile, write_error
 
 
@@ -72,8 +72,9 @@ def keep_rows(table, mask: np.ndarray):
 
 
 def to_columns(table) -> dict:
-    """A table as {name: list of Python values} (for rendering)."""
-    return {n: table.column(n).to_pylist() for n in table.column_names}
+    """A table as {name: list of Python values} (for rendering; JSON Lines strings as their text)."""
+    return {f.name: json_plain(col.to_pylist()) if is_json(f) else col.to_pylist()
+            for f, col in zip(table.schema, table.columns)}
 
 
 class _Job(threading.Thread):
@@ -125,7 +126,7 @@ class TableWriter:
             self._text = stdout if stdout is not None else sys.stdout
             self._bin = None
         else:
-            self._file = AtomicFile(path, option)
+            self._file = AtomicFile(path, option, result=True)
             self._bin = open(self._file.tmp, "wb")
             self._text = None
 
@@ -235,8 +236,7 @@ def _decoded(table, fmt):
     cols, fields = [], []
     for field, col in zip(table.schema, table.columns):
         if is_json(field):
-            values = [None if v is None else (json.loads(v) if v.startswith('"') else v) for v in col.to_pylist()]
-            col, field = pa.array(values, type=pa.string()), pa.field(field.name, pa.string())
+            col, field = pa.array(json_plain(col.to_pylist()), type=pa.string()), pa.field(field.name, pa.string())
         elif pa.types.is_nested(field.type) and fmt != Format.PARQUET:
             values = [None if v is None else json.dumps(v, default=str, ensure_ascii=False) for v in col.to_pylist()]
             col, field = pa.array(values, type=pa.string()), pa.field(field.name, pa.string())

@@ -9,6 +9,10 @@ from typing import TextIO
 from ..formats import Format
 
 
+#: the prefix of every note on stderr (errors are ``kdbound: error:``)
+NOTE = "kdbound: note: "
+
+
 class Environment:
     """Where output goes and how it should look; tests swap it (cf. httpie).
 
@@ -51,6 +55,10 @@ class Environment:
     def warn(self, message: str) -> None:
         if not self.quiet:
             print(message, file=self.stderr)
+
+    def note(self, text: str) -> None:
+        """A note on stderr, with the one prefix every command's notes have: ``kdbound: note:``."""
+        self.warn(f"{NOTE}{text}")
 
     def console(self, stderr: bool = False):
         from rich.console import Console  # only when drawing

@@ -194,7 +194,7 @@ def render_sweep(columns: dict, name: str, fmt: Format, env: Environment) -> Non
     keep = _fit_columns(columns, [name, *TABLE_SWEEP], env.console().width)
     render_rows({k: columns[k] for k in columns if k in keep}, fmt, env, title=title)
     left = [k for k in columns if k not in keep]
-    env.warn(f"note: {len(left)} more columns ({', '.join(left[:4])}{', ...' if len(left) > 4 else ''}) with "
+    env.note(f"{len(left)} more columns ({', '.join(left[:4])}{', ...' if len(left) > 4 else ''}) with "
              "--format tsv, csv or json, or a wider terminal.")
 
 

@@ -14,6 +14,7 @@ from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ..formats import Format
 from ..io.atomic import write_text
 from .environment import Environment
@@ -99,10 +100,12 @@ def render_report(report: Report, fmt: Format, env: Environment) -> None:
             render_rows(wide, fmt, env)
         else:
             sep = Format(fmt).delimiter
+            if fmt == Format.CSV:  # a header, as every CSV kdbound writes has (TSV: name<TAB>value lines, as gh's)
+                out.write("name,value\n")
             for k, v in report.results.items():
                 out.write(f"{k}{sep}{field_text(v)}\n")
         for note in report.notes:
-            env.warn(f"note: {note}")
+            env.note(f"{note}")
     else:
         _report_table(report, env)
 
@@ -116,7 +119,7 @@ def write_report(report: Report, fmt: Format, path: str, env: Environment) -> No
 
         write_table_file({k: [v] for k, v in report.results.items()}, path, fmt)
         for note in report.notes:  # as for CSV/TSV: the file holds the values, stderr says why some are null
-            env.warn(f"note: {note}")
+            env.note(f"{note}")
         return
     buf, said = io.StringIO(), io.StringIO()
     render_report(report, fmt, Environment(out=buf, err=said, stdout_isatty=False, quiet=env.quiet))
@@ -138,7 +141,7 @@ def write_reports(reports: dict, fmt: Format, path: str, env: Environment, key: 
         write_table_file(columns, path, fmt)
         for k, r in reports.items():
             for note in r.notes:
-                env.warn(f"note: {k}: {note}")
+                env.note(f"{k}: {note}")
         return
     buf, said = io.StringIO(), io.StringIO()
     render_reports(reports, fmt, Environment(out=buf, err=said, stdout_isatty=False, quiet=env.quiet), key)
@@ -169,7 +172,7 @@ def _report_table(report: Report, env: Environment) -> None:
                 ("inputs", {k: v for k, v in report.inputs.items() if not isinstance(v, Mapping)}))
     for label, rows in sections:
         for i, (k, v) in enumerate(rows.items()):
-            table.add_row(label if i == 0 else "", Text(str(k)), Text(table_text(v)), *(("",) if report.labels else ()))
+            table.add_row(label if i == 0 else "", Text(str(k)), _cell(v), *(("",) if report.labels else ()))
         if rows:
             table.add_section()
     if report.headline in results:  # the headline first
@@ -177,7 +180,7 @@ def _report_table(report: Report, env: Environment) -> None:
     for i, (k, v) in enumerate(results.items()):
         label = (Text(report.labels.get(k, "")),) if report.labels else ()
         table.add_row("results" if i == 0 else "", Text(str(k), style="bold" if k == report.headline else ""),
-                      Text(table_text(v)), *label)
+                      _cell(v), *label)
     console.print(table)
     if report.checks:
         checks = Table(box=None, show_header=False, padding=(0, 1))
@@ -190,6 +193,13 @@ def _report_table(report: Report, env: Environment) -> None:
     for note in report.notes:
         console.print(Text(f"note: {note}"))
     console.print(Text.assemble((f"{report.theorem}:", "dim"), " ", report.formula))
+
+
+def _cell(value):
+    """A value cell: numbers right-aligned (their digits line up), text left-aligned."""
+    from rich.text import Text
+
+    return Text(table_text(value), justify="left" if isinstance(value, (str, bool, np.bool_)) else "right")
 
 
 def render_reports(reports: dict, fmt: Format, env: Environment, key: str = "command") -> None:
@@ -206,7 +216,7 @@ def render_reports(reports: dict, fmt: Format, env: Environment, key: str = "com
                      "value": [r[2] for r in rows]}, fmt, env)
         for k, r in reports.items():
             for note in r.notes:
-                env.warn(f"note: {k}: {note}")
+                env.note(f"{k}: {note}")
         return
     for r in reports.values():
         render_report(r, fmt, env)
@@ -214,6 +224,18 @@ def render_reports(reports: dict, fmt: Format, env: Environment, key: str = "com
 
 
 # --------------------------------------------------------------------------- many rows
+
+#: the most rows a terminal table draws (rich takes about 3 s for 5,000 rows; nobody reads more on a screen)
+MAX_TABLE_ROWS = 5_000
+
+
+def check_table_rows(rows: int) -> None:
+    """A table of ``rows`` rows is refused beyond :data:`MAX_TABLE_ROWS`, pointing to the machine formats."""
+    if rows > MAX_TABLE_ROWS:
+        raise InputError(f"table: {rows:,} rows are too many for a terminal table (at most {MAX_TABLE_ROWS:,}); "
+                         "print them with {format} tsv or csv, or write them with {output} FILE",
+                         "format", refs=("format", "output"))
+
 
 def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None = None,
                 header: bool = True, keep: tuple[str, ...] = ()) -> None:
@@ -238,6 +260,7 @@ def render_rows(columns: dict, fmt: Format, env: Environment, title: str | None 
     elif fmt in (Format.JSONL, Format.JSON):
         _json_rows(names, rows, fmt, out)
     else:
+        check_table_rows(len(cols[0]) if cols else 0)
         _rows_table(names, cols, env, title, keep)
 
 
@@ -262,13 +285,16 @@ def _rows_table(names, cols, env: Environment, title, keep) -> None:
     shown = fit_columns(names, texts, console.width, keep)
     left_out = [n for n in names if n not in shown]
     table = Table(title=None if title is None else Text(title), box=box.SIMPLE_HEAVY, title_justify="left")
-    for n in shown:
-        table.add_column(Text(str(n)), justify="right", no_wrap=True, overflow="fold")
+    for n, col in zip(names, cols):
+        if n in shown:  # text columns left-aligned, numbers right-aligned
+            text = all(isinstance(v, (str, bool, np.bool_)) for v in col if v is not None) and \
+                any(v is not None for v in col)
+            table.add_column(Text(str(n)), justify="left" if text else "right", no_wrap=True, overflow="fold")
     for i in range(len(cols[0]) if cols else 0):
         table.add_row(*(Text(texts[n][i]) for n in shown))
     console.print(table)
     if left_out:
-        env.warn(f"kdbound: note: {len(left_out)} column(s) left out to fit the terminal "
+        env.note(f"{len(left_out)} column(s) left out to fit the terminal "
                  f"({name_list(left_out)}); see every column with --format tsv, or choose them with --columns")
 
 
