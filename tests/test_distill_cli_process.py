@@ -50,8 +50,10 @@ def complete_runs(path):
         return 0
 
 
+# SIGTERM in one process lands inside a fit: it was caught there as the model's error (exit 2, "the student
+# ... failed: Terminated", and with --on-error skip the run went on to exit 0)
 @pytest.mark.parametrize("sig, jobs, status", [(signal.SIGINT, 1, 130), (signal.SIGTERM, 2, 143),
-                                               (signal.SIGKILL, 2, -9)])
+                                               (signal.SIGTERM, 1, 143), (signal.SIGKILL, 2, -9)])
 def test_interrupted_then_resumed_gives_the_uninterrupted_file(home, exe, tmp_path, sig, jobs, status):
     path = str(tmp_path / "runs.csv")
     proc = subprocess.Popen([exe, *ARGS, "--jobs", str(jobs), "--runs-out", path], cwd=home, stdout=subprocess.PIPE,

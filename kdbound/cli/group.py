@@ -20,8 +20,10 @@ from .options import option_name
 from .status import ExitStatus
 
 
-class Terminated(Exception):
-    """SIGTERM arrived (raised by the handler :func:`kdbound.cli.main.main` installs)."""
+class Terminated(BaseException):
+    """SIGTERM arrived (raised by the handler :func:`kdbound.cli.main.main` installs).  A BaseException, as
+    KeyboardInterrupt is: code that catches a model's or a library's errors (``except Exception``) must not
+    turn it into a failure of that model and go on."""
 
 
 def error_line(exc: BaseException) -> str:
@@ -106,6 +108,9 @@ class KdboundGroup(TyperGroup):
             return int(rv) if isinstance(rv, int) else ExitStatus.OK
         except (KeyboardInterrupt, Abort):
             return _interrupted()
+        except Terminated:
+            _say("kdbound: terminated")
+            return ExitStatus.TERMINATED
         except Exception as exc:
             if interrupted():  # an error Ctrl-C caused (an import it broke): the interrupt is what happened
                 return _interrupted()
@@ -136,9 +141,6 @@ def _failure(exc: Exception) -> int:
     except KdboundError:
         _say(f"kdbound: error: {error_line(exc)}")
         return ExitStatus.USAGE
-    except Terminated:
-        _say("kdbound: terminated")
-        return ExitStatus.TERMINATED
     except ClickException:
         _say(f"kdbound: error: {exc.format_message()}")
         return exc.exit_code

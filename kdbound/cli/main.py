@@ -34,6 +34,23 @@ def _on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
+def _unraisable(hook) -> None:
+    """Python's hook for an exception it cannot raise (one in a weakref callback or a finalizer): Ctrl-C or
+    SIGTERM can land there.  Ctrl-C is recorded by its handler and ends the run with status 130 when the
+    command returns; SIGTERM ends the process here, as it would have, with its line and status 143.  Anything
+    else goes to Python's own hook."""
+    if issubclass(hook.exc_type, KeyboardInterrupt):
+        return
+    if issubclass(hook.exc_type, Terminated):
+        drop_results()
+        try:
+            sys.stderr.write("kdbound: terminated\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(ExitStatus.TERMINATED)
+    sys.__unraisablehook__(hook)
+
+
 def _on_fatal_signal(signum, frame):
     """Hang-up, quit, user signals: remove temporary files, then die of the signal as the default would."""
     remove_temporaries()
@@ -57,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr = QuietStream(sys.stderr)
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
+        sys.unraisablehook = _unraisable
         early = sys.modules.get("_kdbound_console")
         if early is not None and early._HIT[0]:  # Ctrl-C came during the imports and was swallowed there
             note_interrupt()
