@@ -3,11 +3,14 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from conftest import SHARP, UP, invoke
 
 from kdbound.cli.options import FORMAT_METAVAR
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -141,3 +144,42 @@ def test_bare_kdbound_and_its_help_show_three_examples_and_the_docs():
         examples = text.split("Examples:")[1].split("Every command")[0]
         assert len([ln for ln in examples.splitlines() if ln.strip().startswith("kdbound ")]) == 3
         assert "docs/" in text and "130 interrupted" in " ".join(text.split())
+
+
+# ----------------------------------------------------------------------------- -o never over an input
+
+def _refused_onto(run, tmp_path, args, target, other):
+    before = target.read_bytes() if target.exists() else None
+    r = run(*args)
+    assert r.exit_code == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1, (r.exit_code, r.stderr)
+    assert r.stderr.startswith(f"kdbound: error: --output: is the file of {other}"), r.stderr
+    assert (target.read_bytes() if target.exists() else None) == before
+
+
+def test_output_onto_an_input_is_refused(run, tmp_path):
+    """-o onto estimate's RUNS, a batch's --input or distill's runs file replaced it with the report (exit 0)."""
+    runs = tmp_path / "runs.csv"
+    runs.write_bytes((ROOT / "examples" / "runs" / "runs.csv").read_bytes())
+    _refused_onto(run, tmp_path, ["estimate", runs, "-o", runs], runs, "RUNS")
+    (tmp_path / "runs.csv.settings.json").write_text("{}")
+    _refused_onto(run, tmp_path, ["estimate", runs, "-o", tmp_path / "runs.csv.settings.json"],
+                  tmp_path / "runs.csv.settings.json", "RUNS (its 'runs.csv.settings.json')")
+    rows = tmp_path / "rows.csv"
+    rows.write_bytes((ROOT / "examples" / "rows.csv").read_bytes())
+    _refused_onto(run, tmp_path, ["upper", "--input", rows, "-o", rows, "-f", "csv"], rows, "--input")
+    _refused_onto(run, tmp_path, ["simulate", "--runs-out", tmp_path / "a.csv", "-o", tmp_path / "a.csv"],
+                  tmp_path / "a.csv", "--runs-out")
+
+
+def test_distill_output_onto_its_runs_file_or_data_is_refused(run, tmp_path):
+    pytest.importorskip("sklearn")
+    base = ["distill", "--data", "iris", "--n", 30, "--min-test", 50, "--runs", 3, "--jobs", 1, "--teacher",
+            "logistic", "--student", "tree:depth=2"]
+    out = tmp_path / "same.csv"
+    _refused_onto(run, tmp_path, [*base, "--runs-out", out, "-o", out], out, "--runs-out")
+    _refused_onto(run, tmp_path, [*base, "--runs-out", out, "-o", tmp_path / "same.csv.settings.json"],
+                  tmp_path / "same.csv.settings.json", "--runs-out (its 'same.csv.settings.json')")
+    data = tmp_path / "data.csv"
+    data.write_text("a,b,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(200)))
+    _refused_onto(run, tmp_path, ["distill", "--data", data, "--target", "label", "--n", 30, "--runs", 3,
+                                  "-o", data], data, "--data")

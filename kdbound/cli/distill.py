@@ -22,15 +22,14 @@ from ..experiment.executor import check_executor
 from ..experiment.models import require_sklearn
 from ..formats import Format
 from ..io.arrow import require_pyarrow
-from ..io.atomic import resolve_output
-from ..io.runs import runs_format, runs_text
+from ..io.runs import journal_path, runs_format, runs_text, sidecar_path
 from ..render import Environment
 from ..render.explain_distill import (NOT_WRITTEN, distill_report, experiment_line, failure_line, model_lines,
                                       written_line)
 from ..render.progress import Progress
 from ..render.report import render_report, render_reports, write_reports
 from .estimate import TEXT_COLUMNS, check_options, runs_report
-from .options import Common, environment, option_name, output_format, select_columns
+from .options import Common, check_output, environment, option_name, output_format, select_columns
 
 #: the options of estimate's report that distill does not take (it reports with estimate's defaults)
 NOT_ESTIMATE = ("runs", "input_format", "output")
@@ -90,8 +89,8 @@ def run_distill(opts: dict, common: Common, env: Environment | None, estimate_de
     jobs = check_executor(backend, opts["jobs"], scheduler)
     paths = student_paths(opts["runs_out"], settings.students)
     kwargs = _estimate_options(estimate_defaults, settings) if report else None
-    if common.output is not None:
-        resolve_output(common.output)  # a bad output path fails before any run
+    check_output(common, ("data", settings.data, ()),  # a bad output path fails before any run
+                 *(("runs_out", p, (sidecar_path(p), journal_path(p))) for p in (paths or ())))
     if report:
         require_pyarrow(None, "the report: ")
     elif paths is not None and runs_format(paths[0]) == Format.PARQUET:

@@ -13,12 +13,12 @@ import math
 from ..engine import estimate as E
 from ..errors import InputError, ParameterError
 from ..io.arrow import require_pyarrow
-from ..io.atomic import resolve_output
+from ..io.runs import sidecar_path
 from ..io.runs_table import TEXT_COLUMNS, Runs, read_runs, runs_from_columns, tie_error
 from ..render import Environment
 from ..render.explain_estimate import ROLES, estimate_report
 from ..render.progress import Progress
-from .options import Common, emit_report, environment, option_name, output_format, select_report
+from .options import Common, check_output, emit_report, environment, option_name, output_format, select_report
 
 # the runs table is read and checked by kdbound.io.runs_table (shared with the Python API, kdbound.api)
 __all__ = ["Runs", "TEXT_COLUMNS", "read_runs", "check_options", "check_counts", "run_estimate", "runs_report",
@@ -87,8 +87,7 @@ def run_estimate(path: str, opts: dict, common: Common, env: Environment | None)
     env = environment(env, common)
     fmt = output_format(common, env)
     kwargs = check_options(opts)
-    if common.output is not None:
-        resolve_output(common.output)  # a bad output path fails before any work
+    check_output(common, ("RUNS", path, (sidecar_path(path),)))  # a bad output path fails before any work
     loss_range = E.check_loss_range(kwargs["loss_min"], kwargs["loss_max"])
     require_pyarrow(None, "RUNS: ")
     report = _report(read_runs(path, common.input_format, loss_range), path, kwargs, env)

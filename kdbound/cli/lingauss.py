@@ -156,7 +156,7 @@ def _sweep_axes(common: Common, opts: dict):
 def run_linear_gaussian(opts: dict, common: Common, env: Environment | None) -> int:
     env = environment(env, common)
     fmt = output_format(common, env)
-    check_output(common)
+    check_output(common, *((name, opts[name], ()) for name in ("x", "y", "w_star") if isinstance(opts[name], str)))
     sweep = parse_rank_sweep(opts["rank_sweep"]) if opts["rank_sweep"] is not None else None
     axes, by = _sweep_axes(common, opts)
     if axes is not None and fmt == Format.TABLE and common.output is None:

@@ -19,7 +19,7 @@ import typer
 
 from ..errors import InputError
 from ..formats import FILE_FORMATS, STDOUT_FORMATS, Format, from_extension, names, parse_number
-from ..io.atomic import resolve_output
+from ..io.atomic import refuse_inputs, resolve_output
 from ..render import Environment
 from .click_api import ParamType
 
@@ -244,10 +244,12 @@ def emit_report(report, fmt: Format, common: Common, env: Environment) -> None:
         env.warn(f"kdbound: wrote {common.output}")
 
 
-def check_output(common: Common) -> None:
-    """An ``--output`` path that can be written, checked before any work (plots: render.plot)."""
+def check_output(common: Common, *inputs) -> None:
+    """An ``--output`` path that can be written and is not one of the run's ``inputs`` (``(option, path,
+    companions)``; ``--input`` is always one), checked before any work (plots: render.plot)."""
     if common.output is not None:
         resolve_output(common.output, "output")
+        refuse_inputs(common.output, "output", (("input", common.input, ()), *inputs))
 
 
 _SWEEP = r"^\s*([A-Za-z_][\w-]*)\s*=\s*(log:)?([^:]+):([^:]+):([^:]+)\s*$"

@@ -135,7 +135,7 @@ def run_simulate(opts: dict, common: Common, env: Environment | None) -> int:
                          "for a grid of settings", "input", refs=("sweep",))
     check_combination(common)
     fmt = output_format(common, env)
-    check_output(common)
+    check_output(common, ("runs_out", opts["runs_out"], ()), ("w_star", opts["w_star"], ()))
     if common.output is not None:
         require_pyarrow("output")
     if common.plot is not None:

@@ -108,6 +108,33 @@ def resolve_output(path: str, option: str = "output") -> tuple[str, bool]:
     return target, False
 
 
+def refuse_inputs(path: str, option: str, inputs) -> None:
+    """An output ``path`` that names one of the run's inputs is refused, before any work: ``inputs`` holds
+    ``(option, given path, companions)`` with the files kdbound keeps beside that input (a runs file's
+    settings and journal).  Without this, ``-o`` onto the table being read, or onto distill's runs file,
+    replaced it with the report."""
+    if path in (None, "-"):
+        return
+    for name, given, companions in inputs:
+        if given in (None, "-"):
+            continue
+        for candidate in (given, *companions):
+            if _same_file(path, candidate):
+                what = "" if candidate == given else f" (its {os.path.basename(candidate)!r})"
+                label, refs = (name, ()) if name.isupper() else ("{" + name + "}", (name,))
+                raise InputError(f"is the file of {label}{what}: kdbound never writes over its input, nor one "
+                                 "file twice; choose another file", option, refs=refs)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        return False
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def write_error(path: str, option: str, exc: OSError) -> Exception:
     """What a failed write means: the reader of a pipe went away (EPIPE, as with ``-o /dev/stdout | head``),
     which ends the run quietly like a closed stdout, or an error naming the file (a full disk)."""
