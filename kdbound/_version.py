@@ -1,3 +1,3 @@
 """The version of kdbound, in a module of its own so that every layer may read it."""
 
-__version__ = "0.2.1"
+__version__ = "0.3.0"
