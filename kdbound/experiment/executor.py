@@ -79,6 +79,20 @@ class SerialExecutor:
 
 # --------------------------------------------------------------------------- loky
 
+
+#: loky's resource tracker (a process of its own, started with this environment) warns of "leaked semlock
+#: objects" on stderr after a worker was killed or the run was stopped; kdbound prints no library log lines
+_TRACKER_WARNINGS = "ignore::UserWarning:joblib.externals.loky.backend.resource_tracker"
+
+
+def _quiet_resource_tracker() -> None:
+    """Silence the resource tracker's warnings in the processes loky starts (through PYTHONWARNINGS, which
+    they inherit); other warnings filters in it are kept."""
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if _TRACKER_WARNINGS not in current.split(","):
+        os.environ["PYTHONWARNINGS"] = ",".join(x for x in (current, _TRACKER_WARNINGS) if x)
+
+
 class LokyExecutor:
     """A loky process pool of ``jobs`` workers (joblib's), the payload passed once to each.
 
@@ -93,6 +107,7 @@ class LokyExecutor:
         from joblib.externals.loky.process_executor import ProcessPoolExecutor  # joblib, only for distill
 
         self.fn, self.jobs, self._token = fn, jobs, uuid.uuid4().hex[:12]
+        _quiet_resource_tracker()
         self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=start_loky_worker,
                                          initargs=(self._token, payload, list(paths), os.getpid()))
         self._waiting: deque = deque()
