@@ -33,7 +33,8 @@ from kdbound.render import Environment
 SLOW_MODULES = {"test_distill_cli_process", "test_distill_resume", "test_distill_executors", "test_real_data_study",
                 "test_simulate_jobs"}
 SLOW_TESTS = {"test_error_exits_after_pyarrow_never_abort", "test_bash_block_runs_as_written",
-              "test_no_more_workers_than_runs_left", "test_jobs_do_not_change_the_file"}
+              "test_no_more_workers_than_runs_left", "test_jobs_do_not_change_the_file",
+              "test_ctrl_c_at_any_moment_is_exit_130_one_line_and_no_file"}
 
 
 def pytest_collection_modifyitems(items):
