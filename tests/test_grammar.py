@@ -183,3 +183,17 @@ def test_distill_output_onto_its_runs_file_or_data_is_refused(run, tmp_path):
     data.write_text("a,b,label\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(200)))
     _refused_onto(run, tmp_path, ["distill", "--data", data, "--target", "label", "--n", 30, "--runs", 3,
                                   "-o", data], data, "--data")
+
+
+def test_demo_to_parquet_keeps_every_result(run, tmp_path):
+    """demo -o FILE.parquet kept upper's keys only and wrote lower's booleans as floats."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "d.parquet"
+    r = run("demo", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    rows = {row["command"]: row for row in pq.read_table(out).to_pylist()}
+    shown = json.loads(run("demo", "--format", "json").stdout)
+    for name, report in shown.items() if isinstance(shown, dict) else ((x["command"], x) for x in shown):
+        for key, value in report["results"].items():
+            assert rows[name][key] == value, (name, key, rows[name][key], value)

@@ -133,3 +133,20 @@ def test_no_key_is_cut_at_80_columns(run, tmp_path):
     assert r.exit_code == 0, r.stderr
     assert "dataset_shift_conditional " in r.stdout and "…" not in r.stdout
     assert max(map(len, r.stdout.splitlines())) <= 80
+
+
+@pytest.mark.parametrize("columns", [30, 44, 50])
+def test_a_narrow_terminal_cuts_no_number(in_pty, columns):
+    """At 44 columns the table showed nu = 2.0002e-05 as '2.0002e-0' and standard_bound 0.155 as '0.15'."""
+    from conftest import SHARP, invoke
+
+    text, status = in_pty(SHARP, columns)
+    assert status == 0, text
+    printed = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not line.startswith("kdbound"):
+            printed[parts[0]] = parts[1]
+    want = json.loads(invoke(*SHARP, "--format", "json").stdout)["results"]
+    shown = [k for k, v in want.items() if isinstance(v, float)]
+    assert shown and all(float(printed[k]) == want[k] for k in shown), printed

@@ -29,6 +29,9 @@ from .atomic import AtomicFile, write_error
 
 def arrow_column(values, null=None):
     """Engine output as a pyarrow array: NaN and infinities become null, as do rows where ``null`` is true."""
+    if isinstance(values, list) and any(isinstance(x, (bool, np.bool_)) for x in values) \
+            and all(x is None or isinstance(x, (bool, np.bool_)) for x in values):
+        return pa.array([None if x is None else bool(x) for x in values], type=pa.bool_())  # booleans, some null
     arr = np.asarray(values)
     if arr.dtype == bool:
         return pa.array(arr, mask=null)

@@ -136,7 +136,7 @@ def write_reports(reports: dict, fmt: Format, path: str, env: Environment, key: 
     if fmt == Format.PARQUET:
         from ..io.table_write import write_table_file  # pyarrow, only for a Parquet file
 
-        names = list(next(iter(reports.values())).results)
+        names = list(dict.fromkeys(n for r in reports.values() for n in r.results))  # every report's keys
         columns = {key: list(reports), **{n: [r.results.get(n) for r in reports.values()] for n in names}}
         write_table_file(columns, path, fmt)
         for k, r in reports.items():
@@ -147,6 +147,11 @@ def write_reports(reports: dict, fmt: Format, path: str, env: Environment, key: 
     render_reports(reports, fmt, Environment(out=buf, err=said, stdout_isatty=False, quiet=env.quiet), key)
     write_text(path, buf.getvalue())
     env.stderr.write(said.getvalue())
+
+
+#: the columns a value needs beside the longest name (the widest number, 23 characters, and the table's
+#: borders and padding): on a narrower terminal a table would cut numbers, so the results come as lines
+NARROWEST_VALUE = 34
 
 
 def _report_table(report: Report, env: Environment) -> None:
@@ -162,6 +167,11 @@ def _report_table(report: Report, env: Environment) -> None:
     about = {k: v for k, v in report.extra.items() if k != "guidance" and not isinstance(v, Mapping)}
     results = dict(report.results)
     longest = max(map(len, (*about, *report.inputs, *results)), default=4)
+    if console.width < longest + NARROWEST_VALUE:  # no room for a whole number beside every name: none is cut
+        env.note(f"the terminal is {console.width} columns wide, too narrow for the table: the results follow "
+                 "as name-value lines")
+        render_report(report, Format.TSV, env)
+        return
     table.add_column("", style="dim")
     table.add_column("name", min_width=longest)  # a key name is never cut: the other columns wrap first
     table.add_column("value", justify="right")
