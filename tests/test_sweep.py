@@ -162,3 +162,14 @@ def test_simulate_grid_rows(run):
             "-f", "csv", "--columns", "n,lam,datasets")
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines() == ["n,lam,datasets", "10,1.0,100", "20,1.0,100", "10,2.0,100", "20,2.0,100"]
+
+
+def test_a_whole_number_sweep_stays_within_its_range(run):
+    """n=1.5:3.5:3 rounds 3.5 to 4: a point outside the range asked for was evaluated."""
+    r = run("upper", "--gen-t", "0.05", "--kl", "0.2", "--loss-min", "0", "--loss-max", "1", "--beta", "1e-4",
+            "--sweep", "n=1.5:3.5:3", "--format", "csv", "--columns", "n")
+    assert r.exit_code == 0, r.stderr
+    assert [int(x) for x in r.stdout.split()[1:]] == [2]
+    r = run("upper", "--gen-t", "0.05", "--kl", "0.2", "--loss-min", "0", "--loss-max", "1", "--beta", "1e-4",
+            "--sweep", "n=1.2:1.4:3")
+    assert r.exit_code == 2 and "n takes whole numbers, and none lies in 1.2..1.4" in r.stderr

@@ -23,7 +23,7 @@ from ..render.report import check_table_rows
 from ..render.explain_lingauss import lingauss_report, noise_warning
 from ..render.progress import Progress as _Progress
 from .options import (Common, check_output, emit_report, environment, is_log_sweep, option_name, output_format,
-                      parse_sweep, plot_curves, select_columns, select_report, sweep_grid)
+                      parse_sweep, plot_curves, select_columns, select_report, sweep_grid, whole_points)
 
 SOURCE_WIDTH = 32             # a file name longer than this is shortened in the inputs
 
@@ -131,7 +131,7 @@ SWEEPABLE = ("lam", "beta_t", "noise", "rank")
 def _axis(text: str) -> tuple[str, np.ndarray]:
     name, grid = parse_sweep(text, SWEEPABLE)
     if name == "rank":
-        grid = np.unique(np.round(grid)).astype(np.int64)  # each whole rank once
+        grid = whole_points(grid, name).astype(np.int64)  # each whole rank within the range once
     return name, grid
 
 

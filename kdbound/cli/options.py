@@ -17,7 +17,7 @@ from typing import Annotated, NamedTuple, Optional
 import numpy as np
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, format_value
 from ..formats import FILE_FORMATS, STDOUT_FORMATS, Format, from_extension, names, parse_number
 from ..io.atomic import refuse_inputs, resolve_output
 from ..render import Environment
@@ -253,6 +253,18 @@ def check_output(common: Common, *inputs) -> None:
 
 
 _SWEEP = r"^\s*([A-Za-z_][\w-]*)\s*=\s*(log:)?([^:]+):([^:]+):([^:]+)\s*$"
+
+
+def whole_points(grid: np.ndarray, name: str) -> np.ndarray:
+    """The points of a sweep over a whole-number parameter: each integer once, rounded, and only those within
+    START..STOP (rounding 3.5 gives 4, outside 1.5:3.5)."""
+    lo, hi = float(np.min(grid)), float(np.max(grid))
+    points = np.unique(np.round(grid))
+    points = points[(points >= math.ceil(lo)) & (points <= math.floor(hi))]
+    if points.size == 0:
+        raise InputError(f"{name} takes whole numbers, and none lies in {format_value(lo)}..{format_value(hi)}",
+                         "sweep")
+    return points
 
 
 def is_log_sweep(text: str | None) -> bool:

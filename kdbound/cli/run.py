@@ -17,7 +17,7 @@ from ..render import explain
 from ..render.report import check_table_rows
 from ..formats import Format
 from .options import (Common, check_combination, check_output, emit_report, environment, is_log_sweep,
-                      output_format, parse_sweep, plot_curves, plot_fixed, select_columns, sweep_grid)
+                      output_format, parse_sweep, plot_curves, plot_fixed, select_columns, sweep_grid, whole_points)
 
 
 def evaluate(spec: BoundSpec, values: dict, common: Common):
@@ -137,7 +137,7 @@ def _axis(spec: BoundSpec, values: dict, text: str) -> tuple[str, np.ndarray]:
     """One --sweep: its parameter and values (a whole-number parameter takes each integer once)."""
     name, grid = parse_sweep(text, spec.numeric_names)
     if spec.param(name).integer:
-        grid = np.unique(np.round(grid))  # a whole-number parameter: each integer once
+        grid = whole_points(grid, name)  # a whole-number parameter: each integer within the range once
         if grid[-1] < 2.0 ** 63:  # printed as integers where int64 holds them (n = 1e20 stays a float)
             grid = grid.astype(np.int64)
     if values.get(name) is not None:

@@ -24,7 +24,7 @@ from ..render.explain_simulate import (plot_caveat, render_sweep, runs_written, 
 from ..render.progress import Progress
 from .lingauss import parse_sigma_s
 from .options import (Common, check_combination, check_output, emit_report, environment, output_format, parse_sweep,
-                      plot_curves, select_columns, select_report)
+                      plot_curves, select_columns, select_report, whole_points)
 
 #: the parameters a --sweep may vary, and which of them are whole numbers
 SWEEPABLE = ("n", "d", "k", "rank", "lam", "beta_t", "noise", "beta_s", "clip", "kl_scale", "datasets")
@@ -65,7 +65,8 @@ def _sweep_grid(text: str, opts: dict, w_path):
         raise InputError(f"{{sweep}} {name}: the shape comes from {{w_star}}; sweep n, rank or a hyperparameter",
                          refs=("sweep", "w_star"))
     if name in INTEGER:
-        rounded = [int(v) for v in np.rint(grid)]
+        inside = set(whole_points(grid, name).tolist())  # rounding stays within START..STOP
+        rounded = [int(v) for v in np.rint(grid) if v in inside]
         seen = []
         for v in rounded:
             if v not in seen:
