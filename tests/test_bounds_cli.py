@@ -268,7 +268,7 @@ def test_measured_values_checks_agree_with_the_numbers(run_json):
     out = run_json(*ISSUE_SHARP)
     r = out["results"]
     assert r["improvement"] < 0 and r["tightens"] is False
-    assert r["rho0"] is None and any("rho0 is null" in n for n in out["notes"])
+    assert r["rho0"] is None and any("rho0 and some_radius_tightens are null" in n for n in out["notes"])
     for c in out["checks"]:
         assert "inside the tightness regime" not in c["reason"]
         if c["condition"].startswith("B_sh < B_std"):
@@ -555,3 +555,11 @@ def test_a_loss_range_with_n_alone_names_the_routes(run):
     r = run("upper", "--gen-t", "0.05", "--kl", "0.02", "--loss-min", "0", "--loss-max", "1", "--n", "100")
     assert r.exit_code == 2 and r.stdout == ""
     assert r.stderr.startswith("kdbound: error: --n: not used with the loss range alone") and "--beta" in r.stderr
+
+
+def test_measured_values_leave_some_radius_tightens_null(run_json):
+    """With --sigma-u and --nu measured (rho0 null) it said false while this very radius tightened."""
+    out = run_json(*SHARP, "--sigma-u", "0.01", "--nu", "0.001")
+    assert out["results"]["rho0"] is None and out["results"]["some_radius_tightens"] is None
+    assert out["results"]["tightens"] is True
+    assert any(n.startswith("rho0 and some_radius_tightens are null") for n in out["notes"])

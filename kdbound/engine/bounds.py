@@ -659,8 +659,11 @@ def sharpness_bound(gen_t, kl, n, loss_min, loss_max, kappa, lipschitz, g0, alph
     sigma0 = sigma_parameter_stability(v.a, v.b, v.kappa, v.lipschitz, v.n).sigma
     with np.errstate(over="ignore"):  # a width beyond float64 is inf, which no bound reaches
         vacuous = best >= v.b - v.a
+    some = v.rho_min < rho0
+    if measured:  # as rho0: whether some radius tightens is a statement about every rho, unknown here (None)
+        some = np.full(np.shape(some), None, dtype=object)
     return SharpnessBound(*_same_shape(best, b_sh, b_std, sigma0, su.value, nu_.value, sp.at(1.0), a0, a1, a2,
-                                       rho0, v.rho_min, improvement, v.rho, v.rho_min < rho0, tightens, vacuous))
+                                       rho0, v.rho_min, improvement, v.rho, some, tightens, vacuous))
 
 
 class _SharpInputs(NamedTuple):

@@ -477,11 +477,12 @@ def _results_at(model: BoundSpec, values: dict, unknown: str, x):
     out = {}
     for key, value in first.items():
         arr, other = np.asarray(value), np.asarray(second[key])
-        same = (arr == other) | (np.isnan(arr) & np.isnan(other)) if arr.dtype != bool else arr == other
+        flags = arr.dtype.kind in "bO"  # booleans, or None where they are unknown
+        same = np.asarray(arr == other, dtype=bool) if flags else (arr == other) | (np.isnan(arr) & np.isnan(other))
         moved = endless & ~same
         if not np.any(moved):
             out[key] = value
-        elif arr.dtype == bool:
+        elif flags:
             flags = np.array(np.broadcast_to(arr, np.shape(moved)), dtype=object)
             flags[np.broadcast_to(moved, flags.shape)] = None
             out[key] = scalar_or_array(flags)

@@ -297,8 +297,9 @@ def _sharp_notes(v: Mapping, r: Evaluation) -> list[str]:
             notes.append("No radius in [kappa/n, rho0) exists: the sharpness-aware bound cannot beat the standard "
                          "bound here; shown at rho = kappa/n.")
     if measured:
-        notes.append("rho0 is null: the tightness regime is a statement about every radius, and the measured "
-                     f"{', '.join(measured)} hold at one; improvement compares the two bounds at this radius.")
+        notes.append("rho0 and some_radius_tightens are null: the tightness regime is a statement about every "
+                     f"radius, and the measured {', '.join(measured)} hold at one; improvement compares the two "
+                     "bounds at this radius.")
     elif np.isinf(_f(r["rho0"])):
         notes.append("rho0 is +inf: with tau = 0 and A1 = A2 = 0 every radius tightens the bound.")
     if np.isnan(_f(r["sharpness_bound"])) and _f(r["rho"]) < _f(r["rho_min"]):
