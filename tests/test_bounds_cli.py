@@ -563,3 +563,9 @@ def test_measured_values_leave_some_radius_tightens_null(run_json):
     assert out["results"]["rho0"] is None and out["results"]["some_radius_tightens"] is None
     assert out["results"]["tightens"] is True
     assert any(n.startswith("rho0 and some_radius_tightens are null") for n in out["notes"])
+
+
+def test_a_loss_range_too_wide_for_float64_names_it(run):
+    """sigma = b - a overflowed and the message named --sigma, which the user had not given."""
+    r = run("upper", "--gen-t", "0.05", "--kl", "0.02", "--loss-min", "-1e308", "--loss-max", "1e308")
+    one_line_error(r, "--loss-max", "finite width")

@@ -108,7 +108,8 @@ class KdboundGroup(TyperGroup):
             return int(rv) if isinstance(rv, int) else ExitStatus.OK
         except (KeyboardInterrupt, Abort):
             return _interrupted()
-        except Terminated:
+        except Terminated:  # as Ctrl-C: no temporary or result file of this run left behind
+            drop_results()
             _say("kdbound: terminated")
             return ExitStatus.TERMINATED
         except Exception as exc:

@@ -254,7 +254,11 @@ def sigma_of(values: Mapping, route: str | None = None) -> np.ndarray:
     if route == "given":
         return nonneg("sigma", v["sigma"])
     if route == "range":  # Hoeffding's lemma: a gap in [-(b - a), b - a] is sub-Gaussian with proxy b - a
-        return loss_width(v)
+        width = loss_width(v)
+        require("loss_max", np.broadcast_to(np.asarray(v["loss_max"], dtype=float), np.shape(width)),
+                ~np.isfinite(width), "must leave a finite width b - a = {loss_max} - {loss_min} for sigma = b - a "
+                "(beyond float64 here)")
+        return width
     if route == "stability":
         sigma, used = B.sigma_stability(v["loss_min"], v["loss_max"], v["beta"], v["n"]).sigma, ("beta", "n")
     else:
