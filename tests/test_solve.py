@@ -448,3 +448,16 @@ def test_rows_near_the_edge_of_the_loss_range_are_their_crossings():
     sigma = float(BOUND_SPECS["lower"].evaluate(dict(gen_t=0.0, kl=0.02, beta=1e-4, n=5000.0, **RNG01))["sigma"])
     assert np.all(sol.status == 0)
     assert sol.value == pytest.approx(targets + sigma * math.sqrt(0.04), rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("target", [0.3, 0.5, 0.6])
+def test_lower_gen_t_with_eta_and_a_loss_range_finds_the_valid_island(run_json, target):
+    """With --eta 0.5 and sigma = b - a = 1, Remark 2 needs gen_t > 0.25, and gen_t <= b - a = 1: the valid
+    values (0.25, 1] fell between two scanned points and the answer was "no finite gen_t" (exit 2)."""
+    out = run_json("lower", "--kl", "0.01", "--loss-min", "0", "--loss-max", "1", "--eta", "0.5", "--solve", "gen-t",
+                   "--target", str(target))
+    gen_t = out["results"]["gen_t"]
+    assert gen_t == pytest.approx(target + math.sqrt(0.02), abs=1e-12)
+    again = run_json("lower", "--kl", "0.01", "--loss-min", "0", "--loss-max", "1", "--eta", "0.5", "--gen-t",
+                     repr(gen_t))
+    assert again["results"]["bound"] >= target

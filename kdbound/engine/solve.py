@@ -173,7 +173,24 @@ class _Search:
     def grid(self) -> np.ndarray:
         keys = np.round(np.linspace(float(self.klo), float(self.khi), SCAN)).astype(np.int64)
         keys[0], keys[-1] = self.klo, self.khi
-        return np.maximum.accumulate(np.clip(keys, self.klo, self.khi))
+        keys = np.maximum.accumulate(np.clip(keys, self.klo, self.khi))
+        width = self._range_width()
+        if width is not None:  # gen_t within [-(b - a), b - a]: evenly too, or a valid island between two
+            # scanned points (Remark 2's gen_t > eta sigma^2 / 2 up to b - a) is never seen
+            extra = _key(np.linspace(-width, width, 65)).astype(np.int64)
+            keys = np.unique(np.concatenate([keys, np.clip(extra, self.klo, self.khi)]))
+        self.size = keys.size
+        return keys
+
+    def _range_width(self) -> float | None:
+        """The widest finite loss range b - a of the rows, when the unknown is gen_t and a range is given."""
+        a, b = self.values.get("loss_min"), self.values.get("loss_max")
+        if self.unknown != "gen_t" or a is None or b is None:
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            width = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+        width = width[np.isfinite(width) & (width > 0)]
+        return float(width.max()) if width.size else None
 
     def run(self):
         """(x, status) per row: status 0 found, 1 every valid value meets, 2 none meets, 3 no effect,
@@ -181,7 +198,7 @@ class _Search:
         an edge of the valid domain (a rule, not a crossing)."""
         keys = self.grid()
         bound, valid = _bound(self.model, self.values, self.unknown, _unkey(keys)[None, :])
-        shape = (self.target.shape[0], SCAN)  # one row per target even when no other value varies
+        shape = (self.target.shape[0], self.size)  # one row per target even when no other value varies
         bound, valid = np.broadcast_to(bound, shape), np.broadcast_to(valid, shape)
         sense_ok = bound <= self.target if self.model.target_sense == "at_most" else bound >= self.target
         meets = sense_ok & valid
@@ -214,7 +231,7 @@ class _Search:
                 x[r] = _unkey(keys[end])
                 if self.smallest and end > 0:
                     lo[r], hi[r], has[r], edge[r] = keys[end - 1], keys[end], True, True
-                elif not self.smallest and end < SCAN - 1:
+                elif not self.smallest and end < self.size - 1:
                     lo[r], hi[r], has[r], edge[r] = keys[end], keys[end + 1], True, True
                 elif not self.smallest and self.khi == int(_key(np.float64(BIG))):
                     x[r] = np.inf  # meets up to the end of the domain: unbounded
@@ -289,7 +306,7 @@ class _Search:
             j = int(np.argmin(score))
             if not np.isfinite(score[j]):
                 continue
-            a, b = int(keys[max(j - 1, 0)]), int(keys[min(j + 1, SCAN - 1)])
+            a, b = int(keys[max(j - 1, 0)]), int(keys[min(j + 1, self.size - 1)])
             sub = {k: (None if v is None else v[r:r + 1, :]) for k, v in self.values.items()}
             target = self.target[r:r + 1, :]
             best = None
@@ -311,9 +328,9 @@ class _Search:
                 continue
             # a meeting point inside: bisect towards a side whose end is valid and does not meet (a crossing);
             # an end that breaks a rule is the edge of the domain, not a crossing (gen_t against |gen_t| <= b - a)
-            left, right = int(keys[max(j - 1, 0)]), int(keys[min(j + 1, SCAN - 1)])
+            left, right = int(keys[max(j - 1, 0)]), int(keys[min(j + 1, self.size - 1)])
             crossing = [bool(valid[r][i]) and not bool(self._meets_key(sub, k, target))
-                        for i, k in ((max(j - 1, 0), left), (min(j + 1, SCAN - 1), right))]
+                        for i, k in ((max(j - 1, 0), left), (min(j + 1, self.size - 1), right))]
             if crossing[0] and crossing[1]:
                 go_left = self.smallest
             elif crossing[0] or crossing[1]:
