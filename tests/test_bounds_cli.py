@@ -569,3 +569,12 @@ def test_a_loss_range_too_wide_for_float64_names_it(run):
     """sigma = b - a overflowed and the message named --sigma, which the user had not given."""
     r = run("upper", "--gen-t", "0.05", "--kl", "0.02", "--loss-min", "-1e308", "--loss-max", "1e308")
     one_line_error(r, "--loss-max", "finite width")
+
+
+@pytest.mark.parametrize("route, leave", [(["--kappa", "20", "--lipschitz", "10", "--n", "100"],
+                                           "leave out --kappa, --lipschitz and --n"),
+                                          (["--beta", "0.1", "--n", "100"], "leave out --beta and --n")])
+def test_a_stability_sigma_above_the_range_width_gets_a_note(run_json, route, leave):
+    """lower printed a vacuous bound from sigma = 20.05 with no word that b - a = 1 is certified and smaller."""
+    out = run_json("lower", "--gen-t", "0.5", "--kl", "0.02", "--loss-min", "0", "--loss-max", "1", *route)
+    assert any("is above b - a = 1, which is smaller and certified" in n and leave in n for n in out["notes"])

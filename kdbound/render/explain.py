@@ -121,16 +121,20 @@ def _sigma_check(r: Evaluation) -> Check:
     return Check.assumed(f"sub-Gaussian teacher gap, sigma = {_f(r['sigma']):.6g}", how)
 
 
+#: what to leave out so that the loss range alone gives sigma = b - a, by the route that gave sigma
+_LEAVE_OUT = {"given": "--sigma", "stability": "--beta and --n", "parameter-stability": "--kappa, --lipschitz and --n"}
+
+
 def _range_notes(v: Mapping, r: Evaluation) -> list[str]:
-    """A given sigma above b - a: the loss range alone certifies a smaller one."""
-    if r.route != "given" or v.get("loss_min") is None or v.get("loss_max") is None:
+    """A sigma above b - a (given, or from a stability route): the loss range alone certifies a smaller one."""
+    if r.route not in _LEAVE_OUT or v.get("loss_min") is None or v.get("loss_max") is None:
         return []
     width = _f(v["loss_max"]) - _f(v["loss_min"])
     sigma = _f(r["sigma"])
     if not sigma > width:
         return []
     return [f"sigma = {sigma:.6g} is above b - a = {width:.6g}, which is smaller and certified (Hoeffding's lemma: "
-            "the gap of a loss in [a, b] lies in [-(b - a), b - a]); leave out --sigma to use it."]
+            f"the gap of a loss in [a, b] lies in [-(b - a), b - a]); leave out {_LEAVE_OUT[r.route]} to use it."]
 
 
 def _vacuous_notes(spec: BoundSpec, v: Mapping, r: Evaluation) -> list[str]:
