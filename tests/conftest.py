@@ -246,3 +246,31 @@ def dense_kl(x, w, y, lam, beta_t, noise, student="kernel", sigma_s="teacher", b
         total += gauss_kl(mS, CS, mT, CT)
         shift += gauss_kl(myh, Cyy, my, s2 * np.eye(n))
     return total, shift
+
+
+def local_cluster(distributed, n_workers: int = 2):
+    """A dask.distributed LocalCluster on loopback for a test: single-threaded worker processes, no
+    dashboard, the scheduler's HTTP server on a free port, quiet logs."""
+    import logging
+
+    return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                                    silence_logs=logging.ERROR)
+
+
+#: a module of one model factory whose fits take ~0.15 s (a logistic student that sleeps in fit): runs slow
+#: enough to be interrupted midway
+SLOW_FACTORY = """\
+import time
+from sklearn.linear_model import LogisticRegression
+
+
+class Slow(LogisticRegression):
+    def fit(self, X, y, sample_weight=None):
+        time.sleep(0.15)
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def slow(random_state):
+    return Slow(random_state=random_state, C=0.5)
+"""

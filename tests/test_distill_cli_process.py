@@ -7,26 +7,14 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
+from conftest import SLOW_FACTORY
 
 pytest.importorskip("sklearn")
 
 RUNS = 10
-SLOW = textwrap.dedent("""
-    import time
-    from sklearn.linear_model import LogisticRegression
-
-    class Slow(LogisticRegression):
-        def fit(self, X, y, sample_weight=None):
-            time.sleep(0.15)
-            return super().fit(X, y, sample_weight=sample_weight)
-
-    def slow(random_state):
-        return Slow(random_state=random_state, C=0.5)
-""")
 ARGS = ["distill", "--data", "iris", "--teacher", "logistic", "--student", "kdb_cli_slow:slow", "--n", "30",
         "--min-test", "50", "--runs", str(RUNS), "--format", "tsv"]
 
@@ -35,7 +23,7 @@ ARGS = ["distill", "--data", "iris", "--teacher", "logistic", "--student", "kdb_
 def home(tmp_path_factory, exe):
     """A folder with the slow factory and the uninterrupted reference file (written by the console script)."""
     home = tmp_path_factory.mktemp("cli-slow")
-    (home / "kdb_cli_slow.py").write_text(SLOW)
+    (home / "kdb_cli_slow.py").write_text(SLOW_FACTORY)
     p = subprocess.run([exe, *ARGS, "--jobs", "1", "--runs-out", "reference.csv"], cwd=home, capture_output=True,
                        text=True, timeout=300)
     assert p.returncode == 0, p.stderr

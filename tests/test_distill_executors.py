@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import pytest
+from conftest import local_cluster
 
 from kdbound.engine.distill import run_seeds
 from kdbound.errors import InputError
@@ -56,14 +57,11 @@ def test_an_unreachable_scheduler_is_an_error_within_the_timeout():
 def cluster():
     dask = pytest.importorskip("dask")
     distributed = pytest.importorskip("distributed")
-    import logging
 
     # a worker runs one task at a time and holds no queued one (saturation 1.0), and a task whose worker died
     # fails at once (KilledWorker): so the run that kills its worker is the only one that fails
     with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}):
-        cl = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                      dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
-                                      silence_logs=logging.ERROR)
+        cl = local_cluster(distributed)
     try:
         yield cl
     finally:

@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import pytest
+from conftest import SLOW_FACTORY
 
 from kdbound.engine.distill import ROW_COLUMNS
 from kdbound.errors import InputError, ParameterError
@@ -42,18 +43,7 @@ def slow_setup(tmp_path_factory):
     """A folder holding a factory whose runs take ~0.15 s each (a student that sleeps in fit), the script that
     runs an experiment in a process of its own, and the uninterrupted reference files."""
     home = tmp_path_factory.mktemp("slow")
-    (home / "kdb_slow_factory.py").write_text(textwrap.dedent("""
-        import time
-        from sklearn.linear_model import LogisticRegression
-
-        class Slow(LogisticRegression):
-            def fit(self, X, y, sample_weight=None):
-                time.sleep(0.15)
-                return super().fit(X, y, sample_weight=sample_weight)
-
-        def slow(random_state):
-            return Slow(random_state=random_state, C=0.5)
-    """))
+    (home / "kdb_slow_factory.py").write_text(SLOW_FACTORY)
     (home / "script.py").write_text(SCRIPT)
     settings = dataclasses.replace(FAST, students=("kdb_slow_factory:slow",), runs=SLOW_RUNS)
     cwd = os.getcwd()

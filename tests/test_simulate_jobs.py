@@ -3,11 +3,11 @@ them in block order, so the same seed gives the same numbers, bit for bit, whate
 
 import dataclasses
 import json
-import logging
 import math
 
 import numpy as np
 import pytest
+from conftest import local_cluster
 
 from kdbound.engine import simulate as S
 from kdbound.experiment.executor import in_order, open_executor
@@ -77,24 +77,26 @@ def test_blocks_finishing_in_any_order_are_merged_in_block_order(model, here):
     assert np.array_equal(got_gaps, gaps) and np.array_equal(got_kl, kl)
 
 
-def test_two_local_processes_give_the_numbers_of_one(model, here):
+def _same_numbers_on(model, here, **executor) -> None:
+    """The simulation on ``open_executor(..., **executor)`` gives the numbers of one process."""
     datasets, (sim, gaps, kl) = here
     job = S.BlockJob([(model, SMALL["seed"], S.block_plan(model, datasets)[0][2])])
-    executor = open_executor(S.block_task, job, backend="joblib", jobs=2)
+    opened = open_executor(S.block_task, job, **executor)
     try:
-        got, got_gaps, got_kl = simulated(model, datasets, executor, job)
+        got, got_gaps, got_kl = simulated(model, datasets, opened, job)
     finally:
-        executor.close()
+        opened.close()
     assert fields(got) == fields(sim)
     assert np.array_equal(got_gaps, gaps) and np.array_equal(got_kl, kl)
 
 
+def test_two_local_processes_give_the_numbers_of_one(model, here):
+    _same_numbers_on(model, here, backend="joblib", jobs=2)
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    distributed = pytest.importorskip("distributed")
-    cl = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
-                                  silence_logs=logging.ERROR)
+    cl = local_cluster(pytest.importorskip("distributed"))
     try:
         yield cl
     finally:
@@ -103,15 +105,7 @@ def cluster():
 
 @pytest.mark.dask
 def test_a_dask_cluster_gives_the_numbers_of_one_process(model, here, cluster):
-    datasets, (sim, gaps, kl) = here
-    job = S.BlockJob([(model, SMALL["seed"], S.block_plan(model, datasets)[0][2])])
-    executor = open_executor(S.block_task, job, backend="dask", scheduler=cluster.scheduler_address)
-    try:
-        got, got_gaps, got_kl = simulated(model, datasets, executor, job)
-    finally:
-        executor.close()
-    assert fields(got) == fields(sim)
-    assert np.array_equal(got_gaps, gaps) and np.array_equal(got_kl, kl)
+    _same_numbers_on(model, here, backend="dask", scheduler=cluster.scheduler_address)
 
 
 # ----------------------------------------------------------------------------- the command line

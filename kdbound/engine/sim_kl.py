@@ -298,6 +298,17 @@ def _kernel_teacher(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: flo
 
 # --------------------------------------------------------------------------- exact K, refit student
 
+
+def _dataset_shift(gram, fac: PosteriorFactor, w_star, lam: float, beta: float):
+    """What both decompositions share: the parts, the exact dataset-shift term
+    ``bias/2 + (k/2)(tr T - ln det(I + T))``, the scale of its rounding and the Cholesky diagonal."""
+    k = w_star.shape[0]
+    pt = _parts(gram, fac, w_star, lam, beta)
+    _, logdet_a, diag_a = _cholesky(_eye_plus(pt.t))
+    tr_t = _trace(pt.t)
+    shift = 0.5 * pt.bias + 0.5 * k * (tr_t - logdet_a)
+    return pt, shift, 0.5 * k * (tr_t + np.abs(logdet_a)), diag_a
+
 @quiet_fp
 def refit_kl(gram, fac: PosteriorFactor, fac_s: PosteriorFactor, w_star, *, lam: float, beta: float,
              beta_s: float) -> FastK:
@@ -323,11 +334,7 @@ def refit_kl(gram, fac: PosteriorFactor, fac_s: PosteriorFactor, w_star, *, lam:
     FastK
     """
     k, d = w_star.shape
-    pt = _parts(gram, fac, w_star, lam, beta)
-    _, logdet_a, diag_a = _cholesky(_eye_plus(pt.t))
-    tr_t = _trace(pt.t)
-    shift = 0.5 * pt.bias + 0.5 * k * (tr_t - logdet_a)
-    scale = 0.5 * k * (tr_t + np.abs(logdet_a))
+    pt, shift, scale, diag_a = _dataset_shift(gram, fac, w_star, lam, beta)
     if beta_s == beta:                                        # the student has the teacher's law given Y^
         return _finish(shift, scale, [diag_a], fac.ill)
     rho = ((beta_s - beta) * lam) * (fac.sigma @ fac_s.sigma)
@@ -359,16 +366,13 @@ def tight_terms(gram, fac: PosteriorFactor, w_star, *, lam: float, beta: float, 
     FastK
     """
     k, d = w_star.shape
-    pt = _parts(gram, fac, w_star, lam, beta)
-    _, logdet_a, diag_a = _cholesky(_eye_plus(pt.t))
-    tr_t = _trace(pt.t)
+    pt, shift, scale, diag_a = _dataset_shift(gram, fac, w_star, lam, beta)
     s = beta * pt.v
     h = lam * fac.sigma
     h2 = h @ h
     spread = (beta * np.einsum("mkd,mkd->m", pt.hw @ (s @ gram), pt.hw)
               + k * (beta * _trace_prod(h2, s) + _trace(h2) + beta * _trace(s)))
-    value = 0.5 * pt.bias + 0.5 * k * (tr_t - logdet_a) + spread
-    scale = 0.5 * k * (tr_t + np.abs(logdet_a))
+    value = shift + spread
     if isinstance(sigma_s, float):
         tr_p = lam * d + beta * _trace(gram)
         cov = sigma_s * tr_p - d - d * np.log(sigma_s) - fac.logdet
